@@ -1,0 +1,2 @@
+import TokenctlManifest
+print("bench")

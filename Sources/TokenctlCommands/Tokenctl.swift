@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+
+/// The `tokenctl` root command.
+public struct Tokenctl: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "tokenctl",
+        abstract: "Declarative reconciliation of API tokens: plan, apply, rotate, retire.",
+        version: "0.1.0",
+        subcommands: [Validate.self]
+    )
+
+    public init() {}
+
+    /// Runs the command line, mapping every failure onto tokenctl's exit codes (0, 1, 2, 3).
+    public static func runMain() async -> Never {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            Foundation.exit(0)
+        } catch {
+            let code = exitCode(for: error)
+            if code.rawValue != 0 && !(error is ExitCode) {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            } else if code.rawValue == 0, !(error is ExitCode) {
+                print(fullMessage(for: error))
+            }
+            // Usage errors are errors (1); tokenctl's own codes pass through.
+            Foundation.exit([0, 1, 2, 3].contains(code.rawValue) ? code.rawValue : 1)
+        }
+    }
+}
+
+/// Whether to colour output: only on a terminal, and never when NO_COLOR is set.
+func useColors(fileDescriptor: Int32) -> Bool {
+    isatty(fileDescriptor) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+}

@@ -1,0 +1,91 @@
+import Foundation
+import TokenctlModel
+
+/// Renders diagnostics as `file:line:col: error: message` with the source line and a caret, or as JSON.
+///
+/// ```swift
+/// let text = DiagnosticRenderer(colors: false).render(result.diagnostics)
+/// ```
+public struct DiagnosticRenderer {
+    /// Whether to use ANSI colours (only on a terminal, never with NO_COLOR).
+    public var colors: Bool
+    private var sourceCache: [String: [Substring]] = [:]
+
+    /// Creates a renderer.
+    public init(colors: Bool) { self.colors = colors }
+
+    /// The human rendering of every diagnostic, in order.
+    public mutating func render(_ diagnostics: [Diagnostic]) -> String {
+        var output = ""
+        for diagnostic in diagnostics {
+            output += render(diagnostic)
+        }
+        return output
+    }
+
+    /// One diagnostic: the heading line, then the source line and a caret when the file can be read.
+    public mutating func render(_ diagnostic: Diagnostic) -> String {
+        let label: String
+        switch diagnostic.severity {
+        case .error: label = paint("error:", "1;31")
+        case .policy: label = paint("error:", "1;31") + " " + paint("policy violation:", "1;35")
+        case .warning: label = paint("warning:", "1;33")
+        }
+        guard let location = diagnostic.location else {
+            return "tokenctl: \(label) \(diagnostic.message)\n"
+        }
+        var text = paint("\(location):", "1") + " \(label) \(diagnostic.message)\n"
+        if let line = sourceLine(location.file, location.line).map(SecretScanner.redact) {
+            // Keep tabs so the caret lines up under the same column in any terminal.
+            let prefix = line.unicodeScalars.prefix(max(0, location.column - 1)).map { $0 == "\t" ? "\t" : " " }.joined()
+            text += "\(line)\n\(prefix)\(paint("^", "1;32"))\n"
+        }
+        return text
+    }
+
+    private func paint(_ text: String, _ code: String) -> String {
+        colors ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
+    }
+
+    private mutating func sourceLine(_ file: String, _ line: Int) -> String? {
+        if sourceCache[file] == nil {
+            guard let data = FileManager.default.contents(atPath: file), data.count <= 64 << 20, !data.contains(0) else { return nil }
+            let text = String(decoding: data, as: UTF8.self)
+            sourceCache[file] = text.split(separator: "\n", omittingEmptySubsequences: false)
+        }
+        guard let lines = sourceCache[file], line >= 1, line <= lines.count else { return nil }
+        var text = lines[line - 1]
+        if text.hasSuffix("\r") { text = text.dropLast() }
+        // Very long lines (a huge scalar) are cut; the caret column is what matters.
+        return String(text.prefix(400))
+    }
+
+    /// The JSON rendering (`--json`), format version 1, documented in docs/json-output.md.
+    public static func json(_ result: ManifestLoadResult) -> String {
+        let summary = DiagnosticSummary(result.diagnostics)
+        var items: [[String: Any]] = []
+        for diagnostic in result.diagnostics {
+            var item: [String: Any] = ["severity": diagnostic.severity.rawValue, "code": diagnostic.code, "message": diagnostic.message]
+            if let location = diagnostic.location {
+                item["file"] = location.file
+                item["line"] = location.line
+                item["column"] = location.column
+            }
+            items.append(item)
+        }
+        let object: [String: Any] = [
+            "formatVersion": 1,
+            "valid": !result.hasErrors && !result.hasPolicyViolations,
+            "files": result.files.count,
+            "documents": result.documents,
+            "resources": [
+                "tokens": result.manifests.tokens.count, "issuers": result.manifests.issuers.count,
+                "stores": result.manifests.stores.count, "policies": result.manifests.policies.count,
+            ],
+            "summary": ["errors": summary.errors, "policyViolations": summary.policyViolations, "warnings": summary.warnings],
+            "diagnostics": items,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

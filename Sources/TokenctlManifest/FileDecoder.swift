@@ -1,0 +1,386 @@
+import TokenctlModel
+
+/// A resource decoded from one document.
+enum DecodedResource: Sendable {
+    case token(Token)
+    case issuer(Issuer)
+    case store(Store)
+    case policy(Policy)
+}
+
+/// A name a document declares, kept even when the rest of the document has errors,
+/// so that references to it are not reported as dangling too.
+struct DeclaredName: Sendable {
+    var kind: String
+    var namespace: String?
+    var name: String
+    var location: SourceLocation
+}
+
+/// A reference from a token to an Issuer or Store, checked once every file is read.
+struct NameReference: Sendable {
+    var kind: String
+    var name: String
+    var token: TokenID?
+    var location: SourceLocation
+}
+
+/// What decoding one file produced.
+struct FileDecodingResult: Sendable {
+    var resources: [DecodedResource] = []
+    var declared: [DeclaredName] = []
+    var references: [NameReference] = []
+    var diagnostics: [Diagnostic] = []
+    var documents = 0
+}
+
+/// Decodes the documents of one file straight from libyaml events into the model.
+///
+/// Type errors, unknown fields and the like are collected and the offending value skipped,
+/// so one run reports every problem; syntax errors and exceeded limits end the file.
+final class FileDecoder {
+    let file: String
+    private let stream: EventStream
+    var result = FileDecodingResult()
+
+    init(file: String, stream: EventStream) {
+        self.file = file
+        self.stream = stream
+    }
+
+    // MARK: Reporting
+
+    func location(_ event: YAMLEvent) -> SourceLocation {
+        SourceLocation(file: file, line: Int(event.line), column: Int(event.column))
+    }
+
+    func error(_ code: String, _ message: String, at event: YAMLEvent) {
+        result.diagnostics.append(Diagnostic(.error, code, message, at: location(event)))
+    }
+
+    func error(_ code: String, _ message: String, at location: SourceLocation) {
+        result.diagnostics.append(Diagnostic(.error, code, message, at: location))
+    }
+
+    func warning(_ code: String, _ message: String, at location: SourceLocation) {
+        result.diagnostics.append(Diagnostic(.warning, code, message, at: location))
+    }
+
+    // MARK: Documents
+
+    func decodeAll() {
+        do {
+            var event = try stream.next()
+            while event.kind != .streamEnd {
+                if event.kind == .documentStart {
+                    let first = try stream.next()
+                    if first.kind != .documentEnd && !first.isNullScalar {
+                        result.documents += 1
+                        try decodeDocument(first)
+                    } else if first.kind != .documentEnd {
+                        _ = try stream.next()  // the empty document's end
+                    }
+                }
+                event = try stream.next()
+            }
+            if result.documents == 0 && !result.diagnostics.contains(where: { $0.severity == .error }) {
+                error("empty-file", "the file contains no manifest documents; add a Token, Issuer, Store or Policy, or remove the file",
+                      at: SourceLocation(file: file, line: 1, column: 1))
+            }
+        } catch {
+            self.error(error.code, error.message, at: SourceLocation(file: file, line: error.line, column: error.column))
+        }
+    }
+
+    private func decodeDocument(_ first: YAMLEvent) throws(FatalDecodingError) {
+        guard first.kind == .mappingStart else {
+            error("not-a-mapping", "a manifest document must be a mapping with apiVersion, kind, metadata and spec, found \(first.kindDescription)",
+                  at: first)
+            try skip(first)
+            _ = try stream.next()  // document end
+            return
+        }
+        let documentLocation = location(first)
+        var apiVersion: Located<String>?
+        var kind: Located<String>?
+        var kindName: String?
+        var metadata: DecodedMetadata?
+        var metadataSeen = false
+        var spec: DecodedResource?
+        var specSeen = false
+        var errorsBeforeSpec = 0
+        var pending: [(key: String, value: [YAMLEvent])] = []
+
+        func decodeMetadataNow(_ kindName: String) throws(FatalDecodingError) {
+            metadataSeen = true
+            metadata = try decodeMetadata(kind: kindName, first: try stream.next())
+            if let metadata {
+                result.declared.append(DeclaredName(kind: kindName, namespace: metadata.namespace, name: metadata.metadata.name,
+                                                    location: metadata.metadata.location))
+            }
+        }
+        func decodeSpecNow(_ kindName: String) throws(FatalDecodingError) {
+            specSeen = true
+            errorsBeforeSpec = result.diagnostics.count
+            let specFirst = try stream.next()
+            switch kindName {
+            case "Token": spec = try decodeTokenSpec(specFirst, metadata: metadata)
+            case "Issuer": spec = try decodeIssuerSpec(specFirst, metadata: metadata)
+            case "Store": spec = try decodeStoreSpec(specFirst, metadata: metadata)
+            default: spec = try decodePolicySpec(specFirst, metadata: metadata)
+            }
+        }
+        func resolveKind() {
+            guard let kind, kindName == nil else { return }
+            if ManifestFields.kinds.contains(kind.value) {
+                kindName = kind.value
+            } else {
+                error("unknown-kind", "unknown kind '\(kind.value)'\(Suggestion.didYouMean(kind.value, among: ManifestFields.kinds)); "
+                      + "use one of \(ManifestFields.kinds.joined(separator: ", "))", at: kind.location)
+            }
+        }
+
+        try mapping(first, object: "document", display: "a manifest document") { key, _ throws(FatalDecodingError) in
+            switch key {
+            case "apiVersion": apiVersion = try self.string(key)
+            case "kind":
+                kind = try self.string(key)
+                resolveKind()
+            case "metadata" where kindName != nil && pending.isEmpty:
+                try decodeMetadataNow(kindName ?? "")
+            case "spec" where kindName != nil && metadataSeen && pending.isEmpty:
+                try decodeSpecNow(kindName ?? "")
+            case "metadata", "spec":
+                // Kind or metadata comes later in this document: keep the events until then.
+                pending.append((key, try self.stream.capture(startingWith: try self.stream.next())))
+            default: return false
+            }
+            return true
+        }
+        _ = try stream.next()  // document end
+
+        if let apiVersion, apiVersion.value != ManifestFields.apiVersion {
+            error("api-version", "unsupported apiVersion '\(apiVersion.value)'; use '\(ManifestFields.apiVersion)'", at: apiVersion.location)
+        } else if apiVersion == nil {
+            error("missing-field", "missing required field 'apiVersion' in manifest document; add 'apiVersion: \(ManifestFields.apiVersion)'",
+                  at: documentLocation)
+        }
+        if kind == nil {
+            error("missing-field", "missing required field 'kind' in manifest document; add one of \(ManifestFields.kinds.joined(separator: ", "))",
+                  at: documentLocation)
+        }
+        guard let kindName else { return }
+        for key in ["metadata", "spec"] {
+            guard let events = pending.first(where: { $0.key == key })?.value else { continue }
+            stream.pushBack(events)
+            if key == "metadata" { try decodeMetadataNow(kindName) } else { try decodeSpecNow(kindName) }
+        }
+        if !metadataSeen {
+            error("missing-field", "missing required field 'metadata' in \(kindName); add 'metadata: {name: …}'", at: documentLocation)
+        }
+        if !specSeen {
+            error("missing-field", "missing required field 'spec' in \(kindName) '\(metadata?.metadata.name ?? "?")'; add its spec",
+                  at: documentLocation)
+        }
+        let clean = !result.diagnostics[errorsBeforeSpec...].contains { $0.severity == .error }
+        if let spec, metadata != nil, clean { result.resources.append(spec) }
+    }
+
+    // MARK: Structure
+
+    /// Reads a mapping whose first event is `first`, calling `body` with each key. `body` reads the
+    /// value with one of the value readers and returns true, or returns false for an unknown key.
+    /// A null value counts as an empty mapping; anything else is a type error. Returns whether it was a mapping.
+    @discardableResult
+    func mapping(
+        _ first: YAMLEvent, object: String, display: String,
+        body: (String, YAMLEvent) throws(FatalDecodingError) -> Bool
+    ) throws(FatalDecodingError) -> Bool {
+        guard first.kind == .mappingStart else {
+            if !first.isNullScalar {
+                error("wrong-type", "expected a mapping for \(display), found \(first.kindDescription)", at: first)
+                try skip(first)
+            }
+            return false
+        }
+        var seen: [(String, YAMLEvent)] = []
+        while true {
+            let keyEvent = try stream.next()
+            if keyEvent.kind == .mappingEnd { return true }
+            guard keyEvent.kind == .scalar else {
+                error("wrong-type", "keys in \(display) must be plain names, found \(keyEvent.kindDescription)", at: keyEvent)
+                try skip(keyEvent)
+                try skip(try stream.next())
+                continue
+            }
+            let key = keyEvent.value
+            if scanForSecret(keyEvent) {
+                try skip(try stream.next())
+                continue
+            }
+            if let previous = seen.first(where: { $0.0 == key }) {
+                error("duplicate-key", "duplicate key '\(key)' in \(display); it is already set at line \(previous.1.line), column \(previous.1.column); remove one",
+                      at: keyEvent)
+                try skip(try stream.next())
+                continue
+            }
+            seen.append((key, keyEvent))
+            if try !body(key, keyEvent) {
+                let fields = ManifestFields.table[object] ?? []
+                let hint = key == "<<" ? " (merge keys are not supported; use an alias for the whole value or write the fields out)"
+                    : Suggestion.didYouMean(key, among: fields)
+                let known = fields.isEmpty ? "" : "; known fields: \(fields.joined(separator: ", "))"
+                error("unknown-field", "unknown field '\(key)' in \(display)\(hint)\(known)", at: keyEvent)
+                try skip(try stream.next())
+            }
+        }
+    }
+
+    /// Reads a list, calling `element` with each item's first event. Null counts as empty.
+    @discardableResult
+    func sequence(display: String, element: (YAMLEvent) throws(FatalDecodingError) -> Void) throws(FatalDecodingError) -> YAMLEvent? {
+        let first = try stream.next()
+        guard first.kind == .sequenceStart else {
+            if !first.isNullScalar {
+                error("wrong-type", "expected a list for \(display), found \(first.kindDescription)", at: first)
+                try skip(first)
+            }
+            return nil
+        }
+        while true {
+            let item = try stream.next()
+            if item.kind == .sequenceEnd { return first }
+            try element(item)
+        }
+    }
+
+    /// Consumes the rest of a node, still checking its scalars for literal secrets.
+    func skip(_ first: YAMLEvent) throws(FatalDecodingError) {
+        if first.kind == .scalar { scanForSecret(first) }
+        guard first.kind == .mappingStart || first.kind == .sequenceStart else { return }
+        var level = 1
+        while level > 0 {
+            let event = try stream.next()
+            switch event.kind {
+            case .mappingStart, .sequenceStart: level += 1
+            case .mappingEnd, .sequenceEnd: level -= 1
+            case .scalar: scanForSecret(event)
+            case .documentEnd, .streamEnd: return
+            default: break
+            }
+        }
+    }
+
+    func next() throws(FatalDecodingError) -> YAMLEvent { try stream.next() }
+
+    // MARK: Scalars
+
+    /// Reads a scalar value as text (typed by the field, so `on` stays "on"); nil for null or a type error.
+    func string(_ field: String) throws(FatalDecodingError) -> Located<String>? {
+        try string(field, first: try stream.next())
+    }
+
+    func string(_ field: String, first: YAMLEvent) throws(FatalDecodingError) -> Located<String>? {
+        guard first.kind == .scalar else {
+            error("wrong-type", "expected a string for '\(field)', found \(first.kindDescription)", at: first)
+            try skip(first)
+            return nil
+        }
+        if first.isNullScalar { return nil }
+        // A value flagged as a secret is reported once and never echoed by later messages.
+        if scanForSecret(first) { return nil }
+        return Located(first.value, at: location(first))
+    }
+
+    /// Reads a list of strings; nil for null or a type error.
+    func stringList(_ field: String) throws(FatalDecodingError) -> [Located<String>]? {
+        var items: [Located<String>] = []
+        let list = try sequence(display: "'\(field)'") { item throws(FatalDecodingError) in
+            if item.isNullScalar {
+                error("wrong-type", "items of '\(field)' must not be empty", at: item)
+            } else if let value = try string(field, first: item) {
+                items.append(value)
+            }
+        }
+        return list == nil ? nil : items
+    }
+
+    /// Reads a string-to-string mapping such as labels or annotations.
+    func stringMap(_ field: String, checkingKeys: Bool = false) throws(FatalDecodingError) -> [String: String]? {
+        let first = try stream.next()
+        var values: [String: String] = [:]
+        let isMapping = try mapping(first, object: "", display: "'\(field)'") { key, keyEvent throws(FatalDecodingError) in
+            if checkingKeys && !Self.isLabelKey(key) {
+                error("bad-value", "invalid \(field) key '\(key)': use letters, digits, '-', '_', '.' and at most one '/' prefix",
+                      at: keyEvent)
+            }
+            values[key] = try string("\(field).\(key)")?.value ?? ""
+            return true
+        }
+        return isMapping ? values : nil
+    }
+
+    /// Reads a duration such as `90d`; `allowNever` accepts `never` (returned as nil with `isNever`).
+    func duration(_ field: String) throws(FatalDecodingError) -> Located<TokenDuration>? {
+        guard let text = try string(field) else { return nil }
+        do {
+            let value = try TokenDuration(parsing: text.value)
+            return Located(value, at: text.location)
+        } catch {
+            reportDuration(error, field: field, text: text)
+            return nil
+        }
+    }
+
+    func reportDuration(_ error: TokenDuration.ParseError, field: String, text: Located<String>) {
+        let detail = switch error {
+        case .unknownUnit(let unit): "unknown unit '\(unit)'"
+        case .overflow: "it is too large"
+        case .empty, .malformed: "it is not a number followed by a unit"
+        }
+        self.error("bad-duration", "invalid duration '\(text.value)' for '\(field)': \(detail); write it like 30s, 15m, 12h, 90d or 2w",
+                   at: text.location)
+    }
+
+    /// Reads one of a fixed set of words.
+    func choice(_ field: String, _ choices: [String]) throws(FatalDecodingError) -> Located<String>? {
+        guard let text = try string(field) else { return nil }
+        guard choices.contains(text.value) else {
+            error("bad-value", "invalid value '\(text.value)' for '\(field)'\(Suggestion.didYouMean(text.value, among: choices)); "
+                  + "use one of \(choices.joined(separator: ", "))", at: text.location)
+            return nil
+        }
+        return text
+    }
+
+    /// Reads an `env:NAME` or `file:PATH` reference.
+    func reference(_ field: String) throws(FatalDecodingError) -> Located<SecretReference>? {
+        guard let text = try string(field) else { return nil }
+        do {
+            return Located(try SecretReference(parsing: text.value), at: text.location)
+        } catch {
+            let detail = switch error {
+            case .missingScheme: "a secret is never written in a manifest; refer to it as env:NAME or file:PATH"
+            case .badVariableName: "an environment variable name has only letters, digits and '_' and does not start with a digit"
+            case .empty: "name the variable or file after the colon"
+            }
+            self.error("bad-reference", "invalid reference '\(error == .missingScheme ? "…" : text.value)' for '\(field)': \(detail)",
+                       at: text.location)
+            return nil
+        }
+    }
+
+    func missing(_ field: String, in display: String, at event: YAMLEvent, hint: String = "") {
+        error("missing-field", "missing required field '\(field)' in \(display)\(hint)", at: event)
+    }
+
+    // MARK: Secrets
+
+    @discardableResult
+    func scanForSecret(_ event: YAMLEvent) -> Bool {
+        guard let finding = SecretScanner.finding(in: event.value) else { return false }
+        error("literal-secret", "this value looks like a secret (\(finding)); never write secrets in manifests: "
+              + "reference them as env:NAME or file:PATH, and revoke the exposed secret", at: event)
+        return true
+    }
+}

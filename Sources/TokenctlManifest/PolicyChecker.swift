@@ -1,0 +1,84 @@
+import TokenctlModel
+
+/// Checks tokens against every Policy: a pure function of the manifests and the moment judged.
+///
+/// ```swift
+/// let violations = PolicyChecker.check(manifests, now: try Timestamp(parsing: "2026-11-29"))
+/// ```
+public enum PolicyChecker {
+    /// How long before an exception expires a warning says so.
+    public static let exceptionWarningPeriod = TokenDuration(seconds: 30 * 86_400)
+
+    /// The policy violations (and exception warnings) of `manifests` as of `now`.
+    public static func check(_ manifests: ManifestSet, now: Timestamp) -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        for token in manifests.tokens {
+            checkPermanence(token, policies: manifests.policies, now: now, into: &diagnostics)
+            for policy in manifests.policies {
+                check(token, against: policy, into: &diagnostics)
+            }
+        }
+        return diagnostics
+    }
+
+    private static func checkPermanence(_ token: Token, policies: [Policy], now: Timestamp, into diagnostics: inout [Diagnostic]) {
+        guard case .never = token.lifespan else { return }
+        // Without any Policy, permanent tokens still need an exception.
+        let rules = policies.isEmpty ? [(name: "(built-in)", rule: PermanentTokenRule.requireException)]
+            : policies.map { (name: "'\($0.metadata.name)'", rule: $0.permanentTokens) }
+        for (name, rule) in rules {
+            switch rule {
+            case .allow:
+                continue
+            case .deny:
+                diagnostics.append(Diagnostic(.policy, "permanent-token",
+                    "token '\(token.id)' has lifespan never, but Policy \(name) denies permanent tokens; give it a finite lifespan such as 90d",
+                    at: token.locations.lifespan))
+            case .requireException:
+                guard let exception = token.exception else {
+                    diagnostics.append(Diagnostic(.policy, "permanent-token",
+                        "token '\(token.id)' has lifespan never without an exception; Policy \(name) requires one: add spec.exception "
+                        + "with reason, approvedBy, ticket and expires, or give it a finite lifespan",
+                        at: token.locations.lifespan))
+                    continue
+                }
+                if now >= exception.expires {
+                    diagnostics.append(Diagnostic(.policy, "exception-expired",
+                        "the exception for permanent token '\(token.id)' expired on \(exception.expiresText) (ticket \(exception.ticket)); "
+                        + "renew the review and move 'expires' forward, or give the token a finite lifespan",
+                        at: exception.location))
+                } else if now + exceptionWarningPeriod >= exception.expires {
+                    diagnostics.append(Diagnostic(.warning, "exception-expiring",
+                        "the exception for permanent token '\(token.id)' expires on \(exception.expiresText) (ticket \(exception.ticket)); "
+                        + "renew the review before then", at: exception.location))
+                }
+            }
+        }
+    }
+
+    private static func check(_ token: Token, against policy: Policy, into diagnostics: inout [Diagnostic]) {
+        let name = policy.metadata.name
+        if let max = policy.maxLifespan, let lifespan = token.lifespan.duration, lifespan > max {
+            diagnostics.append(Diagnostic(.policy, "max-lifespan",
+                "token '\(token.id)' has lifespan \(lifespan), longer than the \(max) Policy '\(name)' allows; shorten it to at most \(max)",
+                at: token.locations.lifespan))
+        }
+        if let max = policy.maxRotationEvery, let every = token.effectiveRotationEvery, every > max {
+            let what = token.rotation.every == nil ? "rotates every \(every) (two thirds of its lifespan, the default)" : "rotates every \(every)"
+            diagnostics.append(Diagnostic(.policy, "max-rotation",
+                "token '\(token.id)' \(what), less often than the \(max) Policy '\(name)' allows; set rotation.every to at most \(max)",
+                at: token.locations.rotationEvery ?? token.locations.lifespan))
+        }
+        guard let rules = policy.scopes else { return }
+        let applicable = rules.filter { rule in rule.owners.contains { $0.matches(token.owner) } }
+        for (index, scope) in token.scopes.enumerated() {
+            guard !applicable.contains(where: { rule in rule.allow.contains { $0.matches(scope) } }) else { continue }
+            let allowed = applicable.flatMap { $0.allow.map(\.pattern) }
+            let detail = allowed.isEmpty ? "no scopes are allowed for owner '\(token.owner)'"
+                : "owner '\(token.owner)' may hold \(allowed.joined(separator: ", "))"
+            diagnostics.append(Diagnostic(.policy, "scope-not-allowed",
+                "scope '\(scope)' is not allowed for token '\(token.id)' by Policy '\(name)': \(detail); remove the scope or extend the policy",
+                at: token.locations.scopes[index]))
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+
+/// Spots values that look like credentials, so that no secret is ever kept in a manifest.
+///
+/// ```swift
+/// SecretScanner.finding(in: "ghp_" + String(repeating: "a1B2", count: 9))  // "a GitHub token (ghp_…)"
+/// SecretScanner.finding(in: "payments/orders-api-ci")                      // nil
+/// ```
+public enum SecretScanner {
+    /// Known credential prefixes, the minimum length of what follows, and what they are.
+    static let prefixes: [(prefix: [UInt8], minimumRest: Int, name: String)] = [
+        ("ghp_", 20, "a GitHub token"), ("gho_", 20, "a GitHub OAuth token"), ("ghu_", 20, "a GitHub user token"),
+        ("ghs_", 20, "a GitHub app token"), ("ghr_", 20, "a GitHub refresh token"), ("github_pat_", 20, "a GitHub fine-grained token"),
+        ("glpat-", 16, "a GitLab token"), ("gldt-", 16, "a GitLab deploy token"),
+        ("xoxb-", 10, "a Slack bot token"), ("xoxp-", 10, "a Slack user token"), ("xoxa-", 10, "a Slack token"),
+        ("xoxs-", 10, "a Slack token"), ("xapp-", 10, "a Slack app token"),
+        ("AKIA", 16, "an AWS access key id"), ("ASIA", 16, "an AWS temporary access key id"),
+        ("sk_live_", 16, "a Stripe secret key"), ("rk_live_", 16, "a Stripe restricted key"), ("sk-proj-", 20, "an OpenAI key"),
+        ("AIza", 30, "a Google API key"), ("npm_", 30, "an npm token"), ("pypi-", 30, "a PyPI token"),
+        ("tkc_", 20, "a tokenctl token"), ("dop_v1_", 30, "a DigitalOcean token"), ("hvs.", 20, "a Vault token"),
+    ].map { (Array($0.0.utf8), $0.1, $0.2) }
+
+    /// The shortest word checked for high entropy.
+    static let entropyMinimumLength = 24
+    /// Bits per character above which a long token-alphabet word counts as random.
+    static let entropyThreshold = 4.0
+
+    /// What the value looks like, e.g. "a GitHub token (ghp_…)", or nil when it looks harmless.
+    public static func finding(in value: String) -> String? {
+        // Short values cannot hold any credential the scanner knows.
+        guard value.utf8.count >= 14 else { return nil }
+        var value = value
+        return value.withUTF8 { bytes in scan(bytes) }
+    }
+
+    /// `line` with every word that looks like a secret replaced by `(sensitive)`, for echoing source lines.
+    public static func redact(_ line: String) -> String {
+        var line = line
+        return line.withUTF8 { bytes in
+            if contains(bytes, Array("-----BEGIN".utf8)) { return "(sensitive)" }
+            var output: [UInt8] = []
+            output.reserveCapacity(bytes.count)
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count, isSeparator(bytes[end]) { end += 1 }
+                output.append(contentsOf: bytes[start..<end])
+                start = end
+                while end < bytes.count, !isSeparator(bytes[end]) { end += 1 }
+                let word = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                if word.count >= 14, scanWord(word) != nil {
+                    output.append(contentsOf: Array("(sensitive)".utf8))
+                } else {
+                    output.append(contentsOf: word)
+                }
+                start = end
+            }
+            return String(decoding: output, as: UTF8.self)
+        }
+    }
+
+    private static func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        if contains(bytes, Array("-----BEGIN".utf8)) { return "a PEM block" }
+        var start = 0
+        while start < bytes.count {
+            while start < bytes.count, isSeparator(bytes[start]) { start += 1 }
+            var end = start
+            while end < bytes.count, !isSeparator(bytes[end]) { end += 1 }
+            if end - start >= 14, let finding = scanWord(UnsafeBufferPointer(rebasing: bytes[start..<end])) { return finding }
+            start = end
+        }
+        return nil
+    }
+
+    private static func isSeparator(_ byte: UInt8) -> Bool {
+        byte == 32 || byte == 9 || byte == 10 || byte == 13 || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\"")
+            || byte == UInt8(ascii: "'")
+    }
+
+    private static func scanWord(_ word: UnsafeBufferPointer<UInt8>) -> String? {
+        // A `key=value` word: judge the value.
+        var word = word
+        if let equals = word.firstIndex(of: UInt8(ascii: "=")), equals > 0, equals < word.count - 1 {
+            word = UnsafeBufferPointer(rebasing: word[(equals + 1)...])
+        }
+        for known in prefixes where word.count >= known.prefix.count + known.minimumRest {
+            if word.starts(with: known.prefix) {
+                let rest = word[known.prefix.count...]
+                if rest.allSatisfy(isTokenByte) {
+                    return "\(known.name) (\(String(decoding: known.prefix, as: UTF8.self))…)"
+                }
+            }
+        }
+        guard word.count >= entropyMinimumLength, word.allSatisfy(isTokenByte) else { return nil }
+        var hasUpper = false, hasLower = false, hasDigit = false
+        for byte in word {
+            if byte >= 65 && byte <= 90 { hasUpper = true } else if byte >= 97 && byte <= 122 { hasLower = true } else if byte >= 48 && byte <= 57 {
+                hasDigit = true
+            }
+        }
+        let classes = (hasUpper ? 1 : 0) + (hasLower ? 1 : 0) + (hasDigit ? 1 : 0)
+        guard classes >= 2, shannonEntropy(word) >= entropyThreshold else { return nil }
+        return "a long random string of \(word.count) characters"
+    }
+
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || (byte >= 48 && byte <= 57)
+            || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "=") || byte == UInt8(ascii: "_")
+            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+    }
+
+    static func shannonEntropy(_ word: UnsafeBufferPointer<UInt8>) -> Double {
+        var counts = [Int](repeating: 0, count: 256)
+        for byte in word { counts[Int(byte)] += 1 }
+        let total = Double(word.count)
+        var entropy = 0.0
+        for count in counts where count > 0 {
+            let p = Double(count) / total
+            entropy -= p * log2(p)
+        }
+        return entropy
+    }
+
+    private static func contains(_ bytes: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard bytes.count >= needle.count, let first = needle.first else { return false }
+        var index = 0
+        while index <= bytes.count - needle.count {
+            if bytes[index] == first, bytes[index..<(index + needle.count)].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
+    }
+}

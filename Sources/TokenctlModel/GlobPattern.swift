@@ -1,0 +1,44 @@
+/// A shell-style pattern for scopes and owners: `*` matches any run of characters, `?` one.
+///
+/// ```swift
+/// GlobPattern("orders:*").matches("orders:write")  // true
+/// ```
+public struct GlobPattern: Hashable, Sendable, CustomStringConvertible {
+    /// The pattern as written.
+    public var pattern: String
+    private let bytes: [UInt8]
+
+    /// Creates a pattern.
+    public init(_ pattern: String) {
+        self.pattern = pattern
+        self.bytes = Array(pattern.utf8)
+    }
+
+    public var description: String { pattern }
+
+    /// Whether `text` matches the whole pattern.
+    public func matches(_ text: String) -> Bool {
+        let text = Array(text.utf8)
+        // Iterative matcher with single-star backtracking: linear in practice, never exponential.
+        var p = 0, t = 0
+        var starP = -1, starT = 0
+        while t < text.count {
+            if p < bytes.count, bytes[p] == UInt8(ascii: "?") || bytes[p] == text[t] {
+                p += 1
+                t += 1
+            } else if p < bytes.count, bytes[p] == UInt8(ascii: "*") {
+                starP = p
+                starT = t
+                p += 1
+            } else if starP >= 0 {
+                p = starP + 1
+                starT += 1
+                t = starT
+            } else {
+                return false
+            }
+        }
+        while p < bytes.count, bytes[p] == UInt8(ascii: "*") { p += 1 }
+        return p == bytes.count
+    }
+}

@@ -1,0 +1,340 @@
+/// The namespace and name that identify a token, written `namespace/name`.
+public struct TokenID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The namespace (default `default`).
+    public var namespace: String
+    /// The name, unique within its namespace.
+    public var name: String
+
+    /// Creates an identifier.
+    public init(namespace: String, name: String) {
+        self.namespace = namespace
+        self.name = name
+    }
+
+    public var description: String { "\(namespace)/\(name)" }
+
+    public static func < (lhs: TokenID, rhs: TokenID) -> Bool {
+        lhs.namespace != rhs.namespace ? lhs.namespace < rhs.namespace : lhs.name < rhs.name
+    }
+}
+
+/// Metadata common to every kind of manifest document.
+public struct ResourceMetadata: Hashable, Sendable {
+    /// The resource's name (DNS-label style).
+    public var name: String
+    /// Free-form labels for selection.
+    public var labels: [String: String]
+    /// Free-form annotations; on tokens they carry intent (ticket, requested-by) into the audit log.
+    public var annotations: [String: String]
+    /// Where the document starts.
+    public var location: SourceLocation
+
+    /// Creates metadata.
+    public init(name: String, labels: [String: String] = [:], annotations: [String: String] = [:], location: SourceLocation) {
+        self.name = name
+        self.labels = labels
+        self.annotations = annotations
+        self.location = location
+    }
+}
+
+/// A desired API token: who owns it, what it may do, how long it lives and where it goes.
+public struct Token: Hashable, Sendable {
+    /// How and when the token is rotated.
+    public struct Rotation: Hashable, Sendable {
+        /// Interval between rotations (default: two thirds of the lifespan).
+        public var every: TokenDuration?
+        /// How long the old credential stays valid after its successor is active.
+        public var overlap: TokenDuration
+        /// When rotations may start; `nil` for any time.
+        public var window: RotationWindow?
+
+        /// Creates rotation settings.
+        public init(every: TokenDuration? = nil, overlap: TokenDuration = TokenDuration(seconds: 0), window: RotationWindow? = nil) {
+            self.every = every
+            self.overlap = overlap
+            self.window = window
+        }
+    }
+
+    /// One place the secret is delivered to.
+    public struct Delivery: Hashable, Sendable {
+        /// The name of a Store.
+        public var store: String
+        /// The key under which the secret is stored.
+        public var key: String
+        /// Where the `store` reference was written.
+        public var location: SourceLocation
+
+        /// Creates a delivery target.
+        public init(store: String, key: String, location: SourceLocation) {
+            self.store = store
+            self.key = key
+            self.location = location
+        }
+    }
+
+    /// A reviewed exception that allows a permanent token until it expires.
+    public struct Exception: Hashable, Sendable {
+        /// Why the exception is needed.
+        public var reason: String
+        /// Who approved it.
+        public var approvedBy: String
+        /// The review ticket.
+        public var ticket: String
+        /// From this moment on the exception no longer holds (a bare date holds through that day, UTC).
+        public var expires: Timestamp
+        /// `expires` as written.
+        public var expiresText: String
+        /// Where `expires` was written.
+        public var location: SourceLocation
+
+        /// Creates an exception.
+        public init(reason: String, approvedBy: String, ticket: String, expires: Timestamp, expiresText: String, location: SourceLocation) {
+            self.reason = reason
+            self.approvedBy = approvedBy
+            self.ticket = ticket
+            self.expires = expires
+            self.expiresText = expiresText
+            self.location = location
+        }
+    }
+
+    /// Where the fields that later checks point at were written.
+    public struct Locations: Hashable, Sendable {
+        /// The `issuer` value.
+        public var issuer: SourceLocation
+        /// The `lifespan` value.
+        public var lifespan: SourceLocation
+        /// The `rotation.every` value, when written.
+        public var rotationEvery: SourceLocation?
+        /// Each scope, in order.
+        public var scopes: [SourceLocation]
+        /// The `owner` value.
+        public var owner: SourceLocation
+
+        /// Creates a set of locations.
+        public init(issuer: SourceLocation, lifespan: SourceLocation, rotationEvery: SourceLocation?, scopes: [SourceLocation], owner: SourceLocation) {
+            self.issuer = issuer
+            self.lifespan = lifespan
+            self.rotationEvery = rotationEvery
+            self.scopes = scopes
+            self.owner = owner
+        }
+    }
+
+    /// Namespace and name.
+    public var id: TokenID
+    /// Who is accountable for the token.
+    public var owner: String
+    /// Labels, annotations and the document's location.
+    public var metadata: ResourceMetadata
+    /// The name of the Issuer that mints it.
+    public var issuer: String
+    /// What the token may do.
+    public var scopes: [String]
+    /// How long each credential lives.
+    public var lifespan: Lifespan
+    /// Rotation settings.
+    public var rotation: Rotation
+    /// Where the secret is delivered.
+    public var deliverTo: [Delivery]
+    /// The exception that allows `lifespan: never`.
+    public var exception: Exception?
+    /// Where checked fields were written.
+    public var locations: Locations
+
+    /// Creates a token.
+    public init(id: TokenID, owner: String, metadata: ResourceMetadata, issuer: String, scopes: [String], lifespan: Lifespan,
+                rotation: Rotation, deliverTo: [Delivery], exception: Exception?, locations: Locations) {
+        self.id = id
+        self.owner = owner
+        self.metadata = metadata
+        self.issuer = issuer
+        self.scopes = scopes
+        self.lifespan = lifespan
+        self.rotation = rotation
+        self.deliverTo = deliverTo
+        self.exception = exception
+        self.locations = locations
+    }
+
+    /// The rotation interval in force: `rotation.every`, else two thirds of a finite lifespan, else none.
+    public var effectiveRotationEvery: TokenDuration? {
+        if let every = rotation.every { return every }
+        guard let lifespan = lifespan.duration else { return nil }
+        return TokenDuration(seconds: lifespan.seconds * 2 / 3)
+    }
+}
+
+/// What to do with credentials found at an issuer that tokenctl did not issue.
+public enum GhostPolicy: String, Hashable, Sendable, CaseIterable {
+    /// List them in plans and status only.
+    case report
+    /// Revoke them.
+    case retire
+}
+
+/// Who mints credentials.
+public struct Issuer: Hashable, Sendable {
+    /// The kind of issuer and its settings.
+    public enum Kind: Hashable, Sendable {
+        /// tokenctl's own token authority; tokens start with `prefix_`.
+        case builtin(prefix: String)
+        /// Login roles of a PostgreSQL server.
+        case postgres(PostgresSettings)
+        /// An external program that speaks tokenctl's issuer protocol on stdin/stdout.
+        case exec(command: [String], timeout: TokenDuration?)
+
+        /// The `type` name as written in manifests.
+        public var typeName: String {
+            switch self {
+            case .builtin: "builtin"
+            case .postgres: "postgres"
+            case .exec: "exec"
+            }
+        }
+    }
+
+    /// Settings of a `postgres` issuer.
+    public struct PostgresSettings: Hashable, Sendable {
+        /// The administrative connection URL.
+        public var url: SecretReference
+        /// Template for role names, e.g. `tk_{namespace}_{name}_v{version}`.
+        public var roleTemplate: String
+        /// TLS mode: `disable`, `require` or `verify-full`.
+        public var tlsMode: String
+        /// CA bundle for `verify-full`.
+        public var tlsCAFile: String?
+        /// Role that receives objects owned by a retired role.
+        public var reassignOwnedTo: String?
+
+        /// The default role-name template.
+        public static let defaultRoleTemplate = "tk_{namespace}_{name}_v{version}"
+
+        /// Creates PostgreSQL settings.
+        public init(url: SecretReference, roleTemplate: String = Self.defaultRoleTemplate, tlsMode: String = "require",
+                    tlsCAFile: String? = nil, reassignOwnedTo: String? = nil) {
+            self.url = url
+            self.roleTemplate = roleTemplate
+            self.tlsMode = tlsMode
+            self.tlsCAFile = tlsCAFile
+            self.reassignOwnedTo = reassignOwnedTo
+        }
+    }
+
+    /// Name and labels.
+    public var metadata: ResourceMetadata
+    /// The kind of issuer.
+    public var kind: Kind
+    /// What to do with unmanaged credentials.
+    public var ghosts: GhostPolicy
+
+    /// Creates an issuer.
+    public init(metadata: ResourceMetadata, kind: Kind, ghosts: GhostPolicy = .report) {
+        self.metadata = metadata
+        self.kind = kind
+        self.ghosts = ghosts
+    }
+}
+
+/// Where secrets are delivered.
+public struct Store: Hashable, Sendable {
+    /// The kind of store and its settings.
+    public enum Kind: Hashable, Sendable {
+        /// An AES-GCM encrypted file; `path` relative to the manifest's directory.
+        case encryptedFile(path: String, key: SecretReference)
+        /// A `KEY=value` file for tools that read environment files (mode 0600).
+        case dotenv(path: String)
+        /// An external program that receives secrets on stdin.
+        case exec(command: [String], timeout: TokenDuration?)
+
+        /// The `type` name as written in manifests.
+        public var typeName: String {
+            switch self {
+            case .encryptedFile: "encrypted-file"
+            case .dotenv: "dotenv"
+            case .exec: "exec"
+            }
+        }
+    }
+
+    /// Name and labels.
+    public var metadata: ResourceMetadata
+    /// The kind of store.
+    public var kind: Kind
+
+    /// Creates a store.
+    public init(metadata: ResourceMetadata, kind: Kind) {
+        self.metadata = metadata
+        self.kind = kind
+    }
+}
+
+/// Whether tokens with `lifespan: never` are allowed.
+public enum PermanentTokenRule: String, Hashable, Sendable, CaseIterable {
+    /// Only with a complete, unexpired exception.
+    case requireException
+    /// Never.
+    case deny
+    /// Always (not recommended).
+    case allow
+}
+
+/// Bounds on who may hold which scopes and for how long.
+public struct Policy: Hashable, Sendable {
+    /// Scopes that a set of owners may hold.
+    public struct ScopeRule: Hashable, Sendable {
+        /// Owners the rule applies to (patterns).
+        public var owners: [GlobPattern]
+        /// Scopes they may hold (patterns).
+        public var allow: [GlobPattern]
+
+        /// Creates a rule.
+        public init(owners: [GlobPattern], allow: [GlobPattern]) {
+            self.owners = owners
+            self.allow = allow
+        }
+    }
+
+    /// Name and labels.
+    public var metadata: ResourceMetadata
+    /// The longest lifespan allowed.
+    public var maxLifespan: TokenDuration?
+    /// The longest rotation interval allowed.
+    public var maxRotationEvery: TokenDuration?
+    /// Whether permanent tokens are allowed.
+    public var permanentTokens: PermanentTokenRule
+    /// Scope rules; `nil` leaves scopes unrestricted by this policy.
+    public var scopes: [ScopeRule]?
+
+    /// Creates a policy.
+    public init(metadata: ResourceMetadata, maxLifespan: TokenDuration? = nil, maxRotationEvery: TokenDuration? = nil,
+                permanentTokens: PermanentTokenRule = .requireException, scopes: [ScopeRule]? = nil) {
+        self.metadata = metadata
+        self.maxLifespan = maxLifespan
+        self.maxRotationEvery = maxRotationEvery
+        self.permanentTokens = permanentTokens
+        self.scopes = scopes
+    }
+}
+
+/// Everything the manifests declare: the desired state.
+public struct ManifestSet: Sendable {
+    /// Desired tokens, sorted by id.
+    public var tokens: [Token]
+    /// Issuers by name.
+    public var issuers: [String: Issuer]
+    /// Stores by name.
+    public var stores: [String: Store]
+    /// Policies, sorted by name.
+    public var policies: [Policy]
+
+    /// Creates a manifest set.
+    public init(tokens: [Token] = [], issuers: [String: Issuer] = [:], stores: [String: Store] = [:], policies: [Policy] = []) {
+        self.tokens = tokens
+        self.issuers = issuers
+        self.stores = stores
+        self.policies = policies
+    }
+}

@@ -1,0 +1,104 @@
+/// A length of time written as `30s`, `15m`, `12h`, `90d`, `2w` or a sum such as `1d12h`.
+///
+/// ```swift
+/// let lifespan = try TokenDuration(parsing: "90d")
+/// lifespan.seconds      // 7_776_000
+/// lifespan.description  // "90d"
+/// ```
+public struct TokenDuration: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The length in whole seconds.
+    public var seconds: Int64
+
+    /// Creates a duration of the given number of seconds.
+    public init(seconds: Int64) { self.seconds = seconds }
+
+    /// The units a duration may be written in, with their length in seconds.
+    public static let units: [(symbol: Character, seconds: Int64)] = [
+        ("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1),
+    ]
+
+    /// Why a duration could not be read.
+    public enum ParseError: Error, Equatable, Sendable {
+        /// The text is empty.
+        case empty
+        /// The text is not a sequence of `<number><unit>` groups.
+        case malformed
+        /// A unit other than s, m, h, d or w.
+        case unknownUnit(Character)
+        /// The duration is too large to represent.
+        case overflow
+    }
+
+    /// Reads a duration such as `90d` or `1h30m`; the groups are summed.
+    public init(parsing text: some StringProtocol) throws(ParseError) {
+        var total: Int64 = 0
+        var number: Int64 = 0
+        var sawDigit = false
+        var sawGroup = false
+        for character in text {
+            if let digit = character.wholeNumberValue, character.isASCII {
+                let (times, overflowA) = number.multipliedReportingOverflow(by: 10)
+                let (plus, overflowB) = times.addingReportingOverflow(Int64(digit))
+                if overflowA || overflowB { throw .overflow }
+                number = plus
+                sawDigit = true
+                continue
+            }
+            guard sawDigit else { throw text.isEmpty ? .empty : .malformed }
+            guard let unit = Self.units.first(where: { $0.symbol == character }) else {
+                if character.isLetter { throw .unknownUnit(character) }
+                throw .malformed
+            }
+            let (product, overflowA) = number.multipliedReportingOverflow(by: unit.seconds)
+            let (sum, overflowB) = total.addingReportingOverflow(product)
+            if overflowA || overflowB { throw .overflow }
+            total = sum
+            number = 0
+            sawDigit = false
+            sawGroup = true
+        }
+        if text.isEmpty { throw .empty }
+        if sawDigit || !sawGroup { throw .malformed }
+        seconds = total
+    }
+
+    /// The shortest exact rendering, e.g. `90d`, `36h`, `1d1s`.
+    public var description: String {
+        if seconds == 0 { return "0s" }
+        var rest = seconds
+        var text = ""
+        for unit in Self.units where rest >= unit.seconds {
+            // Weeks only when they divide evenly, so 14d prints as 2w but 10d stays 10d.
+            if unit.symbol == "w" && rest % unit.seconds != 0 { continue }
+            text += "\(rest / unit.seconds)\(unit.symbol)"
+            rest %= unit.seconds
+        }
+        return text
+    }
+
+    public static func < (lhs: TokenDuration, rhs: TokenDuration) -> Bool { lhs.seconds < rhs.seconds }
+    public static func + (lhs: TokenDuration, rhs: TokenDuration) -> TokenDuration {
+        TokenDuration(seconds: lhs.seconds &+ rhs.seconds)
+    }
+}
+
+/// How long a credential lives: a finite duration or, with a reviewed exception, forever.
+public enum Lifespan: Hashable, Sendable, CustomStringConvertible {
+    /// The credential expires this long after it is issued.
+    case finite(TokenDuration)
+    /// The credential never expires (needs an exception).
+    case never
+
+    public var description: String {
+        switch self {
+        case .finite(let duration): duration.description
+        case .never: "never"
+        }
+    }
+
+    /// The finite duration, or `nil` for `never`.
+    public var duration: TokenDuration? {
+        if case .finite(let duration) = self { return duration }
+        return nil
+    }
+}

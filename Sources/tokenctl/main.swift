@@ -1,0 +1,3 @@
+import TokenctlCommands
+
+await Tokenctl.runMain()
