@@ -34,8 +34,10 @@ struct Validate: AsyncParsableCommand {
             FileHandle.standardError.write(Data(renderer.render(result.diagnostics).utf8))
             print(Self.summary(result))
         }
-        if result.hasErrors { throw ExitCode(1) }
-        if result.hasPolicyViolations { throw ExitCode(3) }
+        let code: Int32 = result.hasErrors ? 1 : result.hasPolicyViolations ? 3 : 0
+        // Exit here, with the result still alive: freeing 100k decoded tokens only to exit costs a noticeable share of the run.
+        fflush(nil)
+        withExtendedLifetime(result) { Foundation.exit(code) }
     }
 
     static func summary(_ result: ManifestLoadResult) -> String {

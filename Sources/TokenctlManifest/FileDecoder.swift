@@ -8,6 +8,23 @@ enum DecodedResource: Sendable {
     case policy(Policy)
 }
 
+/// The resources of one file, by kind.
+struct DecodedResources: Sendable {
+    var tokens: [Token] = []
+    var issuers: [Issuer] = []
+    var stores: [Store] = []
+    var policies: [Policy] = []
+
+    mutating func append(_ resource: DecodedResource) {
+        switch resource {
+        case .token(let token): tokens.append(token)
+        case .issuer(let issuer): issuers.append(issuer)
+        case .store(let store): stores.append(store)
+        case .policy(let policy): policies.append(policy)
+        }
+    }
+}
+
 /// A name a document declares, kept even when the rest of the document has errors,
 /// so that references to it are not reported as dangling too.
 struct DeclaredName: Sendable {
@@ -27,7 +44,7 @@ struct NameReference: Sendable {
 
 /// What decoding one file produced.
 struct FileDecodingResult: Sendable {
-    var resources: [DecodedResource] = []
+    var resources = DecodedResources()
     var declared: [DeclaredName] = []
     var references: [NameReference] = []
     var diagnostics: [Diagnostic] = []
@@ -40,18 +57,22 @@ struct FileDecodingResult: Sendable {
 /// so one run reports every problem; syntax errors and exceeded limits end the file.
 final class FileDecoder {
     let file: String
+    private let fileID: UInt32
     private let stream: EventStream
     var result = FileDecodingResult()
+    /// Keys seen by the mappings being read, innermost last; reused so that no mapping allocates.
+    private var seenKeys: [YAMLEvent] = []
 
     init(file: String, stream: EventStream) {
         self.file = file
+        self.fileID = SourceFileTable.id(for: file)
         self.stream = stream
     }
 
     // MARK: Reporting
 
     func location(_ event: YAMLEvent) -> SourceLocation {
-        SourceLocation(file: file, line: Int(event.line), column: Int(event.column))
+        SourceLocation(fileID: fileID, line: Int(event.line), column: Int(event.column))
     }
 
     func error(_ code: String, _ message: String, at event: YAMLEvent) {
@@ -82,10 +103,6 @@ final class FileDecoder {
                     }
                 }
                 event = try stream.next()
-            }
-            if result.documents == 0 && !result.diagnostics.contains(where: { $0.severity == .error }) {
-                error("empty-file", "the file contains no manifest documents; add a Token, Issuer, Store or Policy, or remove the file",
-                      at: SourceLocation(file: file, line: 1, column: 1))
             }
         } catch {
             self.error(error.code, error.message, at: SourceLocation(file: file, line: error.line, column: error.column))
@@ -203,7 +220,10 @@ final class FileDecoder {
             }
             return false
         }
-        var seen: [(String, YAMLEvent)] = []
+        let seenBase = seenKeys.count
+        defer { seenKeys.removeSubrange(seenBase...) }
+        // Past a few keys (labels, annotations), a set keeps duplicate detection linear.
+        var manyKeys: [String: YAMLEvent]?
         while true {
             let keyEvent = try stream.next()
             if keyEvent.kind == .mappingEnd { return true }
@@ -218,13 +238,26 @@ final class FileDecoder {
                 try skip(try stream.next())
                 continue
             }
-            if let previous = seen.first(where: { $0.0 == key }) {
-                error("duplicate-key", "duplicate key '\(key)' in \(display); it is already set at line \(previous.1.line), column \(previous.1.column); remove one",
+            let previous: YAMLEvent?
+            if let many = manyKeys {
+                previous = many[key]
+            } else {
+                previous = seenKeys[seenBase...].first(where: { $0.value == key })
+            }
+            if let previous {
+                error("duplicate-key", "duplicate key '\(key)' in \(display); it is already set at line \(previous.line), column \(previous.column); remove one",
                       at: keyEvent)
                 try skip(try stream.next())
                 continue
             }
-            seen.append((key, keyEvent))
+            if manyKeys != nil {
+                manyKeys?[key] = keyEvent
+            } else {
+                seenKeys.append(keyEvent)
+                if seenKeys.count - seenBase > 16 {
+                    manyKeys = Dictionary(seenKeys[seenBase...].map { ($0.value, $0) }, uniquingKeysWith: { first, _ in first })
+                }
+            }
             if try !body(key, keyEvent) {
                 let fields = ManifestFields.table[object] ?? []
                 let hint = key == "<<" ? " (merge keys are not supported; use an alias for the whole value or write the fields out)"

@@ -38,20 +38,14 @@ public struct ManifestLoader: Sendable {
     public func load(paths: [String], now: Timestamp) -> ManifestLoadResult {
         var diagnostics: [Diagnostic] = []
         let files = ManifestFiles.discover(paths: paths, diagnostics: &diagnostics)
-        let results = decodeInParallel(files)
-        var resources: [DecodedResource] = []
-        var declared: [DeclaredName] = []
-        var references: [NameReference] = []
+        var results = decodeInParallel(files)
         var documents = 0
         for result in results {
-            resources.append(contentsOf: result.resources)
-            declared.append(contentsOf: result.declared)
-            references.append(contentsOf: result.references)
             diagnostics.append(contentsOf: result.diagnostics)
             documents += result.documents
         }
         var set = ManifestSet()
-        SetValidator.assemble(resources, declared: declared, references: references, into: &set, diagnostics: &diagnostics)
+        SetValidator.assemble(&results, into: &set, diagnostics: &diagnostics)
         if !diagnostics.contains(where: { $0.severity == .error }) {
             diagnostics.append(contentsOf: PolicyChecker.check(set, now: now))
         }
@@ -65,46 +59,163 @@ public struct ManifestLoader: Sendable {
         return (result.documents, result.diagnostics)
     }
 
+    /// Pulls every event of `bytes` through tokenctl's reader without decoding (for the benchmark's breakdown).
+    public func countEvents(bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        let stream = EventStream(reader: YAMLEventReader(input: bytes, maxPendingBytes: limits.maxPendingBytes), limits: limits)
+        var count = 0
+        while let event = try? stream.next(), event.kind != .streamEnd { count += 1 }
+        return count
+    }
+
     func decodeInParallel(_ files: [String]) -> [FileDecodingResult] {
-        let slots = ResultSlots(count: files.count)
-        // Largest files first, so one big file does not start last and leave a core idle.
-        let order = files.indices.sorted { ManifestFiles.size(of: files[$0]) > ManifestFiles.size(of: files[$1]) }
-        DispatchQueue.concurrentPerform(iterations: files.count) { position in
-            let index = order[position]
-            slots.set(index, decodeFile(files[index]))
-        }
-        return slots.values
-    }
-
-    func decodeFile(_ path: String) -> FileDecodingResult {
-        let start = SourceLocation(file: path, line: 1, column: 1)
-        func failure(_ code: String, _ message: String) -> FileDecodingResult {
-            var result = FileDecodingResult()
-            result.diagnostics.append(Diagnostic(.error, code, message, at: start))
-            return result
-        }
-        let size = ManifestFiles.size(of: path)
-        if size > limits.maxFileBytes {
-            return failure("file-too-large", "the file is \(size >> 20) MiB, more than the \(limits.maxFileBytes >> 20) MiB a manifest file may have; "
-                           + "split it into several files")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return failure("unreadable", "cannot read the file; check that it exists and that you may read it")
-        }
-        return data.withUnsafeBytes { raw in
-            let bytes = raw.bindMemory(to: UInt8.self)
-            if bytes.contains(0) {
-                return failure("binary-file", "the file contains NUL bytes, so it is not a YAML text file; remove it from the manifest paths")
+        // Read every file, then cut large ones at document markers so that one big file
+        // still keeps every core busy; pieces are decoded in parallel and joined in order.
+        let contents = files.map { FileContents(path: $0, limits: limits) }
+        var pending: [(file: Int, range: Range<Int>, lineOffset: Int)] = []
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        for (index, content) in contents.enumerated() {
+            let pieces = content.bytes.count >= Self.chunkingThreshold ? cores * 4 : 1
+            for chunk in DocumentChunks.split(content.bytes, into: pieces) {
+                pending.append((index, chunk.range, chunk.lineOffset))
             }
-            return decodeBuffer(bytes, file: path)
         }
+        let work = pending
+        // Largest pieces first, so a big one does not start last and leave a core idle.
+        let order = work.indices.sorted { work[$0].range.count > work[$1].range.count }
+        let slots = ResultSlots(count: work.count)
+        DispatchQueue.concurrentPerform(iterations: work.count) { position in
+            let index = order[position]
+            let item = work[index]
+            let content = contents[item.file]
+            var result = FileDecodingResult()
+            if let failure = content.failure {
+                result.diagnostics.append(Diagnostic(.error, failure.code, failure.message,
+                                                     at: SourceLocation(file: content.path, line: 1, column: 1)))
+            } else {
+                result = content.bytes.withUnsafeBufferPointer { buffer in
+                    decodeBuffer(UnsafeBufferPointer(rebasing: buffer[item.range]), file: content.path, lineOffset: item.lineOffset)
+                }
+            }
+            slots.set(index, result)
+        }
+        // Pieces stay separate (in file order) rather than being joined: joining would copy every token.
+        var results = slots.take()
+        var documents = [Int](repeating: 0, count: files.count)
+        var failed = [Bool](repeating: false, count: files.count)
+        var lastPiece = [Int](repeating: 0, count: files.count)
+        for (index, result) in results.enumerated() {
+            documents[work[index].file] += result.documents
+            failed[work[index].file] = failed[work[index].file] || result.diagnostics.contains { $0.severity == .error }
+            lastPiece[work[index].file] = index
+        }
+        for (index, content) in contents.enumerated() where content.failure == nil && documents[index] == 0 && !failed[index] {
+            results[lastPiece[index]].diagnostics.append(Diagnostic(.error, "empty-file",
+                "the file contains no manifest documents; add a Token, Issuer, Store or Policy, or remove the file",
+                at: SourceLocation(file: content.path, line: 1, column: 1)))
+        }
+        return results
     }
 
-    func decodeBuffer(_ bytes: UnsafeBufferPointer<UInt8>, file: String) -> FileDecodingResult {
-        let reader = YAMLEventReader(input: bytes, maxPendingBytes: limits.maxPendingBytes)
+    /// Files at least this large are decoded in several pieces at once.
+    static let chunkingThreshold = 1 << 20
+
+    func decodeBuffer(_ bytes: UnsafeBufferPointer<UInt8>, file: String, lineOffset: Int = 0) -> FileDecodingResult {
+        let reader = YAMLEventReader(input: bytes, maxPendingBytes: limits.maxPendingBytes, lineOffset: lineOffset)
         let decoder = FileDecoder(file: file, stream: EventStream(reader: reader, limits: limits))
         decoder.decodeAll()
         return decoder.result
+    }
+}
+
+/// A manifest file's bytes, or why they cannot be decoded.
+struct FileContents: Sendable {
+    var path: String
+    var bytes: [UInt8] = []
+    var failure: Failure?
+
+    struct Failure: Sendable {
+        var code: String
+        var message: String
+    }
+
+    init(path: String, limits: DecodingLimits) {
+        self.path = path
+        let size = ManifestFiles.size(of: path)
+        if size > limits.maxFileBytes {
+            failure = Failure(code: "file-too-large", message: "the file is \(size >> 20) MiB, more than the \(limits.maxFileBytes >> 20) MiB "
+                              + "a manifest file may have; split it into several files")
+            return
+        }
+        guard let contents = Self.read(path, expectedSize: size) else {
+            failure = Failure(code: "unreadable", message: "cannot read the file; check that it exists and that you may read it")
+            return
+        }
+        bytes = contents
+        if bytes.withUnsafeBufferPointer({ $0.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? false }) {
+            failure = Failure(code: "binary-file", message: "the file contains NUL bytes, so it is not a YAML text file; "
+                              + "remove it from the manifest paths")
+            bytes = []
+        }
+    }
+}
+
+extension FileContents {
+    /// Reads a whole file straight into an array (no intermediate `Data` copy of a large file).
+    static func read(_ path: String, expectedSize: Int) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes = [UInt8](repeating: 0, count: max(expectedSize, 0))
+        var filled = 0
+        while true {
+            if filled == bytes.count { bytes.append(contentsOf: [UInt8](repeating: 0, count: max(4096, bytes.count / 2))) }
+            let count = bytes.withUnsafeMutableBufferPointer { buffer -> Int in
+                guard let base = buffer.baseAddress else { return -1 }
+                return Glibc.read(descriptor, base + filled, buffer.count - filled)
+            }
+            if count < 0 { return nil }
+            if count == 0 { break }
+            filled += count
+        }
+        bytes.removeSubrange(filled...)
+        return bytes
+    }
+}
+
+/// Cuts a YAML stream at document markers (`---` at the start of a line), which YAML forbids inside
+/// any scalar, so that every piece is a stream of whole documents.
+enum DocumentChunks {
+    static func split(_ bytes: [UInt8], into pieces: Int) -> [(range: Range<Int>, lineOffset: Int)] {
+        guard pieces > 1, bytes.count > 0 else { return [(0..<bytes.count, 0)] }
+        var chunks: [(range: Range<Int>, lineOffset: Int)] = []
+        let target = bytes.count / pieces
+        var start = 0
+        var line = 0
+        var lineAtStart = 0
+        bytes.withUnsafeBufferPointer { buffer in
+            var index = 0
+            while index < buffer.count {
+                if buffer[index] == 10 {
+                    line += 1
+                    let next = index + 1
+                    if next - start >= target, isDocumentMarker(buffer, at: next) {
+                        chunks.append((start..<next, lineAtStart))
+                        start = next
+                        lineAtStart = line
+                    }
+                }
+                index += 1
+            }
+        }
+        chunks.append((start..<bytes.count, lineAtStart))
+        return chunks
+    }
+
+    private static func isDocumentMarker(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> Bool {
+        guard index + 3 <= bytes.count, bytes[index] == 45, bytes[index + 1] == 45, bytes[index + 2] == 45 else { return false }
+        guard index + 3 < bytes.count else { return true }
+        let after = bytes[index + 3]
+        return after == 10 || after == 13 || after == 32 || after == 9
     }
 }
 
@@ -121,10 +232,12 @@ private final class ResultSlots: @unchecked Sendable {
         lock.unlock()
     }
 
-    var values: [FileDecodingResult] {
+    func take() -> [FileDecodingResult] {
         lock.lock()
         defer { lock.unlock() }
-        return storage
+        let values = storage
+        storage = []
+        return values
     }
 }
 

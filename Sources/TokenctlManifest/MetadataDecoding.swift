@@ -43,7 +43,7 @@ extension FileDecoder {
         if let namespace { valid = checkLabel(namespace, field: "namespace") && valid }
         if isToken {
             if let owner {
-                if owner.value.contains(where: \.isWhitespace) {
+                if owner.value.containsWhitespace {
                     error("bad-value", "invalid owner '\(owner.value)': an owner is a team or person id without spaces, such as team-payments",
                           at: owner.location)
                     valid = false
@@ -69,12 +69,22 @@ extension FileDecoder {
     }
 
     static func isLabelKey(_ key: String) -> Bool {
-        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count <= 2, parts.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 253 }) else { return false }
-        return key.utf8.allSatisfy { byte in
-            (byte >= 97 && byte <= 122) || (byte >= 65 && byte <= 90) || (byte >= 48 && byte <= 57)
-                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "/")
+        var slashes = 0
+        var partLength = 0
+        for byte in key.utf8 {
+            if byte == UInt8(ascii: "/") {
+                guard partLength > 0 else { return false }
+                slashes += 1
+                partLength = 0
+                continue
+            }
+            let allowed = (byte >= 97 && byte <= 122) || (byte >= 65 && byte <= 90) || (byte >= 48 && byte <= 57)
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+            guard allowed else { return false }
+            partLength += 1
+            if partLength > 253 { return false }
         }
+        return slashes <= 1 && partLength > 0
     }
 
     func checkLabel(_ value: Located<String>, field: String) -> Bool {

@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import TokenctlModel
 
 /// Checks tokens against every Policy: a pure function of the manifests and the moment judged.
@@ -11,14 +13,23 @@ public enum PolicyChecker {
 
     /// The policy violations (and exception warnings) of `manifests` as of `now`.
     public static func check(_ manifests: ManifestSet, now: Timestamp) -> [Diagnostic] {
-        var diagnostics: [Diagnostic] = []
-        for token in manifests.tokens {
-            checkPermanence(token, policies: manifests.policies, now: now, into: &diagnostics)
-            for policy in manifests.policies {
-                check(token, against: policy, into: &diagnostics)
+        let tokens = manifests.tokens
+        // Each token is judged on its own, so chunks run in parallel; results keep token order.
+        let chunkCount = tokens.count < 4096 ? 1 : 16
+        let chunkSize = (tokens.count + chunkCount - 1) / chunkCount
+        let chunks = DiagnosticChunks(count: chunkCount)
+        DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
+            var diagnostics: [Diagnostic] = []
+            let range = (chunk * chunkSize)..<min(tokens.count, (chunk + 1) * chunkSize)
+            for token in tokens[range] {
+                checkPermanence(token, policies: manifests.policies, now: now, into: &diagnostics)
+                for policy in manifests.policies {
+                    check(token, against: policy, into: &diagnostics)
+                }
             }
+            chunks.set(chunk, diagnostics)
         }
-        return diagnostics
+        return chunks.joined
     }
 
     private static func checkPermanence(_ token: Token, policies: [Policy], now: Timestamp, into diagnostics: inout [Diagnostic]) {
@@ -80,5 +91,25 @@ public enum PolicyChecker {
                 "scope '\(scope)' is not allowed for token '\(token.id)' by Policy '\(name)': \(detail); remove the scope or extend the policy",
                 at: token.locations.scopes[index]))
         }
+    }
+}
+
+/// Per-chunk results written from concurrent workers.
+private final class DiagnosticChunks: @unchecked Sendable {
+    private var storage: [[Diagnostic]]
+    private let lock = NSLock()
+
+    init(count: Int) { storage = Array(repeating: [], count: count) }
+
+    func set(_ index: Int, _ diagnostics: [Diagnostic]) {
+        lock.lock()
+        storage[index] = diagnostics
+        lock.unlock()
+    }
+
+    var joined: [Diagnostic] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage.flatMap { $0 }
     }
 }

@@ -1,56 +1,89 @@
 import TokenctlModel
 
 /// Checks that need the whole manifest set: unique names and references that resolve.
+///
+/// This runs on one thread after the parallel decode, so it avoids sorting and re-copying the tokens.
 enum SetValidator {
-    static func assemble(_ resources: [DecodedResource], declared: [DeclaredName], references: [NameReference],
-                         into set: inout ManifestSet, diagnostics: inout [Diagnostic]) {
-        // Names: the first declaration (by file and position) wins; later ones are errors.
-        var firstDeclaration: [String: DeclaredName] = [:]
-        var duplicateLocations = Set<SourceLocation>()
+    private struct NameKey: Hashable {
+        var kind: String
+        var namespace: String?
+        var name: String
+    }
+
+    /// Moves the tokens out of `results` (leaving them empty) so that no token is held twice.
+    static func assemble(_ results: inout [FileDecodingResult], into set: inout ManifestSet, diagnostics: inout [Diagnostic]) {
+        // Names: the first declaration by file and position wins; every other one is an error.
+        var first: [NameKey: DeclaredName] = [:]
+        var others: [(NameKey, DeclaredName)] = []
         var names: [String: Set<String>] = ["Issuer": [], "Store": []]
-        for name in declared.sorted(by: { $0.location < $1.location }) {
-            let key = "\(name.kind)\u{0}\(name.namespace ?? "")\u{0}\(name.name)"
-            if let first = firstDeclaration[key] {
-                let scope = name.namespace.map { " in namespace '\($0)'" } ?? ""
-                diagnostics.append(Diagnostic(.error, "duplicate-name",
-                    "\(name.kind) '\(name.name)'\(scope) is already defined at \(first.location); rename or remove one of them",
-                    at: name.location))
-                duplicateLocations.insert(name.location)
+        first.reserveCapacity(results.reduce(0) { $0 + $1.declared.count })
+        for result in results {
+            for declared in result.declared {
+                let key = NameKey(kind: declared.kind, namespace: declared.namespace, name: declared.name)
+                if let existing = first[key] {
+                    if declared.location < existing.location {
+                        first[key] = declared
+                        others.append((key, existing))
+                    } else {
+                        others.append((key, declared))
+                    }
+                } else {
+                    first[key] = declared
+                }
+                if declared.kind != "Token" { names[declared.kind]?.insert(declared.name) }
+            }
+        }
+        var excluded = Set<SourceLocation>()
+        for (key, duplicate) in others {
+            guard let original = first[key] else { continue }
+            let scope = key.namespace.map { " in namespace '\($0)'" } ?? ""
+            diagnostics.append(Diagnostic(.error, "duplicate-name",
+                "\(key.kind) '\(key.name)'\(scope) is already defined at \(original.location); rename or remove one of them",
+                at: duplicate.location))
+            excluded.insert(duplicate.location)
+        }
+        // References: nearly every token names the same few issuers and stores, so remember the last hit.
+        var lastHit: [String: String] = [:]
+        for result in results {
+            for reference in result.references {
+                if lastHit[reference.kind] == reference.name { continue }
+                let defined = names[reference.kind] ?? []
+                if defined.contains(reference.name) {
+                    lastHit[reference.kind] = reference.name
+                    continue
+                }
+                diagnostics.append(danglingReference(reference, defined: defined.sorted()))
+                excluded.insert(reference.location)
+            }
+        }
+        set.tokens.reserveCapacity(results.reduce(0) { $0 + $1.resources.tokens.count })
+        for index in results.indices {
+            let resources = results[index].resources
+            results[index] = FileDecodingResult()
+            if excluded.isEmpty {
+                if set.tokens.isEmpty { set.tokens = resources.tokens } else { set.tokens.append(contentsOf: resources.tokens) }
             } else {
-                firstDeclaration[key] = name
+                set.tokens.append(contentsOf: resources.tokens.filter { token in
+                    !excluded.contains(token.metadata.location) && !excluded.contains(token.locations.issuer)
+                        && !token.deliverTo.contains { excluded.contains($0.location) }
+                })
             }
-            names[name.kind]?.insert(name.name)
+            for issuer in resources.issuers where !excluded.contains(issuer.metadata.location) { set.issuers[issuer.metadata.name] = issuer }
+            for store in resources.stores where !excluded.contains(store.metadata.location) { set.stores[store.metadata.name] = store }
+            set.policies.append(contentsOf: resources.policies.filter { !excluded.contains($0.metadata.location) })
         }
-        var dangling = Set<SourceLocation>()
-        for reference in references {
-            let defined = names[reference.kind] ?? []
-            guard !defined.contains(reference.name) else { continue }
-            let sorted = defined.sorted()
-            let noun = reference.kind.lowercased()
-            let verb = reference.kind == "Issuer" ? "names issuer" : "delivers to store"
-            let available = sorted.isEmpty ? "add \(reference.kind == "Issuer" ? "an" : "a") \(reference.kind) document named '\(reference.name)'"
-                : "defined \(noun)s: \(sorted.joined(separator: ", "))"
-            diagnostics.append(Diagnostic(.error, "unknown-\(noun)",
-                "token '\(reference.token?.description ?? "?")' \(verb) '\(reference.name)', which is not defined"
-                + "\(Suggestion.didYouMean(reference.name, among: sorted)); \(available)",
-                at: reference.location))
-            dangling.insert(reference.location)
-        }
-        for resource in resources {
-            switch resource {
-            case .token(let token):
-                let refers = [token.locations.issuer] + token.deliverTo.map(\.location)
-                guard !duplicateLocations.contains(token.metadata.location), !refers.contains(where: dangling.contains) else { continue }
-                set.tokens.append(token)
-            case .issuer(let issuer):
-                if !duplicateLocations.contains(issuer.metadata.location) { set.issuers[issuer.metadata.name] = issuer }
-            case .store(let store):
-                if !duplicateLocations.contains(store.metadata.location) { set.stores[store.metadata.name] = store }
-            case .policy(let policy):
-                if !duplicateLocations.contains(policy.metadata.location) { set.policies.append(policy) }
-            }
-        }
-        set.tokens.sort { $0.id < $1.id }
         set.policies.sort { $0.metadata.name < $1.metadata.name }
+    }
+
+    private static func danglingReference(_ reference: NameReference, defined: [String]) -> Diagnostic {
+        let noun = reference.kind.lowercased()
+        let verb = reference.kind == "Issuer" ? "names issuer" : "delivers to store"
+        let available = defined.isEmpty
+            ? "add \(reference.kind == "Issuer" ? "an" : "a") \(reference.kind) document named '\(reference.name)'"
+            : "defined \(noun)s: \(defined.joined(separator: ", "))"
+        return Diagnostic(.error, "unknown-\(noun)",
+            "token '\(reference.token?.description ?? "?")' \(verb) '\(reference.name)', which is not defined"
+            + "\(Suggestion.didYouMean(reference.name, among: defined)); \(available)",
+            at: reference.location)
     }
 }

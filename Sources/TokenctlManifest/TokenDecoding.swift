@@ -100,15 +100,13 @@ extension FileDecoder {
         if scopes.isEmpty {
             error("bad-value", "'scopes' must list at least one scope; a token that may do nothing is not needed", at: first)
         }
-        var seen: [String: SourceLocation] = [:]
-        for scope in scopes {
-            if scope.value.contains(where: \.isWhitespace) {
+        for (index, scope) in scopes.enumerated() {
+            if scope.value.containsWhitespace {
                 error("bad-value", "invalid scope '\(scope.value)': scopes contain no spaces", at: scope.location)
-            } else if let earlier = seen[scope.value] {
+            } else if let earlier = scopes[..<index].first(where: { $0.value == scope.value })?.location {
+                // Scope lists are short: a linear search beats hashing them.
                 error("duplicate-scope", "scope '\(scope.value)' is listed twice (first at line \(earlier.line), column \(earlier.column)); remove one",
                       at: scope.location)
-            } else {
-                seen[scope.value] = scope.location
             }
         }
     }
@@ -163,7 +161,7 @@ extension FileDecoder {
             missing("store", in: "a deliverTo item", at: first, hint: "; name the Store the secret goes to")
             return nil
         }
-        if let key, key.value.isEmpty || key.value.contains(where: \.isNewline) {
+        if let key, key.value.isEmpty || key.value.utf8.contains(where: { $0 == 10 || $0 == 13 }) {
             error("bad-value", "deliverTo.key must be a non-empty single line", at: key.location)
             return nil
         }

@@ -63,12 +63,15 @@ final class YAMLEventReader {
     private var delivered = 0
     private var deliveredAtLastEvent = 0
     private let maxPendingBytes: Int
+    /// Lines before `input` in its file, when `input` is one chunk of a larger file.
+    private let lineOffset: Int
     fileprivate var exceededPendingLimit = false
     private var finished = false
 
     /// `input` must stay valid for the reader's lifetime.
-    init(input: UnsafeBufferPointer<UInt8>, maxPendingBytes: Int) {
+    init(input: UnsafeBufferPointer<UInt8>, maxPendingBytes: Int, lineOffset: Int = 0) {
         self.input = input
+        self.lineOffset = lineOffset
         self.maxPendingBytes = maxPendingBytes
         parser = .allocate(capacity: 1)
         event = .allocate(capacity: 1)
@@ -105,7 +108,7 @@ final class YAMLEventReader {
         let raw = event.pointee
         var result = YAMLEvent(
             kind: .streamEnd,
-            line: Int32(truncatingIfNeeded: raw.start_mark.line + 1),
+            line: Int32(truncatingIfNeeded: raw.start_mark.line + 1 + lineOffset),
             column: Int32(truncatingIfNeeded: raw.start_mark.column + 1)
         )
         switch raw.type {
@@ -140,7 +143,7 @@ final class YAMLEventReader {
         let raw = parser.pointee
         if exceededPendingLimit {
             return FatalDecodingError(
-                line: Int(raw.mark.line) + 1, column: Int(raw.mark.column) + 1, code: "value-too-large",
+                line: Int(raw.mark.line) + 1 + lineOffset, column: Int(raw.mark.column) + 1, code: "value-too-large",
                 message: "a single value or comment block is longer than \(maxPendingBytes >> 20) MiB; "
                     + "manifests hold references to large data, not the data itself")
         }
@@ -148,15 +151,15 @@ final class YAMLEventReader {
         let mark = raw.problem_mark
         var message = "YAML syntax error: \(problem)"
         if let context = raw.context.map({ String(cString: $0) }) {
-            message += " \(context) (at line \(raw.context_mark.line + 1), column \(raw.context_mark.column + 1))"
+            message += " \(context) (at line \(raw.context_mark.line + 1 + lineOffset), column \(raw.context_mark.column + 1))"
         }
         if raw.error == YAML_READER_ERROR {
             message = "the file is not valid UTF-8 text (\(problem)); save it as UTF-8"
             // Reader errors carry a byte offset, not a mark: count lines up to it.
             let (line, column) = position(ofByte: raw.problem_offset)
-            return FatalDecodingError(line: line, column: column, code: "encoding", message: message)
+            return FatalDecodingError(line: line + lineOffset, column: column, code: "encoding", message: message)
         }
-        return FatalDecodingError(line: Int(mark.line) + 1, column: Int(mark.column) + 1, code: "syntax", message: message)
+        return FatalDecodingError(line: Int(mark.line) + 1 + lineOffset, column: Int(mark.column) + 1, code: "syntax", message: message)
     }
 
     private func position(ofByte offset: Int) -> (Int, Int) {

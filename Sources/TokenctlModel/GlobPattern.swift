@@ -18,7 +18,11 @@ public struct GlobPattern: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether `text` matches the whole pattern.
     public func matches(_ text: String) -> Bool {
-        let text = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { matches(bytes: $0) }
+    }
+
+    private func matches(bytes text: UnsafeBufferPointer<UInt8>) -> Bool {
         // Iterative matcher with single-star backtracking: linear in practice, never exponential.
         var p = 0, t = 0
         var starP = -1, starT = 0

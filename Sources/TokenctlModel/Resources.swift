@@ -321,7 +321,7 @@ public struct Policy: Hashable, Sendable {
 
 /// Everything the manifests declare: the desired state.
 public struct ManifestSet: Sendable {
-    /// Desired tokens, sorted by id.
+    /// Desired tokens, in the order of the files and documents they were read from.
     public var tokens: [Token]
     /// Issuers by name.
     public var issuers: [String: Issuer]

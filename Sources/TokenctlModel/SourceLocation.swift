@@ -1,25 +1,68 @@
-/// A place in a manifest file: the file, a 1-based line and a 1-based column.
-public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConvertible {
-    /// The path of the file as the user named it (relative paths stay relative).
-    public var file: String
-    /// The 1-based line.
-    public var line: Int
-    /// The 1-based column, counted in Unicode scalars.
-    public var column: Int
+import Synchronization
 
-    /// Creates a location.
+/// A place in a manifest file: the file, a 1-based line and a 1-based column.
+///
+/// Locations are 12 bytes with no reference counting: the file is an index into an
+/// append-only table of paths, so that 100k decoded tokens carry their positions cheaply.
+public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The index of the file in `SourceFileTable`.
+    public let fileID: UInt32
+    /// The 1-based line.
+    public let lineNumber: UInt32
+    /// The 1-based column, counted in Unicode scalars.
+    public let columnNumber: UInt32
+
+    /// Creates a location, registering `file` if it is new.
     public init(file: String, line: Int, column: Int) {
-        self.file = file
-        self.line = line
-        self.column = column
+        self.init(fileID: SourceFileTable.id(for: file), line: line, column: column)
     }
+
+    /// Creates a location in an already registered file.
+    public init(fileID: UInt32, line: Int, column: Int) {
+        self.fileID = fileID
+        self.lineNumber = UInt32(clamping: line)
+        self.columnNumber = UInt32(clamping: column)
+    }
+
+    /// The path of the file as the user named it (relative paths stay relative).
+    public var file: String { SourceFileTable.path(for: fileID) }
+    /// The 1-based line.
+    public var line: Int { Int(lineNumber) }
+    /// The 1-based column.
+    public var column: Int { Int(columnNumber) }
 
     public var description: String { "\(file):\(line):\(column)" }
 
     public static func < (lhs: SourceLocation, rhs: SourceLocation) -> Bool {
-        if lhs.file != rhs.file { return lhs.file < rhs.file }
-        if lhs.line != rhs.line { return lhs.line < rhs.line }
-        return lhs.column < rhs.column
+        if lhs.fileID != rhs.fileID { return lhs.file < rhs.file }
+        if lhs.lineNumber != rhs.lineNumber { return lhs.lineNumber < rhs.lineNumber }
+        return lhs.columnNumber < rhs.columnNumber
+    }
+}
+
+/// The paths of every manifest file seen by this process, each registered once.
+public enum SourceFileTable {
+    private struct Table {
+        var paths: [String] = []
+        var ids: [String: UInt32] = [:]
+    }
+
+    private static let table = Mutex(Table())
+
+    /// The id of `path`, registering it on first use.
+    public static func id(for path: String) -> UInt32 {
+        table.withLock { table in
+            if let id = table.ids[path] { return id }
+            let id = UInt32(table.paths.count)
+            table.paths.append(path)
+            table.ids[path] = id
+            return id
+        }
+    }
+
+    /// The path registered under `id`.
+    public static func path(for id: UInt32) -> String {
+        table.withLock { table in Int(id) < table.paths.count ? table.paths[Int(id)] : "<unknown>" }
     }
 }
 

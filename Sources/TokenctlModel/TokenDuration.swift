@@ -17,6 +17,17 @@ public struct TokenDuration: Hashable, Sendable, Comparable, CustomStringConvert
         ("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1),
     ]
 
+    private static func unitSeconds(_ byte: UInt8) -> Int64? {
+        switch byte {
+        case UInt8(ascii: "w"): 604_800
+        case UInt8(ascii: "d"): 86_400
+        case UInt8(ascii: "h"): 3_600
+        case UInt8(ascii: "m"): 60
+        case UInt8(ascii: "s"): 1
+        default: nil
+        }
+    }
+
     /// Why a duration could not be read.
     public enum ParseError: Error, Equatable, Sendable {
         /// The text is empty.
@@ -35,21 +46,21 @@ public struct TokenDuration: Hashable, Sendable, Comparable, CustomStringConvert
         var number: Int64 = 0
         var sawDigit = false
         var sawGroup = false
-        for character in text {
-            if let digit = character.wholeNumberValue, character.isASCII {
+        for byte in text.utf8 {
+            if byte >= 48 && byte <= 57 {
                 let (times, overflowA) = number.multipliedReportingOverflow(by: 10)
-                let (plus, overflowB) = times.addingReportingOverflow(Int64(digit))
+                let (plus, overflowB) = times.addingReportingOverflow(Int64(byte - 48))
                 if overflowA || overflowB { throw .overflow }
                 number = plus
                 sawDigit = true
                 continue
             }
-            guard sawDigit else { throw text.isEmpty ? .empty : .malformed }
-            guard let unit = Self.units.first(where: { $0.symbol == character }) else {
-                if character.isLetter { throw .unknownUnit(character) }
+            guard sawDigit else { throw .malformed }
+            guard let unitSeconds = Self.unitSeconds(byte) else {
+                if byte.isASCIILetter { throw .unknownUnit(Character(Unicode.Scalar(byte))) }
                 throw .malformed
             }
-            let (product, overflowA) = number.multipliedReportingOverflow(by: unit.seconds)
+            let (product, overflowA) = number.multipliedReportingOverflow(by: unitSeconds)
             let (sum, overflowB) = total.addingReportingOverflow(product)
             if overflowA || overflowB { throw .overflow }
             total = sum
