@@ -48,6 +48,6 @@ let package = Package(
             name: "TokenctlManifestTests",
             dependencies: ["TokenctlManifest", "TokenctlModel"]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["TokenctlModel"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["tokenctl"]),
     ]
 )

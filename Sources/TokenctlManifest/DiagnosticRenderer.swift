@@ -9,7 +9,7 @@ import TokenctlModel
 public struct DiagnosticRenderer {
     /// Whether to use ANSI colours (only on a terminal, never with NO_COLOR).
     public var colors: Bool
-    private var sourceCache: [String: [Substring]] = [:]
+    private var sourceCache: [String: [UInt8]] = [:]
 
     /// Creates a renderer.
     public init(colors: Bool) { self.colors = colors }
@@ -49,15 +49,26 @@ public struct DiagnosticRenderer {
 
     private mutating func sourceLine(_ file: String, _ line: Int) -> String? {
         if sourceCache[file] == nil {
-            guard let data = FileManager.default.contents(atPath: file), data.count <= 64 << 20, !data.contains(0) else { return nil }
-            let text = String(decoding: data, as: UTF8.self)
-            sourceCache[file] = text.split(separator: "\n", omittingEmptySubsequences: false)
+            guard let bytes = FileContents.read(file, expectedSize: ManifestFiles.size(of: file)),
+                  !bytes.withUnsafeBufferPointer({ $0.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? true })
+            else { return nil }
+            sourceCache[file] = bytes
         }
-        guard let lines = sourceCache[file], line >= 1, line <= lines.count else { return nil }
-        var text = lines[line - 1]
-        if text.hasSuffix("\r") { text = text.dropLast() }
-        // Very long lines (a huge scalar) are cut; the caret column is what matters.
-        return String(text.prefix(400))
+        guard let bytes = sourceCache[file], line >= 1 else { return nil }
+        return bytes.withUnsafeBufferPointer { buffer -> String? in
+            guard let base = buffer.baseAddress else { return nil }
+            var start = 0
+            for _ in 1..<line {
+                guard start < buffer.count, let found = memchr(base + start, 10, buffer.count - start) else { return nil }
+                start = base.distance(to: found.assumingMemoryBound(to: UInt8.self)) + 1
+            }
+            guard start <= buffer.count else { return nil }
+            // Very long lines (a huge scalar) are cut: the caret's column is what matters.
+            let limit = min(buffer.count, start + 400)
+            var end = start
+            while end < limit, buffer[end] != 10, buffer[end] != 13 { end += 1 }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self)
+        }
     }
 
     /// The JSON rendering (`--json`), format version 1, documented in docs/json-output.md.

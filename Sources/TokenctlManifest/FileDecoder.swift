@@ -62,6 +62,9 @@ final class FileDecoder {
     var result = FileDecodingResult()
     /// Keys seen by the mappings being read, innermost last; reused so that no mapping allocates.
     private var seenKeys: [YAMLEvent] = []
+    /// The keys of the mapping that `mapping` finished last, so that a field written with a bad value
+    /// is not also reported as missing.
+    private var lastMappingKeys: [String] = []
 
     init(file: String, stream: EventStream) {
         self.file = file
@@ -226,7 +229,15 @@ final class FileDecoder {
         var manyKeys: [String: YAMLEvent]?
         while true {
             let keyEvent = try stream.next()
-            if keyEvent.kind == .mappingEnd { return true }
+            if keyEvent.kind == .mappingEnd {
+                lastMappingKeys.removeAll(keepingCapacity: true)
+                if let many = manyKeys {
+                    lastMappingKeys.append(contentsOf: many.keys)
+                } else {
+                    for key in seenKeys[seenBase...] { lastMappingKeys.append(key.value) }
+                }
+                return true
+            }
             guard keyEvent.kind == .scalar else {
                 error("wrong-type", "keys in \(display) must be plain names, found \(keyEvent.kindDescription)", at: keyEvent)
                 try skip(keyEvent)
@@ -403,7 +414,10 @@ final class FileDecoder {
         }
     }
 
+    /// Reports a required field as missing, unless it was written (with a value already reported as wrong)
+    /// in the mapping read last.
     func missing(_ field: String, in display: String, at event: YAMLEvent, hint: String = "") {
+        if lastMappingKeys.contains(field) { return }
         error("missing-field", "missing required field '\(field)' in \(display)\(hint)", at: event)
     }
 

@@ -31,7 +31,7 @@ extension FileDecoder {
             return true
         }
         guard isMapping else {
-            missing("spec", in: "Issuer", at: first, hint: "; add 'spec: {type: builtin}'")
+            if first.isNullScalar { missing("spec", in: "Issuer", at: first, hint: "; add 'spec: {type: builtin}'") }
             return nil
         }
         guard let type else {
@@ -117,7 +117,7 @@ extension FileDecoder {
             return true
         }
         guard isMapping else {
-            missing("spec", in: "Store", at: first, hint: "; add 'spec: {type: encrypted-file, encryptedFile: {...}}'")
+            if first.isNullScalar { missing("spec", in: "Store", at: first, hint: "; add 'spec: {type: encrypted-file, encryptedFile: {...}}'") }
             return nil
         }
         guard let type else {
@@ -191,7 +191,7 @@ extension FileDecoder {
             return true
         }
         guard isMapping else {
-            missing("spec", in: "Policy", at: first, hint: "; add 'spec: {maxLifespan: 365d}'")
+            if first.isNullScalar { missing("spec", in: "Policy", at: first, hint: "; add 'spec: {maxLifespan: 365d}'") }
             return nil
         }
         guard let metadata else { return nil }

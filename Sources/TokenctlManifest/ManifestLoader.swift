@@ -193,18 +193,19 @@ enum DocumentChunks {
         var line = 0
         var lineAtStart = 0
         bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
             var index = 0
-            while index < buffer.count {
-                if buffer[index] == 10 {
-                    line += 1
-                    let next = index + 1
-                    if next - start >= target, isDocumentMarker(buffer, at: next) {
-                        chunks.append((start..<next, lineAtStart))
-                        start = next
-                        lineAtStart = line
-                    }
+            // memchr jumps from line to line, so one huge line costs a single call.
+            while index < buffer.count, let found = memchr(base + index, 10, buffer.count - index) {
+                let newline = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                line += 1
+                let next = newline + 1
+                if next - start >= target, isDocumentMarker(buffer, at: next) {
+                    chunks.append((start..<next, lineAtStart))
+                    start = next
+                    lineAtStart = line
                 }
-                index += 1
+                index = next
             }
         }
         chunks.append((start..<bytes.count, lineAtStart))

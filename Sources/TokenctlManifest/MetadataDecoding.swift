@@ -30,7 +30,7 @@ extension FileDecoder {
             return true
         }
         guard isMapping else {
-            missing("metadata", in: kind, at: first, hint: "; add 'metadata: {name: …}'")
+            if first.isNullScalar { missing("metadata", in: kind, at: first, hint: "; add 'metadata: {name: …}'") }
             return nil
         }
         var valid = true

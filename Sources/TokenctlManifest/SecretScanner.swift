@@ -41,12 +41,17 @@ public enum SecretScanner {
             var output: [UInt8] = []
             output.reserveCapacity(bytes.count)
             var start = 0
+            // A source line also has YAML punctuation around values: treat it as separating words too.
+            func separates(_ byte: UInt8) -> Bool {
+                isSeparator(byte) || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "}") || byte == UInt8(ascii: "[")
+                    || byte == UInt8(ascii: "]") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "#")
+            }
             while start < bytes.count {
                 var end = start
-                while end < bytes.count, isSeparator(bytes[end]) { end += 1 }
+                while end < bytes.count, separates(bytes[end]) { end += 1 }
                 output.append(contentsOf: bytes[start..<end])
                 start = end
-                while end < bytes.count, !isSeparator(bytes[end]) { end += 1 }
+                while end < bytes.count, !separates(bytes[end]) { end += 1 }
                 let word = UnsafeBufferPointer(rebasing: bytes[start..<end])
                 if word.count >= 14, scanWord(word) != nil {
                     output.append(contentsOf: Array("(sensitive)".utf8))

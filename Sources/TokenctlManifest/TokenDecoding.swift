@@ -50,7 +50,7 @@ extension FileDecoder {
             return true
         }
         guard isMapping else {
-            missing("spec", in: "Token", at: first, hint: "; a token needs at least issuer, scopes and lifespan")
+            if first.isNullScalar { missing("spec", in: "Token", at: first, hint: "; a token needs at least issuer, scopes and lifespan") }
             return nil
         }
         if issuer == nil { missing("issuer", in: "Token spec", at: first, hint: "; name the Issuer that mints this token") }

@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+
+/// Runs the built `tokenctl` binary and captures its output, exit status, time and peak memory.
+struct BinaryRunner {
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var seconds: Double
+        var maxRSSMiB: Int
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The binary next to the test bundle (both live in the build products folder).
+    static var executable: String {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tokenctl").path
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        for configuration in ["debug", "release"] {
+            let path = packageRoot.appendingPathComponent(".build/\(configuration)/tokenctl").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return beside
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+        try runProgram(executable, arguments, environment: environment)
+    }
+
+    static func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+        let scratch = NSTemporaryDirectory() + "tokenctl-run-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let outPath = scratch + "/stdout", errPath = scratch + "/stderr"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        var env = ProcessInfo.processInfo.environment
+        env["NO_COLOR"] = "1"
+        for (key, value) in environment { env[key] = value }
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let start = Date()
+        let spawned = posix_spawn(&pid, program, &actions, nil, argv, envp)
+        try #require(spawned == 0, "cannot run \(program)")
+        var status: Int32 = 0
+        var usage = rusage()
+        wait4(pid, &status, 0, &usage)
+        let seconds = Date().timeIntervalSince(start)
+        let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        return Outcome(status: (status >> 8) & 0xff, stdout: stdout, stderr: stderr, seconds: seconds, maxRSSMiB: Int(usage.ru_maxrss) / 1024)
+    }
+
+    /// Runs tokenctl under a small Python parent and returns its exit status and peak memory (MiB).
+    ///
+    /// `ru_maxrss` of a child spawned straight from this (large, multi-threaded) test process starts
+    /// at the test process's own high-water mark, so a fresh small parent measures it instead.
+    static func peakMemory(_ arguments: [String]) throws -> (status: Int32, seconds: Double, maxRSSMiB: Int) {
+        let script = """
+            import resource, subprocess, sys, time
+            start = time.monotonic()
+            code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+            print(code, time.monotonic() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+            """
+        let outcome = try runProgram("/usr/bin/env", ["python3", "-c", script, executable] + arguments)
+        let fields = outcome.stdout.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        try #require(fields.count == 3, "python3 failed: \(outcome.stderr)")
+        return (Int32(fields[0]) ?? -1, Double(fields[1]) ?? 99, (Int(fields[2]) ?? 0) / 1024)
+    }
+
+    static func temporaryDirectory() -> String {
+        let path = NSTemporaryDirectory() + "tokenctl-e2e-" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func write(_ text: String, to path: String) {
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+    }
+
+    static func write(_ bytes: [UInt8], to path: String) {
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    }
+}
