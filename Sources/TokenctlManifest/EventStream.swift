@@ -65,7 +65,7 @@ final class EventStream {
             default: break
             }
         }
-        return events.map { var copy = $0; copy.anchor = nil; return copy }
+        return events.map { var copy = $0; copy.hasAnchor = false; return copy }
     }
 
     private func expandAlias(_ alias: YAMLEvent) throws(FatalDecodingError) {
@@ -108,16 +108,14 @@ final class EventStream {
         default:
             break
         }
-        guard !recorders.isEmpty || (!fromReplay && event.anchor != nil) else { return }
+        guard !recorders.isEmpty || (!fromReplay && event.hasAnchor) else { return }
+        var copy = event
+        copy.hasAnchor = false
         for index in recorders.indices {
-            var copy = event
-            copy.anchor = nil
             recorders[index].events.append(copy)
         }
-        if !fromReplay, let anchor = event.anchor {
-            var copy = event
-            copy.anchor = nil
-            recorders.append((anchor, [copy], 0))
+        if !fromReplay && event.hasAnchor {
+            recorders.append((reader.lastAnchor, [copy], 0))
         }
         // Close recordings whose node just ended.
         var index = recorders.count - 1

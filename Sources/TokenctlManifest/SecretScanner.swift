@@ -88,7 +88,7 @@ public enum SecretScanner {
         if let equals = word.firstIndex(of: UInt8(ascii: "=")), equals > 0, equals < word.count - 1 {
             word = UnsafeBufferPointer(rebasing: word[(equals + 1)...])
         }
-        for known in prefixes where word.count >= known.prefix.count + known.minimumRest {
+        for known in prefixes where known.prefix[0] == word[0] && word.count >= known.prefix.count + known.minimumRest {
             if word.starts(with: known.prefix) {
                 let rest = word[known.prefix.count...]
                 if rest.allSatisfy(isTokenByte) {

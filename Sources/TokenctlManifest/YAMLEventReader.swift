@@ -14,8 +14,9 @@ struct YAMLEvent {
     var value: String = ""
     /// Whether the scalar was written without quotes (so `~`, `null` and an empty value mean "not set").
     var isPlain = false
-    /// The anchor this node defines, if any.
-    var anchor: String?
+    /// Whether this node defines an anchor (its name is `YAMLEventReader.lastAnchor`); kept out of the
+    /// event itself so that copying an event, which happens for every value, copies one string, not two.
+    var hasAnchor = false
 
     var isNullScalar: Bool {
         kind == .scalar && isPlain && (value.isEmpty || value == "~" || value == "null" || value == "Null" || value == "NULL")
@@ -117,13 +118,13 @@ final class YAMLEventReader {
             result.kind = .scalar
             result.value = Self.string(scalar.value, scalar.length)
             result.isPlain = scalar.style == YAML_PLAIN_SCALAR_STYLE
-            if let anchor = scalar.anchor { result.anchor = Self.string(anchor) }
+            if let anchor = scalar.anchor { setAnchor(anchor, on: &result) }
         case YAML_MAPPING_START_EVENT:
             result.kind = .mappingStart
-            if let anchor = raw.data.mapping_start.anchor { result.anchor = Self.string(anchor) }
+            if let anchor = raw.data.mapping_start.anchor { setAnchor(anchor, on: &result) }
         case YAML_SEQUENCE_START_EVENT:
             result.kind = .sequenceStart
-            if let anchor = raw.data.sequence_start.anchor { result.anchor = Self.string(anchor) }
+            if let anchor = raw.data.sequence_start.anchor { setAnchor(anchor, on: &result) }
         case YAML_MAPPING_END_EVENT: result.kind = .mappingEnd
         case YAML_SEQUENCE_END_EVENT: result.kind = .sequenceEnd
         case YAML_ALIAS_EVENT:
@@ -137,6 +138,14 @@ final class YAMLEventReader {
             finished = true
         }
         return result
+    }
+
+    /// The anchor name of the last event that defined one.
+    private(set) var lastAnchor = ""
+
+    private func setAnchor(_ pointer: UnsafeMutablePointer<UInt8>, on event: inout YAMLEvent) {
+        lastAnchor = Self.string(pointer)
+        event.hasAnchor = true
     }
 
     private func parserError() -> FatalDecodingError {
