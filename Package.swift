@@ -10,6 +10,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // libyaml from the system (Debian: libyaml-dev).
@@ -28,12 +30,24 @@ let package = Package(
             // their properties cost ~4% of a 100k-token decode.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
+        // The pure planner: desired, recorded and observed state in, a Plan out. No I/O.
+        .target(name: "TokenctlPlanner", dependencies: ["TokenctlModel"]),
+        // The state store protocol and its errors (no backend).
+        .target(name: "TokenctlState", dependencies: ["TokenctlModel"]),
+        // The embedded SQLite state backend.
+        .target(
+            name: "TokenctlSQLite",
+            dependencies: ["TokenctlState", "TokenctlModel", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // Thin commands on swift-argument-parser.
         .target(
             name: "TokenctlCommands",
             dependencies: [
                 "TokenctlModel",
                 "TokenctlManifest",
+                "TokenctlPlanner",
+                "TokenctlState",
+                "TokenctlSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -44,6 +58,14 @@ let package = Package(
             path: "Benchmarks/ManifestBenchmark"
         ),
         .testTarget(name: "TokenctlModelTests", dependencies: ["TokenctlModel"]),
+        .testTarget(name: "TokenctlStateTests", dependencies: ["TokenctlState", "TokenctlSQLite", "TokenctlModel"]),
+        .testTarget(
+            name: "TokenctlPlannerTests",
+            dependencies: [
+                "TokenctlPlanner", "TokenctlModel",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
         .testTarget(
             name: "TokenctlManifestTests",
             dependencies: ["TokenctlManifest", "TokenctlModel"]

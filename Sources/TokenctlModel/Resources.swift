@@ -1,5 +1,5 @@
 /// The namespace and name that identify a token, written `namespace/name`.
-public struct TokenID: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct TokenID: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
     /// The namespace (default `default`).
     public var namespace: String
     /// The name, unique within its namespace.

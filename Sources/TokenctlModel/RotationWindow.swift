@@ -109,4 +109,28 @@ public struct RotationWindow: Hashable, Sendable, CustomStringConvertible {
         if minuteOfDay < endMinute { return days.contains((local.weekday + 6) % 7) }
         return false
     }
+
+    /// How long each opening lasts, in seconds.
+    public var lengthSeconds: Int64 {
+        Int64(startMinute < endMinute ? endMinute - startMinute : endMinute + 1440 - startMinute) * 60
+    }
+
+    /// The first opening that has not ended by `moment`: the one containing it, or the next one.
+    public func occurrence(notEndedBy moment: Timestamp) -> (start: Timestamp, end: Timestamp)? {
+        let offset = Int64(utcOffsetMinutes) * 60
+        let local = moment.secondsSinceEpoch + offset
+        let localDay = local >= 0 ? local / 86_400 : (local - 86_399) / 86_400
+        // Start a day early: an opening that crosses midnight may still be running.
+        for dayOffset in -1...8 {
+            let day = localDay + Int64(dayOffset)
+            let weekday = Int(((day % 7) + 7 + 3) % 7)
+            guard days.contains(weekday) else { continue }
+            let start = day * 86_400 + Int64(startMinute) * 60 - offset
+            let end = start + lengthSeconds
+            if end > moment.secondsSinceEpoch {
+                return (Timestamp(secondsSinceEpoch: start), Timestamp(secondsSinceEpoch: end))
+            }
+        }
+        return nil
+    }
 }

@@ -4,12 +4,29 @@
 /// let expiry = try Timestamp(parsing: "2027-03-01")
 /// expiry.description  // "2027-03-01T00:00:00Z"
 /// ```
-public struct Timestamp: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct Timestamp: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
     /// Seconds since the Unix epoch.
     public var secondsSinceEpoch: Int64
 
     /// Creates a timestamp from seconds since the Unix epoch.
     public init(secondsSinceEpoch: Int64) { self.secondsSinceEpoch = secondsSinceEpoch }
+
+    /// Encodes as an RFC 3339 string such as `2026-11-28T04:10:00Z`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    /// Decodes an RFC 3339 string.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do {
+            self = try Timestamp(parsing: text)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "invalid timestamp '\(text)'")
+        }
+    }
 
     /// Why a timestamp could not be read.
     public enum ParseError: Error, Equatable, Sendable {

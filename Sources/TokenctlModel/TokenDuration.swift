@@ -5,12 +5,29 @@
 /// lifespan.seconds      // 7_776_000
 /// lifespan.description  // "90d"
 /// ```
-public struct TokenDuration: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct TokenDuration: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
     /// The length in whole seconds.
     public var seconds: Int64
 
     /// Creates a duration of the given number of seconds.
     public init(seconds: Int64) { self.seconds = seconds }
+
+    /// Encodes as text such as `90d`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    /// Decodes text such as `90d`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do {
+            self = try TokenDuration(parsing: text)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "invalid duration '\(text)'")
+        }
+    }
 
     /// The units a duration may be written in, with their length in seconds.
     public static let units: [(symbol: Character, seconds: Int64)] = [
@@ -94,7 +111,7 @@ public struct TokenDuration: Hashable, Sendable, Comparable, CustomStringConvert
 }
 
 /// How long a credential lives: a finite duration or, with a reviewed exception, forever.
-public enum Lifespan: Hashable, Sendable, CustomStringConvertible {
+public enum Lifespan: Hashable, Sendable, CustomStringConvertible, Codable {
     /// The credential expires this long after it is issued.
     case finite(TokenDuration)
     /// The credential never expires (needs an exception).
@@ -104,6 +121,28 @@ public enum Lifespan: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .finite(let duration): duration.description
         case .never: "never"
+        }
+    }
+
+    /// Reads `never` or a duration.
+    public init(parsing text: String) throws(TokenDuration.ParseError) {
+        self = text == "never" ? .never : .finite(try TokenDuration(parsing: text))
+    }
+
+    /// Encodes as `never` or a duration such as `90d`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    /// Decodes `never` or a duration.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do {
+            self = try Lifespan(parsing: text)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "invalid lifespan '\(text)'")
         }
     }
 

@@ -1,0 +1,118 @@
+import TokenctlModel
+
+/// What a change does: a closed set.
+public enum PlanAction: String, Hashable, Sendable, Codable, CaseIterable {
+    /// Issue a first credential (or a replacement for one that is gone).
+    case issue
+    /// Issue the next version, deliver it, and let the current one retire after its overlap.
+    case rotate
+    /// Change the credential in place at the issuer (e.g. its scopes), without reissuing.
+    case update
+    /// Revoke a credential at the issuer and remove it from every store.
+    case retire
+    /// Write the current credential to stores that lack it or hold something else, or remove it from stores no longer wanted.
+    case redeliver
+    /// A credential at an issuer that tokenctl did not issue: reported, or retired.
+    case ghost
+}
+
+/// Why a change is planned: a closed set of named reasons.
+public enum PlanReason: String, Hashable, Sendable, Codable, CaseIterable {
+    case notIssued = "NotIssued"
+    case rotationDue = "RotationDue"
+    case expiresSoon = "ExpiresSoon"
+    case expired = "Expired"
+    case specChanged = "SpecChanged"
+    case overlapEnded = "OverlapEnded"
+    case removedFromManifests = "RemovedFromManifests"
+    case deliveryMissing = "DeliveryMissing"
+    case deliveryDrifted = "DeliveryDrifted"
+    case deliveryRemoved = "DeliveryRemoved"
+    case unmanaged = "Unmanaged"
+    case missingAtIssuer = "MissingAtIssuer"
+}
+
+/// One planned change, with its reason and the figures behind it.
+public struct PlannedChange: Hashable, Sendable, Codable {
+    /// What the change does.
+    public var action: PlanAction
+    /// The token it concerns; nil for a ghost.
+    public var token: TokenID?
+    /// The Issuer involved.
+    public var issuer: String
+    /// The version acted on (rotated from, retired, updated, redelivered).
+    public var version: Int?
+    /// The version a change creates (issue, rotate).
+    public var newVersion: Int?
+    /// The reason.
+    public var reason: PlanReason
+    /// The reason in words, e.g. `age 31d ≥ every 30d`.
+    public var detail: String
+    /// The figures behind the reason (ages, intervals, dates), for machines.
+    public var facts: [String: String]
+    /// Stores and keys a delivery change concerns.
+    public var stores: [StoreKey]
+    /// For a ghost: the issuer's credential id and a safe hint.
+    public var ghost: ObservedCredential?
+    /// For a ghost: whether it will be retired (true) or only reported.
+    public var retireGhost: Bool
+
+    /// Creates a change.
+    public init(action: PlanAction, token: TokenID?, issuer: String, version: Int? = nil, newVersion: Int? = nil, reason: PlanReason,
+                detail: String, facts: [String: String] = [:], stores: [StoreKey] = [], ghost: ObservedCredential? = nil,
+                retireGhost: Bool = false) {
+        self.action = action
+        self.token = token
+        self.issuer = issuer
+        self.version = version
+        self.newVersion = newVersion
+        self.reason = reason
+        self.detail = detail
+        self.facts = facts
+        self.stores = stores
+        self.ghost = ghost
+        self.retireGhost = retireGhost
+    }
+}
+
+/// The changes that would bring issued credentials to the desired state: data, rendered by `PlanRenderer`.
+public struct Plan: Hashable, Sendable, Codable {
+    /// The version of this format; see docs/json-output.md.
+    public var formatVersion = 1
+    /// The moment the plan was made for.
+    public var createdAt: Timestamp
+    /// The state serial the plan was made against.
+    public var stateSerial: Int64
+    /// The digest of the manifests the plan was made from (filled in by the caller; empty when not known).
+    public var manifestsDigest: String
+    /// Whether issuer inventories were consulted (`--refresh`).
+    public var refreshed: Bool
+    /// The changes, ordered by token and action.
+    public var changes: [PlannedChange]
+    /// The earliest future moment something falls due (rotation, retirement, expiry); nil when nothing will.
+    public var nextDueAt: Timestamp?
+
+    /// Creates a plan.
+    public init(createdAt: Timestamp, stateSerial: Int64, manifestsDigest: String = "", refreshed: Bool, changes: [PlannedChange],
+                nextDueAt: Timestamp?) {
+        self.createdAt = createdAt
+        self.stateSerial = stateSerial
+        self.manifestsDigest = manifestsDigest
+        self.refreshed = refreshed
+        self.changes = changes
+        self.nextDueAt = nextDueAt
+    }
+
+    /// Whether the plan changes anything (reported-only ghosts count as no change).
+    public var hasChanges: Bool { changes.contains { $0.action != .ghost || $0.retireGhost } }
+
+    /// How many changes of each action, with ghosts split into reported and retired.
+    public var counts: [String: Int] {
+        var counts: [String: Int] = [:]
+        for change in changes {
+            let key = change.action == .ghost ? (change.retireGhost ? "ghostRetired" : "ghostReported") : change.action.rawValue
+            counts[key, default: 0] += 1
+        }
+        return counts
+    }
+}

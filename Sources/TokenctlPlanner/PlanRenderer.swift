@@ -1,0 +1,88 @@
+import TokenctlModel
+
+/// Renders a Plan for people: a line per change, its reason under it, a summary last.
+///
+/// ```swift
+/// print(PlanRenderer.human(plan, colors: false))
+/// ```
+public enum PlanRenderer {
+    /// The terminal view of SPEC §2.
+    public static func human(_ plan: Plan, colors: Bool = false) -> String {
+        guard !plan.changes.isEmpty else {
+            return "No changes. Issued credentials match the manifests.\n"
+        }
+        let rows = plan.changes.map { change in (change, subject(change), extra(change)) }
+        let subjectWidth = max(32, rows.map { $0.1.count }.max() ?? 0)
+        let issuerWidth = max(12, rows.map { $0.0.issuer.count }.max() ?? 0)
+        var text = ""
+        for (change, subject, extra) in rows {
+            let (symbol, colour) = Self.symbol(change)
+            let action = change.action.rawValue.padding(to: 8)
+            var line = "  \(paint(symbol, colour, colors)) \(paint(action, colour, colors)) \(subject.padding(to: subjectWidth)) "
+            line += extra.isEmpty ? change.issuer : "\(change.issuer.padding(to: issuerWidth)) \(extra)"
+            text += line.trailingSpacesRemoved + "\n"
+            text += "            \(change.reason.rawValue): \(change.detail)\n"
+        }
+        text += "\n" + summary(plan) + "\n"
+        return text
+    }
+
+    /// `Plan: 1 to issue, 1 to rotate, … .`
+    public static func summary(_ plan: Plan) -> String {
+        let counts = plan.counts
+        var parts: [String] = []
+        for (key, label) in [("issue", "to issue"), ("rotate", "to rotate"), ("update", "to update"), ("redeliver", "to redeliver"),
+                             ("retire", "to retire")] {
+            if let count = counts[key] { parts.append("\(count) \(label)") }
+        }
+        if let count = counts["ghostRetired"] { parts.append("\(count) ghost\(count == 1 ? "" : "s") to retire") }
+        if let count = counts["ghostReported"] { parts.append("\(count) ghost\(count == 1 ? "" : "s") reported") }
+        return parts.isEmpty ? "No changes." : "Plan: \(parts.joined(separator: ", "))."
+    }
+
+    static func subject(_ change: PlannedChange) -> String {
+        if let ghost = change.ghost { return "\(change.issuer) \(ghost.hint) (id \(ghost.credentialID))" }
+        let id = change.token?.description ?? "?"
+        switch (change.version, change.newVersion) {
+        case let (old?, new?) where change.action == .rotate: return "\(id) v\(old) → v\(new)"
+        case (_, let new?): return "\(id) v\(new)"
+        case (let old?, nil): return "\(id) v\(old)"
+        default: return id
+        }
+    }
+
+    static func extra(_ change: PlannedChange) -> String {
+        switch change.action {
+        case .issue, .rotate:
+            return change.facts["expires"] ?? ""
+        case .redeliver: return change.stores.map(\.description).joined(separator: ", ")
+        default: return ""
+        }
+    }
+
+    static func symbol(_ change: PlannedChange) -> (String, String) {
+        switch change.action {
+        case .issue: ("+", "32")
+        case .rotate, .update: ("~", "33")
+        case .redeliver: (">", "36")
+        case .retire: ("-", "31")
+        case .ghost: ("!", "35")
+        }
+    }
+
+    static func paint(_ text: String, _ code: String, _ colors: Bool) -> String {
+        colors ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
+    }
+}
+
+extension String {
+    func padding(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+
+    var trailingSpacesRemoved: String {
+        var text = self
+        while text.hasSuffix(" ") { text.removeLast() }
+        return text
+    }
+}

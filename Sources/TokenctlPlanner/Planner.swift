@@ -1,0 +1,193 @@
+import TokenctlModel
+
+/// Decides what must change: a pure function of desired, recorded and observed state and the clock.
+///
+/// ```swift
+/// let plan = Planner.plan(desired: manifests, recorded: state, observed: nil, now: now)
+/// print(PlanRenderer.human(plan))
+/// ```
+///
+/// No I/O and no clock reads; the result is independent of the order of its inputs.
+/// Policy is checked before planning (a manifest set that violates policy is not planned).
+public enum Planner {
+    /// Plans every change as of `now`. `observed` is nil unless issuers were asked (`--refresh`).
+    public static func plan(desired: ManifestSet, recorded: RecordedState, observed: Observation?, now: Timestamp) -> Plan {
+        var changes: [PlannedChange] = []
+        var nextDue: Timestamp?
+        func due(_ moment: Timestamp?) {
+            guard let moment, moment > now else { return }
+            nextDue = min(nextDue ?? moment, moment)
+        }
+        let desiredIDs = Set(desired.tokens.map(\.id))
+        for token in desired.tokens.sorted(by: { $0.id < $1.id }) {
+            let issuer = desired.issuers[token.issuer]
+            planToken(token, issuer: issuer, recorded: recorded.tokens[token.id], observed: observed, now: now, into: &changes, due: due)
+        }
+        for recordedToken in recorded.tokens.values.sorted(by: { $0.id < $1.id }) where !desiredIDs.contains(recordedToken.id) {
+            for version in recordedToken.versions where version.status != .revoked {
+                changes.append(PlannedChange(
+                    action: .retire, token: recordedToken.id, issuer: recordedToken.issuer, version: version.version,
+                    reason: .removedFromManifests, detail: "no longer in the manifests; revoke and remove from every store"))
+            }
+        }
+        if let observed { planGhosts(desired: desired, recorded: recorded, observed: observed, into: &changes) }
+        return Plan(createdAt: now, stateSerial: recorded.serial, refreshed: observed != nil, changes: changes, nextDueAt: nextDue)
+    }
+
+    private static func planToken(_ token: Token, issuer: Issuer?, recorded: RecordedToken?, observed: Observation?, now: Timestamp,
+                                  into changes: inout [PlannedChange], due: (Timestamp?) -> Void) {
+        let settings = Schedule.Settings(token)
+        let nextVersion = (recorded?.latestVersion ?? 0) + 1
+        let expiryText = token.lifespan.duration.map { "expires in \($0)" } ?? "never expires"
+
+        // Retiring versions whose overlap has ended.
+        for version in recorded?.versions ?? [] where version.status == .retiring {
+            guard let retireAfter = version.retireAfter else { continue }
+            if retireAfter <= now {
+                let successor = recorded?.active
+                changes.append(PlannedChange(
+                    action: .retire, token: token.id, issuer: recorded?.issuer ?? token.issuer, version: version.version,
+                    reason: .overlapEnded,
+                    detail: successor.map { "successor v\($0.version) active since \($0.issuedAt.minuteText)" } ?? "overlap ended at \(retireAfter.minuteText)",
+                    facts: ["retireAfter": retireAfter.description]))
+            } else {
+                due(retireAfter)
+            }
+        }
+
+        if let current = recorded?.active, let inventory = observed?.inventories[recorded?.issuer ?? token.issuer] {
+            let found = inventory.first { $0.credentialID == current.credentialID }
+            if found == nil || found?.revoked == true {
+                changes.append(PlannedChange(
+                    action: .issue, token: token.id, issuer: token.issuer, version: current.version, newVersion: nextVersion,
+                    reason: .missingAtIssuer,
+                    detail: "v\(current.version) (id \(current.credentialID)) is \(found == nil ? "gone from" : "revoked at") the issuer",
+                    facts: ["credentialID": current.credentialID, "expires": expiryText]))
+                return
+            }
+        }
+        guard let recorded, let current = recorded.active else {
+            changes.append(PlannedChange(action: .issue, token: token.id, issuer: token.issuer, newVersion: nextVersion,
+                                         reason: .notIssued, detail: "no credential yet", facts: ["expires": expiryText]))
+            return
+        }
+        let age = now.secondsSinceEpoch - current.issuedAt.secondsSinceEpoch
+        func rotate(_ reason: PlanReason, _ detail: String, facts: [String: String] = [:]) {
+            changes.append(PlannedChange(action: .rotate, token: token.id, issuer: token.issuer, version: current.version,
+                                         newVersion: nextVersion, reason: reason, detail: detail,
+                                         facts: facts.merging(["expires": expiryText]) { current, _ in current }))
+        }
+
+        if recorded.issuer != token.issuer {
+            rotate(.specChanged, "issuer \(recorded.issuer) → \(token.issuer)")
+            return
+        }
+        if let expiresAt = current.expiresAt, expiresAt <= now {
+            rotate(.expired, "v\(current.version) expired \(Age.text(now.secondsSinceEpoch - expiresAt.secondsSinceEpoch)) ago at \(expiresAt.minuteText)",
+                   facts: ["expiresAt": expiresAt.description])
+            return
+        }
+        if let lifespan = token.lifespan.duration, let expiresAt = current.expiresAt,
+           expiresAt.secondsSinceEpoch > current.issuedAt.secondsSinceEpoch + lifespan.seconds {
+            rotate(.specChanged, "lifespan shortened to \(lifespan): v\(current.version) would outlive it",
+                   facts: ["lifespan": lifespan.description, "expiresAt": expiresAt.description])
+            return
+        }
+        if token.lifespan.duration != nil, current.expiresAt == nil {
+            rotate(.specChanged, "lifespan \(token.lifespan) replaces never: v\(current.version) does not expire")
+            return
+        }
+        let desiredScopes = token.scopes.sorted()
+        if current.scopes.sorted() != desiredScopes {
+            let detail = "scopes [\(current.scopes.sorted().joined(separator: ", "))] → [\(desiredScopes.joined(separator: ", "))]"
+            if issuer.map(supportsUpdate) ?? false {
+                changes.append(PlannedChange(action: .update, token: token.id, issuer: token.issuer, version: current.version,
+                                             reason: .specChanged, detail: detail))
+            } else {
+                rotate(.specChanged, detail + " (the issuer cannot change scopes in place)")
+                return
+            }
+        }
+        let dueAt = Schedule.rotationDue(id: token.id, issuedAt: current.issuedAt, settings: settings)
+        let latestSafe = Schedule.latestSafeRotation(expiresAt: current.expiresAt, settings: settings)
+        if let latestSafe, latestSafe <= now, dueAt.map({ $0 > now }) ?? true {
+            rotate(.expiresSoon, "v\(current.version) expires \(current.expiresAt?.minuteText ?? "?"), within its overlap \(settings.overlap)"
+                   + (settings.window != nil ? "; rotating outside the window" : ""),
+                   facts: ["expiresAt": current.expiresAt?.description ?? "", "overlap": settings.overlap.description])
+            return
+        }
+        if let dueAt, let every = settings.every {
+            if dueAt <= now {
+                rotate(.rotationDue, "age \(Age.text(age)) ≥ every \(every)" + (settings.window.map { " (window \($0))" } ?? ""),
+                       facts: ["age": Age.text(age), "every": every.description, "dueAt": dueAt.description])
+                return
+            }
+            due(dueAt)
+        }
+        due(latestSafe)
+        due(current.expiresAt)
+        planDeliveries(token, current: current, observed: observed, into: &changes)
+    }
+
+    private static func planDeliveries(_ token: Token, current: CredentialVersion, observed: Observation?,
+                                       into changes: inout [PlannedChange]) {
+        let recordedKeys = Dictionary(current.deliveries.map { (StoreKey(store: $0.store, key: $0.key), $0.contentFingerprint) },
+                                      uniquingKeysWith: { first, _ in first })
+        let desiredKeys = token.deliverTo.map { StoreKey(store: $0.store, key: $0.key) }
+        var missing: [StoreKey] = []
+        var drifted: [StoreKey] = []
+        for key in desiredKeys {
+            guard let fingerprint = recordedKeys[key] else {
+                missing.append(key)
+                continue
+            }
+            if let observedContent = observed?.storeContents[key] {
+                if observedContent == nil { missing.append(key) } else if observedContent != fingerprint { drifted.append(key) }
+            }
+        }
+        let removed = recordedKeys.keys.filter { !desiredKeys.contains($0) }.sorted { $0.description < $1.description }
+        if !missing.isEmpty {
+            changes.append(PlannedChange(action: .redeliver, token: token.id, issuer: token.issuer, version: current.version,
+                                         reason: .deliveryMissing, detail: "not in \(missing.map(\.description).joined(separator: ", "))",
+                                         stores: missing))
+        }
+        if !drifted.isEmpty {
+            changes.append(PlannedChange(action: .redeliver, token: token.id, issuer: token.issuer, version: current.version,
+                                         reason: .deliveryDrifted,
+                                         detail: "\(drifted.map(\.description).joined(separator: ", ")) holds something else",
+                                         stores: drifted))
+        }
+        if !removed.isEmpty {
+            changes.append(PlannedChange(action: .redeliver, token: token.id, issuer: token.issuer, version: current.version,
+                                         reason: .deliveryRemoved,
+                                         detail: "remove from \(removed.map(\.description).joined(separator: ", ")) (no longer in deliverTo)",
+                                         stores: removed))
+        }
+    }
+
+    private static func planGhosts(desired: ManifestSet, recorded: RecordedState, observed: Observation, into changes: inout [PlannedChange]) {
+        var known = Set<String>()
+        for token in recorded.tokens.values {
+            for version in token.versions { known.insert("\(token.issuer)\u{0}\(version.credentialID)") }
+        }
+        for issuerName in observed.inventories.keys.sorted() {
+            let retire = desired.issuers[issuerName]?.ghosts == .retire
+            let inventory = observed.inventories[issuerName] ?? []
+            for credential in inventory.sorted(by: { $0.credentialID < $1.credentialID })
+            where !credential.revoked && !known.contains("\(issuerName)\u{0}\(credential.credentialID)") {
+                changes.append(PlannedChange(
+                    action: .ghost, token: nil, issuer: issuerName, reason: .unmanaged,
+                    detail: "not issued by tokenctl; " + (retire ? "will be revoked (issuer ghosts: retire)" : "reported only (issuer ghosts: report)"),
+                    facts: ["credentialID": credential.credentialID], ghost: credential, retireGhost: retire))
+            }
+        }
+    }
+
+    /// Issuers that can change a credential's scopes without reissuing it.
+    static func supportsUpdate(_ issuer: Issuer) -> Bool {
+        switch issuer.kind {
+        case .builtin, .postgres: true
+        case .exec: false
+        }
+    }
+}

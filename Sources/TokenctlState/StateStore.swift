@@ -1,0 +1,90 @@
+import TokenctlModel
+
+/// One change to the recorded state.
+public enum StateWrite: Hashable, Sendable {
+    /// Creates or replaces a token with all its versions.
+    case upsert(RecordedToken)
+    /// Forgets a token entirely (after it was retired everywhere).
+    case delete(TokenID)
+}
+
+/// Who asks for the state lock.
+public struct LockRequest: Hashable, Sendable {
+    /// The actor, e.g. `alice` or `ci`.
+    public var holder: String
+    /// The host name.
+    public var host: String
+    /// The process id.
+    public var processID: Int32
+    /// How long the lock lasts unless renewed.
+    public var ttl: TokenDuration
+
+    /// Creates a lock request.
+    public init(holder: String, host: String, processID: Int32, ttl: TokenDuration) {
+        self.holder = holder
+        self.host = host
+        self.processID = processID
+        self.ttl = ttl
+    }
+}
+
+/// Where tokenctl records what it issued: the protocol every backend implements and the
+/// conformance suite in `Tests/TokenctlStateTests` checks.
+///
+/// ```swift
+/// let store = try SQLiteStateStore(directory: ".tokenctl", mode: .readWrite)
+/// let state = try await store.load()
+/// let serial = try await store.write([.upsert(token)], expectedSerial: state.serial)
+/// ```
+public protocol StateStore: Sendable {
+    /// The whole recorded state with its serial.
+    func load() async throws(StateError) -> RecordedState
+    /// The serial of the last write (0 for a new state).
+    func serial() async throws(StateError) -> Int64
+    /// Applies `writes` atomically and returns the new serial (one more than before). With
+    /// `expectedSerial`, fails with `.serialMismatch` and writes nothing when the serial differs.
+    func write(_ writes: [StateWrite], expectedSerial: Int64?) async throws(StateError) -> Int64
+    /// Takes the lock (or renews it for the same holder and process); a lapsed lock is taken over.
+    /// Fails with `.locked` naming the holder when someone else holds it.
+    func acquireLock(_ request: LockRequest, now: Timestamp) async throws(StateError) -> StateLock
+    /// Releases the lock if this holder and process hold it.
+    func releaseLock(holder: String, processID: Int32) async throws(StateError)
+    /// The lock in force at `now`, or nil when it is free or lapsed.
+    func currentLock(now: Timestamp) async throws(StateError) -> StateLock?
+}
+
+/// Why the state could not be read or written; every message says what to do.
+public enum StateError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The state file is not a database tokenctl can read.
+    case corrupt(path: String, detail: String)
+    /// The state was written by a newer tokenctl.
+    case newerVersion(path: String, unknownMigrations: [String])
+    /// The state cannot be opened (permissions, missing directory…).
+    case unavailable(path: String, detail: String)
+    /// Another writer changed the state since it was read.
+    case serialMismatch(expected: Int64, actual: Int64)
+    /// Someone else holds the lock.
+    case locked(StateLock)
+    /// A write failed.
+    case writeFailed(path: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case let .corrupt(path, detail):
+            "the state database '\(path)' is damaged or not a tokenctl state (\(detail)); restore it from a backup, or move it away "
+                + "to start from empty state (tokenctl will then report credentials it issued earlier as ghosts)"
+        case let .newerVersion(path, unknown):
+            "the state database '\(path)' was written by a newer tokenctl (unknown migrations: \(unknown.joined(separator: ", "))); "
+                + "upgrade tokenctl to use it"
+        case let .unavailable(path, detail):
+            "cannot open the state database '\(path)' (\(detail)); check that the directory exists and that you may read and write it"
+        case let .serialMismatch(expected, actual):
+            "the state changed while this run was working (serial \(expected) expected, \(actual) found); plan again and re-apply"
+        case let .locked(lock):
+            "the state is locked by \(lock.holder) on \(lock.host) (pid \(lock.processID)) since \(lock.acquiredAt), until \(lock.expiresAt); "
+                + "wait for that run to finish, or retry with a longer --lock-timeout"
+        case let .writeFailed(path, detail):
+            "cannot write the state database '\(path)' (\(detail)); check free disk space and permissions, then re-run: nothing was recorded"
+        }
+    }
+}

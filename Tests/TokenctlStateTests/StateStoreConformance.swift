@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+import TokenctlModel
+import TokenctlState
+
+/// The behaviour every StateStore backend must have. Each backend's test file runs `all` with its own factory.
+struct StateStoreConformance {
+    /// Makes a fresh, empty store.
+    let makeStore: @Sendable () async throws -> any StateStore
+
+    static let now = Timestamp(secondsSinceEpoch: 1_796_040_000)  // 2026-11-30T12:00:00Z
+
+    static func token(_ name: String, versions: Int = 1, namespace: String = "payments") -> RecordedToken {
+        let issued = Timestamp(secondsSinceEpoch: now.secondsSinceEpoch - 86_400)
+        return RecordedToken(
+            id: TokenID(namespace: namespace, name: name), issuer: "local", owner: "team-payments", lifespan: .finite(TokenDuration(seconds: 90 * 86_400)),
+            rotationEvery: TokenDuration(seconds: 30 * 86_400), overlap: TokenDuration(seconds: 3_600), window: "Mon-Fri 09:00-17:00 UTC",
+            versions: (1...versions).map { version in
+                CredentialVersion(
+                    version: version, credentialID: "id-\(name)-\(version)", fingerprint: "sha256:\(version)", scopes: ["orders:read", "orders:write"],
+                    issuedAt: issued, expiresAt: version == versions ? issued + TokenDuration(seconds: 90 * 86_400) : nil,
+                    status: version == versions ? .active : .retiring, retireAfter: version == versions ? nil : now,
+                    deliveries: [DeliveryRecord(store: "vault", key: "\(namespace)/\(name)", contentFingerprint: "fp\(version)", deliveredAt: issued)],
+                    lastUsedAt: version == versions ? now : nil)
+            })
+    }
+
+    func emptyStoreHasSerialZero() async throws {
+        let store = try await makeStore()
+        #expect(try await store.serial() == 0)
+        #expect(try await store.load().tokens.isEmpty)
+    }
+
+    func writesRoundTripEveryField() async throws {
+        let store = try await makeStore()
+        let first = Self.token("orders-api-ci", versions: 2)
+        let second = RecordedToken(id: TokenID(namespace: "default", name: "forever"), issuer: "local", owner: "o", lifespan: .never,
+                                   rotationEvery: nil, versions: [])
+        let serial = try await store.write([.upsert(first), .upsert(second)], expectedSerial: 0)
+        #expect(serial == 1)
+        let state = try await store.load()
+        #expect(state.serial == 1)
+        #expect(state.tokens[first.id] == first)
+        #expect(state.tokens[second.id] == second)
+    }
+
+    func everyWriteIncrementsTheSerial() async throws {
+        let store = try await makeStore()
+        for expected in 1...5 {
+            #expect(try await store.write([.upsert(Self.token("t\(expected)"))], expectedSerial: nil) == Int64(expected))
+        }
+        #expect(try await store.serial() == 5)
+    }
+
+    func staleSerialWritesNothing() async throws {
+        let store = try await makeStore()
+        _ = try await store.write([.upsert(Self.token("a"))], expectedSerial: 0)
+        await #expect(throws: StateError.serialMismatch(expected: 0, actual: 1)) {
+            try await store.write([.upsert(Self.token("b"))], expectedSerial: 0)
+        }
+        let state = try await store.load()
+        #expect(state.serial == 1)
+        #expect(state.tokens.keys.map(\.name) == ["a"])
+    }
+
+    func upsertReplacesVersionsAndDeleteForgets() async throws {
+        let store = try await makeStore()
+        _ = try await store.write([.upsert(Self.token("a", versions: 3))], expectedSerial: nil)
+        var replaced = Self.token("a", versions: 1)
+        replaced.versions[0].status = .revoked
+        _ = try await store.write([.upsert(replaced)], expectedSerial: nil)
+        #expect(try await store.load().tokens[replaced.id] == replaced)
+        _ = try await store.write([.delete(replaced.id)], expectedSerial: nil)
+        #expect(try await store.load().tokens.isEmpty)
+    }
+
+    func lockExcludesOthersAndLapses() async throws {
+        let store = try await makeStore()
+        let alice = LockRequest(holder: "alice", host: "laptop", processID: 100, ttl: TokenDuration(seconds: 60))
+        let bob = LockRequest(holder: "bob", host: "ci", processID: 200, ttl: TokenDuration(seconds: 60))
+        let taken = try await store.acquireLock(alice, now: Self.now)
+        #expect(taken.holder == "alice" && taken.expiresAt == Self.now + TokenDuration(seconds: 60))
+        #expect(try await store.currentLock(now: Self.now) == taken)
+        await #expect(throws: StateError.locked(taken)) { try await store.acquireLock(bob, now: Self.now + TokenDuration(seconds: 30)) }
+        // The same holder renews.
+        let renewed = try await store.acquireLock(alice, now: Self.now + TokenDuration(seconds: 30))
+        #expect(renewed.expiresAt == Self.now + TokenDuration(seconds: 90))
+        // A lapsed lock is taken over, so a crashed holder never blocks forever.
+        let later = Self.now + TokenDuration(seconds: 120)
+        #expect(try await store.currentLock(now: later) == nil)
+        #expect(try await store.acquireLock(bob, now: later).holder == "bob")
+        try await store.releaseLock(holder: "alice", processID: 100)
+        #expect(try await store.currentLock(now: later)?.holder == "bob")
+        try await store.releaseLock(holder: "bob", processID: 200)
+        #expect(try await store.currentLock(now: later) == nil)
+    }
+
+    func holdsManyTokens() async throws {
+        let store = try await makeStore()
+        let tokens = (0..<2_000).map { Self.token("svc-\($0)", namespace: "team-\($0 % 7)") }
+        _ = try await store.write(tokens.map { .upsert($0) }, expectedSerial: 0)
+        let state = try await store.load()
+        #expect(state.tokens.count == 2_000)
+        #expect(state.tokens[tokens[1234].id] == tokens[1234])
+    }
+
+    func all() async throws {
+        try await emptyStoreHasSerialZero()
+        try await writesRoundTripEveryField()
+        try await everyWriteIncrementsTheSerial()
+        try await staleSerialWritesNothing()
+        try await upsertReplacesVersionsAndDeleteForgets()
+        try await lockExcludesOthersAndLapses()
+        try await holdsManyTokens()
+    }
+}
