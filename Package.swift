@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libyaml from the system (Debian: libyaml-dev).
@@ -39,6 +40,15 @@ let package = Package(
             name: "TokenctlSQLite",
             dependencies: ["TokenctlState", "TokenctlModel", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // tokenctl's own token authority (SQLite; hashes only).
+        .target(
+            name: "TokenctlBuiltinIssuer",
+            dependencies: [
+                "TokenctlModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // Thin commands on swift-argument-parser.
         .target(
             name: "TokenctlCommands",
@@ -48,6 +58,8 @@ let package = Package(
                 "TokenctlPlanner",
                 "TokenctlState",
                 "TokenctlSQLite",
+                "TokenctlBuiltinIssuer",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -70,6 +82,9 @@ let package = Package(
             name: "TokenctlManifestTests",
             dependencies: ["TokenctlManifest", "TokenctlModel"]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["tokenctl"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["tokenctl", "TokenctlModel", "TokenctlState", "TokenctlSQLite", "TokenctlBuiltinIssuer"]
+        ),
     ]
 )

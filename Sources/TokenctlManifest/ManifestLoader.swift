@@ -53,6 +53,12 @@ public struct ManifestLoader: Sendable {
                                   documents: documents)
     }
 
+    /// The manifest files under `paths`, as `load` would read them.
+    public func discover(paths: [String]) -> [String] {
+        var ignored: [Diagnostic] = []
+        return ManifestFiles.discover(paths: paths, diagnostics: &ignored)
+    }
+
     /// Decodes one file's bytes (exposed for tests and the benchmark).
     public func decode(bytes: UnsafeBufferPointer<UInt8>, file: String) -> (documents: Int, diagnostics: [Diagnostic]) {
         let result = decodeBuffer(bytes, file: file)

@@ -31,6 +31,7 @@ public enum Planner {
             }
         }
         if let observed { planGhosts(desired: desired, recorded: recorded, observed: observed, into: &changes) }
+        changes.sort(by: Self.displayOrder)
         return Plan(createdAt: now, stateSerial: recorded.serial, refreshed: observed != nil, changes: changes, nextDueAt: nextDue)
     }
 
@@ -181,6 +182,21 @@ public enum Planner {
                     facts: ["credentialID": credential.credentialID], ghost: credential, retireGhost: retire))
             }
         }
+    }
+
+    /// By token (ghosts last), then action, version and reason, so equal inputs always give the same order.
+    static func displayOrder(_ lhs: PlannedChange, _ rhs: PlannedChange) -> Bool {
+        func rank(_ action: PlanAction) -> Int { PlanAction.allCases.firstIndex(of: action) ?? 0 }
+        switch (lhs.token, rhs.token) {
+        case (nil, .some): return false
+        case (.some, nil): return true
+        case let (left?, right?) where left != right: return left < right
+        default: break
+        }
+        if lhs.action != rhs.action { return rank(lhs.action) < rank(rhs.action) }
+        if lhs.version != rhs.version { return (lhs.version ?? 0) < (rhs.version ?? 0) }
+        if lhs.reason != rhs.reason { return lhs.reason.rawValue < rhs.reason.rawValue }
+        return (lhs.ghost?.credentialID ?? lhs.detail) < (rhs.ghost?.credentialID ?? rhs.detail)
     }
 
     /// Issuers that can change a credential's scopes without reissuing it.

@@ -1,0 +1,284 @@
+import Foundation
+import GRDB
+import TokenctlModel
+
+/// tokenctl's own token authority: random tokens with a prefix and checksum; only their hashes
+/// are stored (SQLite, `authority.db` in the state directory), with scopes, owner, expiry,
+/// revocation and last-used time.
+///
+/// ```swift
+/// let authority = try BuiltinAuthority(directory: ".tokenctl", mode: .readWrite)
+/// let issued = try authority.issue(IssueRequest(issuer: "local", prefix: "tkc", owner: "team-a", subject: "payments/api",
+///                                               scopes: ["orders:read"], expiresAt: nil, idempotencyKey: "k1"), now: now)
+/// ```
+public final class BuiltinAuthority: Sendable {
+    /// How the authority database is opened.
+    public enum Mode: Sendable {
+        /// Reads only; a missing database is an empty authority.
+        case readOnly
+        /// Reads and writes; created when missing.
+        case readWrite
+    }
+
+    /// Why the authority failed; messages never contain a token.
+    public enum AuthorityError: Error, Equatable, Sendable, CustomStringConvertible {
+        /// The database cannot be opened or is damaged.
+        case unavailable(path: String, detail: String)
+        /// The credential does not exist.
+        case unknownCredential(String)
+
+        public var description: String {
+            switch self {
+            case let .unavailable(path, detail):
+                "the builtin issuer's database '\(path)' cannot be used (\(detail)); check the state directory and its permissions"
+            case let .unknownCredential(id):
+                "the builtin issuer has no credential with id \(id)"
+            }
+        }
+    }
+
+    /// The database file.
+    public let path: String
+    private let database: (any DatabaseWriter)?
+
+    /// The file name inside the state directory.
+    public static let fileName = "authority.db"
+
+    /// Opens the authority in a state directory.
+    public init(directory: String, mode: Mode) throws(AuthorityError) {
+        path = (directory as NSString).appendingPathComponent(Self.fileName)
+        if mode == .readOnly && !FileManager.default.fileExists(atPath: path) {
+            database = nil
+            return
+        }
+        do {
+            if mode == .readWrite {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            }
+            var configuration = Configuration()
+            configuration.readonly = mode == .readOnly
+            configuration.busyMode = .timeout(10)
+            let writer: any DatabaseWriter = mode == .readOnly
+                ? try DatabaseQueue(path: path, configuration: configuration)
+                : try DatabasePool(path: path, configuration: configuration)
+            if mode == .readWrite {
+                try Self.migrator.migrate(writer)
+                chmod(path, 0o600)
+            }
+            database = writer
+        } catch {
+            throw .unavailable(path: path, detail: (error as? DatabaseError)?.message ?? "\(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-initial") { db in
+            try db.execute(sql: """
+                CREATE TABLE credential (
+                    id TEXT PRIMARY KEY NOT NULL, issuer TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, hint TEXT NOT NULL,
+                    owner TEXT NOT NULL, subject TEXT NOT NULL, scopes TEXT NOT NULL,
+                    issued_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER, last_used_at INTEGER,
+                    idempotency_key TEXT UNIQUE);
+                CREATE INDEX credential_issuer ON credential (issuer);
+                """)
+        }
+        return migrator
+    }
+
+    private func writer() throws(AuthorityError) -> any DatabaseWriter {
+        guard let database else { throw .unavailable(path: path, detail: "it does not exist yet or was opened read-only") }
+        return database
+    }
+
+    private func run<T>(_ body: () throws -> T) throws(AuthorityError) -> T {
+        do {
+            return try body()
+        } catch let error as AuthorityError {
+            throw error
+        } catch {
+            throw .unavailable(path: path, detail: (error as? DatabaseError)?.message ?? "\(error)")
+        }
+    }
+
+    // MARK: Issuer operations
+
+    /// Issues a token. With an idempotency key already used, returns the earlier credential's id and no secret
+    /// (the secret was never stored, so it cannot be handed out twice).
+    public func issue(_ request: IssueRequest, now: Timestamp) throws(AuthorityError) -> IssuedCredential {
+        let writer = try writer()
+        return try run {
+            try writer.write { db in
+                if let key = request.idempotencyKey,
+                   let existing = try String.fetchOne(db, sql: "SELECT id FROM credential WHERE idempotency_key = ?", arguments: [key]) {
+                    return IssuedCredential(credentialID: existing, secret: nil, fingerprint: "", hint: "")
+                }
+                let token = TokenFormat.generate(prefix: request.prefix)
+                let id = Self.newCredentialID()
+                let hash = TokenFormat.hash(token)
+                let hint = TokenFormat.hint(token)
+                try db.execute(sql: """
+                    INSERT INTO credential (id, issuer, token_hash, hint, owner, subject, scopes, issued_at, expires_at, idempotency_key)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [id, request.issuer, hash, hint, request.owner, request.subject, request.scopes.joined(separator: " "),
+                                     now.secondsSinceEpoch, request.expiresAt?.secondsSinceEpoch, request.idempotencyKey])
+                return IssuedCredential(credentialID: id, secret: Secret(token), fingerprint: hash, hint: hint)
+            }
+        }
+    }
+
+    /// Revokes a credential; revoking twice is fine, an unknown id is too (nothing to revoke).
+    public func revoke(credentialID: String, now: Timestamp) throws(AuthorityError) {
+        let writer = try writer()
+        try run {
+            try writer.write { db in
+                try db.execute(sql: "UPDATE credential SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                               arguments: [now.secondsSinceEpoch, credentialID])
+            }
+        }
+    }
+
+    /// Changes a credential's scopes in place.
+    public func update(credentialID: String, scopes: [String]) throws(AuthorityError) {
+        let writer = try writer()
+        try run {
+            try writer.write { db in
+                try db.execute(sql: "UPDATE credential SET scopes = ? WHERE id = ?", arguments: [scopes.joined(separator: " "), credentialID])
+                if db.changesCount == 0 { throw AuthorityError.unknownCredential(credentialID) }
+            }
+        }
+    }
+
+    /// The issuer's inventory: every credential of `issuer`, revoked ones included (marked).
+    public func list(issuer: String) throws(AuthorityError) -> [ObservedCredential] {
+        guard let database else { return [] }
+        return try run {
+            try database.read { db in
+                try Row.fetchAll(db, sql: "SELECT id, hint, expires_at, revoked_at FROM credential WHERE issuer = ? ORDER BY id",
+                                 arguments: [issuer]).map { row in
+                    let expires: Int64? = row[2]
+                    let revoked: Int64? = row[3]
+                    return ObservedCredential(issuer: issuer, credentialID: row[0], hint: row[1],
+                                              expiresAt: expires.map(Timestamp.init(secondsSinceEpoch:)), revoked: revoked != nil)
+                }
+            }
+        }
+    }
+
+    /// Checks a presented token: its checksum first (no lookup), then its hash; records last use on success.
+    public func verify(_ token: Secret, now: Timestamp) throws(AuthorityError) -> Verification {
+        let (wellFormed, hash) = token.withRevealed { (TokenFormat.hasValidChecksum($0), TokenFormat.hash($0)) }
+        guard wellFormed else { return .invalid(.badChecksum) }
+        guard let database else { return .invalid(.unknown) }
+        return try run {
+            guard let row = try database.read({ db in
+                try Row.fetchOne(db, sql: "SELECT id, issuer, owner, subject, scopes, issued_at, expires_at, revoked_at FROM credential WHERE token_hash = ?",
+                                 arguments: [hash])
+            }) else { return .invalid(.unknown) }
+            let revoked: Int64? = row[7]
+            if revoked != nil { return .invalid(.revoked) }
+            let expires: Int64? = row[6]
+            if let expires, expires <= now.secondsSinceEpoch { return .invalid(.expired) }
+            let id: String = row[0]
+            if let writer = database as? DatabasePool {
+                try writer.write { db in
+                    try db.execute(sql: "UPDATE credential SET last_used_at = ? WHERE id = ?", arguments: [now.secondsSinceEpoch, id])
+                }
+            }
+            let scopes: String = row[4]
+            return .valid(VerifiedCredential(
+                credentialID: id, issuer: row[1], owner: row[2], subject: row[3],
+                scopes: scopes.split(separator: " ").map(String.init), issuedAt: Timestamp(secondsSinceEpoch: row[5]),
+                expiresAt: expires.map(Timestamp.init(secondsSinceEpoch:))))
+        }
+    }
+
+    /// Last-used times by credential id, for status.
+    public func lastUsed(issuer: String) throws(AuthorityError) -> [String: Timestamp] {
+        guard let database else { return [:] }
+        return try run {
+            try database.read { db in
+                var result: [String: Timestamp] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT id, last_used_at FROM credential WHERE issuer = ? AND last_used_at IS NOT NULL",
+                                            arguments: [issuer]) {
+                    result[row[0]] = Timestamp(secondsSinceEpoch: row[1])
+                }
+                return result
+            }
+        }
+    }
+
+    static func newCredentialID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return "tk-" + String(format: "%016llx", generator.next() as UInt64)
+    }
+}
+
+/// What to issue.
+public struct IssueRequest: Sendable {
+    /// The Issuer's name.
+    public var issuer: String
+    /// The token prefix.
+    public var prefix: String
+    /// The accountable owner.
+    public var owner: String
+    /// What the token is for, e.g. `payments/orders-api-ci`.
+    public var subject: String
+    /// Its scopes.
+    public var scopes: [String]
+    /// When it expires; nil for never.
+    public var expiresAt: Timestamp?
+    /// Makes a retried issue return the first result instead of a second credential.
+    public var idempotencyKey: String?
+
+    /// Creates a request.
+    public init(issuer: String, prefix: String, owner: String, subject: String, scopes: [String], expiresAt: Timestamp?, idempotencyKey: String?) {
+        self.issuer = issuer
+        self.prefix = prefix
+        self.owner = owner
+        self.subject = subject
+        self.scopes = scopes
+        self.expiresAt = expiresAt
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// A newly issued credential.
+public struct IssuedCredential: Sendable {
+    /// The authority's id for it.
+    public var credentialID: String
+    /// The token; nil when an idempotent retry found an earlier issue.
+    public var secret: Secret?
+    /// The stored hash.
+    public var fingerprint: String
+    /// A safe hint, e.g. `tkc_…a91f`.
+    public var hint: String
+}
+
+/// The outcome of `verify`.
+public enum Verification: Sendable, Equatable {
+    /// Valid, with what it grants.
+    case valid(VerifiedCredential)
+    /// Not valid, and why.
+    case invalid(InvalidReason)
+
+    /// Why a token is not valid.
+    public enum InvalidReason: String, Sendable, Equatable {
+        case badChecksum = "bad checksum (mistyped or not a tokenctl token)"
+        case unknown = "unknown to this issuer"
+        case expired = "expired"
+        case revoked = "revoked"
+    }
+}
+
+/// A valid token's facts (never the token).
+public struct VerifiedCredential: Sendable, Equatable {
+    public var credentialID: String
+    public var issuer: String
+    public var owner: String
+    public var subject: String
+    public var scopes: [String]
+    public var issuedAt: Timestamp
+    public var expiresAt: Timestamp?
+}

@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import TokenctlManifest
+import TokenctlModel
+import TokenctlPlanner
+import TokenctlSQLite
+import TokenctlState
+
+/// `tokenctl plan`: what apply would do, each change with its reason.
+struct PlanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Show what apply would do, each change with its reason.",
+        discussion: """
+            Reads the manifests and the recorded state (read-only) and prints the changes. Without --refresh no issuer is asked \
+            anything. Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error, 2 changes pending \
+            (--detailed-exitcode), 3 policy violation.
+            """
+    )
+
+    @OptionGroup var manifests: ManifestOptions
+
+    @Option(help: "Save the plan to FILE (with the state serial and a digest of the manifests) for a later apply.")
+    var out: String?
+
+    @Flag(help: "Print the plan as JSON (format version 1, see docs/json-output.md).")
+    var json = false
+
+    @Flag(help: "Exit 2 when there are changes, 0 when there are none.")
+    var detailedExitcode = false
+
+    @Flag(help: "Ask every issuer for its inventory: find credentials missing at the issuer and ghosts.")
+    var refresh = false
+
+    @Option(help: "Plan as if it were this time (YYYY-MM-DD or RFC 3339): the basis of a forecast.")
+    var at: String?
+
+    func validate() throws {
+        if manifests.paths.isEmpty { throw ValidationError("Missing manifests: pass -f PATH (a file or a directory), e.g. -f Examples/quickstart.") }
+    }
+
+    func run() async throws {
+        let now = try ClockOption.moment(at)
+        let loaded = try loadManifestsOrExit(manifests.paths, now: now, quiet: json)
+        let directory = manifests.stateDirectory
+        let store = try openState(directory, mode: .readOnly)
+        let recorded = try await withState { () async throws(StateError) in try await store.load() }
+        if let lock = try await withState({ () async throws(StateError) in try await store.currentLock(now: now) }) {
+            printError("note: the state is locked by \(lock.holder) on \(lock.host) (pid \(lock.processID)) since \(lock.acquiredAt); "
+                       + "this plan only reads it, but an apply now would wait for that lock.")
+        }
+        var observed: Observation?
+        if refresh {
+            observed = try await Inventory.observe(loaded.manifests, stateDirectory: directory, now: now)
+        }
+        var plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now)
+        if let out {
+            plan.manifestsDigest = try manifestsDigest(loaded.files)
+            try SavedPlanFile.write(SavedPlan(plan: plan, manifestPaths: manifests.paths, stateDirectory: directory), to: out)
+        }
+        if json {
+            print(try PlanJSON.encode(plan))
+        } else {
+            print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
+            if let out { print("Saved the plan to \(out); apply it with: tokenctl apply \(out)") }
+        }
+        if detailedExitcode && plan.hasChanges { throw ExitCode(2) }
+    }
+}
+
+/// JSON encoding shared by plan and show.
+enum PlanJSON {
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+/// Reading and writing `plan --out` files.
+enum SavedPlanFile {
+    static func write(_ saved: SavedPlan, to path: String) throws {
+        do {
+            let data = Data(try PlanJSON.encode(saved).utf8)
+            let temporary = path + ".tmp-\(getpid())"
+            try data.write(to: URL(fileURLWithPath: temporary))
+            guard rename(temporary, path) == 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            }
+        } catch {
+            printError("tokenctl: error: cannot save the plan to '\(path)' (\(error.localizedDescription)); check the directory exists and is writable")
+            throw ExitCode(1)
+        }
+    }
+
+    static func read(_ path: String) throws -> SavedPlan {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            printError("tokenctl: error: cannot read the plan file '\(path)'; check the path")
+            throw ExitCode(1)
+        }
+        do {
+            let saved = try JSONDecoder().decode(SavedPlan.self, from: data)
+            guard saved.kind == "tokenctl-plan", saved.plan.formatVersion == 1 else {
+                printError("tokenctl: error: '\(path)' is not a tokenctl plan of a format this version reads; make a new one with tokenctl plan --out")
+                throw ExitCode(1)
+            }
+            return saved
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            printError("tokenctl: error: '\(path)' is not a complete tokenctl plan (truncated or edited?); make a new one with tokenctl plan --out")
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import ArgumentParser
+import Foundation
+import TokenctlBuiltinIssuer
+import TokenctlManifest
+import TokenctlModel
+import TokenctlPlanner
+import TokenctlSQLite
+import TokenctlState
+
+/// `tokenctl status`: every managed token and how it stands.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show every managed token: issuer, version, age, expiry, next rotation, last use, health."
+    )
+
+    @OptionGroup var manifests: ManifestOptions
+
+    @Flag(help: "Print as JSON (format version 1).")
+    var json = false
+
+    @Option(help: "Judge as of this time (YYYY-MM-DD or RFC 3339).")
+    var at: String?
+
+    func run() async throws {
+        let now = try ClockOption.moment(at)
+        let directory = manifests.stateDirectory
+        let store = try openState(directory, mode: .readOnly)
+        let state = try await withState { () async throws(StateError) in try await store.load() }
+        let lastUsed = Self.lastUsedTimes(state, directory: directory)
+        let rows = TokenStatus.rows(state, lastUsed: lastUsed, now: now)
+        if json {
+            print(try PlanJSON.encode(TokenStatus.Report(generatedAt: now, stateSerial: state.serial, tokens: rows)))
+        } else {
+            print(TokenStatus.table(rows), terminator: "")
+        }
+    }
+
+    /// Last use as the builtin authority recorded it (other issuers report it through state).
+    static func lastUsedTimes(_ state: RecordedState, directory: String) -> [String: Timestamp] {
+        guard let authority = try? BuiltinAuthority(directory: directory, mode: .readOnly) else { return [:] }
+        var result: [String: Timestamp] = [:]
+        for issuer in Set(state.tokens.values.map(\.issuer)) {
+            for (id, time) in (try? authority.lastUsed(issuer: issuer)) ?? [:] { result[id] = time }
+        }
+        return result
+    }
+}
+
+/// `tokenctl forecast`: what will rotate, retire or expire, and when.
+struct ForecastCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forecast",
+        abstract: "List what will be rotated, retired or will expire within a period, and when."
+    )
+
+    @OptionGroup var manifests: ManifestOptions
+
+    @Option(help: "How far ahead to look, e.g. 30d.")
+    var within: String = "30d"
+
+    @Flag(help: "Print as JSON (format version 1).")
+    var json = false
+
+    @Option(help: "Start the forecast at this time instead of now.")
+    var at: String?
+
+    func run() async throws {
+        let now = try ClockOption.moment(at)
+        guard let horizon = try? TokenDuration(parsing: within) else {
+            throw ValidationError("Invalid --within '\(within)': write a duration such as 7d or 30d.")
+        }
+        let desired = manifests.paths.isEmpty ? nil : try loadManifestsOrExit(manifests.paths, now: now, quiet: true).manifests
+        let store = try openState(manifests.stateDirectory, mode: .readOnly)
+        let state = try await withState { () async throws(StateError) in try await store.load() }
+        let events = Forecast.events(desired: desired, recorded: state, now: now, within: horizon)
+        if json {
+            struct Report: Encodable {
+                var formatVersion = 1
+                var from: Timestamp
+                var within: TokenDuration
+                var events: [ForecastEvent]
+            }
+            print(try PlanJSON.encode(Report(from: now, within: horizon, events: events)))
+            return
+        }
+        guard !events.isEmpty else {
+            print("Nothing rotates, retires or expires within \(horizon).")
+            return
+        }
+        let width = max(24, events.map { $0.token.description.count }.max() ?? 0)
+        for event in events {
+            print("\(event.at.description.replacingOccurrences(of: "T", with: " ").dropLast(4)) UTC  "
+                  + "\(event.kind.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) "
+                  + "\(event.token.description.padding(toLength: width, withPad: " ", startingAt: 0)) v\(event.version)  \(event.detail)")
+        }
+        let counts = Dictionary(grouping: events, by: \.kind).mapValues(\.count)
+        print("\nWithin \(horizon): " + ["issue", "rotate", "retire", "expire"].compactMap { kind in
+            counts[ForecastEvent.Kind(rawValue: kind) ?? .issue].map { "\($0) to \(kind)" }
+        }.joined(separator: ", ") + ".")
+    }
+}
+
+/// `tokenctl show PLANFILE`: a saved plan, and whether it still applies.
+struct ShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show a plan saved with plan --out, and whether it is stale.",
+        discussion: "Exit codes: 0 the plan still applies, 1 it is stale, unreadable or made from other manifests."
+    )
+
+    @Argument(help: "The plan file.")
+    var planFile: String
+
+    @Flag(help: "Print the plan as JSON.")
+    var json = false
+
+    func run() async throws {
+        let saved = try SavedPlanFile.read(planFile)
+        if json {
+            print(try PlanJSON.encode(saved.plan))
+        } else {
+            print(PlanRenderer.human(saved.plan, colors: useColors(fileDescriptor: 1)), terminator: "")
+        }
+        let files = ManifestFilesList.files(saved.manifestPaths)
+        let digest = try manifestsDigest(files)
+        let store = try openState(saved.stateDirectory, mode: .readOnly)
+        let serial = try await withState { () async throws(StateError) in try await store.serial() }
+        switch saved.staleness(currentSerial: serial, currentDigest: digest) {
+        case nil:
+            printError("The plan still applies: state serial \(serial), manifests unchanged.")
+        case let .stateChanged(planned, current)?:
+            printError("tokenctl: error: the plan is stale: it was made at state serial \(planned), the state is now at \(current); "
+                       + "make a new plan with tokenctl plan --out")
+            throw ExitCode(1)
+        case .manifestsChanged?:
+            printError("tokenctl: error: the plan was made from other manifests than those now at \(saved.manifestPaths.joined(separator: ", ")); "
+                       + "make a new plan with tokenctl plan --out")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// The manifest files under some paths (the same discovery as validate, without decoding).
+enum ManifestFilesList {
+    static func files(_ paths: [String]) -> [String] {
+        ManifestLoader().discover(paths: paths)
+    }
+}

@@ -1,0 +1,107 @@
+import TokenctlModel
+
+/// How each managed token stands: the data behind `tokenctl status`.
+public enum TokenStatus {
+    /// A token's health.
+    public enum Health: String, Hashable, Sendable, Codable {
+        /// Nothing to do.
+        case ok
+        /// Its rotation is due (the next apply or reconcile pass rotates it).
+        case rotationDue = "rotation due"
+        /// It expires before a rotation would replace it in time.
+        case expiring
+        /// Its credential has expired.
+        case expired
+        /// Something needs a person: no active credential, or an apply stopped half-way.
+        case needsAttention = "needs attention"
+    }
+
+    /// One row of the status table.
+    public struct Row: Hashable, Sendable, Codable {
+        public var token: TokenID
+        public var owner: String
+        public var issuer: String
+        public var version: Int?
+        public var issuedAt: Timestamp?
+        public var ageSeconds: Int64?
+        public var expiresAt: Timestamp?
+        public var nextRotationAt: Timestamp?
+        public var lastUsedAt: Timestamp?
+        public var health: Health
+        public var note: String
+    }
+
+    /// The JSON document of `status --json`.
+    public struct Report: Sendable, Encodable {
+        public var formatVersion = 1
+        public var generatedAt: Timestamp
+        public var stateSerial: Int64
+        public var tokens: [Row]
+
+        public init(generatedAt: Timestamp, stateSerial: Int64, tokens: [Row]) {
+            self.generatedAt = generatedAt
+            self.stateSerial = stateSerial
+            self.tokens = tokens
+        }
+    }
+
+    /// The rows for every recorded token, sorted by id. `lastUsed` adds last-use times known to issuers by credential id.
+    public static func rows(_ state: RecordedState, lastUsed: [String: Timestamp] = [:], now: Timestamp) -> [Row] {
+        state.tokens.values.sorted { $0.id < $1.id }.map { token in
+            let settings = Schedule.Settings(token)
+            let active = token.active
+            let pending = token.versions.contains { $0.status == .pending }
+            let due = active.flatMap { Schedule.rotationDue(id: token.id, issuedAt: $0.issuedAt, settings: settings) }
+            let latestSafe = Schedule.latestSafeRotation(expiresAt: active?.expiresAt, settings: settings)
+            let used = [active?.lastUsedAt, active.flatMap { lastUsed[$0.credentialID] }].compactMap { $0 }.max()
+            let health: Health
+            let note: String
+            if active == nil {
+                health = .needsAttention
+                note = pending ? "an apply stopped before the first credential was stored; run apply" : "no active credential; run apply"
+            } else if let expiresAt = active?.expiresAt, expiresAt <= now {
+                health = .expired
+                note = "expired \(expiresAt.minuteText)"
+            } else if pending {
+                health = .needsAttention
+                note = "an apply stopped half-way; the next apply repairs it"
+            } else if let latestSafe, latestSafe <= now {
+                health = .expiring
+                note = "expires before a rotation can overlap it"
+            } else if let due, due <= now {
+                health = .rotationDue
+                note = settings.window.map { "due; waits for window \($0)" } ?? "due"
+            } else {
+                health = .ok
+                note = ""
+            }
+            return Row(token: token.id, owner: token.owner, issuer: token.issuer, version: active?.version, issuedAt: active?.issuedAt,
+                       ageSeconds: active.map { now.secondsSinceEpoch - $0.issuedAt.secondsSinceEpoch }, expiresAt: active?.expiresAt,
+                       nextRotationAt: due, lastUsedAt: used, health: health, note: note)
+        }
+    }
+
+    /// The human table.
+    public static func table(_ rows: [Row]) -> String {
+        guard !rows.isEmpty else { return "No managed tokens yet. Run tokenctl apply to issue the tokens in your manifests.\n" }
+        let header = ["TOKEN", "ISSUER", "VERSION", "AGE", "EXPIRES", "NEXT ROTATION", "LAST USED", "HEALTH"]
+        var table = [header]
+        for row in rows {
+            table.append([
+                row.token.description, row.issuer, row.version.map { "v\($0)" } ?? "-", row.ageSeconds.map(Age.text) ?? "-",
+                row.expiresAt?.minuteText ?? "never", row.nextRotationAt?.minuteText ?? "-", row.lastUsedAt?.minuteText ?? "never",
+                row.health.rawValue + (row.note.isEmpty || row.health == .ok ? "" : " (\(row.note))"),
+            ])
+        }
+        let widths = header.indices.map { column in table.map { $0[column].count }.max() ?? 0 }
+        var text = ""
+        for line in table {
+            text += line.enumerated().map { index, cell in index == line.count - 1 ? cell : cell.padding(to: widths[index]) }
+                .joined(separator: "  ") + "\n"
+        }
+        let counts = Dictionary(grouping: rows, by: \.health).mapValues(\.count)
+        text += "\n\(rows.count) token\(rows.count == 1 ? "" : "s"): " + [Health.ok, .rotationDue, .expiring, .expired, .needsAttention]
+            .compactMap { health in counts[health].map { "\($0) \(health.rawValue)" } }.joined(separator: ", ") + ".\n"
+        return text
+    }
+}
