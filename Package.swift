@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "tokenctl", targets: ["tokenctl"]),
         .executable(name: "manifest-bench", targets: ["ManifestBenchmark"]),
+        .executable(name: "plan-bench", targets: ["PlanBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,7 +39,11 @@ let package = Package(
         // The embedded SQLite state backend.
         .target(
             name: "TokenctlSQLite",
-            dependencies: ["TokenctlState", "TokenctlModel", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "TokenctlState", "TokenctlModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
         ),
         // tokenctl's own token authority (SQLite; hashes only).
         .target(
@@ -68,6 +73,11 @@ let package = Package(
             name: "ManifestBenchmark",
             dependencies: ["TokenctlManifest", "CYaml"],
             path: "Benchmarks/ManifestBenchmark"
+        ),
+        .executableTarget(
+            name: "PlanBenchmark",
+            dependencies: ["TokenctlManifest", "TokenctlPlanner", "TokenctlSQLite", "TokenctlState", "CYaml"],
+            path: "Benchmarks/PlanBenchmark"
         ),
         .testTarget(name: "TokenctlModelTests", dependencies: ["TokenctlModel"]),
         .testTarget(name: "TokenctlStateTests", dependencies: ["TokenctlState", "TokenctlSQLite", "TokenctlModel"]),

@@ -14,3 +14,9 @@ done
 for name in 10k-1 100k-1 100k-8; do
   "$bench" run "$data/$name" --tokenctl .build/release/tokenctl --repeat "${REPEAT:-3}"
 done
+
+# No-op plans over the same specs with every token recorded in state (state written once per data set).
+swift build -c release --product plan-bench >/dev/null
+for name in 10k-1 100k-1 100k-8; do
+  .build/release/plan-bench "$data/$name" --tokenctl .build/release/tokenctl --repeat "${REPEAT:-3}"
+done

@@ -63,7 +63,7 @@ public enum Forecast {
             var version = active.version
             let lifespan = (desiredByID[token.id]?.lifespan ?? token.lifespan).duration
             while tokenEvents.count < maxEventsPerToken {
-                guard var due = Schedule.rotationDue(id: token.id, issuedAt: issuedAt, settings: settings) else { break }
+                guard var due = Schedule.rotationDue(id: token.id, issuedAt: issuedAt, settings: settings, now: now) else { break }
                 if let latest = Schedule.latestSafeRotation(expiresAt: expiresAt, settings: settings), latest < due { due = latest }
                 due = max(due, now)
                 guard due <= horizon else { break }

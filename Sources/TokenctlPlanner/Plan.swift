@@ -30,6 +30,7 @@ public enum PlanReason: String, Hashable, Sendable, Codable, CaseIterable {
     case deliveryRemoved = "DeliveryRemoved"
     case unmanaged = "Unmanaged"
     case missingAtIssuer = "MissingAtIssuer"
+    case revokeIncomplete = "RevokeIncomplete"
 }
 
 /// One planned change, with its reason and the figures behind it.

@@ -17,11 +17,11 @@ public enum PlanRenderer {
         var text = ""
         for (change, subject, extra) in rows {
             let (symbol, colour) = Self.symbol(change)
-            let action = change.action.rawValue.padding(to: 8)
+            let action = change.action.rawValue.padding(to: 9)
             var line = "  \(paint(symbol, colour, colors)) \(paint(action, colour, colors)) \(subject.padding(to: subjectWidth)) "
             line += extra.isEmpty ? change.issuer : "\(change.issuer.padding(to: issuerWidth)) \(extra)"
             text += line.trailingSpacesRemoved + "\n"
-            text += "            \(change.reason.rawValue): \(change.detail)\n"
+            text += String(repeating: " ", count: 14) + "\(change.reason.rawValue): \(change.detail)\n"
         }
         text += "\n" + summary(plan) + "\n"
         return text

@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import TokenctlModel
 
 /// Decides what must change: a pure function of desired, recorded and observed state and the clock.
@@ -12,26 +14,39 @@ import TokenctlModel
 public enum Planner {
     /// Plans every change as of `now`. `observed` is nil unless issuers were asked (`--refresh`).
     public static func plan(desired: ManifestSet, recorded: RecordedState, observed: Observation?, now: Timestamp) -> Plan {
-        var changes: [PlannedChange] = []
-        var nextDue: Timestamp?
-        func due(_ moment: Timestamp?) {
-            guard let moment, moment > now else { return }
-            nextDue = min(nextDue ?? moment, moment)
+        // Tokens are planned independently, so chunks of them are planned on every core; the changes
+        // are sorted at the end, which makes the result independent of input order and of the chunking.
+        let tokens = desired.tokens
+        let chunkCount = tokens.count < 4_096 ? 1 : 16
+        let chunkSize = (tokens.count + chunkCount - 1) / max(1, chunkCount)
+        let results = ChunkResults(count: chunkCount)
+        DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
+            var changes: [PlannedChange] = []
+            var nextDue: Timestamp?
+            let due = { (moment: Timestamp?) in
+                guard let moment, moment > now else { return }
+                nextDue = min(nextDue ?? moment, moment)
+            }
+            for token in tokens[min(tokens.count, chunk * chunkSize)..<min(tokens.count, (chunk + 1) * chunkSize)] {
+                planToken(token, issuer: desired.issuers[token.issuer], recorded: recorded.tokens[token.id], observed: observed, now: now,
+                          into: &changes, due: due)
+            }
+            results.set(chunk, changes, nextDue)
         }
-        let desiredIDs = Set(desired.tokens.map(\.id))
-        for token in desired.tokens.sorted(by: { $0.id < $1.id }) {
-            let issuer = desired.issuers[token.issuer]
-            planToken(token, issuer: issuer, recorded: recorded.tokens[token.id], observed: observed, now: now, into: &changes, due: due)
-        }
-        for recordedToken in recorded.tokens.values.sorted(by: { $0.id < $1.id }) where !desiredIDs.contains(recordedToken.id) {
-            for version in recordedToken.versions where version.status != .revoked {
-                changes.append(PlannedChange(
-                    action: .retire, token: recordedToken.id, issuer: recordedToken.issuer, version: version.version,
-                    reason: .removedFromManifests, detail: "no longer in the manifests; revoke and remove from every store"))
+        var (changes, nextDue) = results.joined()
+        if recorded.tokens.count > 0 {
+            let desiredIDs = Set(tokens.map(\.id))
+            for recordedToken in recorded.tokens.values where !desiredIDs.contains(recordedToken.id) {
+                for version in recordedToken.versions where version.status != .revoked {
+                    changes.append(PlannedChange(
+                        action: .retire, token: recordedToken.id, issuer: recordedToken.issuer, version: version.version,
+                        reason: .removedFromManifests, detail: "no longer in the manifests; revoke and remove from every store"))
+                }
             }
         }
         if let observed { planGhosts(desired: desired, recorded: recorded, observed: observed, into: &changes) }
         changes.sort(by: Self.displayOrder)
+        nextDue = nextDue.flatMap { $0 > now ? $0 : nil }
         return Plan(createdAt: now, stateSerial: recorded.serial, refreshed: observed != nil, changes: changes, nextDueAt: nextDue)
     }
 
@@ -39,11 +54,13 @@ public enum Planner {
                                   into changes: inout [PlannedChange], due: (Timestamp?) -> Void) {
         let settings = Schedule.Settings(token)
         let nextVersion = (recorded?.latestVersion ?? 0) + 1
-        let expiryText = token.lifespan.duration.map { "expires in \($0)" } ?? "never expires"
+        // Built only for the tokens that change: most tokens of a large set have nothing to do.
+        var expiryText: String { token.lifespan.duration.map { "expires in \($0)" } ?? "never expires" }
 
         // Retiring versions whose overlap has ended.
         for version in recorded?.versions ?? [] where version.status == .retiring {
-            guard let retireAfter = version.retireAfter else { continue }
+            // A retiring version without an end of overlap (an overlap of 0) may go at once.
+            let retireAfter = version.retireAfter ?? now
             if retireAfter <= now {
                 let successor = recorded?.active
                 changes.append(PlannedChange(
@@ -98,18 +115,21 @@ public enum Planner {
             rotate(.specChanged, "lifespan \(token.lifespan) replaces never: v\(current.version) does not expire")
             return
         }
-        let desiredScopes = token.scopes.sorted()
-        if current.scopes.sorted() != desiredScopes {
+        // A scope change is made in place when the issuer can, unless a rotation below issues a new
+        // version anyway (which gets the new scopes).
+        var scopeUpdate: PlannedChange?
+        if current.scopes != token.scopes, current.scopes.sorted() != token.scopes.sorted() {
+            let desiredScopes = token.scopes.sorted()
             let detail = "scopes [\(current.scopes.sorted().joined(separator: ", "))] → [\(desiredScopes.joined(separator: ", "))]"
             if issuer.map(supportsUpdate) ?? false {
-                changes.append(PlannedChange(action: .update, token: token.id, issuer: token.issuer, version: current.version,
-                                             reason: .specChanged, detail: detail))
+                scopeUpdate = PlannedChange(action: .update, token: token.id, issuer: token.issuer, version: current.version,
+                                            reason: .specChanged, detail: detail)
             } else {
                 rotate(.specChanged, detail + " (the issuer cannot change scopes in place)")
                 return
             }
         }
-        let dueAt = Schedule.rotationDue(id: token.id, issuedAt: current.issuedAt, settings: settings)
+        let dueAt = Schedule.rotationDue(id: token.id, issuedAt: current.issuedAt, settings: settings, now: now)
         let latestSafe = Schedule.latestSafeRotation(expiresAt: current.expiresAt, settings: settings)
         if let latestSafe, latestSafe <= now, dueAt.map({ $0 > now }) ?? true {
             rotate(.expiresSoon, "v\(current.version) expires \(current.expiresAt?.minuteText ?? "?"), within its overlap \(settings.overlap)"
@@ -127,11 +147,17 @@ public enum Planner {
         }
         due(latestSafe)
         due(current.expiresAt)
+        if let scopeUpdate { changes.append(scopeUpdate) }
         planDeliveries(token, current: current, observed: observed, into: &changes)
     }
 
     private static func planDeliveries(_ token: Token, current: CredentialVersion, observed: Observation?,
                                        into changes: inout [PlannedChange]) {
+        // The common case: the recorded deliveries are exactly the desired ones, and no store was observed.
+        if observed == nil, current.deliveries.count == token.deliverTo.count,
+           zip(current.deliveries, token.deliverTo).allSatisfy({ $0.store == $1.store && $0.key == $1.key }) {
+            return
+        }
         let recordedKeys = Dictionary(current.deliveries.map { (StoreKey(store: $0.store, key: $0.key), $0.contentFingerprint) },
                                       uniquingKeysWith: { first, _ in first })
         let desiredKeys = token.deliverTo.map { StoreKey(store: $0.store, key: $0.key) }
@@ -168,8 +194,22 @@ public enum Planner {
 
     private static func planGhosts(desired: ManifestSet, recorded: RecordedState, observed: Observation, into changes: inout [PlannedChange]) {
         var known = Set<String>()
+        var revokedInState: [String: (RecordedToken, CredentialVersion)] = [:]
         for token in recorded.tokens.values {
-            for version in token.versions { known.insert("\(token.issuer)\u{0}\(version.credentialID)") }
+            for version in token.versions {
+                known.insert("\(token.issuer)\u{0}\(version.credentialID)")
+                if version.status == .revoked { revokedInState["\(token.issuer)\u{0}\(version.credentialID)"] = (token, version) }
+            }
+        }
+        // Revoked in state but still valid at the issuer: an earlier revoke did not take; revoke again.
+        for issuerName in observed.inventories.keys.sorted() {
+            for credential in observed.inventories[issuerName] ?? [] where !credential.revoked {
+                guard let (token, version) = revokedInState["\(issuerName)\u{0}\(credential.credentialID)"] else { continue }
+                changes.append(PlannedChange(
+                    action: .retire, token: token.id, issuer: issuerName, version: version.version, reason: .revokeIncomplete,
+                    detail: "v\(version.version) is recorded as revoked but still valid at the issuer; revoke it again",
+                    facts: ["credentialID": credential.credentialID]))
+            }
         }
         for issuerName in observed.inventories.keys.sorted() {
             let retire = desired.issuers[issuerName]?.ghosts == .retire
@@ -191,6 +231,7 @@ public enum Planner {
         case (nil, .some): return false
         case (.some, nil): return true
         case let (left?, right?) where left != right: return left < right
+        case (nil, nil) where lhs.issuer != rhs.issuer: return lhs.issuer < rhs.issuer
         default: break
         }
         if lhs.action != rhs.action { return rank(lhs.action) < rank(rhs.action) }
@@ -205,5 +246,22 @@ public enum Planner {
         case .builtin, .postgres: true
         case .exec: false
         }
+    }
+}
+
+/// Per-chunk planner results written from concurrent workers.
+private final class ChunkResults: Sendable {
+    private let slots: Mutex<[(changes: [PlannedChange], due: Timestamp?)]>
+
+    init(count: Int) {
+        slots = Mutex(Array(repeating: ([], nil), count: count))
+    }
+
+    func set(_ index: Int, _ changes: [PlannedChange], _ due: Timestamp?) {
+        slots.withLock { $0[index] = (changes, due) }
+    }
+
+    func joined() -> ([PlannedChange], Timestamp?) {
+        slots.withLock { slots in (slots.flatMap(\.changes), slots.compactMap(\.due).min()) }
     }
 }

@@ -43,17 +43,19 @@ public enum Schedule {
     }
 
     /// When the credential issued at `issuedAt` should be rotated; nil when it never rotates.
-    public static func rotationDue(id: TokenID, issuedAt: Timestamp, settings: Settings) -> Timestamp? {
+    ///
+    /// With a window, the rotation starts inside an opening: a rotation that fell due while the window
+    /// was closed waits for the next opening after `now` (spread across its first half), never runs outside it.
+    public static func rotationDue(id: TokenID, issuedAt: Timestamp, settings: Settings, now: Timestamp? = nil) -> Timestamp? {
         guard let every = settings.every, every.seconds > 0 else { return nil }
         let hash = spreadHash(id)
         let earlier = Int64(hash % UInt64(max(1, every.seconds / 20)))
         let base = Timestamp(secondsSinceEpoch: issuedAt.secondsSinceEpoch + every.seconds - earlier)
         guard let window = settings.window else { return base }
-        // Inside a window: start at its opening plus a spread across its first half, never before `base`.
-        var probe = base
+        let offset = Int64((hash >> 20) % UInt64(max(1, window.lengthSeconds / 2)))
+        var probe = max(base, now ?? base)
         for _ in 0..<16 {
             guard let occurrence = window.occurrence(notEndedBy: probe) else { return base }
-            let offset = Int64((hash >> 20) % UInt64(max(1, window.lengthSeconds / 2)))
             let candidate = max(base, occurrence.start + TokenDuration(seconds: offset))
             if candidate < occurrence.end { return candidate }
             probe = occurrence.end

@@ -51,7 +51,7 @@ public enum TokenStatus {
             let settings = Schedule.Settings(token)
             let active = token.active
             let pending = token.versions.contains { $0.status == .pending }
-            let due = active.flatMap { Schedule.rotationDue(id: token.id, issuedAt: $0.issuedAt, settings: settings) }
+            let due = active.flatMap { Schedule.rotationDue(id: token.id, issuedAt: $0.issuedAt, settings: settings, now: now) }
             let latestSafe = Schedule.latestSafeRotation(expiresAt: active?.expiresAt, settings: settings)
             let used = [active?.lastUsedAt, active.flatMap { lastUsed[$0.credentialID] }].compactMap { $0 }.max()
             let health: Health

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import TokenctlModel
 import TokenctlState
 
@@ -248,48 +249,86 @@ public final class SQLiteStateStore: StateStore {
 
     static func read(_ db: Database) throws -> RecordedState {
         let serial = try serial(db)
-        var tokens: [TokenID: RecordedToken] = [:]
-        let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM token") ?? 0
-        tokens.reserveCapacity(count)
-        let tokenRows = try Row.fetchCursor(db, sql: "SELECT namespace, name, issuer, owner, lifespan, rotation_every, overlap, window FROM token")
-        while let row = try tokenRows.next() {
-            let id = TokenID(namespace: row[0], name: row[1])
-            let lifespanText: String = row[4]
-            let everyText: String? = row[5]
-            let overlapText: String = row[6]
-            tokens[id] = RecordedToken(
-                id: id, issuer: row[2], owner: row[3],
-                lifespan: (try? Lifespan(parsing: lifespanText)) ?? .never,
-                rotationEvery: everyText.flatMap { try? TokenDuration(parsing: $0) },
-                overlap: (try? TokenDuration(parsing: overlapText)) ?? TokenDuration(seconds: 0),
-                window: row[7], versions: [])
+        // Three scans in primary-key order, merged like a sort-merge join, reading columns straight from
+        // SQLite: loading 100k tokens is dominated by per-row overhead, so there is none to spare.
+        var tokens: [RecordedToken] = []
+        tokens.reserveCapacity(try Int.fetchOne(db, sql: "SELECT count(*) FROM token") ?? 0)
+        try scan(db, "SELECT namespace, name, issuer, owner, lifespan, rotation_every, overlap, window FROM token ORDER BY namespace, name") { row in
+            tokens.append(RecordedToken(
+                id: TokenID(namespace: text(row, 0), name: text(row, 1)), issuer: text(row, 2), owner: text(row, 3),
+                lifespan: (try? Lifespan(parsing: text(row, 4))) ?? .never,
+                rotationEvery: optionalText(row, 5).flatMap { try? TokenDuration(parsing: $0) },
+                overlap: (try? TokenDuration(parsing: text(row, 6))) ?? TokenDuration(seconds: 0),
+                window: optionalText(row, 7), versions: []))
         }
-        var deliveries: [String: [DeliveryRecord]] = [:]
-        let deliveryRows = try Row.fetchCursor(db, sql: "SELECT namespace, name, version, store, key, content_fingerprint, delivered_at FROM delivery")
-        while let row = try deliveryRows.next() {
-            let namespace: String = row[0], name: String = row[1], version: Int = row[2]
-            deliveries["\(namespace)/\(name)/\(version)", default: []].append(
-                DeliveryRecord(store: row[3], key: row[4], contentFingerprint: row[5], deliveredAt: Timestamp(secondsSinceEpoch: row[6])))
-        }
-        let credentialRows = try Row.fetchCursor(db, sql: """
+        var tokenIndex = 0
+        try scan(db, """
             SELECT namespace, name, version, credential_id, fingerprint, scopes, issued_at, expires_at, status, retire_after, last_used_at
             FROM credential ORDER BY namespace, name, version
-            """)
-        while let row = try credentialRows.next() {
-            let id = TokenID(namespace: row[0], name: row[1])
-            let version: Int = row[2]
-            let scopes: String = row[5]
-            let statusText: String = row[8]
-            let expires: Int64? = row[7], retireAfter: Int64? = row[9], lastUsed: Int64? = row[10]
-            let credential = CredentialVersion(
-                version: version, credentialID: row[3], fingerprint: row[4],
+            """) { row in
+            tokenIndex = advance(tokens, from: tokenIndex, to: row)
+            guard tokenIndex < tokens.count else { return }
+            let scopes = text(row, 5)
+            tokens[tokenIndex].versions.append(CredentialVersion(
+                version: Int(sqlite3_column_int64(row, 2)), credentialID: text(row, 3), fingerprint: text(row, 4),
                 scopes: scopes.isEmpty ? [] : scopes.split(separator: "\n").map(String.init),
-                issuedAt: Timestamp(secondsSinceEpoch: row[6]), expiresAt: expires.map(Timestamp.init(secondsSinceEpoch:)),
-                status: CredentialStatus(rawValue: statusText) ?? .pending, retireAfter: retireAfter.map(Timestamp.init(secondsSinceEpoch:)),
-                deliveries: deliveries["\(id.namespace)/\(id.name)/\(version)"] ?? [],
-                lastUsedAt: lastUsed.map(Timestamp.init(secondsSinceEpoch:)))
-            tokens[id]?.versions.append(credential)
+                issuedAt: Timestamp(secondsSinceEpoch: sqlite3_column_int64(row, 6)),
+                expiresAt: optionalInt(row, 7).map(Timestamp.init(secondsSinceEpoch:)),
+                status: CredentialStatus(rawValue: text(row, 8)) ?? .pending,
+                retireAfter: optionalInt(row, 9).map(Timestamp.init(secondsSinceEpoch:)),
+                deliveries: [], lastUsedAt: optionalInt(row, 10).map(Timestamp.init(secondsSinceEpoch:))))
         }
-        return RecordedState(serial: serial, tokens: tokens)
+        tokenIndex = 0
+        try scan(db, """
+            SELECT namespace, name, version, store, key, content_fingerprint, delivered_at FROM delivery ORDER BY namespace, name, version, store, key
+            """) { row in
+            tokenIndex = advance(tokens, from: tokenIndex, to: row)
+            guard tokenIndex < tokens.count else { return }
+            let version = Int(sqlite3_column_int64(row, 2))
+            guard let versionIndex = tokens[tokenIndex].versions.firstIndex(where: { $0.version == version }) else { return }
+            tokens[tokenIndex].versions[versionIndex].deliveries.append(DeliveryRecord(
+                store: text(row, 3), key: text(row, 4), contentFingerprint: text(row, 5),
+                deliveredAt: Timestamp(secondsSinceEpoch: sqlite3_column_int64(row, 6))))
+        }
+        var byID: [TokenID: RecordedToken] = [:]
+        byID.reserveCapacity(tokens.count)
+        for token in tokens { byID[token.id] = token }
+        return RecordedState(serial: serial, tokens: byID)
+    }
+
+    /// Steps through a query's rows, calling `body` with the raw statement positioned on each.
+    private static func scan(_ db: Database, _ sql: String, _ body: (OpaquePointer) throws -> Void) throws {
+        let statement = try db.makeStatement(sql: sql)
+        let raw = statement.sqliteStatement
+        defer { sqlite3_reset(raw) }
+        while true {
+            let code = sqlite3_step(raw)
+            if code == SQLITE_DONE { return }
+            guard code == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
+            try body(raw)
+        }
+    }
+
+    /// Moves `index` forward to the token the row (namespace, name in columns 0 and 1) belongs to.
+    private static func advance(_ tokens: [RecordedToken], from index: Int, to row: OpaquePointer) -> Int {
+        var index = index
+        let namespace = text(row, 0), name = text(row, 1)
+        while index < tokens.count, tokens[index].id.namespace != namespace || tokens[index].id.name != name { index += 1 }
+        return index
+    }
+
+    private static func text(_ row: OpaquePointer, _ column: Int32) -> String {
+        guard let pointer = sqlite3_column_text(row, column) else { return "" }
+        return String(cString: pointer)
+    }
+
+    private static func optionalText(_ row: OpaquePointer, _ column: Int32) -> String? {
+        sqlite3_column_type(row, column) == SQLITE_NULL ? nil : text(row, column)
+    }
+
+    private static func optionalInt(_ row: OpaquePointer, _ column: Int32) -> Int64? {
+        sqlite3_column_type(row, column) == SQLITE_NULL ? nil : sqlite3_column_int64(row, column)
     }
 }

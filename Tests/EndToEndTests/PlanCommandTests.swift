@@ -96,12 +96,12 @@ import TokenctlState
         let outcome = try BinaryRunner.run(["plan", "-f", workspace.manifests, "--at", Self.now])
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.stdout == """
-              - retire   payments/legacy v2               local
-                        RemovedFromManifests: no longer in the manifests; revoke and remove from every store
-              ~ rotate   payments/orders-api-ci v1 → v2   local        expires in 90d
-                        RotationDue: age 31d ≥ every 30d
-              - retire   payments/reporting-reader v3     local
-                        OverlapEnded: successor v4 active since 2026-11-28 12:00 UTC
+              - retire    payments/legacy v2               local
+                          RemovedFromManifests: no longer in the manifests; revoke and remove from every store
+              ~ rotate    payments/orders-api-ci v1 → v2   local        expires in 90d
+                          RotationDue: age 31d ≥ every 30d
+              - retire    payments/reporting-reader v3     local
+                          OverlapEnded: successor v4 active since 2026-11-28 12:00 UTC
 
             Plan: 1 to rotate, 2 to retire.
 
@@ -182,6 +182,18 @@ import TokenctlState
         #expect(outcome.stderr.contains("restore it from a backup"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: workspace.state + "/state.db")) == garbage)
         #expect(try BinaryRunner.run(["status", "--state-dir", workspace.state]).status == 1)
+
+        // A state written by a newer tokenctl (a migration this build does not know).
+        try FileManager.default.removeItem(atPath: workspace.state + "/state.db")
+        let store = try SQLiteStateStore(directory: workspace.state, mode: .readWrite)
+        _ = try await store.write([], expectedSerial: 0)
+        let python = try BinaryRunner.runProgram("/usr/bin/env", ["python3", "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO grdb_migrations VALUES ('v9-future')\"); c.commit()",
+            workspace.state + "/state.db"])
+        #expect(python.status == 0, "\(python.stderr)")
+        let newer = try BinaryRunner.run(["plan", "-f", workspace.manifests])
+        #expect(newer.status == 1)
+        #expect(newer.stderr.contains("was written by a newer tokenctl (unknown migrations: v9-future); upgrade tokenctl"))
     }
 
     @Test func aLockedStateCanStillBePlanned() async throws {
@@ -212,7 +224,7 @@ import TokenctlState
         #expect(!without.stdout.contains("ghost"), "without --refresh no issuer is asked")
         let refreshed = try BinaryRunner.run(["plan", "-f", workspace.manifests, "--at", Self.now, "--refresh"])
         #expect(refreshed.status == 0, "\(refreshed.stderr)")
-        #expect(refreshed.stdout.contains("! ghost    local \(ghost.hint) (id \(ghost.credentialID))"))
+        #expect(refreshed.stdout.contains("! ghost     local \(ghost.hint) (id \(ghost.credentialID))"))
         #expect(refreshed.stdout.contains("Unmanaged: not issued by tokenctl; reported only (issuer ghosts: report)"))
         // Recorded credentials are not at the issuer under their recorded ids: planned as missing.
         #expect(refreshed.stdout.contains("MissingAtIssuer"))
