@@ -69,14 +69,15 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "tokenctl", dependencies: ["TokenctlCommands"]),
+        .target(name: "BenchmarkSupport", dependencies: ["CYaml"], path: "Benchmarks/BenchmarkSupport"),
         .executableTarget(
             name: "ManifestBenchmark",
-            dependencies: ["TokenctlManifest", "CYaml"],
+            dependencies: ["TokenctlManifest", "BenchmarkSupport"],
             path: "Benchmarks/ManifestBenchmark"
         ),
         .executableTarget(
             name: "PlanBenchmark",
-            dependencies: ["TokenctlManifest", "TokenctlPlanner", "TokenctlSQLite", "TokenctlState", "CYaml"],
+            dependencies: ["TokenctlManifest", "TokenctlPlanner", "TokenctlSQLite", "TokenctlState", "BenchmarkSupport"],
             path: "Benchmarks/PlanBenchmark"
         ),
         .testTarget(name: "TokenctlModelTests", dependencies: ["TokenctlModel"]),

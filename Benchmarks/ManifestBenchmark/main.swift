@@ -4,19 +4,13 @@
 //   manifest-bench run bench-data/100k-1 --tokenctl .build/release/tokenctl [--repeat 3]
 //
 // Benchmarks/run.sh builds in release mode and runs the standard scenarios.
-import CYaml
+import BenchmarkSupport
 import Foundation
 import TokenctlManifest
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("manifest-bench: \(message)\n".utf8))
-    exit(1)
-}
+func fail(_ message: String) -> Never { Bench.fail("manifest-bench", message) }
 
-func option(_ name: String, in arguments: [String]) -> String? {
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
-    return arguments[index + 1]
-}
+func option(_ name: String, in arguments: [String]) -> String? { Bench.option(name) }
 
 // MARK: Generation
 
@@ -97,60 +91,9 @@ func generate(tokens: Int, files: Int, into directory: String) {
 
 // MARK: Measurement
 
-func now() -> Double {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-}
-
 func yamlFiles(in directory: String) -> [String] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     return names.filter { $0.hasSuffix(".yaml") }.sorted().map { "\(directory)/\($0)" }
-}
-
-/// The floor: libyaml parsing every event of every file, one thread, nothing decoded.
-func bareEventLoop(_ files: [String]) -> (seconds: Double, events: Int, bytes: Int) {
-    var events = 0
-    var bytes = 0
-    let start = now()
-    for file in files {
-        guard let data = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)") }
-        bytes += data.count
-        data.withUnsafeBytes { raw in
-            var parser = yaml_parser_t()
-            var event = yaml_event_t()
-            yaml_parser_initialize(&parser)
-            yaml_parser_set_input_string(&parser, raw.bindMemory(to: UInt8.self).baseAddress, raw.count)
-            while true {
-                guard yaml_parser_parse(&parser, &event) == 1 else { fail("libyaml failed on \(file)") }
-                let done = event.type == YAML_STREAM_END_EVENT
-                yaml_event_delete(&event)
-                events += 1
-                if done { break }
-            }
-            yaml_parser_delete(&parser)
-        }
-    }
-    return (now() - start, events, bytes)
-}
-
-/// Runs a command and returns its wall time, exit status and peak resident memory (KiB).
-func measureChild(_ arguments: [String]) -> (seconds: Double, status: Int32, maxRSSKiB: Int) {
-    var pid: pid_t = 0
-    var fileActions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&fileActions)
-    posix_spawn_file_actions_addopen(&fileActions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&fileActions, 2, "/dev/null", O_WRONLY, 0)
-    let argv = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    let start = now()
-    guard posix_spawn(&pid, arguments[0], &fileActions, nil, argv, environ) == 0 else { fail("cannot run \(arguments[0])") }
-    var status: Int32 = 0
-    var usage = rusage()
-    wait4(pid, &status, 0, &usage)
-    let seconds = now() - start
-    posix_spawn_file_actions_destroy(&fileActions)
-    return (seconds, (status >> 8) & 0xff, Int(usage.ru_maxrss))
 }
 
 func run(directory: String, tokenctl: String, repeats: Int) {
@@ -162,25 +105,25 @@ func run(directory: String, tokenctl: String, repeats: Int) {
     var inProcess = Double.infinity
     var rss = 0
     for _ in 0..<repeats {
-        info = bareEventLoop(files)
+        info = Bench.bareEventLoop(files)
         bare = min(bare, info.seconds)
-        let child = measureChild([tokenctl, "validate", "-f", directory])
+        let child = Bench.measureChild([tokenctl, "validate", "-f", directory])
         guard child.status == 0 else { fail("tokenctl validate exited \(child.status) on \(directory)") }
         validate = min(validate, child.seconds)
         rss = max(rss, child.maxRSSKiB)
-        let start = now()
+        let start = Bench.now()
         let result = ManifestLoader().load(paths: [directory], now: .init(secondsSinceEpoch: 1_795_000_000))
-        inProcess = min(inProcess, now() - start)
+        inProcess = min(inProcess, Bench.now() - start)
         if result.hasErrors { fail("validation errors in \(directory)") }
     }
     var eventsOnly = Double.infinity
     for _ in 0..<repeats {
-        let start = now()
+        let start = Bench.now()
         for file in files {
             guard let data = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)") }
             _ = data.withUnsafeBytes { ManifestLoader().countEvents(bytes: $0.bindMemory(to: UInt8.self)) }
         }
-        eventsOnly = min(eventsOnly, now() - start)
+        eventsOnly = min(eventsOnly, Bench.now() - start)
     }
     let megabytes = Double(info.bytes) / 1_048_576
     print(String(format: "%@: %d file(s), %.1f MiB, %d events", directory, files.count, megabytes, info.events))

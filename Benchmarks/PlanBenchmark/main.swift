@@ -4,7 +4,7 @@
 //   plan-bench DIR --tokenctl .build/release/tokenctl [--repeat 3]
 //
 // DIR comes from `manifest-bench generate`; the state is written to DIR/.tokenctl (once).
-import CYaml
+import BenchmarkSupport
 import Foundation
 import TokenctlManifest
 import TokenctlModel
@@ -12,59 +12,7 @@ import TokenctlPlanner
 import TokenctlSQLite
 import TokenctlState
 
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("plan-bench: \(message)\n".utf8))
-    exit(1)
-}
-
-func now() -> Double {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-}
-
-func option(_ name: String) -> String? {
-    let arguments = CommandLine.arguments
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
-    return arguments[index + 1]
-}
-
-func bareEventLoop(_ files: [String]) -> Double {
-    let start = now()
-    for file in files {
-        guard let data = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)") }
-        data.withUnsafeBytes { raw in
-            var parser = yaml_parser_t()
-            var event = yaml_event_t()
-            yaml_parser_initialize(&parser)
-            yaml_parser_set_input_string(&parser, raw.bindMemory(to: UInt8.self).baseAddress, raw.count)
-            while yaml_parser_parse(&parser, &event) == 1 {
-                let done = event.type == YAML_STREAM_END_EVENT
-                yaml_event_delete(&event)
-                if done { break }
-            }
-            yaml_parser_delete(&parser)
-        }
-    }
-    return now() - start
-}
-
-func measureChild(_ arguments: [String]) -> (seconds: Double, status: Int32, maxRSSKiB: Int) {
-    var pid: pid_t = 0
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let argv = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    let start = now()
-    guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else { fail("cannot run \(arguments[0])") }
-    var status: Int32 = 0
-    var usage = rusage()
-    wait4(pid, &status, 0, &usage)
-    posix_spawn_file_actions_destroy(&actions)
-    return (now() - start, (status >> 8) & 0xff, Int(usage.ru_maxrss))
-}
+func fail(_ message: String) -> Never { Bench.fail("plan-bench", message) }
 
 /// Records every token of the manifests as issued `age` ago and delivered where the manifests say.
 func recordState(_ manifests: ManifestSet, directory: String, at moment: Timestamp) async throws {
@@ -88,33 +36,33 @@ func recordState(_ manifests: ManifestSet, directory: String, at moment: Timesta
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else { fail("usage: plan-bench DIR [--tokenctl PATH] [--repeat R]") }
 let directory = arguments[1]
-let tokenctl = option("--tokenctl") ?? ".build/release/tokenctl"
-let repeats = option("--repeat").flatMap(Int.init) ?? 3
+let tokenctl = Bench.option("--tokenctl") ?? ".build/release/tokenctl"
+let repeats = Bench.option("--repeat").flatMap(Int.init) ?? 3
 let moment = Timestamp(secondsSinceEpoch: 1_796_040_000)  // 2026-11-30T12:00:00Z
 let stateDirectory = directory + "/.tokenctl"
 
 let loaded = ManifestLoader().load(paths: [directory], now: moment)
 if loaded.hasErrors { fail("the manifests in \(directory) have errors") }
 if !FileManager.default.fileExists(atPath: stateDirectory + "/state.db") {
-    let start = now()
+    let start = Bench.now()
     try await recordState(loaded.manifests, directory: stateDirectory, at: moment)
-    print(String(format: "recorded %d tokens in %.2f s", loaded.manifests.tokens.count, now() - start))
+    print(String(format: "recorded %d tokens in %.2f s", loaded.manifests.tokens.count, Bench.now() - start))
 }
 let files = loaded.files
 var bare = Double.infinity, plan = Double.infinity, load = Double.infinity, planner = Double.infinity
 var rss = 0
 var changes = -1
 for _ in 0..<repeats {
-    bare = min(bare, bareEventLoop(files))
+    bare = min(bare, Bench.bareEventLoop(files).seconds)
     let store = try SQLiteStateStore(directory: stateDirectory, mode: .readOnly)
-    var start = now()
+    var start = Bench.now()
     let state = try await store.load()
-    load = min(load, now() - start)
-    start = now()
+    load = min(load, Bench.now() - start)
+    start = Bench.now()
     let result = Planner.plan(desired: loaded.manifests, recorded: state, observed: nil, now: moment)
-    planner = min(planner, now() - start)
+    planner = min(planner, Bench.now() - start)
     changes = result.changes.count
-    let child = measureChild([tokenctl, "plan", "-f", directory, "--at", moment.description, "--detailed-exitcode"])
+    let child = Bench.measureChild([tokenctl, "plan", "-f", directory, "--at", moment.description, "--detailed-exitcode"])
     guard child.status == 0 else { fail("tokenctl plan exited \(child.status) (2 means it found changes: the state does not match)") }
     plan = min(plan, child.seconds)
     rss = max(rss, child.maxRSSKiB)

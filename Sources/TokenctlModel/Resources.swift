@@ -1,5 +1,5 @@
 /// The namespace and name that identify a token, written `namespace/name`.
-public struct TokenID: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
+public struct TokenID: Hashable, Sendable, Comparable, TextCodable {
     /// The namespace (default `default`).
     public var namespace: String
     /// The name, unique within its namespace.
@@ -13,22 +13,13 @@ public struct TokenID: Hashable, Sendable, Comparable, CustomStringConvertible, 
 
     public var description: String { "\(namespace)/\(name)" }
 
-    /// Encodes as `namespace/name`.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
-
-    /// Decodes `namespace/name`.
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
+    /// Reads `namespace/name` (for `TextCodable`).
+    public init?(text: String) {
         let parts = text.split(separator: "/", maxSplits: 1)
-        guard parts.count == 2 else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "a token id is namespace/name, found '\(text)'")
-        }
+        guard parts.count == 2 else { return nil }
         self.init(namespace: String(parts[0]), name: String(parts[1]))
     }
+
 
     public static func < (lhs: TokenID, rhs: TokenID) -> Bool {
         lhs.namespace != rhs.namespace ? lhs.namespace < rhs.namespace : lhs.name < rhs.name

@@ -4,29 +4,16 @@
 /// let expiry = try Timestamp(parsing: "2027-03-01")
 /// expiry.description  // "2027-03-01T00:00:00Z"
 /// ```
-public struct Timestamp: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
+public struct Timestamp: Hashable, Sendable, Comparable, TextCodable {
     /// Seconds since the Unix epoch.
     public var secondsSinceEpoch: Int64
 
     /// Creates a timestamp from seconds since the Unix epoch.
     public init(secondsSinceEpoch: Int64) { self.secondsSinceEpoch = secondsSinceEpoch }
 
-    /// Encodes as an RFC 3339 string such as `2026-11-28T04:10:00Z`.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 
-    /// Decodes an RFC 3339 string.
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        do {
-            self = try Timestamp(parsing: text)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "invalid timestamp '\(text)'")
-        }
-    }
+    /// Reads an RFC 3339 time or a date (for `TextCodable`).
+    public init?(text: String) { try? self.init(parsing: text) }
 
     /// Why a timestamp could not be read.
     public enum ParseError: Error, Equatable, Sendable {

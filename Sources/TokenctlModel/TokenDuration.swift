@@ -5,29 +5,16 @@
 /// lifespan.seconds      // 7_776_000
 /// lifespan.description  // "90d"
 /// ```
-public struct TokenDuration: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
+public struct TokenDuration: Hashable, Sendable, Comparable, TextCodable {
     /// The length in whole seconds.
     public var seconds: Int64
 
     /// Creates a duration of the given number of seconds.
     public init(seconds: Int64) { self.seconds = seconds }
 
-    /// Encodes as text such as `90d`.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
+    /// Reads a duration (for `TextCodable`).
+    public init?(text: String) { try? self.init(parsing: text) }
 
-    /// Decodes text such as `90d`.
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        do {
-            self = try TokenDuration(parsing: text)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "invalid duration '\(text)'")
-        }
-    }
 
     /// The units a duration may be written in, with their length in seconds.
     public static let units: [(symbol: Character, seconds: Int64)] = [
@@ -111,7 +98,7 @@ public struct TokenDuration: Hashable, Sendable, Comparable, CustomStringConvert
 }
 
 /// How long a credential lives: a finite duration or, with a reviewed exception, forever.
-public enum Lifespan: Hashable, Sendable, CustomStringConvertible, Codable {
+public enum Lifespan: Hashable, Sendable, TextCodable {
     /// The credential expires this long after it is issued.
     case finite(TokenDuration)
     /// The credential never expires (needs an exception).
@@ -129,22 +116,9 @@ public enum Lifespan: Hashable, Sendable, CustomStringConvertible, Codable {
         self = text == "never" ? .never : .finite(try TokenDuration(parsing: text))
     }
 
-    /// Encodes as `never` or a duration such as `90d`.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
+    /// Reads `never` or a duration (for `TextCodable`).
+    public init?(text: String) { try? self.init(parsing: text) }
 
-    /// Decodes `never` or a duration.
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        do {
-            self = try Lifespan(parsing: text)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "invalid lifespan '\(text)'")
-        }
-    }
 
     /// The finite duration, or `nil` for `never`.
     public var duration: TokenDuration? {
