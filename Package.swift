@@ -54,6 +54,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Delivery targets: encrypted files and dotenv files.
+        .target(name: "TokenctlStores", dependencies: ["TokenctlModel", .product(name: "Crypto", package: "swift-crypto")]),
+        // Carries plans out through issuers and stores, crash-safely.
+        .target(name: "TokenctlEngine", dependencies: ["TokenctlModel", "TokenctlPlanner", "TokenctlState", "TokenctlStores"]),
         // Thin commands on swift-argument-parser.
         .target(
             name: "TokenctlCommands",
@@ -64,6 +68,8 @@ let package = Package(
                 "TokenctlState",
                 "TokenctlSQLite",
                 "TokenctlBuiltinIssuer",
+                "TokenctlStores",
+                "TokenctlEngine",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

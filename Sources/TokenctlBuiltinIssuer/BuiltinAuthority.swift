@@ -107,35 +107,57 @@ public final class BuiltinAuthority: Sendable {
     /// Issues a token. With an idempotency key already used, returns the earlier credential's id and no secret
     /// (the secret was never stored, so it cannot be handed out twice).
     public func issue(_ request: IssueRequest, now: Timestamp) throws(AuthorityError) -> IssuedCredential {
+        try issue([request], now: now)[0]
+    }
+
+    /// Issues many tokens in one transaction (one fsync), all or none.
+    public func issue(_ requests: [IssueRequest], now: Timestamp) throws(AuthorityError) -> [IssuedCredential] {
         let writer = try writer()
         return try run {
             try writer.write { db in
-                if let key = request.idempotencyKey,
-                   let existing = try String.fetchOne(db, sql: "SELECT id FROM credential WHERE idempotency_key = ?", arguments: [key]) {
-                    return IssuedCredential(credentialID: existing, secret: nil, fingerprint: "", hint: "")
-                }
-                let token = TokenFormat.generate(prefix: request.prefix)
-                let id = Self.newCredentialID()
-                let hash = TokenFormat.hash(token)
-                let hint = TokenFormat.hint(token)
-                try db.execute(sql: """
+                let insert = try db.cachedStatement(sql: """
                     INSERT INTO credential (id, issuer, token_hash, hint, owner, subject, scopes, issued_at, expires_at, idempotency_key)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [id, request.issuer, hash, hint, request.owner, request.subject, request.scopes.joined(separator: " "),
-                                     now.secondsSinceEpoch, request.expiresAt?.secondsSinceEpoch, request.idempotencyKey])
-                return IssuedCredential(credentialID: id, secret: Secret(token), fingerprint: hash, hint: hint)
+                    """)
+                return try requests.map { request in
+                    if let key = request.idempotencyKey,
+                       let existing = try String.fetchOne(db, sql: "SELECT id FROM credential WHERE idempotency_key = ?", arguments: [key]) {
+                        return IssuedCredential(credentialID: existing, secret: nil, fingerprint: "", hint: "")
+                    }
+                    let token = TokenFormat.generate(prefix: request.prefix)
+                    let id = Self.newCredentialID()
+                    let hash = TokenFormat.hash(token)
+                    let hint = TokenFormat.hint(token)
+                    try insert.execute(arguments: [id, request.issuer, hash, hint, request.owner, request.subject,
+                                                   request.scopes.joined(separator: " "), now.secondsSinceEpoch,
+                                                   request.expiresAt?.secondsSinceEpoch, request.idempotencyKey])
+                    return IssuedCredential(credentialID: id, secret: Secret(token), fingerprint: hash, hint: hint)
+                }
             }
         }
     }
 
     /// Revokes a credential; revoking twice is fine, an unknown id is too (nothing to revoke).
     public func revoke(credentialID: String, now: Timestamp) throws(AuthorityError) {
+        try revoke([credentialID], now: now)
+    }
+
+    /// Revokes many credentials in one transaction.
+    public func revoke(_ credentialIDs: [String], now: Timestamp) throws(AuthorityError) {
         let writer = try writer()
         try run {
             try writer.write { db in
-                try db.execute(sql: "UPDATE credential SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                               arguments: [now.secondsSinceEpoch, credentialID])
+                let update = try db.cachedStatement(sql: "UPDATE credential SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                for id in credentialIDs { try update.execute(arguments: [now.secondsSinceEpoch, id]) }
             }
+        }
+    }
+
+    /// The credential issued under an idempotency key.
+    public func credential(forIdempotencyKey key: String) throws(AuthorityError) -> String? {
+        guard let database else { return nil }
+        return try run {
+            try database.read { db in try String.fetchOne(db, sql: "SELECT id FROM credential WHERE idempotency_key = ?", arguments: [key]) }
         }
     }
 
@@ -215,47 +237,6 @@ public final class BuiltinAuthority: Sendable {
     }
 }
 
-/// What to issue.
-public struct IssueRequest: Sendable {
-    /// The Issuer's name.
-    public var issuer: String
-    /// The token prefix.
-    public var prefix: String
-    /// The accountable owner.
-    public var owner: String
-    /// What the token is for, e.g. `payments/orders-api-ci`.
-    public var subject: String
-    /// Its scopes.
-    public var scopes: [String]
-    /// When it expires; nil for never.
-    public var expiresAt: Timestamp?
-    /// Makes a retried issue return the first result instead of a second credential.
-    public var idempotencyKey: String?
-
-    /// Creates a request.
-    public init(issuer: String, prefix: String, owner: String, subject: String, scopes: [String], expiresAt: Timestamp?, idempotencyKey: String?) {
-        self.issuer = issuer
-        self.prefix = prefix
-        self.owner = owner
-        self.subject = subject
-        self.scopes = scopes
-        self.expiresAt = expiresAt
-        self.idempotencyKey = idempotencyKey
-    }
-}
-
-/// A newly issued credential.
-public struct IssuedCredential: Sendable {
-    /// The authority's id for it.
-    public var credentialID: String
-    /// The token; nil when an idempotent retry found an earlier issue.
-    public var secret: Secret?
-    /// The stored hash.
-    public var fingerprint: String
-    /// A safe hint, e.g. `tkc_…a91f`.
-    public var hint: String
-}
-
 /// The outcome of `verify`.
 public enum Verification: Sendable, Equatable {
     /// Valid, with what it grants.
@@ -281,4 +262,38 @@ public struct VerifiedCredential: Sendable, Equatable {
     public var scopes: [String]
     public var issuedAt: Timestamp
     public var expiresAt: Timestamp?
+}
+
+/// The builtin authority as a `CredentialIssuer` for one Issuer of the manifests.
+public struct BuiltinIssuer: CredentialIssuer {
+    /// The authority.
+    public let authority: BuiltinAuthority
+    /// The Issuer's name.
+    public let name: String
+
+    /// Adapts an authority.
+    public init(authority: BuiltinAuthority, name: String) {
+        self.authority = authority
+        self.name = name
+    }
+
+    public func issue(_ requests: [IssueRequest], now: Timestamp) async throws -> [IssuedCredential] {
+        try authority.issue(requests, now: now)
+    }
+
+    public func revoke(_ credentialIDs: [String], now: Timestamp) async throws {
+        try authority.revoke(credentialIDs, now: now)
+    }
+
+    public func update(credentialID: String, scopes: [String]) async throws {
+        try authority.update(credentialID: credentialID, scopes: scopes)
+    }
+
+    public func list() async throws -> [ObservedCredential] {
+        try authority.list(issuer: name)
+    }
+
+    public func credential(forIdempotencyKey key: String) async throws -> String? {
+        try authority.credential(forIdempotencyKey: key)
+    }
 }

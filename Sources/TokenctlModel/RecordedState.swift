@@ -52,10 +52,15 @@ public struct CredentialVersion: Hashable, Sendable, Codable {
     public var deliveries: [DeliveryRecord]
     /// When it was last presented to the issuer, when known.
     public var lastUsedAt: Timestamp?
+    /// The idempotency key of the issue that created it: written before the issuer is called, so that a
+    /// crash between the two can be repaired without issuing twice.
+    public var intentKey: String?
 
     /// Creates a credential version.
     public init(version: Int, credentialID: String, fingerprint: String, scopes: [String], issuedAt: Timestamp, expiresAt: Timestamp?,
-                status: CredentialStatus, retireAfter: Timestamp? = nil, deliveries: [DeliveryRecord] = [], lastUsedAt: Timestamp? = nil) {
+                status: CredentialStatus, retireAfter: Timestamp? = nil, deliveries: [DeliveryRecord] = [], lastUsedAt: Timestamp? = nil,
+                intentKey: String? = nil) {
+        self.intentKey = intentKey
         self.version = version
         self.credentialID = credentialID
         self.fingerprint = fingerprint

@@ -40,6 +40,9 @@ public enum PlanRenderer {
         return parts.isEmpty ? "No changes." : "Plan: \(parts.joined(separator: ", "))."
     }
 
+    /// The change's subject as the plan shows it, e.g. `payments/api v1 → v2`.
+    public static func subject(of change: PlannedChange) -> String { subject(change) }
+
     static func subject(_ change: PlannedChange) -> String {
         if let ghost = change.ghost { return "\(change.issuer) \(ghost.hint) (id \(ghost.credentialID))" }
         let id = change.token?.description ?? "?"

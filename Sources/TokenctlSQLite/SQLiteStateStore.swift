@@ -94,6 +94,9 @@ public final class SQLiteStateStore: StateStore {
                     acquired_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v2-intent-key") { db in
+            try db.execute(sql: "ALTER TABLE credential ADD COLUMN intent_key TEXT")
+        }
         return migrator
     }
 
@@ -228,8 +231,9 @@ public final class SQLiteStateStore: StateStore {
             """).execute(arguments: [token.id.namespace, token.id.name, token.issuer, token.owner, token.lifespan.description,
                                      token.rotationEvery?.description, token.overlap.description, token.window])
         let credentialInsert = try db.cachedStatement(sql: """
-            INSERT INTO credential (namespace, name, version, credential_id, fingerprint, scopes, issued_at, expires_at, status, retire_after, last_used_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO credential (namespace, name, version, credential_id, fingerprint, scopes, issued_at, expires_at, status, retire_after,
+                                    last_used_at, intent_key)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let deliveryInsert = try db.cachedStatement(sql: """
             INSERT INTO delivery (namespace, name, version, store, key, content_fingerprint, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -238,7 +242,7 @@ public final class SQLiteStateStore: StateStore {
             try credentialInsert.execute(arguments: [
                 token.id.namespace, token.id.name, version.version, version.credentialID, version.fingerprint,
                 version.scopes.joined(separator: "\n"), version.issuedAt.secondsSinceEpoch, version.expiresAt?.secondsSinceEpoch,
-                version.status.rawValue, version.retireAfter?.secondsSinceEpoch, version.lastUsedAt?.secondsSinceEpoch,
+                version.status.rawValue, version.retireAfter?.secondsSinceEpoch, version.lastUsedAt?.secondsSinceEpoch, version.intentKey,
             ])
             for delivery in version.deliveries {
                 try deliveryInsert.execute(arguments: [token.id.namespace, token.id.name, version.version, delivery.store, delivery.key,
@@ -263,7 +267,8 @@ public final class SQLiteStateStore: StateStore {
         }
         var tokenIndex = 0
         try scan(db, """
-            SELECT namespace, name, version, credential_id, fingerprint, scopes, issued_at, expires_at, status, retire_after, last_used_at
+            SELECT namespace, name, version, credential_id, fingerprint, scopes, issued_at, expires_at, status, retire_after, last_used_at,
+                   intent_key
             FROM credential ORDER BY namespace, name, version
             """) { row in
             tokenIndex = advance(tokens, from: tokenIndex, to: row)
@@ -276,7 +281,8 @@ public final class SQLiteStateStore: StateStore {
                 expiresAt: optionalInt(row, 7).map(Timestamp.init(secondsSinceEpoch:)),
                 status: CredentialStatus(rawValue: text(row, 8)) ?? .pending,
                 retireAfter: optionalInt(row, 9).map(Timestamp.init(secondsSinceEpoch:)),
-                deliveries: [], lastUsedAt: optionalInt(row, 10).map(Timestamp.init(secondsSinceEpoch:))))
+                deliveries: [], lastUsedAt: optionalInt(row, 10).map(Timestamp.init(secondsSinceEpoch:)),
+                intentKey: optionalText(row, 11)))
         }
         tokenIndex = 0
         try scan(db, """

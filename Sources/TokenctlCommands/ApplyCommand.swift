@@ -1,0 +1,187 @@
+import ArgumentParser
+import Foundation
+import TokenctlEngine
+import TokenctlManifest
+import TokenctlModel
+import TokenctlPlanner
+import TokenctlSQLite
+import TokenctlState
+
+/// `tokenctl apply`: carry the changes out.
+struct ApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Issue, deliver, rotate and retire tokens so that they match the manifests.",
+        discussion: """
+            From manifests (-f), apply plans, shows the plan and asks for confirmation on a terminal (--auto-approve \
+            otherwise). From a saved plan (PLANFILE), it applies exactly that plan, and refuses it when the state or the \
+            manifests changed since. Exit codes: 0 success, 1 error or a failed change, 3 policy violation.
+            """
+    )
+
+    @OptionGroup var manifests: ManifestOptions
+
+    @Argument(help: "A plan saved with plan --out.")
+    var planFile: String?
+
+    @Flag(help: "Apply without asking for confirmation.")
+    var autoApprove = false
+
+    @Option(help: "How long to wait for the state lock held by another apply, e.g. 30s (default: do not wait).")
+    var lockTimeout: String = "0s"
+
+    @Option(help: "Why this apply is made; recorded in the audit log.")
+    var reason: String?
+
+    @Option(help: "Apply as if it were this time (for tests and forecasts).")
+    var at: String?
+
+    func validate() throws {
+        if manifests.paths.isEmpty == (planFile == nil) {
+            throw ValidationError("Pass either -f PATH (manifests) or a saved plan file, not both or neither.")
+        }
+        if (try? TokenDuration(parsing: lockTimeout)) == nil {
+            throw ValidationError("Invalid --lock-timeout '\(lockTimeout)': write a duration such as 30s or 5m.")
+        }
+    }
+
+    func run() async throws {
+        let now = try ClockOption.moment(at)
+        let saved = try planFile.map(SavedPlanFile.read)
+        let paths = saved?.manifestPaths ?? manifests.paths
+        let directory = saved?.stateDirectory ?? manifests.stateDirectory
+        let loaded = try loadManifestsOrExit(paths, now: now)
+        let store = try openState(directory, mode: .readWrite)
+        let lock = try await StateLockHolder.acquire(store, timeout: (try? TokenDuration(parsing: lockTimeout)) ?? TokenDuration(seconds: 0))
+        do {
+            let code = try await applyLocked(loaded: loaded, store: store, directory: directory, saved: saved, now: now)
+            await lock.release()
+            if code != 0 { throw ExitCode(code) }
+        } catch {
+            await lock.release()
+            throw error
+        }
+    }
+
+    private func applyLocked(loaded: ManifestLoadResult, store: SQLiteStateStore, directory: String, saved: SavedPlan?,
+                             now: Timestamp) async throws -> Int32 {
+        let drivers = try DriverFactory.make(loaded.manifests, stateDirectory: directory, state: store)
+        let engine = Engine(drivers: drivers, checkpoint: FaultInjection.checkpoint)
+        let repairs = try await withState { () async throws(StateError) in try await engine.repair(now: now) }
+        for note in repairs { printError("repaired: \(note)") }
+        let recorded = try await withState { () async throws(StateError) in try await store.load() }
+        let plan: Plan
+        if let saved {
+            let digest = try manifestsDigest(loaded.files)
+            switch saved.staleness(currentSerial: recorded.serial, currentDigest: digest) {
+            case nil: plan = saved.plan
+            case let .stateChanged(planned, current)?:
+                printError("tokenctl: error: the saved plan is stale: it was made at state serial \(planned), the state is now at \(current); "
+                           + "make a new plan with tokenctl plan --out")
+                return 1
+            case .manifestsChanged?:
+                printError("tokenctl: error: the saved plan was made from other manifests; make a new plan with tokenctl plan --out")
+                return 1
+            }
+        } else {
+            plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: nil, now: now)
+        }
+        print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
+        guard plan.hasChanges else { return 0 }
+        if saved == nil && !autoApprove {
+            guard isatty(0) == 1 else {
+                printError("tokenctl: error: not applying without confirmation: stdin is not a terminal; pass --auto-approve, "
+                           + "or save a plan with plan --out and apply that file")
+                return 1
+            }
+            print("\nApply these changes? Only 'yes' is accepted: ", terminator: "")
+            fflush(nil)
+            guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+                print("Apply cancelled; nothing was changed.")
+                return 1
+            }
+        }
+        let report = try await withState { () async throws(StateError) in try await engine.apply(plan, desired: loaded.manifests, now: now) }
+        print("")
+        for outcome in report.outcomes {
+            let subject = PlanRenderer.subject(of: outcome.change)
+            if let failure = outcome.failure {
+                print("  failed  \(outcome.change.action.rawValue) \(subject): \(failure)")
+            }
+        }
+        let failed = report.failures.count
+        let done = report.outcomes.count - failed
+        print("Apply complete: \(done) change\(done == 1 ? "" : "s") applied, \(failed) failed. State serial \(report.serial).")
+        return failed > 0 ? 1 : 0
+    }
+}
+
+/// Holds the state lock: waits up to a timeout, then fails naming the holder.
+struct StateLockHolder {
+    let store: SQLiteStateStore
+    let request: LockRequest
+
+    static func acquire(_ store: SQLiteStateStore, timeout: TokenDuration) async throws -> StateLockHolder {
+        let request = LockRequest(holder: Actor.name, host: ProcessInfo.processInfo.hostName, processID: getpid(),
+                                  ttl: TokenDuration(seconds: 900))
+        let deadline = Date().addingTimeInterval(TimeInterval(timeout.seconds))
+        while true {
+            let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
+            do {
+                _ = try await store.acquireLock(request, now: now)
+                return StateLockHolder(store: store, request: request)
+            } catch {
+                guard case .locked = error, Date() < deadline else {
+                    printError("tokenctl: error: \(error)")
+                    throw ExitCode(1)
+                }
+                try await Task.sleep(nanoseconds: 250_000_000)
+            }
+        }
+    }
+
+    func release() async {
+        try? await store.releaseLock(holder: request.holder, processID: request.processID)
+    }
+}
+
+/// Who is acting: TOKENCTL_ACTOR, the CI's actor, or the OS user.
+enum Actor {
+    static var name: String {
+        let environment = ProcessInfo.processInfo.environment
+        for variable in ["TOKENCTL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER", "LOGNAME"] {
+            if let value = environment[variable], !value.isEmpty { return value }
+        }
+        return "unknown"
+    }
+}
+
+/// The test-only fault-injection switch: `TOKENCTL_FAULT=POINT[:N]` kills the process (SIGKILL) the Nth
+/// time (default 1st) an apply reaches checkpoint POINT. See `Engine.checkpoints` for the points.
+enum FaultInjection {
+    static let setting: (point: String, count: Int)? = {
+        guard let value = ProcessInfo.processInfo.environment["TOKENCTL_FAULT"], !value.isEmpty else { return nil }
+        let parts = value.split(separator: ":")
+        return (String(parts[0]), parts.count > 1 ? Int(parts[1]) ?? 1 : 1)
+    }()
+
+    static let hits = HitCounter()
+
+    static let checkpoint: @Sendable (String) -> Void = { point in
+        guard let setting, setting.point == point else { return }
+        if hits.increment() >= setting.count { kill(getpid(), SIGKILL) }
+    }
+}
+
+/// A thread-safe counter.
+final class HitCounter: @unchecked Sendable {
+    private var count = 0
+    private let lock = NSLock()
+
+    func increment() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        count += 1
+        return count
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import TokenctlBuiltinIssuer
+import TokenctlEngine
+import TokenctlModel
+import TokenctlSQLite
+import TokenctlStores
+
+/// Builds the issuers and stores the manifests name: the composition root of apply.
+enum DriverFactory {
+    static func make(_ manifests: ManifestSet, stateDirectory: String, state: SQLiteStateStore) throws -> Drivers {
+        var issuers: [String: any CredentialIssuer] = [:]
+        for (name, issuer) in manifests.issuers {
+            switch issuer.kind {
+            case .builtin:
+                do {
+                    issuers[name] = BuiltinIssuer(authority: try BuiltinAuthority(directory: stateDirectory, mode: .readWrite), name: name)
+                } catch {
+                    printError("tokenctl: error: \(error)")
+                    throw ExitCode(1)
+                }
+            case .postgres, .exec:
+                break  // Not built yet: changes for these issuers fail with a message saying so.
+            }
+        }
+        var stores: [String: any SecretStore] = [:]
+        for (name, store) in manifests.stores {
+            let base = (store.metadata.location.file as NSString).deletingLastPathComponent
+            func resolve(_ path: String) -> String {
+                path.hasPrefix("/") ? path : ((base.isEmpty ? "." : base) as NSString).appendingPathComponent(path)
+            }
+            switch store.kind {
+            case .encryptedFile(let path, let reference):
+                do {
+                    let key = try MasterKey.resolve(reference, stateDirectory: stateDirectory)
+                    stores[name] = EncryptedFileStore(path: resolve(path), key: key, keyReference: reference.description)
+                } catch {
+                    printError("tokenctl: error: store '\(name)': \(error)")
+                    throw ExitCode(1)
+                }
+            case .dotenv(let path):
+                stores[name] = DotenvStore(path: resolve(path))
+            case .exec:
+                break
+            }
+        }
+        return Drivers(issuers: issuers, stores: stores, state: state)
+    }
+}
+
+/// The encryption key of an encrypted-file store.
+enum MasterKey {
+    static let variable = "TOKENCTL_MASTER_KEY"
+    static let fileName = "master.key"
+
+    /// Reads the key a reference names. `env:TOKENCTL_MASTER_KEY`, when unset, falls back to `master.key` in the
+    /// state directory, created once (0600) with a notice.
+    static func resolve(_ reference: SecretReference, stateDirectory: String) throws(StoreError) -> SymmetricKey {
+        switch reference {
+        case .environment(let name):
+            if let value = ProcessInfo.processInfo.environment[name], !value.isEmpty {
+                return try EncryptedFileStore.key(fromText: value, reference: reference.description)
+            }
+            guard name == variable else {
+                throw .keyUnavailable(reference: reference.description, detail: "the environment variable \(name) is not set")
+            }
+            return try fromStateDirectory(stateDirectory)
+        case .file(let path):
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw .keyUnavailable(reference: reference.description, detail: "cannot read \(path)")
+            }
+            return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: reference.description)
+        }
+    }
+
+    static func fromStateDirectory(_ directory: String) throws(StoreError) -> SymmetricKey {
+        let path = (directory as NSString).appendingPathComponent(fileName)
+        if let data = FileManager.default.contents(atPath: path) {
+            return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: path)
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .keyUnavailable(reference: path, detail: "cannot create \(directory)")
+        }
+        let key = SymmetricKey(size: .bits256)
+        let text = key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else { throw .keyUnavailable(reference: path, detail: "cannot create it") }
+        _ = text.withCString { Glibc.write(descriptor, $0, strlen($0)) }
+        fsync(descriptor)
+        close(descriptor)
+        printError("notice: created a master key at \(path) (mode 0600). In production, supply your own in \(variable) "
+                   + "(e.g. from your secret manager; make one with: openssl rand -base64 32).")
+        return key
+    }
+}

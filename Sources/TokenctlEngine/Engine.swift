@@ -1,0 +1,390 @@
+import TokenctlModel
+import TokenctlPlanner
+import TokenctlState
+import TokenctlStores
+
+/// What one change came to.
+public struct ChangeOutcome: Sendable, Hashable {
+    /// The change.
+    public var change: PlannedChange
+    /// Nil when it succeeded; else a safe message saying what failed.
+    public var failure: String?
+}
+
+/// The result of an apply.
+public struct ApplyReport: Sendable {
+    /// Every change tried, in plan order.
+    public var outcomes: [ChangeOutcome] = []
+    /// What crash repair found and did before applying.
+    public var repairs: [String] = []
+    /// The state serial after the apply.
+    public var serial: Int64 = 0
+
+    /// The changes that failed.
+    public var failures: [ChangeOutcome] { outcomes.filter { $0.failure != nil } }
+}
+
+/// The drivers an apply works through: issuers and stores by manifest name, and the state.
+public struct Drivers: Sendable {
+    /// Issuers by name.
+    public var issuers: [String: any CredentialIssuer]
+    /// Stores by name.
+    public var stores: [String: any SecretStore]
+    /// The state.
+    public var state: any StateStore
+
+    /// Creates a driver set.
+    public init(issuers: [String: any CredentialIssuer], stores: [String: any SecretStore], state: any StateStore) {
+        self.issuers = issuers
+        self.stores = stores
+        self.state = state
+    }
+}
+
+/// Carries a plan out, crash-safely: every issuer call is preceded by a durable intent, secrets are
+/// delivered before the new version is recorded active, and unfinished intents are repaired first.
+///
+/// ```swift
+/// let engine = Engine(drivers: drivers, checkpoint: { _ in })
+/// let report = try await engine.apply(plan, desired: manifests, now: now)
+/// ```
+public struct Engine: Sendable {
+    /// The drivers.
+    public let drivers: Drivers
+    /// Called at named points of an apply; the fault-injection switch of the crash tests hooks in here.
+    public let checkpoint: @Sendable (String) -> Void
+    /// How many tokens are issued, delivered and recorded per batch (one state write and one store write per step).
+    public var batchSize = 1_000
+
+    /// Creates an engine.
+    public init(drivers: Drivers, checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.drivers = drivers
+        self.checkpoint = checkpoint
+    }
+
+    /// The points at which `checkpoint` is called.
+    public static let checkpoints = ["after-intent", "after-issue", "after-record-issue", "after-deliver", "after-record", "after-revoke"]
+
+    /// Applies `plan` (made from `desired` against the current state) and returns what happened.
+    public func apply(_ plan: Plan, desired: ManifestSet, now: Timestamp) async throws(StateError) -> ApplyReport {
+        var report = ApplyReport()
+        report.repairs = try await repair(now: now)
+        var state = try await drivers.state.load()
+        let tokensByID = Dictionary(desired.tokens.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+
+        let issues = plan.changes.filter { $0.action == .issue || $0.action == .rotate }
+        for start in stride(from: 0, to: issues.count, by: batchSize) {
+            let batch = Array(issues[start..<min(issues.count, start + batchSize)])
+            report.outcomes += try await issueBatch(batch, tokens: tokensByID, issuers: desired.issuers, state: &state, now: now)
+        }
+        for change in plan.changes where change.action == .update {
+            report.outcomes.append(try await update(change, tokens: tokensByID, state: &state))
+        }
+        for change in plan.changes where change.action == .redeliver {
+            report.outcomes.append(try await redeliver(change, state: &state, now: now))
+        }
+        let retires = plan.changes.filter { $0.action == .retire || ($0.action == .ghost && $0.retireGhost) }
+        report.outcomes += try await retire(retires, state: &state, now: now)
+        // Rotations with no overlap left their predecessor retiring until now: retire it in the same run.
+        let followUp = Planner.plan(desired: desired, recorded: state, observed: nil, now: now).changes
+            .filter { $0.action == .retire && $0.reason == .overlapEnded }
+        report.outcomes += try await retire(followUp, state: &state, now: now)
+        report.serial = state.serial
+        return report
+    }
+
+    // MARK: Issue and rotate
+
+    private func issueBatch(_ changes: [PlannedChange], tokens: [TokenID: Token], issuers: [String: Issuer], state: inout RecordedState,
+                            now: Timestamp) async throws(StateError) -> [ChangeOutcome] {
+        var outcomes: [TokenID: String] = [:]  // failures by token
+        var pending: [(change: PlannedChange, token: Token, version: Int)] = []
+        var writes: [StateWrite] = []
+        for change in changes {
+            guard let id = change.token, let token = tokens[id], let version = change.newVersion else { continue }
+            var record = state.tokens[id] ?? RecordedToken(id: id, issuer: token.issuer, owner: token.owner, lifespan: token.lifespan,
+                                                          rotationEvery: token.effectiveRotationEvery, versions: [])
+            record.issuer = token.issuer
+            record.owner = token.owner
+            record.lifespan = token.lifespan
+            record.rotationEvery = token.effectiveRotationEvery
+            record.overlap = token.rotation.overlap
+            record.window = token.rotation.window?.text
+            record.versions.append(CredentialVersion(
+                version: version, credentialID: "", fingerprint: "", scopes: token.scopes, issuedAt: now,
+                expiresAt: token.lifespan.duration.map { now + $0 }, status: .pending, intentKey: Self.intentKey(id, version)))
+            state.tokens[id] = record
+            writes.append(.upsert(record))
+            pending.append((change, token, version))
+        }
+        guard !pending.isEmpty else { return [] }
+        state.serial = try await drivers.state.write(writes, expectedSerial: state.serial)
+        checkpoint("after-intent")
+
+        // Issue, per issuer.
+        var issued: [TokenID: IssuedCredential] = [:]
+        for (issuerName, group) in Dictionary(grouping: pending, by: { $0.token.issuer }) {
+            guard let issuer = drivers.issuers[issuerName] else {
+                for item in group { outcomes[item.token.id] = "issuer '\(issuerName)' is not available in this version of tokenctl" }
+                continue
+            }
+            let requests = group.map { item in
+                IssueRequest(issuer: issuerName, prefix: Self.prefix(issuers[issuerName]), owner: item.token.owner,
+                             subject: item.token.id.description, scopes: item.token.scopes,
+                             expiresAt: item.token.lifespan.duration.map { now + $0 },
+                             idempotencyKey: state.tokens[item.token.id]?.versions.last?.intentKey)
+            }
+            do {
+                let credentials = try await issuer.issue(requests, now: now)
+                for (item, credential) in zip(group, credentials) { issued[item.token.id] = credential }
+            } catch {
+                for item in group { outcomes[item.token.id] = "issuer '\(issuerName)' failed: \(SafeError.describe(error))" }
+            }
+        }
+        checkpoint("after-issue")
+
+        // Record what was issued, with the fingerprints each store will hold, before any store is written.
+        writes = []
+        for item in pending {
+            let id = item.token.id
+            guard var record = state.tokens[id], let index = record.versions.lastIndex(where: { $0.version == item.version }) else { continue }
+            if let credential = issued[id], let secret = credential.secret {
+                record.versions[index].credentialID = credential.credentialID
+                record.versions[index].fingerprint = credential.fingerprint
+                record.versions[index].deliveries = item.token.deliverTo.map { delivery in
+                    DeliveryRecord(store: delivery.store, key: delivery.key, contentFingerprint: contentFingerprint(key: delivery.key, secret: secret),
+                                   deliveredAt: now)
+                }
+            } else {
+                // Not issued (or an idempotent replay without a secret): drop the intent; repair revokes anything left.
+                if issued[id] != nil { outcomes[id] = "the issuer returned an earlier credential without its secret; it will be revoked and reissued" }
+                record.versions[index].status = .revoked
+                record.versions[index].credentialID = issued[id]?.credentialID ?? ""
+                if let credentialID = issued[id]?.credentialID, let issuer = drivers.issuers[item.token.issuer] {
+                    try? await issuer.revoke([credentialID], now: now)
+                }
+            }
+            state.tokens[id] = record
+            writes.append(.upsert(record))
+        }
+        state.serial = try await drivers.state.write(writes, expectedSerial: state.serial)
+        checkpoint("after-record-issue")
+
+        // Deliver: one write per store for the whole batch.
+        var puts: [String: [String: Secret]] = [:]
+        for item in pending {
+            guard let secret = issued[item.token.id]?.secret else { continue }
+            for delivery in item.token.deliverTo { puts[delivery.store, default: [:]][delivery.key] = secret }
+        }
+        var failedStores: [String: String] = [:]
+        for (storeName, entries) in puts {
+            guard let store = drivers.stores[storeName] else {
+                failedStores[storeName] = "store '\(storeName)' is not available in this version of tokenctl"
+                continue
+            }
+            do {
+                _ = try await store.write(puts: entries, removes: [])
+            } catch {
+                failedStores[storeName] = "store '\(storeName)': \(error)"
+            }
+        }
+        checkpoint("after-deliver")
+
+        // Activate: the new version becomes active, the old one retires after its overlap.
+        writes = []
+        var rollBack: [(issuer: String, credentialID: String)] = []
+        for item in pending {
+            let id = item.token.id
+            guard issued[id]?.secret != nil, var record = state.tokens[id],
+                  let index = record.versions.lastIndex(where: { $0.version == item.version }) else { continue }
+            let delivered = record.versions[index].deliveries.filter { failedStores[$0.store] == nil }
+            if !record.versions[index].deliveries.isEmpty && delivered.isEmpty {
+                // No store holds the secret: it is lost. Revoke it; the old version stays active.
+                record.versions[index].status = .revoked
+                rollBack.append((item.token.issuer, record.versions[index].credentialID))
+                outcomes[id] = record.versions[index].deliveries.compactMap { failedStores[$0.store] }.first ?? "delivery failed"
+            } else {
+                for other in record.versions.indices where record.versions[other].status == .active {
+                    record.versions[other].status = .retiring
+                    record.versions[other].retireAfter = now + item.token.rotation.overlap
+                }
+                record.versions[index].status = .active
+                record.versions[index].deliveries = delivered
+                if delivered.count < item.token.deliverTo.count {
+                    outcomes[id] = "issued and delivered to some stores only; the next apply redelivers to the others: "
+                        + item.token.deliverTo.compactMap { failedStores[$0.store] }.joined(separator: "; ")
+                }
+            }
+            state.tokens[id] = record
+            writes.append(.upsert(record))
+        }
+        state.serial = try await drivers.state.write(writes, expectedSerial: state.serial)
+        for (issuerName, group) in Dictionary(grouping: rollBack, by: \.issuer) {
+            try? await drivers.issuers[issuerName]?.revoke(group.map(\.credentialID), now: now)
+        }
+        checkpoint("after-record")
+        return changes.map { change in ChangeOutcome(change: change, failure: change.token.flatMap { outcomes[$0] }) }
+    }
+
+    // MARK: Update and redeliver
+
+    private func update(_ change: PlannedChange, tokens: [TokenID: Token], state: inout RecordedState) async throws(StateError) -> ChangeOutcome {
+        guard let id = change.token, let token = tokens[id], var record = state.tokens[id],
+              let index = record.versions.lastIndex(where: { $0.status == .active }) else {
+            return ChangeOutcome(change: change, failure: "nothing to update")
+        }
+        guard let issuer = drivers.issuers[token.issuer] else {
+            return ChangeOutcome(change: change, failure: "issuer '\(token.issuer)' is not available in this version of tokenctl")
+        }
+        do {
+            try await issuer.update(credentialID: record.versions[index].credentialID, scopes: token.scopes)
+        } catch {
+            return ChangeOutcome(change: change, failure: "issuer '\(token.issuer)' failed: \(SafeError.describe(error))")
+        }
+        record.versions[index].scopes = token.scopes
+        state.tokens[id] = record
+        state.serial = try await drivers.state.write([.upsert(record)], expectedSerial: state.serial)
+        return ChangeOutcome(change: change, failure: nil)
+    }
+
+    private func redeliver(_ change: PlannedChange, state: inout RecordedState, now: Timestamp) async throws(StateError) -> ChangeOutcome {
+        guard let id = change.token, var record = state.tokens[id],
+              let index = record.versions.lastIndex(where: { $0.status == .active }) else {
+            return ChangeOutcome(change: change, failure: "nothing to redeliver")
+        }
+        let current = record.versions[index]
+        if change.reason == .deliveryRemoved {
+            for key in change.stores {
+                guard let store = drivers.stores[key.store] else { continue }
+                if let held = try? await store.fingerprint(key: key.key),
+                   held == current.deliveries.first(where: { $0.store == key.store && $0.key == key.key })?.contentFingerprint {
+                    _ = try? await store.write(puts: [:], removes: [key.key])
+                }
+            }
+            record.versions[index].deliveries.removeAll { delivery in change.stores.contains { $0.store == delivery.store && $0.key == delivery.key } }
+        } else {
+            // The secret is only in stores: read it from one that holds the current version.
+            var secret: Secret?
+            for delivery in current.deliveries {
+                guard let store = drivers.stores[delivery.store], let held = try? await store.read(key: delivery.key) else { continue }
+                if contentFingerprint(key: delivery.key, secret: held) == delivery.contentFingerprint {
+                    secret = held
+                    break
+                }
+            }
+            guard let secret else {
+                return ChangeOutcome(change: change, failure: "no store still holds v\(current.version)'s secret; it cannot be redelivered "
+                                     + "(rotate the token to issue a new one)")
+            }
+            for key in change.stores {
+                guard let store = drivers.stores[key.store] else {
+                    return ChangeOutcome(change: change, failure: "store '\(key.store)' is not available in this version of tokenctl")
+                }
+                do {
+                    let fingerprints = try await store.write(puts: [key.key: secret], removes: [])
+                    record.versions[index].deliveries.removeAll { $0.store == key.store && $0.key == key.key }
+                    record.versions[index].deliveries.append(DeliveryRecord(store: key.store, key: key.key,
+                                                                            contentFingerprint: fingerprints[key.key] ?? "", deliveredAt: now))
+                } catch {
+                    return ChangeOutcome(change: change, failure: "store '\(key.store)': \(error)")
+                }
+            }
+        }
+        state.tokens[id] = record
+        state.serial = try await drivers.state.write([.upsert(record)], expectedSerial: state.serial)
+        return ChangeOutcome(change: change, failure: nil)
+    }
+
+    // MARK: Retire
+
+    private func retire(_ changes: [PlannedChange], state: inout RecordedState, now: Timestamp) async throws(StateError) -> [ChangeOutcome] {
+        guard !changes.isEmpty else { return [] }
+        var failures: [Int: String] = [:]
+        // Revoke at the issuers, in one call per issuer.
+        var byIssuer: [String: [(Int, String)]] = [:]
+        for (offset, change) in changes.enumerated() {
+            if let ghost = change.ghost {
+                byIssuer[change.issuer, default: []].append((offset, ghost.credentialID))
+            } else if let id = change.token, let version = state.tokens[id]?.versions.first(where: { $0.version == change.version }),
+                      !version.credentialID.isEmpty {
+                byIssuer[change.issuer, default: []].append((offset, version.credentialID))
+            }
+        }
+        for (issuerName, items) in byIssuer {
+            guard let issuer = drivers.issuers[issuerName] else {
+                for (offset, _) in items { failures[offset] = "issuer '\(issuerName)' is not available in this version of tokenctl" }
+                continue
+            }
+            do {
+                try await issuer.revoke(items.map(\.1), now: now)
+            } catch {
+                for (offset, _) in items { failures[offset] = "issuer '\(issuerName)' failed: \(SafeError.describe(error))" }
+            }
+        }
+        checkpoint("after-revoke")
+        // Remove from stores what still holds a retired version (not a key its successor has overwritten).
+        var removes: [String: [String]] = [:]
+        for (offset, change) in changes.enumerated() where failures[offset] == nil && change.ghost == nil {
+            guard let id = change.token, let record = state.tokens[id],
+                  let version = record.versions.first(where: { $0.version == change.version }) else { continue }
+            for delivery in version.deliveries {
+                let takenOver = record.versions.contains { other in
+                    other.version != version.version && other.status != .revoked
+                        && other.deliveries.contains { $0.store == delivery.store && $0.key == delivery.key }
+                }
+                if !takenOver { removes[delivery.store, default: []].append(delivery.key) }
+            }
+        }
+        for (storeName, keys) in removes {
+            _ = try? await drivers.stores[storeName]?.write(puts: [:], removes: keys)
+        }
+        var writes: [StateWrite] = []
+        var touched = Set<TokenID>()
+        for (offset, change) in changes.enumerated() where failures[offset] == nil {
+            guard let id = change.token, var record = state.tokens[id],
+                  let index = record.versions.firstIndex(where: { $0.version == change.version }) else { continue }
+            record.versions[index].status = .revoked
+            record.versions[index].retireAfter = nil
+            state.tokens[id] = record
+            touched.insert(id)
+        }
+        for id in touched.sorted() {
+            guard let record = state.tokens[id] else { continue }
+            let removedFromManifests = changes.contains { $0.token == id && $0.reason == .removedFromManifests }
+            if removedFromManifests && record.versions.allSatisfy({ $0.status == .revoked }) {
+                state.tokens[id] = nil
+                writes.append(.delete(id))
+            } else {
+                writes.append(.upsert(record))
+            }
+        }
+        if !writes.isEmpty { state.serial = try await drivers.state.write(writes, expectedSerial: state.serial) }
+        return changes.enumerated().map { ChangeOutcome(change: $1, failure: failures[$0]) }
+    }
+
+    // MARK: Helpers
+
+    static func intentKey(_ id: TokenID, _ version: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let nonce = (generator.next() as UInt64) & 0xFFFF_FFFF_FFFF
+        return "\(id)#v\(version)#\(String(nonce, radix: 16))"
+    }
+
+    static func prefix(_ issuer: Issuer?) -> String {
+        if case .builtin(let prefix)? = issuer?.kind { return prefix }
+        return "tkc"
+    }
+}
+
+/// Turns driver errors into messages safe to print (drivers may put secrets in theirs).
+public enum SafeError {
+    /// A safe description: the error's own text only for tokenctl's error types, else its type name.
+    public static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as StoreError: error.description
+        case let error as StateError: error.description
+        case let error as CustomStringConvertible where String(describing: type(of: error)).hasSuffix("AuthorityError"): error.description
+        default: "an error of type \(type(of: error)) (details withheld, they may contain a secret)"
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import TokenctlModel
+import TokenctlState
+import TokenctlStores
+
+extension Engine {
+    /// Finishes or undoes every issue a crash interrupted, so that nothing is issued twice, no credential
+    /// stays valid at an issuer without being in state, and no active token lacks its secret in its stores.
+    ///
+    /// A pending version is one whose intent was recorded but not completed:
+    /// - not yet issued (no credential id): the issuer is asked for the intent's idempotency key, and
+    ///   anything found is revoked;
+    /// - issued, delivered to at least one store: the secret is read back from that store, written to the
+    ///   stores that lack it, and the version becomes active (the rotation completes);
+    /// - issued, delivered nowhere: the secret is lost, so the credential is revoked.
+    public func repair(now: Timestamp) async throws(StateError) -> [String] {
+        var state = try await drivers.state.load()
+        var notes: [String] = []
+        var writes: [StateWrite] = []
+        for id in state.tokens.keys.sorted() {
+            guard var record = state.tokens[id] else { continue }
+            var changed = false
+            for index in record.versions.indices where record.versions[index].status == .pending {
+                let version = record.versions[index]
+                let issuer = drivers.issuers[record.issuer]
+                var credentialID = version.credentialID
+                if credentialID.isEmpty, let key = version.intentKey, let issuer {
+                    credentialID = (try? await issuer.credential(forIdempotencyKey: key)) ?? ""
+                }
+                if !credentialID.isEmpty, let secret = await secretFromStores(version) {
+                    // Roll forward: complete the delivery and activate.
+                    var complete = true
+                    for delivery in version.deliveries {
+                        guard let store = drivers.stores[delivery.store] else { complete = false; continue }
+                        let held = try? await store.fingerprint(key: delivery.key)
+                        if held != delivery.contentFingerprint {
+                            do { _ = try await store.write(puts: [delivery.key: secret], removes: []) } catch { complete = false }
+                        }
+                    }
+                    if complete {
+                        for other in record.versions.indices where record.versions[other].status == .active {
+                            record.versions[other].status = .retiring
+                            record.versions[other].retireAfter = now + record.overlap
+                        }
+                        record.versions[index].status = .active
+                        record.versions[index].credentialID = credentialID
+                        notes.append("\(id) v\(version.version): an apply stopped after issuing it; delivered to every store and activated")
+                        changed = true
+                        continue
+                    }
+                }
+                // Roll back: nothing usable was delivered; revoke whatever the issuer holds.
+                if !credentialID.isEmpty {
+                    do {
+                        guard let issuer else { throw RepairFailure.noIssuer }
+                        try await issuer.revoke([credentialID], now: now)
+                    } catch {
+                        notes.append("\(id) v\(version.version): cannot revoke credential \(credentialID) left by an interrupted apply "
+                                     + "(\(SafeError.describe(error))); it stays pending and the next apply tries again")
+                        continue
+                    }
+                }
+                record.versions[index].status = .revoked
+                record.versions[index].credentialID = credentialID
+                notes.append("\(id) v\(version.version): an apply stopped before its secret was stored; "
+                             + (credentialID.isEmpty ? "it was never issued" : "credential \(credentialID) revoked") + "; it will be issued again")
+                changed = true
+            }
+            if changed {
+                state.tokens[id] = record
+                writes.append(.upsert(record))
+            }
+        }
+        if !writes.isEmpty { _ = try await drivers.state.write(writes, expectedSerial: state.serial) }
+        return notes
+    }
+
+    /// The secret of a pending version, read back from a store that holds it (checked against the recorded fingerprint).
+    private func secretFromStores(_ version: CredentialVersion) async -> Secret? {
+        for delivery in version.deliveries {
+            guard let store = drivers.stores[delivery.store], let held = try? await store.read(key: delivery.key) else { continue }
+            if contentFingerprint(key: delivery.key, secret: held) == delivery.contentFingerprint { return held }
+        }
+        return nil
+    }
+}
+
+enum RepairFailure: Error {
+    case noIssuer
+}

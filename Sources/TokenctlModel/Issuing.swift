@@ -1,0 +1,65 @@
+/// Requests to issuers and what they return.
+/// What to issue.
+public struct IssueRequest: Sendable {
+    /// The Issuer's name.
+    public var issuer: String
+    /// The token prefix.
+    public var prefix: String
+    /// The accountable owner.
+    public var owner: String
+    /// What the token is for, e.g. `payments/orders-api-ci`.
+    public var subject: String
+    /// Its scopes.
+    public var scopes: [String]
+    /// When it expires; nil for never.
+    public var expiresAt: Timestamp?
+    /// Makes a retried issue return the first result instead of a second credential.
+    public var idempotencyKey: String?
+
+    /// Creates a request.
+    public init(issuer: String, prefix: String, owner: String, subject: String, scopes: [String], expiresAt: Timestamp?, idempotencyKey: String?) {
+        self.issuer = issuer
+        self.prefix = prefix
+        self.owner = owner
+        self.subject = subject
+        self.scopes = scopes
+        self.expiresAt = expiresAt
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// A newly issued credential.
+public struct IssuedCredential: Sendable {
+    /// The issuer's id for it.
+    public var credentialID: String
+    /// The secret; nil when an idempotent retry found an earlier issue (whose secret is gone).
+    public var secret: Secret?
+    /// A hash of the secret (never the secret).
+    public var fingerprint: String
+    /// A safe hint, e.g. `tkc_…a91f`.
+    public var hint: String
+
+    /// Creates an issued credential.
+    public init(credentialID: String, secret: Secret?, fingerprint: String, hint: String) {
+        self.credentialID = credentialID
+        self.secret = secret
+        self.fingerprint = fingerprint
+        self.hint = hint
+    }
+}
+
+/// Who mints credentials: implemented by each issuer type, apart from the engine that drives them.
+public protocol CredentialIssuer: Sendable {
+    /// Issues credentials, all or none; a request whose idempotency key was used before returns the earlier credential without a secret.
+    func issue(_ requests: [IssueRequest], now: Timestamp) async throws -> [IssuedCredential]
+    /// Revokes credentials; revoking twice, or an id the issuer does not know, is fine.
+    func revoke(_ credentialIDs: [String], now: Timestamp) async throws
+    /// Changes a credential's scopes in place.
+    func update(credentialID: String, scopes: [String]) async throws
+    /// The issuer's inventory.
+    func list() async throws -> [ObservedCredential]
+    /// The credential issued under an idempotency key, if any (to repair an issue interrupted by a crash).
+    func credential(forIdempotencyKey key: String) async throws -> String?
+}
+
+

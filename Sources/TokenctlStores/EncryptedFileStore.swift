@@ -1,0 +1,124 @@
+import Crypto
+import Foundation
+import TokenctlModel
+
+/// An AES-256-GCM encrypted file of secrets.
+///
+/// File format, version 1: the 8 bytes `TKCSTORE`, a format version byte (1), then an AES-GCM sealed
+/// box (12-byte nonce, ciphertext, 16-byte tag) of a JSON object mapping keys to secrets. The header is
+/// authenticated as associated data. Every write replaces the whole file atomically (mode 0600).
+public actor EncryptedFileStore: SecretStore {
+    /// The file.
+    public let path: String
+    private let key: SymmetricKey
+    private let keyReference: String
+
+    static let magic = Array("TKCSTORE".utf8)
+    static let formatVersion: UInt8 = 1
+
+    /// Opens a store at `path` with a 32-byte key; `keyReference` names where the key came from, for messages.
+    public init(path: String, key: SymmetricKey, keyReference: String) {
+        self.path = path
+        self.key = key
+        self.keyReference = keyReference
+    }
+
+    /// Reads a 32-byte key from its text: base64 (44 characters) or hex (64).
+    public static func key(fromText text: String, reference: String) throws(StoreError) -> SymmetricKey {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let data = Data(base64Encoded: trimmed), data.count == 32 { return SymmetricKey(data: data) }
+        if trimmed.utf8.count == 64, let data = Data(hex: trimmed) { return SymmetricKey(data: data) }
+        throw .keyUnavailable(reference: reference,
+                              detail: "it must be 32 bytes written as base64 or hex; make one with: openssl rand -base64 32")
+    }
+
+    public func write(puts: [String: Secret], removes: [String]) async throws(StoreError) -> [String: String] {
+        var entries = try load()
+        for key in removes { entries.removeValue(forKey: key) }
+        var fingerprints: [String: String] = [:]
+        for (key, secret) in puts {
+            entries[key] = secret.withRevealed { $0 }
+            fingerprints[key] = contentFingerprint(key: key, secret: secret)
+        }
+        try save(entries)
+        return fingerprints
+    }
+
+    public func fingerprint(key: String) async throws(StoreError) -> String? {
+        try load()[key].map { contentFingerprint(key: key, secret: Secret($0)) }
+    }
+
+    public func read(key: String) async throws(StoreError) -> Secret? {
+        try load()[key].map(Secret.init)
+    }
+
+    /// Every key the store holds (for tests and inventories; never the values).
+    public func keys() throws(StoreError) -> [String] { try load().keys.sorted() }
+
+    private func load() throws(StoreError) -> [String: String] {
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .io(path: path, detail: "cannot read it; check its permissions")
+        }
+        let bytes = [UInt8](data)
+        guard bytes.count >= 9 + 28, Array(bytes[0..<8]) == Self.magic else {
+            throw .corrupt(path: path, detail: "no tokenctl store header")
+        }
+        guard bytes[8] == Self.formatVersion else {
+            throw .corrupt(path: path, detail: "format version \(bytes[8]) is newer than this tokenctl reads; upgrade tokenctl")
+        }
+        let header = Data(bytes[0..<9])
+        let sealed: AES.GCM.SealedBox
+        do {
+            sealed = try AES.GCM.SealedBox(combined: Data(bytes[9...]))
+        } catch {
+            throw .corrupt(path: path, detail: "truncated")
+        }
+        let plaintext: Data
+        do {
+            plaintext = try AES.GCM.open(sealed, using: key, authenticating: header)
+        } catch {
+            throw .wrongKey(path: path, reference: keyReference)
+        }
+        guard let entries = try? JSONDecoder().decode([String: String].self, from: plaintext) else {
+            throw .corrupt(path: path, detail: "its contents do not decode")
+        }
+        return entries
+    }
+
+    private func save(_ entries: [String: String]) throws(StoreError) {
+        let header = Data(Self.magic + [Self.formatVersion])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        guard let plaintext = try? encoder.encode(entries) else { throw .corrupt(path: path, detail: "cannot encode the entries") }
+        let sealed: AES.GCM.SealedBox
+        do {
+            sealed = try AES.GCM.seal(plaintext, using: key, authenticating: header)
+        } catch {
+            throw .io(path: path, detail: "encryption failed")
+        }
+        guard let combined = sealed.combined else { throw .io(path: path, detail: "encryption failed") }
+        try atomicWrite(header + combined, to: path)
+    }
+}
+
+extension Data {
+    init?(hex: String) {
+        var bytes: [UInt8] = []
+        var iterator = hex.utf8.makeIterator()
+        while let high = iterator.next() {
+            guard let low = iterator.next(), let h = Self.nibble(high), let l = Self.nibble(low) else { return nil }
+            bytes.append(h << 4 | l)
+        }
+        self.init(bytes)
+    }
+
+    private static func nibble(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 48...57: byte - 48
+        case 97...102: byte - 87
+        case 65...70: byte - 55
+        default: nil
+        }
+    }
+}
