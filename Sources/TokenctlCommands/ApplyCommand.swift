@@ -36,6 +36,9 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(help: "Apply as if it were this time (for tests and forecasts).")
     var at: String?
 
+    @Flag(inversion: .prefixedNo, help: "Ask issuers for their inventories first (ghosts, credentials missing at the issuer).")
+    var refresh = true
+
     func validate() throws {
         if manifests.paths.isEmpty == (planFile == nil) {
             throw ValidationError("Pass either -f PATH (manifests) or a saved plan file, not both or neither.")
@@ -84,7 +87,8 @@ struct ApplyCommand: AsyncParsableCommand {
                 return 1
             }
         } else {
-            plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: nil, now: now)
+            let observed = refresh ? try await Inventory.observe(loaded.manifests, stateDirectory: directory, now: now) : nil
+            plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now)
         }
         print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
         guard plan.hasChanges else { return 0 }

@@ -1,0 +1,236 @@
+import Crypto
+import Foundation
+import Testing
+import TokenctlBuiltinIssuer
+import TokenctlModel
+import TokenctlSQLite
+import TokenctlState
+import TokenctlStores
+
+/// `tokenctl apply` end to end: the quick start, rotation with overlap, retirement, ghosts, locks and bad keys.
+@Suite struct ApplyCommandTests {
+    static let t0 = Timestamp(secondsSinceEpoch: 1_796_040_000)  // 2026-11-30T12:00:00Z
+    static func at(_ seconds: Int64) -> String { Timestamp(secondsSinceEpoch: t0.secondsSinceEpoch + seconds).description }
+
+    static func manifests(tokens: String, ghosts: String = "report") -> String {
+        """
+        apiVersion: tokenctl/v1
+        kind: Issuer
+        metadata: {name: local}
+        spec: {type: builtin, ghosts: \(ghosts)}
+        ---
+        apiVersion: tokenctl/v1
+        kind: Store
+        metadata: {name: vault}
+        spec: {type: encrypted-file, encryptedFile: {path: secrets.vault, key: env:TOKENCTL_MASTER_KEY}}
+        ---
+        apiVersion: tokenctl/v1
+        kind: Store
+        metadata: {name: envfile}
+        spec: {type: dotenv, dotenv: {path: app.env}}
+        \(tokens)
+        """
+    }
+
+    static func token(_ name: String, lifespan: String = "20s", every: String = "4s", overlap: String = "3s") -> String {
+        """
+        ---
+        apiVersion: tokenctl/v1
+        kind: Token
+        metadata: {name: \(name), namespace: apps, owner: team-apps}
+        spec:
+          issuer: local
+          scopes: [read]
+          lifespan: \(lifespan)
+          rotation: {every: \(every), overlap: \(overlap)}
+          deliverTo: [{store: vault, key: apps/\(name)}, {store: envfile, key: apps/\(name)}]
+
+        """
+    }
+
+    struct Workspace {
+        let root = BinaryRunner.temporaryDirectory()
+        var state: String { root + "/.tokenctl" }
+
+        func write(_ text: String) { BinaryRunner.write(text, to: root + "/tokens.yaml") }
+
+        func run(_ arguments: [String], environment: [String: String] = [:]) throws -> BinaryRunner.Outcome {
+            try BinaryRunner.run(arguments.map { $0 == "DIR" ? root : $0 }, environment: environment)
+        }
+
+        func apply(at seconds: Int64, _ extra: [String] = []) throws -> BinaryRunner.Outcome {
+            try run(["apply", "-f", "DIR", "--auto-approve", "--at", ApplyCommandTests.at(seconds)] + extra)
+        }
+
+        /// The current secret of a token, read through `tokenctl secret get` into a file, never printed.
+        func secret(_ name: String) throws -> String {
+            try run(["secret", "get", "-f", "DIR", "apps/\(name)"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        func verify(_ secret: String, at seconds: Int64) throws -> Int32 {
+            let file = root + "/presented"
+            BinaryRunner.write(secret + "\n", to: file)
+            defer { unlink(file) }
+            return try BinaryRunner.runProgram("/bin/sh", ["-c", "exec \"$0\" verify --state-dir \"$1\" --at \"$2\" < \"$3\"",
+                                                           BinaryRunner.executable, state, ApplyCommandTests.at(seconds), file]).status
+        }
+
+        func inventory() throws -> [ObservedCredential] {
+            try BuiltinAuthority(directory: state, mode: .readOnly).list(issuer: "local")
+        }
+
+        func recorded() async throws -> RecordedState {
+            try await SQLiteStateStore(directory: state, mode: .readOnly).load()
+        }
+
+        func remove() { try? FileManager.default.removeItem(atPath: root) }
+    }
+
+    @Test func quickstartAppliesAndSecondApplyChangesNothing() throws {
+        let workspace = Workspace()
+        defer { workspace.remove() }
+        for file in ["tokens.yaml"] {
+            let source = BinaryRunner.packageRoot.appendingPathComponent("Examples/quickstart/\(file)").path
+            try FileManager.default.copyItem(atPath: source, toPath: workspace.root + "/" + file)
+        }
+        let first = try workspace.run(["apply", "-f", "DIR", "--auto-approve"])
+        #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+        #expect(first.stdout.contains("Plan: 3 to issue."))
+        #expect(first.stdout.contains("Apply complete: 3 changes applied, 0 failed."))
+        #expect(first.stderr.contains("notice: created a master key"))
+        let mode = try FileManager.default.attributesOfItem(atPath: workspace.state + "/master.key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect((try FileManager.default.attributesOfItem(atPath: workspace.root + "/secrets.vault")[.posixPermissions] as? Int) == 0o600)
+        let second = try workspace.run(["apply", "-f", "DIR", "--auto-approve"])
+        #expect(second.status == 0)
+        #expect(second.stdout == "No changes. Issued credentials match the manifests.\n")
+        let status = try workspace.run(["status", "-f", "DIR"])
+        #expect(status.stdout.contains("3 tokens: 3 ok."))
+        let secret = try workspace.run(["secret", "get", "-f", "DIR", "payments/orders-api-ci"]).stdout
+        #expect(secret.hasPrefix("tkc_") && secret.count == 54)
+        let pipe = try BinaryRunner.runProgram("/bin/sh", ["-c", "\"$0\" secret get -f \"$1\" payments/orders-api-ci | \"$0\" verify -f \"$1\"",
+                                                          BinaryRunner.executable, workspace.root])
+        #expect(pipe.status == 0)
+        #expect(pipe.stdout.hasPrefix("valid: credential tk-"))
+        #expect(!pipe.stdout.contains(secret.trimmingCharacters(in: .whitespacesAndNewlines)))
+    }
+
+    @Test func rotationWithOverlapThenRetirement() async throws {
+        let workspace = Workspace()
+        defer { workspace.remove() }
+        workspace.write(Self.manifests(tokens: Self.token("web")))
+        #expect(try workspace.apply(at: 0).status == 0)
+        let v1 = try workspace.secret("web")
+        #expect(try workspace.verify(v1, at: 1) == 0)
+
+        // 5s later rotation is due (every 4s): v2 is issued and delivered, v1 stays valid for the 3s overlap.
+        let rotate = try workspace.apply(at: 5)
+        #expect(rotate.status == 0, "\(rotate.stdout)\(rotate.stderr)")
+        #expect(rotate.stdout.contains("~ rotate    apps/web v1 → v2"))
+        let v2 = try workspace.secret("web")
+        #expect(v2 != v1)
+        #expect(try workspace.verify(v1, at: 6) == 0, "v1 must stay valid during the overlap")
+        #expect(try workspace.verify(v2, at: 6) == 0)
+        let during = try await workspace.recorded().tokens[TokenID(namespace: "apps", name: "web")]
+        #expect(during?.versions.map(\.status) == [.retiring, .active])
+
+        // When the overlap ends (5s + 3s), before v2 is due (5s + 4s): v1 is retired (revoked), v2 alone verifies.
+        let retire = try workspace.apply(at: 8)
+        #expect(retire.status == 0)
+        #expect(retire.stdout.contains("- retire    apps/web v1"))
+        #expect(retire.stdout.contains("OverlapEnded"))
+        #expect(!retire.stdout.contains("rotate"))
+        #expect(try workspace.verify(v1, at: 8) == 1)
+        #expect(try workspace.verify(v2, at: 8) == 0)
+        let dotenv = try String(contentsOfFile: workspace.root + "/app.env", encoding: .utf8)
+        #expect(dotenv == "APPS_WEB=\(v2)\n")
+        let after = try await workspace.recorded().tokens[TokenID(namespace: "apps", name: "web")]
+        #expect(after?.versions.map(\.status) == [.revoked, .active])
+        #expect(try workspace.inventory().filter { !$0.revoked }.count == 1)
+    }
+
+    @Test func removalRetiresAndRemovesEverywhere() async throws {
+        let workspace = Workspace()
+        defer { workspace.remove() }
+        workspace.write(Self.manifests(tokens: Self.token("keep", lifespan: "90d", every: "30d", overlap: "1d")
+                                       + Self.token("drop", lifespan: "90d", every: "30d", overlap: "1d")))
+        #expect(try workspace.apply(at: 0).status == 0)
+        let dropped = try workspace.secret("drop")
+        workspace.write(Self.manifests(tokens: Self.token("keep", lifespan: "90d", every: "30d", overlap: "1d")))
+        let outcome = try workspace.apply(at: 60)
+        #expect(outcome.status == 0, "\(outcome.stdout)\(outcome.stderr)")
+        #expect(outcome.stdout.contains("RemovedFromManifests"))
+        #expect(try workspace.verify(dropped, at: 61) == 1)
+        #expect(try await workspace.recorded().tokens.keys.map(\.name) == ["keep"])
+        let dotenv = try String(contentsOfFile: workspace.root + "/app.env", encoding: .utf8)
+        #expect(!dotenv.contains("APPS_DROP") && dotenv.contains("APPS_KEEP="))
+        let key = try EncryptedFileStore.key(fromText: String(contentsOfFile: workspace.state + "/master.key", encoding: .utf8), reference: "test")
+        let vault = EncryptedFileStore(path: workspace.root + "/secrets.vault", key: key, keyReference: "test")
+        #expect(try await vault.keys() == ["apps/keep"])
+    }
+
+    @Test func ghostsAreReportedThenRetired() throws {
+        let workspace = Workspace()
+        defer { workspace.remove() }
+        workspace.write(Self.manifests(tokens: Self.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
+        #expect(try workspace.apply(at: 0).status == 0)
+        let authority = try BuiltinAuthority(directory: workspace.state, mode: .readWrite)
+        let ghost = try authority.issue(IssueRequest(issuer: "local", prefix: "tkc", owner: "someone", subject: "by hand", scopes: ["admin"],
+                                                     expiresAt: nil, idempotencyKey: nil), now: Self.t0)
+        let ghostSecret = try #require(ghost.secret).withRevealed { $0 }
+        let reported = try workspace.run(["plan", "-f", "DIR", "--refresh", "--at", Self.at(10)])
+        #expect(reported.stdout.contains("! ghost     local \(ghost.hint) (id \(ghost.credentialID))"))
+        #expect(reported.stdout.contains("reported only (issuer ghosts: report)"))
+        #expect(try workspace.apply(at: 10).status == 0)
+        #expect(try workspace.verify(ghostSecret, at: 11) == 0, "ghosts: report leaves it alone")
+
+        workspace.write(Self.manifests(tokens: Self.token("web", lifespan: "90d", every: "30d", overlap: "1d"), ghosts: "retire"))
+        let retired = try workspace.apply(at: 20)
+        #expect(retired.status == 0, "\(retired.stdout)\(retired.stderr)")
+        #expect(retired.stdout.contains("will be revoked (issuer ghosts: retire)"))
+        #expect(try workspace.verify(ghostSecret, at: 21) == 1)
+    }
+
+    @Test func aSecondApplyWaitsForTheLockThenFailsNamingTheHolder() async throws {
+        let workspace = Workspace()
+        defer { workspace.remove() }
+        workspace.write(Self.manifests(tokens: Self.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
+        let store = try SQLiteStateStore(directory: workspace.state, mode: .readWrite)
+        let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
+        _ = try await store.acquireLock(LockRequest(holder: "alice", host: "ops-laptop", processID: 4242, ttl: TokenDuration(seconds: 600)), now: now)
+        let started = Date()
+        let outcome = try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--lock-timeout", "2s"])
+        #expect(outcome.status == 1)
+        #expect(Date().timeIntervalSince(started) >= 2)
+        #expect(outcome.stderr.contains("the state is locked by alice on ops-laptop (pid 4242)"))
+        #expect(try await workspace.recorded().tokens.isEmpty, "the second apply must not act")
+        try await store.releaseLock(holder: "alice", processID: 4242)
+        #expect(try workspace.run(["apply", "-f", "DIR", "--auto-approve"]).status == 0)
+        #expect(try await store.currentLock(now: Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))) == nil,
+                "apply releases its lock")
+    }
+
+    @Test func aWrongMasterKeyFailsClearlyAndLosesNothing() async throws {
+        let workspace = Workspace()
+        defer { workspace.remove() }
+        workspace.write(Self.manifests(tokens: Self.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
+        #expect(try workspace.apply(at: 0).status == 0)
+        let vaultBefore = try Data(contentsOf: URL(fileURLWithPath: workspace.root + "/secrets.vault"))
+        let v1 = try workspace.secret("web")
+        let wrongKey = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
+        let failed = try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--at", Self.at(40 * 86_400)],
+                                       environment: ["TOKENCTL_MASTER_KEY": wrongKey])
+        #expect(failed.status == 1)
+        #expect(failed.stdout.contains("cannot decrypt"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: workspace.root + "/secrets.vault")) == vaultBefore, "nothing overwritten")
+        // The dotenv store took v2, so v2 is active; v1 stays valid through its overlap, and the vault, which
+        // still holds v1, gets v2 on the next apply.
+        #expect(try workspace.verify(v1, at: 40 * 86_400) == 0, "the previous credential stays valid")
+        #expect(try workspace.inventory().filter { !$0.revoked }.count == 2)
+        let retried = try workspace.apply(at: 40 * 86_400 + 1)
+        #expect(retried.status == 0, "\(retried.stdout)\(retried.stderr)")
+        #expect(retried.stdout.contains("> redeliver apps/web v2"))
+        #expect(retried.stdout.contains("DeliveryMissing: not in vault:apps/web"))
+        #expect(try workspace.secret("web") != v1)
+    }
+}
