@@ -135,6 +135,13 @@ struct StateLockHolder {
                 _ = try await store.acquireLock(request, now: now)
                 return StateLockHolder(store: store, request: request)
             } catch {
+                // A lock left by a process of this host that no longer runs (killed, crashed) is stale: break it.
+                if case .locked(let held) = error, held.host == request.host, held.processID != request.processID,
+                   kill(held.processID, 0) != 0, errno == ESRCH {
+                    printError("note: breaking the state lock left by \(held.holder) (pid \(held.processID), no longer running on this host)")
+                    try? await store.releaseLock(holder: held.holder, processID: held.processID)
+                    continue
+                }
                 guard case .locked = error, Date() < deadline else {
                     printError("tokenctl: error: \(error)")
                     throw ExitCode(1)

@@ -5,6 +5,8 @@ import Testing
 struct BinaryRunner {
     struct Outcome {
         var status: Int32
+        /// The signal that ended the process, or 0 when it exited.
+        var signal: Int32 = 0
         var stdout: String
         var stderr: String
         var seconds: Double
@@ -58,7 +60,8 @@ struct BinaryRunner {
         let seconds = Date().timeIntervalSince(start)
         let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        return Outcome(status: (status >> 8) & 0xff, stdout: stdout, stderr: stderr, seconds: seconds, maxRSSMiB: Int(usage.ru_maxrss) / 1024)
+        return Outcome(status: (status >> 8) & 0xff, signal: status & 0x7f, stdout: stdout, stderr: stderr, seconds: seconds,
+                       maxRSSMiB: Int(usage.ru_maxrss) / 1024)
     }
 
     /// Runs tokenctl under a small Python parent and returns its exit status and peak memory (MiB).
@@ -76,6 +79,25 @@ struct BinaryRunner {
         let fields = outcome.stdout.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         try #require(fields.count == 3, "python3 failed: \(outcome.stderr)")
         return (Int32(fields[0]) ?? -1, Double(fields[1]) ?? 99, (Int(fields[2]) ?? 0) / 1024)
+    }
+
+    /// Starts tokenctl, kills it with SIGKILL after `delay` seconds (if still running), and returns how it ended.
+    static func killed(after delay: Double, _ arguments: [String]) throws -> (exited: Bool, status: Int32) {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        try #require(posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0)
+        usleep(useconds_t(delay * 1_000_000))
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return ((status & 0x7f) == 0, (status >> 8) & 0xff)
     }
 
     static func temporaryDirectory() -> String {
