@@ -57,7 +57,13 @@ let package = Package(
         // Delivery targets: encrypted files and dotenv files.
         .target(name: "TokenctlStores", dependencies: ["TokenctlModel", .product(name: "Crypto", package: "swift-crypto")]),
         // Carries plans out through issuers and stores, crash-safely.
-        .target(name: "TokenctlEngine", dependencies: ["TokenctlModel", "TokenctlPlanner", "TokenctlState", "TokenctlStores"]),
+        .target(
+            name: "TokenctlEngine",
+            dependencies: [
+                "TokenctlModel", "TokenctlPlanner", "TokenctlState", "TokenctlStores",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // Thin commands on swift-argument-parser.
         .target(
             name: "TokenctlCommands",

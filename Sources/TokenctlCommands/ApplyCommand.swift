@@ -70,8 +70,14 @@ struct ApplyCommand: AsyncParsableCommand {
                              now: Timestamp) async throws -> Int32 {
         let drivers = try DriverFactory.make(loaded.manifests, stateDirectory: directory, state: store)
         let engine = Engine(drivers: drivers, checkpoint: FaultInjection.checkpoint)
+        let audit = AuditLog(store: store)
+        let origin = RequestOrigin.current(manifestPaths: loaded.files.isEmpty ? [directory] : [loaded.files[0]])
         let repairs = try await withState { () async throws(StateError) in try await engine.repair(now: now) }
         for note in repairs { printError("repaired: \(note)") }
+        try await withState { () async throws(StateError) in
+            try await audit.append([origin.entry("apply", at: now, reason: reason, detail: saved == nil ? "from manifests" : "from a saved plan")]
+                + repairs.map { origin.entry("apply", at: now, kind: "repair", detail: $0) })
+        }
         let recorded = try await withState { () async throws(StateError) in try await store.load() }
         let plan: Plan
         if let saved {
@@ -106,6 +112,10 @@ struct ApplyCommand: AsyncParsableCommand {
             }
         }
         let report = try await withState { () async throws(StateError) in try await engine.apply(plan, desired: loaded.manifests, now: now) }
+        let after = try await withState { () async throws(StateError) in try await store.load() }
+        try await withState { () async throws(StateError) in
+            try await audit.append(Auditing.changes(report, origin: origin, desired: loaded.manifests, state: after, at: now))
+        }
         print("")
         for outcome in report.outcomes {
             let subject = PlanRenderer.subject(of: outcome.change)
@@ -163,7 +173,8 @@ enum Actor {
         for variable in ["TOKENCTL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER", "LOGNAME"] {
             if let value = environment[variable], !value.isEmpty { return value }
         }
-        return "unknown"
+        if let entry = getpwuid(getuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+        return "uid \(getuid())"
     }
 }
 

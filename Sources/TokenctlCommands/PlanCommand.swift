@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TokenctlEngine
 import TokenctlManifest
 import TokenctlModel
 import TokenctlPlanner
@@ -61,6 +62,13 @@ struct PlanCommand: AsyncParsableCommand {
         if let out {
             plan.manifestsDigest = try manifestsDigest(loaded.files)
             try SavedPlanFile.write(SavedPlan(plan: plan, manifestPaths: manifests.paths, stateDirectory: directory), to: out)
+            // A saved plan is a request for change: record it (the audit log sits beside the state; the serial is untouched).
+            let writable = try openState(directory, mode: .readWrite)
+            let origin = RequestOrigin.current(manifestPaths: manifests.paths)
+            try await withState { () async throws(StateError) in
+                try await AuditLog(store: writable).append([origin.entry("plan --out", at: now,
+                    detail: "\(PlanRenderer.summary(plan)) Saved to \(out); manifests \(plan.manifestsDigest)")])
+            }
         }
         if json {
             print(try PlanJSON.encode(plan))

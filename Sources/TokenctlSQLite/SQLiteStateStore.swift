@@ -10,7 +10,7 @@ import TokenctlState
 /// let store = try SQLiteStateStore(directory: ".tokenctl", mode: .readWrite)
 /// let state = try await store.load()
 /// ```
-public final class SQLiteStateStore: StateStore {
+public final class SQLiteStateStore: StateStore, AuditLogStore {
     /// How the database is opened.
     public enum Mode: Sendable {
         /// Read only; a missing database reads as empty state and nothing is created (for plan and status).
@@ -96,6 +96,11 @@ public final class SQLiteStateStore: StateStore {
         }
         migrator.registerMigration("v2-intent-key") { db in
             try db.execute(sql: "ALTER TABLE credential ADD COLUMN intent_key TEXT")
+        }
+        migrator.registerMigration("v3-audit") { db in
+            try db.execute(sql: """
+                CREATE TABLE audit (sequence INTEGER PRIMARY KEY NOT NULL, entry TEXT NOT NULL, previous_hash TEXT NOT NULL, hash TEXT NOT NULL);
+                """)
         }
         return migrator
     }
@@ -203,6 +208,55 @@ public final class SQLiteStateStore: StateStore {
         do {
             let lock = try await writer.read { db in try Self.lock(db) }
             return lock.flatMap { $0.expiresAt > now ? $0 : nil }
+        } catch {
+            throw Self.classify(error, path: path)
+        }
+    }
+
+    // MARK: Audit
+
+    public func appendAudit(_ records: [AuditRecord]) async throws(StateError) {
+        guard let writer else { throw .unavailable(path: path, detail: "it was opened read-only") }
+        do {
+            try await writer.write { db in
+                var expected = (try Int64.fetchOne(db, sql: "SELECT max(sequence) FROM audit") ?? 0) + 1
+                let insert = try db.cachedStatement(sql: "INSERT INTO audit (sequence, entry, previous_hash, hash) VALUES (?, ?, ?, ?)")
+                for record in records {
+                    guard record.sequence == expected else {
+                        throw StateError.writeFailed(path: self.path, detail: "audit sequence \(record.sequence) where \(expected) was next")
+                    }
+                    try insert.execute(arguments: [record.sequence, record.json, record.previousHash, record.hash])
+                    expected += 1
+                }
+            }
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw Self.classify(error, path: path)
+        }
+    }
+
+    public func auditRecords() async throws(StateError) -> [AuditRecord] {
+        guard let writer else { return [] }
+        do {
+            return try await writer.read { db in
+                try Row.fetchAll(db, sql: "SELECT sequence, entry, previous_hash, hash FROM audit ORDER BY sequence").map {
+                    AuditRecord(sequence: $0[0], json: $0[1], previousHash: $0[2], hash: $0[3])
+                }
+            }
+        } catch {
+            throw Self.classify(error, path: path)
+        }
+    }
+
+    public func lastAuditRecord() async throws(StateError) -> AuditRecord? {
+        guard let writer else { return nil }
+        do {
+            return try await writer.read { db in
+                try Row.fetchOne(db, sql: "SELECT sequence, entry, previous_hash, hash FROM audit ORDER BY sequence DESC LIMIT 1").map {
+                    AuditRecord(sequence: $0[0], json: $0[1], previousHash: $0[2], hash: $0[3])
+                }
+            }
         } catch {
             throw Self.classify(error, path: path)
         }

@@ -88,3 +88,34 @@ public enum StateError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// One sealed entry of the audit log as stored: its canonical JSON and its place in the hash chain.
+public struct AuditRecord: Hashable, Sendable {
+    /// 1 for the first entry, then one more per entry.
+    public var sequence: Int64
+    /// The entry as canonical JSON (sorted keys); never contains a secret.
+    public var json: String
+    /// The hash of the previous record (empty for the first).
+    public var previousHash: String
+    /// SHA-256 over `previousHash`, a newline and `json`.
+    public var hash: String
+
+    /// Creates a record.
+    public init(sequence: Int64, json: String, previousHash: String, hash: String) {
+        self.sequence = sequence
+        self.json = json
+        self.previousHash = previousHash
+        self.hash = hash
+    }
+}
+
+/// The append-only audit log every state backend keeps beside the state. Appending does not change the
+/// state serial, so recording a request never makes a saved plan stale.
+public protocol AuditLogStore: Sendable {
+    /// Appends sealed records; fails if a record's sequence is not the next one.
+    func appendAudit(_ records: [AuditRecord]) async throws(StateError)
+    /// Every record, in sequence order.
+    func auditRecords() async throws(StateError) -> [AuditRecord]
+    /// The last record, if any.
+    func lastAuditRecord() async throws(StateError) -> AuditRecord?
+}
