@@ -119,9 +119,9 @@ public final class BuiltinAuthority: Sendable {
                     INSERT INTO credential (id, issuer, token_hash, hint, owner, subject, scopes, issued_at, expires_at, idempotency_key)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
+                let lookup = try db.cachedStatement(sql: "SELECT id FROM credential WHERE idempotency_key = ?")
                 return try requests.map { request in
-                    if let key = request.idempotencyKey,
-                       let existing = try String.fetchOne(db, sql: "SELECT id FROM credential WHERE idempotency_key = ?", arguments: [key]) {
+                    if let key = request.idempotencyKey, let existing = try String.fetchOne(lookup, arguments: [key]) {
                         return IssuedCredential(credentialID: existing, secret: nil, fingerprint: "", hint: "")
                     }
                     let token = TokenFormat.generate(prefix: request.prefix)
@@ -233,7 +233,7 @@ public final class BuiltinAuthority: Sendable {
 
     static func newCredentialID() -> String {
         var generator = SystemRandomNumberGenerator()
-        return "tk-" + String(format: "%016llx", generator.next() as UInt64)
+        return "tk-" + Hex.string(withUnsafeBytes(of: (generator.next() as UInt64).bigEndian) { Array($0) })
     }
 }
 

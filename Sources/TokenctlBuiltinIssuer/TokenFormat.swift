@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TokenctlModel
 
 /// The builtin issuer's token format: `<prefix>_<43 base62 characters: 256 random bits><6 base62 characters: CRC-32>`.
 ///
@@ -50,7 +51,7 @@ public enum TokenFormat {
 
     /// The hash stored in place of the token.
     public static func hash(_ token: String) -> String {
-        "sha256:" + SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        "sha256:" + Hex.string(SHA256.hash(data: Data(token.utf8)))
     }
 
     /// A hint that identifies a token without revealing it: `tkc_…` and the last 4 checksum characters.

@@ -72,13 +72,14 @@ struct ApplyCommand: AsyncParsableCommand {
         let engine = Engine(drivers: drivers, checkpoint: FaultInjection.checkpoint)
         let audit = AuditLog(store: store)
         let origin = RequestOrigin.current(manifestPaths: loaded.files.isEmpty ? [directory] : [loaded.files[0]])
-        let repairs = try await withState { () async throws(StateError) in try await engine.repair(now: now) }
+        var recorded = try await withState { () async throws(StateError) in try await store.load() }
+        let repairs = try await withState { () async throws(StateError) in try await engine.repair(state: recorded, now: now) }
         for note in repairs { printError("repaired: \(note)") }
+        if !repairs.isEmpty { recorded = try await withState { () async throws(StateError) in try await store.load() } }
         try await withState { () async throws(StateError) in
             try await audit.append([origin.entry("apply", at: now, reason: reason, detail: saved == nil ? "from manifests" : "from a saved plan")]
                 + repairs.map { origin.entry("apply", at: now, kind: "repair", detail: $0) })
         }
-        let recorded = try await withState { () async throws(StateError) in try await store.load() }
         let plan: Plan
         if let saved {
             let digest = try manifestsDigest(loaded.files)
@@ -111,7 +112,7 @@ struct ApplyCommand: AsyncParsableCommand {
                 return 1
             }
         }
-        let report = try await withState { () async throws(StateError) in try await engine.apply(plan, desired: loaded.manifests, now: now) }
+        let report = try await withState { () async throws(StateError) in try await engine.apply(plan, desired: loaded.manifests, state: recorded, now: now) }
         let after = try await withState { () async throws(StateError) in try await store.load() }
         try await withState { () async throws(StateError) in
             try await audit.append(Auditing.changes(report, origin: origin, desired: loaded.manifests, state: after, at: now))

@@ -72,5 +72,5 @@ func manifestsDigest(_ files: [String]) throws -> String {
         hasher.update(data: Data([0]))
         hasher.update(data: SHA256.hash(data: data).withUnsafeBytes { Data($0) })
     }
-    return "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return "sha256:" + Hex.string(hasher.finalize())
 }

@@ -99,7 +99,7 @@ public struct AuditLog: Sendable {
     }
 
     static func hash(previous: String, json: String) -> String {
-        "sha256:" + SHA256.hash(data: Data((previous + "\n" + json).utf8)).map { String(format: "%02x", $0) }.joined()
+        "sha256:" + Hex.string(SHA256.hash(data: Data((previous + "\n" + json).utf8)))
     }
 
     /// The problems in a chain of records (empty when intact): edits, removals and reorderings.

@@ -15,8 +15,6 @@ public struct ChangeOutcome: Sendable, Hashable {
 public struct ApplyReport: Sendable {
     /// Every change tried, in plan order.
     public var outcomes: [ChangeOutcome] = []
-    /// What crash repair found and did before applying.
-    public var repairs: [String] = []
     /// The state serial after the apply.
     public var serial: Int64 = 0
 
@@ -46,7 +44,8 @@ public struct Drivers: Sendable {
 ///
 /// ```swift
 /// let engine = Engine(drivers: drivers, checkpoint: { _ in })
-/// let report = try await engine.apply(plan, desired: manifests, now: now)
+/// let notes = try await engine.repair(state: state, now: now)    // after a crash, before planning
+/// let report = try await engine.apply(plan, desired: manifests, state: state, now: now)
 /// ```
 public struct Engine: Sendable {
     /// The drivers.
@@ -65,11 +64,10 @@ public struct Engine: Sendable {
     /// The points at which `checkpoint` is called.
     public static let checkpoints = ["after-intent", "after-issue", "after-record-issue", "after-deliver", "after-record", "after-revoke"]
 
-    /// Applies `plan` (made from `desired` against the current state) and returns what happened.
-    public func apply(_ plan: Plan, desired: ManifestSet, now: Timestamp) async throws(StateError) -> ApplyReport {
+    /// Applies `plan`, made from `desired` against `state` (the current, repaired state), and returns what happened.
+    public func apply(_ plan: Plan, desired: ManifestSet, state current: RecordedState, now: Timestamp) async throws(StateError) -> ApplyReport {
         var report = ApplyReport()
-        report.repairs = try await repair(now: now)
-        var state = try await drivers.state.load()
+        var state = current
         let tokensByID = Dictionary(desired.tokens.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
 
         let issues = plan.changes.filter { $0.action == .issue || $0.action == .rotate }

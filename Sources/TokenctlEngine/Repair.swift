@@ -12,8 +12,9 @@ extension Engine {
     /// - issued, delivered to at least one store: the secret is read back from that store, written to the
     ///   stores that lack it, and the version becomes active (the rotation completes);
     /// - issued, delivered nowhere: the secret is lost, so the credential is revoked.
-    public func repair(now: Timestamp) async throws(StateError) -> [String] {
-        var state = try await drivers.state.load()
+    public func repair(state current: RecordedState, now: Timestamp) async throws(StateError) -> [String] {
+        var state = current
+        guard state.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) else { return [] }
         var notes: [String] = []
         var writes: [StateWrite] = []
         for id in state.tokens.keys.sorted() {

@@ -19,6 +19,12 @@ public enum Planner {
         let tokens = desired.tokens
         let chunkCount = tokens.count < 4_096 ? 1 : 16
         let chunkSize = (tokens.count + chunkCount - 1) / max(1, chunkCount)
+        // Inventories indexed by credential id, so that checking each recorded credential is a lookup, not a scan.
+        let inventories = observed.map { observed in
+            observed.inventories.mapValues { credentials in
+                Dictionary(credentials.map { ($0.credentialID, $0) }, uniquingKeysWith: { first, _ in first })
+            }
+        }
         let results = ChunkResults(count: chunkCount)
         DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
             var changes: [PlannedChange] = []
@@ -28,8 +34,8 @@ public enum Planner {
                 nextDue = min(nextDue ?? moment, moment)
             }
             for token in tokens[min(tokens.count, chunk * chunkSize)..<min(tokens.count, (chunk + 1) * chunkSize)] {
-                planToken(token, issuer: desired.issuers[token.issuer], recorded: recorded.tokens[token.id], observed: observed, now: now,
-                          into: &changes, due: due)
+                planToken(token, issuer: desired.issuers[token.issuer], recorded: recorded.tokens[token.id], observed: observed,
+                          inventories: inventories, now: now, into: &changes, due: due)
             }
             results.set(chunk, changes, nextDue)
         }
@@ -50,7 +56,8 @@ public enum Planner {
         return Plan(createdAt: now, stateSerial: recorded.serial, refreshed: observed != nil, changes: changes, nextDueAt: nextDue)
     }
 
-    private static func planToken(_ token: Token, issuer: Issuer?, recorded: RecordedToken?, observed: Observation?, now: Timestamp,
+    private static func planToken(_ token: Token, issuer: Issuer?, recorded: RecordedToken?, observed: Observation?,
+                                  inventories: [String: [String: ObservedCredential]]?, now: Timestamp,
                                   into changes: inout [PlannedChange], due: (Timestamp?) -> Void) {
         let settings = Schedule.Settings(token)
         let nextVersion = (recorded?.latestVersion ?? 0) + 1
@@ -73,8 +80,8 @@ public enum Planner {
             }
         }
 
-        if let current = recorded?.active, let inventory = observed?.inventories[recorded?.issuer ?? token.issuer] {
-            let found = inventory.first { $0.credentialID == current.credentialID }
+        if let current = recorded?.active, let inventory = inventories?[recorded?.issuer ?? token.issuer] {
+            let found = inventory[current.credentialID]
             if found == nil || found?.revoked == true {
                 changes.append(PlannedChange(
                     action: .issue, token: token.id, issuer: token.issuer, version: current.version, newVersion: nextVersion,

@@ -157,7 +157,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
                     switch write {
                     case .upsert(let token): try Self.upsert(token, db)
                     case .delete(let id):
-                        try db.execute(sql: "DELETE FROM token WHERE namespace = ? AND name = ?", arguments: [id.namespace, id.name])
+                        try db.cachedStatement(sql: "DELETE FROM token WHERE namespace = ? AND name = ?").execute(arguments: [id.namespace, id.name])
                     }
                 }
                 try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'serial'", arguments: [String(current + 1)])
@@ -279,7 +279,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
 
     static func upsert(_ token: RecordedToken, _ db: Database) throws {
         let key: StatementArguments = [token.id.namespace, token.id.name]
-        try db.execute(sql: "DELETE FROM token WHERE namespace = ? AND name = ?", arguments: key)
+        try db.cachedStatement(sql: "DELETE FROM token WHERE namespace = ? AND name = ?").execute(arguments: key)
         try db.cachedStatement(sql: """
             INSERT INTO token (namespace, name, issuer, owner, lifespan, rotation_every, overlap, window) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [token.id.namespace, token.id.name, token.issuer, token.owner, token.lifespan.description,
