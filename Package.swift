@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "tokenctl", targets: ["tokenctl"]),
         .executable(name: "manifest-bench", targets: ["ManifestBenchmark"]),
         .executable(name: "plan-bench", targets: ["PlanBenchmark"]),
+        .executable(name: "apply-bench", targets: ["ApplyBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -92,6 +93,7 @@ let package = Package(
             dependencies: ["TokenctlManifest", "TokenctlPlanner", "TokenctlSQLite", "TokenctlState", "BenchmarkSupport"],
             path: "Benchmarks/PlanBenchmark"
         ),
+        .executableTarget(name: "ApplyBenchmark", dependencies: ["BenchmarkSupport"], path: "Benchmarks/ApplyBenchmark"),
         .testTarget(name: "TokenctlModelTests", dependencies: ["TokenctlModel"]),
         .testTarget(name: "TokenctlStateTests", dependencies: ["TokenctlState", "TokenctlSQLite", "TokenctlModel"]),
         .testTarget(

@@ -20,3 +20,8 @@ swift build -c release --product plan-bench >/dev/null
 for name in 10k-1 100k-1 100k-8; do
   .build/release/plan-bench "$data/$name" --tokenctl .build/release/tokenctl --repeat "${REPEAT:-3}"
 done
+
+# Apply: 10k new builtin tokens delivered to an encrypted store, then a second apply (no changes).
+swift build -c release --product apply-bench >/dev/null
+[ -d "$data/apply-10k" ] || "$bench" generate --tokens 10000 --files 1 --out "$data/apply-10k" >/dev/null
+.build/release/apply-bench "$data/apply-10k" --tokenctl .build/release/tokenctl
