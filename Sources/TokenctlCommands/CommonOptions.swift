@@ -18,8 +18,9 @@ struct ManifestOptions: ParsableArguments {
     var stateDirectory: String { StateLocation.directory(explicit: stateDir, manifestPaths: paths) }
 }
 
-/// Writes to stderr.
+/// Writes to stderr, after flushing stdout so that the two interleave in order.
 func printError(_ text: String) {
+    fflush(nil)
     FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
 }
 
