@@ -95,6 +95,13 @@ let package = Package(
         ),
         .executableTarget(name: "ApplyBenchmark", dependencies: ["BenchmarkSupport"], path: "Benchmarks/ApplyBenchmark"),
         .testTarget(name: "TokenctlModelTests", dependencies: ["TokenctlModel"]),
+        .testTarget(
+            name: "TokenctlIssuerAndStoreTests",
+            dependencies: [
+                "TokenctlBuiltinIssuer", "TokenctlStores", "TokenctlModel", "TokenctlManifest",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(name: "TokenctlStateTests", dependencies: ["TokenctlState", "TokenctlSQLite", "TokenctlModel"]),
         .testTarget(
             name: "TokenctlPlannerTests",

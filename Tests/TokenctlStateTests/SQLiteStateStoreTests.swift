@@ -18,6 +18,7 @@ func temporaryStateDirectory() -> String {
     @Test func upsertReplacesVersionsAndDeleteForgets() async throws { try await conformance.upsertReplacesVersionsAndDeleteForgets() }
     @Test func lockExcludesOthersAndLapses() async throws { try await conformance.lockExcludesOthersAndLapses() }
     @Test func holdsManyTokens() async throws { try await conformance.holdsManyTokens() }
+    @Test func auditIsAppendOnly() async throws { try await conformance.auditIsAppendOnlyInSequenceAndLeavesTheSerial() }
 
     @Test func createsAGitignoreAndPrivateFiles() throws {
         let directory = temporaryStateDirectory()

@@ -6,7 +6,7 @@ import TokenctlState
 /// The behaviour every StateStore backend must have. Each backend's test file runs `all` with its own factory.
 struct StateStoreConformance {
     /// Makes a fresh, empty store.
-    let makeStore: @Sendable () async throws -> any StateStore
+    let makeStore: @Sendable () async throws -> any StateStore & AuditLogStore
 
     static let now = Timestamp(secondsSinceEpoch: 1_796_040_000)  // 2026-11-30T12:00:00Z
 
@@ -21,7 +21,7 @@ struct StateStoreConformance {
                     issuedAt: issued, expiresAt: version == versions ? issued + TokenDuration(seconds: 90 * 86_400) : nil,
                     status: version == versions ? .active : .retiring, retireAfter: version == versions ? nil : now,
                     deliveries: [DeliveryRecord(store: "vault", key: "\(namespace)/\(name)", contentFingerprint: "fp\(version)", deliveredAt: issued)],
-                    lastUsedAt: version == versions ? now : nil)
+                    lastUsedAt: version == versions ? now : nil, intentKey: "intent-\(name)-\(version)")
             })
     }
 
@@ -104,6 +104,21 @@ struct StateStoreConformance {
         #expect(state.tokens[tokens[1234].id] == tokens[1234])
     }
 
+    func auditIsAppendOnlyInSequenceAndLeavesTheSerial() async throws {
+        let store = try await makeStore()
+        #expect(try await store.lastAuditRecord() == nil)
+        let first = AuditRecord(sequence: 1, json: "{\"a\":1}", previousHash: "", hash: "h1")
+        let second = AuditRecord(sequence: 2, json: "{\"a\":2}", previousHash: "h1", hash: "h2")
+        try await store.appendAudit([first, second])
+        #expect(try await store.auditRecords() == [first, second])
+        #expect(try await store.lastAuditRecord() == second)
+        #expect(try await store.serial() == 0, "recording a request must not make saved plans stale")
+        await #expect(throws: StateError.self) {
+            try await store.appendAudit([AuditRecord(sequence: 5, json: "{}", previousHash: "h2", hash: "h5")])
+        }
+        #expect(try await store.auditRecords().count == 2)
+    }
+
     func all() async throws {
         try await emptyStoreHasSerialZero()
         try await writesRoundTripEveryField()
@@ -112,5 +127,6 @@ struct StateStoreConformance {
         try await upsertReplacesVersionsAndDeleteForgets()
         try await lockExcludesOthersAndLapses()
         try await holdsManyTokens()
+        try await auditIsAppendOnlyInSequenceAndLeavesTheSerial()
     }
 }

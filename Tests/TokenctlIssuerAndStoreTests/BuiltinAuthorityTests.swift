@@ -1,0 +1,123 @@
+import Crypto
+import Foundation
+import Testing
+import TokenctlBuiltinIssuer
+import TokenctlManifest
+import TokenctlModel
+import TokenctlStores
+
+func scratchDirectory() -> String {
+    let path = NSTemporaryDirectory() + "tokenctl-unit-" + UUID().uuidString
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite struct BuiltinAuthorityTests {
+    let now = Timestamp(secondsSinceEpoch: 1_796_040_000)
+
+    func request(_ key: String? = nil, expiresAt: Timestamp? = nil) -> IssueRequest {
+        IssueRequest(issuer: "local", prefix: "tkc", owner: "team-a", subject: "payments/api", scopes: ["orders:read", "orders:write"],
+                     expiresAt: expiresAt, idempotencyKey: key)
+    }
+
+    @Test func tokensCarryPrefixAndChecksum() {
+        let token = TokenFormat.generate(prefix: "acme")
+        #expect(token.hasPrefix("acme_") && token.count == 5 + 43 + 6)
+        #expect(TokenFormat.hasValidChecksum(token))
+        var mistyped = Array(token)
+        mistyped[10] = mistyped[10] == "a" ? "b" : "a"
+        #expect(!TokenFormat.hasValidChecksum(String(mistyped)))
+        #expect(!TokenFormat.hasValidChecksum("acme_short"))
+        #expect(TokenFormat.generate(prefix: "tkc") != TokenFormat.generate(prefix: "tkc"))
+        #expect(SecretScanner.finding(in: token) != nil, "secret scanners recognise tokenctl tokens")
+    }
+
+    @Test func verifiesValidUnknownExpiredAndRevoked() throws {
+        let authority = try BuiltinAuthority(directory: scratchDirectory(), mode: .readWrite)
+        let issued = try authority.issue(request(expiresAt: now + TokenDuration(seconds: 3_600)), now: now)
+        let secret = try #require(issued.secret)
+        guard case .valid(let credential) = try authority.verify(secret, now: now) else { Issue.record("not valid"); return }
+        #expect(credential.credentialID == issued.credentialID && credential.scopes == ["orders:read", "orders:write"])
+        #expect(try authority.lastUsed(issuer: "local")[issued.credentialID] == now)
+        #expect(try authority.verify(secret, now: now + TokenDuration(seconds: 3_600)) == .invalid(.expired))
+        #expect(try authority.verify(Secret(TokenFormat.generate(prefix: "tkc")), now: now) == .invalid(.unknown))
+        #expect(try authority.verify(Secret("tkc_" + String(repeating: "a", count: 49)), now: now) == .invalid(.badChecksum))
+        try authority.revoke(credentialID: issued.credentialID, now: now)
+        try authority.revoke(credentialID: issued.credentialID, now: now)  // twice is fine
+        #expect(try authority.verify(secret, now: now) == .invalid(.revoked))
+        #expect(try authority.list(issuer: "local").map(\.revoked) == [true])
+    }
+
+    @Test func storesOnlyHashes() throws {
+        let directory = scratchDirectory()
+        let authority = try BuiltinAuthority(directory: directory, mode: .readWrite)
+        let secret = try #require(try authority.issue(request(), now: now).secret)
+        let database = String(decoding: try Data(contentsOf: URL(fileURLWithPath: authority.path)), as: UTF8.self)
+            + ((try? String(contentsOfFile: authority.path + "-wal", encoding: .isoLatin1)) ?? "")
+        let found = secret.withRevealed { database.contains($0) || database.contains(String($0.dropFirst(4).prefix(20))) }
+        #expect(!found)
+        #expect(secret.description == "(sensitive)" && "\(secret)" == "(sensitive)" && String(reflecting: secret) == "(sensitive)")
+    }
+
+    @Test func idempotencyKeysNeverIssueTwice() throws {
+        let authority = try BuiltinAuthority(directory: scratchDirectory(), mode: .readWrite)
+        let first = try authority.issue(request("intent-1"), now: now)
+        let again = try authority.issue(request("intent-1"), now: now)
+        #expect(first.secret != nil && again.secret == nil)
+        #expect(again.credentialID == first.credentialID)
+        #expect(try authority.credential(forIdempotencyKey: "intent-1") == first.credentialID)
+        #expect(try authority.list(issuer: "local").count == 1)
+    }
+}
+
+
+@Suite struct EncryptedFileStoreTests {
+    @Test func roundTripsAndFormat() async throws {
+        let key = SymmetricKey(size: .bits256)
+        let path = scratchDirectory() + "/secrets.vault"
+        let store = EncryptedFileStore(path: path, key: key, keyReference: "env:K")
+        let fingerprints = try await store.write(puts: ["a": Secret("value-a"), "b": Secret("value-b")], removes: [])
+        #expect(fingerprints["a"] == contentFingerprint(key: "a", secret: Secret("value-a")))
+        #expect(try await store.read(key: "a")?.withRevealed { $0 } == "value-a")
+        #expect(try await store.fingerprint(key: "b") == contentFingerprint(key: "b", secret: Secret("value-b")))
+        _ = try await store.write(puts: [:], removes: ["a"])
+        #expect(try await store.read(key: "a") == nil)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(bytes.prefix(8) == Data("TKCSTORE".utf8) && bytes[8] == 1)
+        #expect(!String(decoding: bytes, as: UTF8.self).contains("value-b"))
+        #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o600)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: (path as NSString).deletingLastPathComponent) == ["secrets.vault"],
+                "no temporary file is left behind")
+    }
+
+    @Test func wrongKeyIsAClearErrorAndOverwritesNothing() async throws {
+        let key = SymmetricKey(size: .bits256)
+        let path = scratchDirectory() + "/secrets.vault"
+        _ = try await EncryptedFileStore(path: path, key: key, keyReference: "env:K").write(puts: ["a": Secret("x")], removes: [])
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        let wrong = EncryptedFileStore(path: path, key: SymmetricKey(size: .bits256), keyReference: "env:OTHER")
+        await #expect(throws: StoreError.wrongKey(path: path, reference: "env:OTHER")) {
+            _ = try await wrong.write(puts: ["b": Secret("y")], removes: [])
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        let header = StoreError.wrongKey(path: path, reference: "env:OTHER").description
+        #expect(header.contains("nothing was overwritten"))
+    }
+
+    @Test func keysComeAsBase64OrHex() throws {
+        let raw = Data((0..<32).map { UInt8($0) })
+        _ = try EncryptedFileStore.key(fromText: raw.base64EncodedString(), reference: "env:K")
+        _ = try EncryptedFileStore.key(fromText: raw.map { String(format: "%02x", $0) }.joined(), reference: "env:K")
+        #expect(throws: StoreError.self) { try EncryptedFileStore.key(fromText: "hunter2", reference: "env:K") }
+    }
+
+    @Test func dotenvNamesAndMode() async throws {
+        let path = scratchDirectory() + "/app.env"
+        let store = DotenvStore(path: path)
+        _ = try await store.write(puts: ["payments/orders-api-ci": Secret("s1"), "9lives": Secret("s2")], removes: [])
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "PAYMENTS_ORDERS_API_CI=s1\n_9LIVES=s2\n")
+        #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o600)
+        _ = try await store.write(puts: [:], removes: ["9lives"])
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "PAYMENTS_ORDERS_API_CI=s1\n")
+    }
+}
