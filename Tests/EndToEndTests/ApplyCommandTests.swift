@@ -13,23 +13,7 @@ import TokenctlStores
     static func at(_ seconds: Int64) -> String { Timestamp(secondsSinceEpoch: t0.secondsSinceEpoch + seconds).description }
 
     static func manifests(tokens: String, ghosts: String = "report") -> String {
-        """
-        apiVersion: tokenctl/v1
-        kind: Issuer
-        metadata: {name: local}
-        spec: {type: builtin, ghosts: \(ghosts)}
-        ---
-        apiVersion: tokenctl/v1
-        kind: Store
-        metadata: {name: vault}
-        spec: {type: encrypted-file, encryptedFile: {path: secrets.vault, key: env:TOKENCTL_MASTER_KEY}}
-        ---
-        apiVersion: tokenctl/v1
-        kind: Store
-        metadata: {name: envfile}
-        spec: {type: dotenv, dotenv: {path: app.env}}
-        \(tokens)
-        """
+        ManifestText.header(ghosts: ghosts) + tokens
     }
 
     static func token(_ name: String, lifespan: String = "20s", every: String = "4s", overlap: String = "3s") -> String {

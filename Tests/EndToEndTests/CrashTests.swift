@@ -12,23 +12,7 @@ import TokenctlStores
     static let tokenCount = 200
 
     static func manifests(count: Int) -> String {
-        var text = """
-            apiVersion: tokenctl/v1
-            kind: Issuer
-            metadata: {name: local}
-            spec: {type: builtin}
-            ---
-            apiVersion: tokenctl/v1
-            kind: Store
-            metadata: {name: vault}
-            spec: {type: encrypted-file, encryptedFile: {path: secrets.vault, key: env:TOKENCTL_MASTER_KEY}}
-            ---
-            apiVersion: tokenctl/v1
-            kind: Store
-            metadata: {name: envfile}
-            spec: {type: dotenv, dotenv: {path: app.env}}
-
-            """
+        var text = ManifestText.header()
         for index in 0..<count {
             text += """
                 ---

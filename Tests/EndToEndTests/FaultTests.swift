@@ -5,18 +5,7 @@ import TokenctlModel
 /// Faults during apply: a clear error, exit 1, nothing already issued lost, and the next run picks up.
 @Suite struct FaultTests {
     static func manifests(vaultPath: String, tokens: [String]) -> String {
-        var text = """
-            apiVersion: tokenctl/v1
-            kind: Issuer
-            metadata: {name: local}
-            spec: {type: builtin}
-            ---
-            apiVersion: tokenctl/v1
-            kind: Store
-            metadata: {name: vault}
-            spec: {type: encrypted-file, encryptedFile: {path: \(vaultPath), key: env:TOKENCTL_MASTER_KEY}}
-
-            """
+        var text = ManifestText.header(vaultPath: vaultPath, dotenv: false)
         for name in tokens {
             text += """
                 ---
