@@ -273,3 +273,41 @@ import TokenctlStores
         #expect(try workspace.verify(try workspace.secret("web"), at: 0) == 0)
     }
 }
+
+/// Behaviour on a terminal, through `script` (util-linux/bsdutils) giving the command a pseudo-terminal.
+@Suite struct TerminalTests {
+    static func onTerminal(_ command: String, input: String) throws -> BinaryRunner.Outcome {
+        try BinaryRunner.runProgram("/bin/sh", ["-c", "printf '%s' \"$0\" | script -qec \"$1\" /dev/null", input, command])
+    }
+
+    @Test func applyAsksForConfirmationOnATerminalOnly() async throws {
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
+        let piped = try workspace.run(["apply", "-f", "DIR"])
+        #expect(piped.status == 1)
+        #expect(piped.stderr.contains("not applying without confirmation"))
+        let declined = try Self.onTerminal("'\(BinaryRunner.executable)' apply -f '\(workspace.root)'", input: "no\n")
+        #expect(declined.stdout.contains("Apply these changes? Only 'yes' is accepted:"))
+        #expect(declined.stdout.contains("Apply cancelled; nothing was changed."))
+        #expect(try await workspace.recorded().tokens.isEmpty)
+        let accepted = try Self.onTerminal("'\(BinaryRunner.executable)' apply -f '\(workspace.root)'", input: "yes\n")
+        #expect(accepted.stdout.contains("Apply complete: 1 change applied, 0 failed."), "\(accepted.stdout)")
+        #expect(try await workspace.recorded().tokens.count == 1)
+    }
+
+    @Test func secretGetRefusesATerminalUnlessRevealed() throws {
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
+        #expect(try workspace.run(["apply", "-f", "DIR", "--auto-approve"]).status == 0)
+        let secret = try workspace.secret("web")
+        let refused = try Self.onTerminal("'\(BinaryRunner.executable)' secret get -f '\(workspace.root)' apps/web", input: "")
+        #expect(refused.stdout.contains("refusing to print a secret to a terminal"))
+        let leaked = refused.stdout.contains(secret)
+        #expect(!leaked)
+        let revealed = try Self.onTerminal("'\(BinaryRunner.executable)' secret get --reveal -f '\(workspace.root)' apps/web", input: "")
+        let shown = revealed.stdout.contains(secret)
+        #expect(shown)
+    }
+}
