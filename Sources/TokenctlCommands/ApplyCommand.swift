@@ -53,12 +53,33 @@ struct ApplyCommand: AsyncParsableCommand {
         let saved = try planFile.map(SavedPlanFile.read)
         let paths = saved?.manifestPaths ?? manifests.paths
         let directory = saved?.stateDirectory ?? manifests.stateDirectory
-        let loaded = try loadManifestsOrExit(paths, now: now)
-        let store = try openState(directory, mode: .readWrite)
-        let lock = try await StateLockHolder.acquire(store, timeout: (try? TokenDuration(parsing: lockTimeout)) ?? TokenDuration(seconds: 0))
+        let timeout = (try? TokenDuration(parsing: lockTimeout)) ?? TokenDuration(seconds: 0)
+        let loaded: ManifestLoadResult
+        let store: SQLiteStateStore
+        let lock: StateLockHolder
+        let stateLoad: Task<Result<RecordedState, StateError>, Never>
+        if FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(SQLiteStateStore.fileName)) {
+            // Existing state: take the lock first, then load the state while the manifests decode.
+            store = try openState(directory, mode: .readWrite)
+            lock = try await StateLockHolder.acquire(store, timeout: timeout)
+            stateLoad = Self.load(store)
+            do {
+                loaded = try loadManifestsOrExit(paths, now: now)
+            } catch {
+                await lock.release()
+                throw error
+            }
+        } else {
+            // No state yet: check the manifests before creating anything.
+            loaded = try loadManifestsOrExit(paths, now: now)
+            store = try openState(directory, mode: .readWrite)
+            lock = try await StateLockHolder.acquire(store, timeout: timeout)
+            stateLoad = Self.load(store)
+        }
         let code: Int32
         do {
-            code = try await applyLocked(loaded: loaded, store: store, directory: directory, saved: saved, now: now)
+            let recorded = try await withState { () async throws(StateError) in try await stateLoad.value.get() }
+            code = try await applyLocked(loaded: loaded, recorded: recorded, store: store, directory: directory, saved: saved, now: now)
         } catch {
             await lock.release()
             throw error
@@ -69,13 +90,19 @@ struct ApplyCommand: AsyncParsableCommand {
         withExtendedLifetime(loaded) { Foundation.exit(code) }
     }
 
-    private func applyLocked(loaded: ManifestLoadResult, store: SQLiteStateStore, directory: String, saved: SavedPlan?,
-                             now: Timestamp) async throws -> Int32 {
+    private static func load(_ store: SQLiteStateStore) -> Task<Result<RecordedState, StateError>, Never> {
+        Task { () async -> Result<RecordedState, StateError> in
+            do throws(StateError) { return .success(try await store.load()) } catch { return .failure(error) }
+        }
+    }
+
+    private func applyLocked(loaded: ManifestLoadResult, recorded loadedState: RecordedState, store: SQLiteStateStore, directory: String,
+                             saved: SavedPlan?, now: Timestamp) async throws -> Int32 {
         let drivers = try DriverFactory.make(loaded.manifests, stateDirectory: directory, state: store)
         let engine = Engine(drivers: drivers, checkpoint: FaultInjection.checkpoint)
         let audit = AuditLog(store: store)
         let origin = RequestOrigin.current(manifestPaths: loaded.files.isEmpty ? [directory] : [loaded.files[0]])
-        var recorded = try await withState { () async throws(StateError) in try await store.load() }
+        var recorded = loadedState
         let repairs = try await withState { () async throws(StateError) in try await engine.repair(state: recorded, now: now) }
         for note in repairs { printError("repaired: \(note)") }
         if !repairs.isEmpty { recorded = try await withState { () async throws(StateError) in try await store.load() } }
