@@ -54,6 +54,8 @@ struct ApplyCommand: AsyncParsableCommand {
         let paths = saved?.manifestPaths ?? manifests.paths
         let directory = saved?.stateDirectory ?? manifests.stateDirectory
         let timeout = (try? TokenDuration(parsing: lockTimeout)) ?? TokenDuration(seconds: 0)
+        // Asking git for the manifests' commit runs two processes: do it while the manifests decode.
+        let originLookup = Task { RequestOrigin.current(manifestPaths: paths) }
         let loaded: ManifestLoadResult
         let store: SQLiteStateStore
         let lock: StateLockHolder
@@ -79,7 +81,8 @@ struct ApplyCommand: AsyncParsableCommand {
         let code: Int32
         do {
             let recorded = try await withState { () async throws(StateError) in try await stateLoad.value.get() }
-            code = try await applyLocked(loaded: loaded, recorded: recorded, store: store, directory: directory, saved: saved, now: now)
+            code = try await applyLocked(loaded: loaded, recorded: recorded, origin: await originLookup.value, store: store,
+                                         directory: directory, saved: saved, now: now)
         } catch {
             await lock.release()
             throw error
@@ -96,12 +99,11 @@ struct ApplyCommand: AsyncParsableCommand {
         }
     }
 
-    private func applyLocked(loaded: ManifestLoadResult, recorded loadedState: RecordedState, store: SQLiteStateStore, directory: String,
-                             saved: SavedPlan?, now: Timestamp) async throws -> Int32 {
+    private func applyLocked(loaded: ManifestLoadResult, recorded loadedState: RecordedState, origin: RequestOrigin, store: SQLiteStateStore,
+                             directory: String, saved: SavedPlan?, now: Timestamp) async throws -> Int32 {
         let drivers = try DriverFactory.make(loaded.manifests, stateDirectory: directory, state: store)
         let engine = Engine(drivers: drivers, checkpoint: FaultInjection.checkpoint)
         let audit = AuditLog(store: store)
-        let origin = RequestOrigin.current(manifestPaths: loaded.files.isEmpty ? [directory] : [loaded.files[0]])
         var recorded = loadedState
         let repairs = try await withState { () async throws(StateError) in try await engine.repair(state: recorded, now: now) }
         for note in repairs { printError("repaired: \(note)") }

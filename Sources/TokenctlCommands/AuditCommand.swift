@@ -7,7 +7,7 @@ import TokenctlSQLite
 import TokenctlState
 
 /// Where a request comes from: actor, host, and the git commit of the manifests.
-struct RequestOrigin {
+struct RequestOrigin: Sendable {
     var requestID: String
     var actor: String
     var host: String
