@@ -126,7 +126,7 @@ struct ApplyCommand: AsyncParsableCommand {
                 return 1
             }
         } else {
-            let observed = refresh ? try await Inventory.observe(loaded.manifests, stateDirectory: directory, now: now) : nil
+            let observed = refresh ? try await Inventory.observe(loaded.manifests, issuers: drivers.issuers) : nil
             plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now)
         }
         print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
