@@ -36,8 +36,8 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(help: "Apply as if it were this time (for tests and forecasts).")
     var at: String?
 
-    @Flag(inversion: .prefixedNo, help: "Ask issuers for their inventories first (ghosts, credentials missing at the issuer).")
-    var refresh = true
+    @Flag(help: "Ask issuers for their inventories first, as plan --refresh does: find ghosts and credentials missing at the issuer.")
+    var refresh = false
 
     func validate() throws {
         if manifests.paths.isEmpty == (planFile == nil) {
@@ -101,11 +101,22 @@ struct ApplyCommand: AsyncParsableCommand {
 
     private func applyLocked(loaded: ManifestLoadResult, recorded loadedState: RecordedState, origin: RequestOrigin, store: SQLiteStateStore,
                              directory: String, saved: SavedPlan?, now: Timestamp) async throws -> Int32 {
-        let drivers = try DriverFactory.make(loaded.manifests, stateDirectory: directory, state: store)
-        let engine = Engine(drivers: drivers, checkpoint: FaultInjection.checkpoint)
+        // Issuers and stores are opened only when needed: a no-op apply should cost no more than a plan.
+        var opened: Engine?
+        func engine() throws -> Engine {
+            if let opened { return opened }
+            let engine = Engine(drivers: try DriverFactory.make(loaded.manifests, stateDirectory: directory, state: store),
+                                checkpoint: FaultInjection.checkpoint)
+            opened = engine
+            return engine
+        }
         let audit = AuditLog(store: store)
         var recorded = loadedState
-        let repairs = try await withState { () async throws(StateError) in try await engine.repair(state: recorded, now: now) }
+        var repairs: [String] = []
+        if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
+            let repairing = try engine()
+            repairs = try await withState { () async throws(StateError) in try await repairing.repair(state: recorded, now: now) }
+        }
         for note in repairs { printError("repaired: \(note)") }
         if !repairs.isEmpty { recorded = try await withState { () async throws(StateError) in try await store.load() } }
         try await withState { () async throws(StateError) in
@@ -126,7 +137,7 @@ struct ApplyCommand: AsyncParsableCommand {
                 return 1
             }
         } else {
-            let observed = refresh ? try await Inventory.observe(loaded.manifests, issuers: drivers.issuers) : nil
+            let observed = refresh ? try await Inventory.observe(loaded.manifests, issuers: try engine().drivers.issuers) : nil
             plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now)
         }
         print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
@@ -144,7 +155,10 @@ struct ApplyCommand: AsyncParsableCommand {
                 return 1
             }
         }
-        let report = try await withState { () async throws(StateError) in try await engine.apply(plan, desired: loaded.manifests, state: recorded, now: now) }
+        let applying = try engine()
+        let report = try await withState { () async throws(StateError) in
+            try await applying.apply(plan, desired: loaded.manifests, state: recorded, now: now)
+        }
         let after = try await withState { () async throws(StateError) in try await store.load() }
         try await withState { () async throws(StateError) in
             try await audit.append(Auditing.changes(report, origin: origin, desired: loaded.manifests, state: after, at: now))
