@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // libyaml from the system (Debian: libyaml-dev).
@@ -63,6 +64,7 @@ let package = Package(
             dependencies: [
                 "TokenctlModel", "TokenctlPlanner", "TokenctlState", "TokenctlStores",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Thin commands on swift-argument-parser.
@@ -78,10 +80,14 @@ let package = Package(
                 "TokenctlStores",
                 "TokenctlEngine",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "tokenctl", dependencies: ["TokenctlCommands"]),
+        .executableTarget(
+            name: "tokenctl",
+            dependencies: ["TokenctlCommands", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(name: "BenchmarkSupport", dependencies: ["CYaml"], path: "Benchmarks/BenchmarkSupport"),
         .executableTarget(
             name: "ManifestBenchmark",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import TokenctlEngine
 import TokenctlManifest
 import TokenctlModel
@@ -106,7 +107,7 @@ struct ApplyCommand: AsyncParsableCommand {
         func engine() throws -> Engine {
             if let opened { return opened }
             let engine = Engine(drivers: try DriverFactory.make(loaded.manifests, stateDirectory: directory, state: store),
-                                checkpoint: FaultInjection.checkpoint)
+                                logger: Logger(label: "tokenctl.apply"), checkpoint: FaultInjection.checkpoint)
             opened = engine
             return engine
         }

@@ -1,3 +1,4 @@
+import Logging
 import TokenctlModel
 import TokenctlPlanner
 import TokenctlState
@@ -52,12 +53,15 @@ public struct Engine: Sendable {
     public let drivers: Drivers
     /// Called at named points of an apply; the fault-injection switch of the crash tests hooks in here.
     public let checkpoint: @Sendable (String) -> Void
+    /// Where the engine says what it does (never secrets: they print as `(sensitive)`).
+    public let logger: Logger
     /// How many tokens are issued, delivered and recorded per batch (one state write and one store write per step).
     public var batchSize = 1_000
 
     /// Creates an engine.
-    public init(drivers: Drivers, checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(drivers: Drivers, logger: Logger = Logger(label: "tokenctl.engine"), checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
         self.drivers = drivers
+        self.logger = logger
         self.checkpoint = checkpoint
     }
 
@@ -117,6 +121,7 @@ public struct Engine: Sendable {
         }
         guard !pending.isEmpty else { return [] }
         state.serial = try await drivers.state.write(writes, expectedSerial: state.serial)
+        logger.debug("recorded issue intents", metadata: ["count": "\(pending.count)", "serial": "\(state.serial)"])
         checkpoint("after-intent")
 
         // Issue, per issuer.
@@ -134,7 +139,12 @@ public struct Engine: Sendable {
             }
             do {
                 let credentials = try await issuer.issue(requests, now: now)
-                for (item, credential) in zip(group, credentials) { issued[item.token.id] = credential }
+                for (item, credential) in zip(group, credentials) {
+                    issued[item.token.id] = credential
+                    logger.debug("issued", metadata: ["token": "\(item.token.id)", "version": "\(item.version)",
+                                                      "credential": "\(credential.credentialID)", "hint": "\(credential.hint)",
+                                                      "secret": "\(credential.secret.map { "\($0)" } ?? "none")"])
+                }
             } catch {
                 for item in group { outcomes[item.token.id] = "issuer '\(issuerName)' failed: \(SafeError.describe(error))" }
             }
@@ -182,8 +192,10 @@ public struct Engine: Sendable {
             }
             do {
                 _ = try await store.write(puts: entries, removes: [])
+                logger.debug("delivered", metadata: ["store": "\(storeName)", "keys": "\(entries.count)"])
             } catch {
                 failedStores[storeName] = "store '\(storeName)': \(error)"
+                logger.warning("delivery failed", metadata: ["store": "\(storeName)", "error": "\(error)"])
             }
         }
         checkpoint("after-deliver")
@@ -217,6 +229,7 @@ public struct Engine: Sendable {
             writes.append(.upsert(record))
         }
         state.serial = try await drivers.state.write(writes, expectedSerial: state.serial)
+        logger.debug("activated new versions", metadata: ["count": "\(writes.count)", "serial": "\(state.serial)"])
         for (issuerName, group) in Dictionary(grouping: rollBack, by: \.issuer) {
             try? await drivers.issuers[issuerName]?.revoke(group.map(\.credentialID), now: now)
         }
@@ -319,6 +332,7 @@ public struct Engine: Sendable {
                 for (offset, _) in items { failures[offset] = "issuer '\(issuerName)' failed: \(SafeError.describe(error))" }
             }
         }
+        logger.debug("revoked", metadata: ["count": "\(byIssuer.values.map(\.count).reduce(0, +))"])
         checkpoint("after-revoke")
         // Remove from stores what still holds a retired version (not a key its successor has overwritten).
         var removes: [String: [String]] = [:]

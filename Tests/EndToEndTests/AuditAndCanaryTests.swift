@@ -58,7 +58,8 @@ import TokenctlState
         workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web") + ApplyCommandTests.token("api")))
         var outputs: [String] = []
         func run(_ arguments: [String]) throws {
-            let outcome = try workspace.run(arguments)
+            // Every command logs at debug level, so that the logs are searched too.
+            let outcome = try workspace.run(arguments, environment: ["TOKENCTL_LOG_LEVEL": "debug"])
             outputs.append(outcome.stdout + outcome.stderr)
         }
         try run(["apply", "-f", "DIR", "--auto-approve", "--at", ApplyCommandTests.at(0)])
@@ -82,6 +83,8 @@ import TokenctlState
             }
         }
         #expect(canaries.count == 5 && canaries.allSatisfy { $0.count > 40 })
+        #expect(outputs.contains { $0.contains(" debug tokenctl.apply: ") && $0.contains("secret=(sensitive)") },
+                "the debug logs this test searches must exist")
         #expect(Set(canaries).count == 5, "rotation must have issued new secrets")
         // Compare outside #expect, so that a failure never prints the secret.
         for (index, canary) in canaries.enumerated() {
