@@ -27,6 +27,9 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(help: "Print the plan as JSON (format version 1, see docs/json-output.md).")
     var json = false
 
+    @Option(help: "Output format: human (default), json or markdown (for a pull-request comment).")
+    var format: OutputFormat = .human
+
     @Flag(help: "Exit 2 when there are changes, 0 when there are none.")
     var detailedExitcode = false
 
@@ -48,7 +51,7 @@ struct PlanCommand: AsyncParsableCommand {
         let stateLoad = Task { () async -> Result<RecordedState, StateError> in
             do throws(StateError) { return .success(try await store.load()) } catch { return .failure(error) }
         }
-        let loaded = try loadManifestsOrExit(manifests.paths, now: now, quiet: json)
+        let loaded = try loadManifestsOrExit(manifests.paths, now: now, quiet: json || format != .human)
         let recorded = try await withState { () async throws(StateError) in try await stateLoad.value.get() }
         if let lock = try await withState({ () async throws(StateError) in try await store.currentLock(now: now) }) {
             printError("note: the state is locked by \(lock.holder) on \(lock.host) (pid \(lock.processID)) since \(lock.acquiredAt); "
@@ -70,9 +73,12 @@ struct PlanCommand: AsyncParsableCommand {
                     detail: "\(PlanRenderer.summary(plan)) Saved to \(out); manifests \(plan.manifestsDigest)")])
             }
         }
-        if json {
+        switch json ? .json : format {
+        case .json:
             print(try PlanJSON.encode(plan))
-        } else {
+        case .markdown:
+            print(PlanRenderer.markdown(plan), terminator: "")
+        case .human:
             print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
             if let out { print("Saved the plan to \(out); apply it with: tokenctl apply \(out)") }
         }
@@ -81,6 +87,11 @@ struct PlanCommand: AsyncParsableCommand {
         fflush(nil)
         withExtendedLifetime((loaded, recorded, plan)) { Foundation.exit(code) }
     }
+}
+
+/// How plan prints.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case human, json, markdown
 }
 
 /// JSON encoding shared by plan and show.

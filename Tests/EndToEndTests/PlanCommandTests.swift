@@ -253,3 +253,40 @@ import TokenctlState
         #expect(forecast.stdout.contains("rotate  payments/reporting-reader") && forecast.stdout.contains("v4 → v5"))
     }
 }
+
+/// `plan --format markdown` (for pull-request comments) and `reconcile` (one unattended pass).
+@Suite struct MarkdownAndReconcileTests {
+    @Test func markdownPlan() async throws {
+        let workspace = try await PlanCommandTests.workspace()
+        defer { try? FileManager.default.removeItem(atPath: workspace.root) }
+        let outcome = try BinaryRunner.run(["plan", "-f", workspace.manifests, "--at", PlanCommandTests.now, "--format", "markdown"])
+        #expect(outcome.status == 0)
+        #expect(outcome.stdout == """
+            ### tokenctl plan
+
+            **Plan: 1 to rotate, 2 to retire.**
+
+            | | Action | Token | Issuer | Reason |
+            |---|---|---|---|---|
+            | - | retire | `payments/legacy v2` | local | `RemovedFromManifests`: no longer in the manifests; revoke and remove from every store |
+            | ~ | rotate | `payments/orders-api-ci v1 → v2` | local | `RotationDue`: age 31d ≥ every 30d |
+            | - | retire | `payments/reporting-reader v3` | local | `OverlapEnded`: successor v4 active since 2026-11-28 12:00 UTC |
+
+            <sub>State serial 1, planned for 2026-11-30T12:00:00Z.</sub>
+
+            """)
+    }
+
+    @Test func reconcileRunsOnePassWithoutQuestions() throws {
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
+        let first = try workspace.run(["reconcile", "-f", "DIR", "--reason", "nightly"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("Apply complete: 1 change applied, 0 failed."))
+        let second = try workspace.run(["reconcile", "-f", "DIR"])
+        #expect(second.status == 0)
+        #expect(second.stdout == "No changes. Issued credentials match the manifests.\n")
+        #expect(try workspace.run(["audit", "-f", "DIR"]).stdout.contains("reason: nightly"))
+    }
+}
