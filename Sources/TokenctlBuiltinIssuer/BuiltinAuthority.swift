@@ -255,12 +255,19 @@ public enum Verification: Sendable, Equatable {
 
 /// A valid token's facts (never the token).
 public struct VerifiedCredential: Sendable, Equatable {
+    /// The authority's id for the credential.
     public var credentialID: String
+    /// The Issuer's name.
     public var issuer: String
+    /// The accountable owner.
     public var owner: String
+    /// What it was issued for, e.g. `payments/orders-api-ci`.
     public var subject: String
+    /// What it may do.
     public var scopes: [String]
+    /// When it was issued.
     public var issuedAt: Timestamp
+    /// When it expires; nil for never.
     public var expiresAt: Timestamp?
 }
 

@@ -18,26 +18,42 @@ public enum TokenStatus {
 
     /// One row of the status table.
     public struct Row: Hashable, Sendable, Codable {
+        /// The token.
         public var token: TokenID
+        /// Its owner.
         public var owner: String
+        /// Its issuer.
         public var issuer: String
+        /// The active version, if any.
         public var version: Int?
+        /// When the active version was issued.
         public var issuedAt: Timestamp?
+        /// The active version's age.
         public var ageSeconds: Int64?
+        /// When the active version expires; nil for never.
         public var expiresAt: Timestamp?
+        /// When the next rotation is due.
         public var nextRotationAt: Timestamp?
+        /// When it was last used, when known.
         public var lastUsedAt: Timestamp?
+        /// How it stands.
         public var health: Health
+        /// What to do about it, in words.
         public var note: String
     }
 
     /// The JSON document of `status --json`.
     public struct Report: Sendable, Encodable {
+        /// The format version.
         public var formatVersion = 1
+        /// When the report was made.
         public var generatedAt: Timestamp
+        /// The state serial read.
         public var stateSerial: Int64
+        /// One row per token.
         public var tokens: [Row]
 
+        /// Creates a report.
         public init(generatedAt: Timestamp, stateSerial: Int64, tokens: [Row]) {
             self.generatedAt = generatedAt
             self.stateSerial = stateSerial
