@@ -88,7 +88,7 @@ public struct ManifestLoader: Sendable {
         let work = pending
         // Largest pieces first, so a big one does not start last and leave a core idle.
         let order = work.indices.sorted { work[$0].range.count > work[$1].range.count }
-        let slots = ResultSlots(count: work.count)
+        let slots = ConcurrentSlots(count: work.count, initial: FileDecodingResult())
         DispatchQueue.concurrentPerform(iterations: work.count) { position in
             let index = order[position]
             let item = work[index]
@@ -226,27 +226,6 @@ enum DocumentChunks {
     }
 }
 
-/// One result per file, written from concurrent workers at distinct indices.
-private final class ResultSlots: @unchecked Sendable {
-    private var storage: [FileDecodingResult]
-    private let lock = NSLock()
-
-    init(count: Int) { storage = Array(repeating: FileDecodingResult(), count: count) }
-
-    func set(_ index: Int, _ value: FileDecodingResult) {
-        lock.lock()
-        storage[index] = value
-        lock.unlock()
-    }
-
-    func take() -> [FileDecodingResult] {
-        lock.lock()
-        defer { lock.unlock() }
-        let values = storage
-        storage = []
-        return values
-    }
-}
 
 /// Finds the `.yaml`/`.yml` files under the paths given with `-f`.
 enum ManifestFiles {

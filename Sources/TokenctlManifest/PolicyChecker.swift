@@ -1,5 +1,4 @@
 import Dispatch
-import Foundation
 import TokenctlModel
 
 /// Checks tokens against every Policy: a pure function of the manifests and the moment judged.
@@ -17,7 +16,7 @@ public enum PolicyChecker {
         // Each token is judged on its own, so chunks run in parallel; results keep token order.
         let chunkCount = tokens.count < 4096 ? 1 : 16
         let chunkSize = (tokens.count + chunkCount - 1) / chunkCount
-        let chunks = DiagnosticChunks(count: chunkCount)
+        let chunks = ConcurrentSlots<[Diagnostic]>(count: chunkCount, initial: [])
         DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
             var diagnostics: [Diagnostic] = []
             let range = (chunk * chunkSize)..<min(tokens.count, (chunk + 1) * chunkSize)
@@ -29,7 +28,7 @@ public enum PolicyChecker {
             }
             chunks.set(chunk, diagnostics)
         }
-        return chunks.joined
+        return chunks.take().flatMap { $0 }
     }
 
     private static func checkPermanence(_ token: Token, policies: [Policy], now: Timestamp, into diagnostics: inout [Diagnostic]) {
@@ -91,25 +90,5 @@ public enum PolicyChecker {
                 "scope '\(scope)' is not allowed for token '\(token.id)' by Policy '\(name)': \(detail); remove the scope or extend the policy",
                 at: token.locations.scopes[index]))
         }
-    }
-}
-
-/// Per-chunk results written from concurrent workers.
-private final class DiagnosticChunks: @unchecked Sendable {
-    private var storage: [[Diagnostic]]
-    private let lock = NSLock()
-
-    init(count: Int) { storage = Array(repeating: [], count: count) }
-
-    func set(_ index: Int, _ diagnostics: [Diagnostic]) {
-        lock.lock()
-        storage[index] = diagnostics
-        lock.unlock()
-    }
-
-    var joined: [Diagnostic] {
-        lock.lock()
-        defer { lock.unlock() }
-        return storage.flatMap { $0 }
     }
 }

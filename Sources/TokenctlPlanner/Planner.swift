@@ -1,5 +1,4 @@
 import Dispatch
-import Synchronization
 import TokenctlModel
 
 /// Decides what must change: a pure function of desired, recorded and observed state and the clock.
@@ -25,7 +24,7 @@ public enum Planner {
                 Dictionary(credentials.map { ($0.credentialID, $0) }, uniquingKeysWith: { first, _ in first })
             }
         }
-        let results = ChunkResults(count: chunkCount)
+        let results = ConcurrentSlots<(changes: [PlannedChange], due: Timestamp?)>(count: chunkCount, initial: ([], nil))
         DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
             var changes: [PlannedChange] = []
             var nextDue: Timestamp?
@@ -37,9 +36,11 @@ public enum Planner {
                 planToken(token, issuer: desired.issuers[token.issuer], recorded: recorded.tokens[token.id], observed: observed,
                           inventories: inventories, now: now, into: &changes, due: due)
             }
-            results.set(chunk, changes, nextDue)
+            results.set(chunk, (changes, nextDue))
         }
-        var (changes, nextDue) = results.joined()
+        let chunks = results.take()
+        var changes = chunks.flatMap(\.changes)
+        var nextDue = chunks.compactMap(\.due).min()
         if recorded.tokens.count > 0 {
             let desiredIDs = Set(tokens.map(\.id))
             for recordedToken in recorded.tokens.values where !desiredIDs.contains(recordedToken.id) {
@@ -253,22 +254,5 @@ public enum Planner {
         case .builtin, .postgres: true
         case .exec: false
         }
-    }
-}
-
-/// Per-chunk planner results written from concurrent workers.
-private final class ChunkResults: Sendable {
-    private let slots: Mutex<[(changes: [PlannedChange], due: Timestamp?)]>
-
-    init(count: Int) {
-        slots = Mutex(Array(repeating: ([], nil), count: count))
-    }
-
-    func set(_ index: Int, _ changes: [PlannedChange], _ due: Timestamp?) {
-        slots.withLock { $0[index] = (changes, due) }
-    }
-
-    func joined() -> ([PlannedChange], Timestamp?) {
-        slots.withLock { slots in (slots.flatMap(\.changes), slots.compactMap(\.due).min()) }
     }
 }
