@@ -24,24 +24,18 @@ enum Inventory {
         return observation
     }
 
-    static func observe(_ manifests: ManifestSet, stateDirectory: String, now: Timestamp) async throws -> Observation {
-        var observation = Observation()
-        for (name, issuer) in manifests.issuers.sorted(by: { $0.key < $1.key }) {
-            switch issuer.kind {
-            case .builtin:
-                do {
-                    let authority = try BuiltinAuthority(directory: stateDirectory, mode: .readOnly)
-                    observation.inventories[name] = try authority.list(issuer: name)
-                } catch {
-                    printError("tokenctl: error: cannot refresh issuer '\(name)': \(error)")
-                    throw ExitCode(1)
-                }
-            case .postgres, .exec:
-                // Not built yet: say so rather than pretend the inventory is empty.
-                printError("warning: issuer '\(name)' (type \(issuer.kind.typeName)) cannot list its inventory in this version; "
-                           + "its credentials are planned from state only")
+    /// Opens the builtin authority read-only (nothing is created) and asks every issuer, for plan --refresh.
+    static func observe(_ manifests: ManifestSet, stateDirectory: String) async throws -> Observation {
+        var issuers: [String: any CredentialIssuer] = [:]
+        for (name, issuer) in manifests.issuers {
+            guard case .builtin = issuer.kind else { continue }  // Not built yet: observe(_:issuers:) says so.
+            do {
+                issuers[name] = BuiltinIssuer(authority: try BuiltinAuthority(directory: stateDirectory, mode: .readOnly), name: name)
+            } catch {
+                printError("tokenctl: error: cannot refresh issuer '\(name)': \(error)")
+                throw ExitCode(1)
             }
         }
-        return observation
+        return try await observe(manifests, issuers: issuers)
     }
 }

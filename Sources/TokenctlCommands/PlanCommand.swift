@@ -59,7 +59,7 @@ struct PlanCommand: AsyncParsableCommand {
         }
         var observed: Observation?
         if refresh {
-            observed = try await Inventory.observe(loaded.manifests, stateDirectory: directory, now: now)
+            observed = try await Inventory.observe(loaded.manifests, stateDirectory: directory)
         }
         var plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now)
         if let out {
