@@ -6,6 +6,7 @@ import TokenctlModel
 import TokenctlPlanner
 import TokenctlSQLite
 import TokenctlState
+import TokenctlStores
 
 /// `tokenctl plan`: what apply would do, each change with its reason.
 struct PlanCommand: AsyncParsableCommand {
@@ -107,14 +108,9 @@ enum PlanJSON {
 enum SavedPlanFile {
     static func write(_ saved: SavedPlan, to path: String) throws {
         do {
-            let data = Data(try PlanJSON.encode(saved).utf8)
-            let temporary = path + ".tmp-\(getpid())"
-            try data.write(to: URL(fileURLWithPath: temporary))
-            guard rename(temporary, path) == 0 else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-            }
+            try atomicWrite(Data(try PlanJSON.encode(saved).utf8), to: path, mode: 0o644)
         } catch {
-            printError("tokenctl: error: cannot save the plan to '\(path)' (\(error.localizedDescription)); check the directory exists and is writable")
+            printError("tokenctl: error: cannot save the plan to '\(path)' (\(error)); check the directory exists and is writable")
             throw ExitCode(1)
         }
     }
