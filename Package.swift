@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -16,6 +16,11 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // Without swift-configuration support: tokenctl configures the server itself.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
     ],
     targets: [
         // libyaml from the system (Debian: libyaml-dev).
@@ -67,6 +72,28 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The controller: the watch loop, its schedule, retries, health and metrics. No HTTP, no storage of its own.
+        .target(
+            name: "TokenctlController",
+            dependencies: [
+                "TokenctlModel", "TokenctlPlanner",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The HTTP face: /metrics, /healthz, /readyz and RFC 7662 introspection of builtin tokens.
+        .target(
+            name: "TokenctlHTTP",
+            dependencies: [
+                "TokenctlModel", "TokenctlController", "TokenctlBuiltinIssuer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Thin commands on swift-argument-parser.
         .target(
             name: "TokenctlCommands",
@@ -79,8 +106,13 @@ let package = Package(
                 "TokenctlBuiltinIssuer",
                 "TokenctlStores",
                 "TokenctlEngine",
+                "TokenctlController",
+                "TokenctlHTTP",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -101,6 +133,7 @@ let package = Package(
         ),
         .executableTarget(name: "ApplyBenchmark", dependencies: ["BenchmarkSupport"], path: "Benchmarks/ApplyBenchmark"),
         .testTarget(name: "TokenctlModelTests", dependencies: ["TokenctlModel"]),
+        .testTarget(name: "TokenctlControllerTests", dependencies: ["TokenctlController", "TokenctlPlanner", "TokenctlModel"]),
         .testTarget(
             name: "TokenctlIssuerAndStoreTests",
             dependencies: [

@@ -188,8 +188,9 @@ public final class BuiltinAuthority: Sendable {
         }
     }
 
-    /// Checks a presented token: its checksum first (no lookup), then its hash; records last use on success.
-    public func verify(_ token: Secret, now: Timestamp) throws(AuthorityError) -> Verification {
+    /// Checks a presented token: its checksum first (no lookup), then its hash. With `recordUse`, records the
+    /// last use of a valid token at once; a busy server passes false and batches them through `recordUse(_:)`.
+    public func verify(_ token: Secret, now: Timestamp, recordUse: Bool = true) throws(AuthorityError) -> Verification {
         let (wellFormed, hash) = token.withRevealed { (TokenFormat.hasValidChecksum($0), TokenFormat.hash($0)) }
         guard wellFormed else { return .invalid(.badChecksum) }
         guard let database else { return .invalid(.unknown) }
@@ -203,7 +204,7 @@ public final class BuiltinAuthority: Sendable {
             let expires: Int64? = row[6]
             if let expires, expires <= now.secondsSinceEpoch { return .invalid(.expired) }
             let id: String = row[0]
-            if let writer = database as? DatabasePool {
+            if recordUse, let writer = database as? DatabasePool {
                 try writer.write { db in
                     try db.execute(sql: "UPDATE credential SET last_used_at = ? WHERE id = ?", arguments: [now.secondsSinceEpoch, id])
                 }
@@ -213,6 +214,19 @@ public final class BuiltinAuthority: Sendable {
                 credentialID: id, issuer: row[1], owner: row[2], subject: row[3],
                 scopes: scopes.split(separator: " ").map(String.init), issuedAt: Timestamp(secondsSinceEpoch: row[5]),
                 expiresAt: expires.map(Timestamp.init(secondsSinceEpoch:))))
+        }
+    }
+
+    /// Records last-use times by credential id in one transaction; a time never moves back.
+    public func recordUse(_ times: [String: Timestamp]) throws(AuthorityError) {
+        guard !times.isEmpty else { return }
+        let writer = try writer()
+        try run {
+            try writer.write { db in
+                let update = try db.cachedStatement(
+                    sql: "UPDATE credential SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
+                for (id, time) in times { try update.execute(arguments: [time.secondsSinceEpoch, id, time.secondsSinceEpoch]) }
+            }
         }
     }
 

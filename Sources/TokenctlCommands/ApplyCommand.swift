@@ -106,7 +106,7 @@ struct ApplyCommand: AsyncParsableCommand {
         var opened: Engine?
         func engine() throws -> Engine {
             if let opened { return opened }
-            let engine = Engine(drivers: try DriverFactory.make(loaded.manifests, stateDirectory: directory, state: store),
+            let engine = Engine(drivers: try DriverFactory.makeOrExit(loaded.manifests, stateDirectory: directory, state: store),
                                 logger: Logger(label: "tokenctl.apply"), checkpoint: FaultInjection.checkpoint)
             opened = engine
             return engine
@@ -184,27 +184,40 @@ struct StateLockHolder {
     let request: LockRequest
 
     static func acquire(_ store: SQLiteStateStore, timeout: TokenDuration) async throws -> StateLockHolder {
-        let request = LockRequest(holder: Actor.name, host: ProcessInfo.processInfo.hostName, processID: getpid(),
-                                  ttl: TokenDuration(seconds: 900))
         let deadline = Date().addingTimeInterval(TimeInterval(timeout.seconds))
         while true {
-            let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
-            do {
-                _ = try await store.acquireLock(request, now: now)
-                return StateLockHolder(store: store, request: request)
-            } catch {
-                // A lock left by a process of this host that no longer runs (killed, crashed) is stale: break it.
-                if case .locked(let held) = error, held.host == request.host, held.processID != request.processID,
-                   kill(held.processID, 0) != 0, errno == ESRCH {
-                    printError("note: breaking the state lock left by \(held.holder) (pid \(held.processID), no longer running on this host)")
-                    try? await store.releaseLock(holder: held.holder, processID: held.processID)
-                    continue
-                }
+            switch await attempt(store) {
+            case .success(let holder):
+                return holder
+            case .failure(let error):
                 guard case .locked = error, Date() < deadline else {
                     printError("tokenctl: error: \(error)")
                     throw ExitCode(1)
                 }
                 try await Task.sleep(nanoseconds: 250_000_000)
+            }
+        }
+    }
+
+    /// One attempt to take the lock, breaking a lock left by a dead process of this host.
+    static func attempt(_ store: SQLiteStateStore, holder: String = Actor.name,
+                        log: (String) -> Void = { printError($0) }) async -> Result<StateLockHolder, StateError> {
+        let request = LockRequest(holder: holder, host: ProcessInfo.processInfo.hostName, processID: getpid(),
+                                  ttl: TokenDuration(seconds: 900))
+        while true {
+            let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
+            do {
+                _ = try await store.acquireLock(request, now: now)
+                return .success(StateLockHolder(store: store, request: request))
+            } catch {
+                // A lock left by a process of this host that no longer runs (killed, crashed) is stale: break it.
+                if case .locked(let held) = error, held.host == request.host, held.processID != request.processID,
+                   kill(held.processID, 0) != 0, errno == ESRCH {
+                    log("note: breaking the state lock left by \(held.holder) (pid \(held.processID), no longer running on this host)")
+                    try? await store.releaseLock(holder: held.holder, processID: held.processID)
+                    continue
+                }
+                return .failure(error)
             }
         }
     }

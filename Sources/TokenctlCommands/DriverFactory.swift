@@ -7,9 +7,24 @@ import TokenctlModel
 import TokenctlSQLite
 import TokenctlStores
 
-/// Builds the issuers and stores the manifests name: the composition root of apply.
+/// Why issuers or stores could not be opened; the message names the issuer or store and says what to check.
+struct DriverSetupError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Builds the issuers and stores the manifests name: the composition root of apply and the controller.
 enum DriverFactory {
-    static func make(_ manifests: ManifestSet, stateDirectory: String, state: SQLiteStateStore) throws -> Drivers {
+    /// Opens the drivers, or prints why not and exits 1 (for one-shot commands).
+    static func makeOrExit(_ manifests: ManifestSet, stateDirectory: String, state: SQLiteStateStore) throws -> Drivers {
+        do {
+            return try make(manifests, stateDirectory: stateDirectory, state: state)
+        } catch {
+            printError("tokenctl: error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    static func make(_ manifests: ManifestSet, stateDirectory: String, state: SQLiteStateStore) throws(DriverSetupError) -> Drivers {
         var issuers: [String: any CredentialIssuer] = [:]
         for (name, issuer) in manifests.issuers {
             switch issuer.kind {
@@ -17,8 +32,7 @@ enum DriverFactory {
                 do {
                     issuers[name] = BuiltinIssuer(authority: try BuiltinAuthority(directory: stateDirectory, mode: .readWrite), name: name)
                 } catch {
-                    printError("tokenctl: error: \(error)")
-                    throw ExitCode(1)
+                    throw DriverSetupError(description: "issuer '\(name)': \(error)")
                 }
             case .postgres, .exec:
                 break  // Not built yet: changes for these issuers fail with a message saying so.
@@ -36,8 +50,7 @@ enum DriverFactory {
                     let key = try MasterKey.resolve(reference, stateDirectory: stateDirectory)
                     stores[name] = EncryptedFileStore(path: resolve(path), key: key, keyReference: reference.description)
                 } catch {
-                    printError("tokenctl: error: store '\(name)': \(error)")
-                    throw ExitCode(1)
+                    throw DriverSetupError(description: "store '\(name)': \(error)")
                 }
             case .dotenv(let path):
                 stores[name] = DotenvStore(path: resolve(path))

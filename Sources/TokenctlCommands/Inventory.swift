@@ -3,22 +3,37 @@ import TokenctlBuiltinIssuer
 import TokenctlEngine
 import TokenctlModel
 
+/// An issuer that could not list its inventory.
+struct InventoryError: Error, CustomStringConvertible {
+    var description: String
+}
+
 /// `--refresh`: asks every issuer in the manifests for its inventory.
 enum Inventory {
-    /// Asks the issuers an apply already opened.
+    /// Asks the issuers an apply already opened; prints why not and exits 1 when one fails.
     static func observe(_ manifests: ManifestSet, issuers: [String: any CredentialIssuer]) async throws -> Observation {
+        do {
+            return try await observe(manifests, issuers: issuers, warn: { printError("warning: " + $0) })
+        } catch {
+            printError("tokenctl: error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Asks the issuers; `warn` hears about issuers that cannot list their inventory.
+    static func observe(_ manifests: ManifestSet, issuers: [String: any CredentialIssuer],
+                        warn: (String) -> Void) async throws(InventoryError) -> Observation {
         var observation = Observation()
         for (name, issuer) in manifests.issuers.sorted(by: { $0.key < $1.key }) {
             guard let driver = issuers[name] else {
-                printError("warning: issuer '\(name)' (type \(issuer.kind.typeName)) cannot list its inventory in this version; "
-                           + "its credentials are planned from state only")
+                warn("issuer '\(name)' (type \(issuer.kind.typeName)) cannot list its inventory in this version; "
+                     + "its credentials are planned from state only")
                 continue
             }
             do {
                 observation.inventories[name] = try await driver.list()
             } catch {
-                printError("tokenctl: error: cannot refresh issuer '\(name)': \(SafeError.describe(error))")
-                throw ExitCode(1)
+                throw InventoryError(description: "cannot refresh issuer '\(name)': \(SafeError.describe(error))")
             }
         }
         return observation

@@ -1,34 +1,112 @@
 import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import TokenctlController
+import TokenctlHTTP
+import TokenctlModel
 
-/// `tokenctl reconcile`: one plan-and-apply pass without questions, for cron jobs and CI.
+/// `tokenctl reconcile`: one plan-and-apply pass (cron, CI), or with `--watch` the long-running controller.
 struct ReconcileCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reconcile",
-        abstract: "One pass of plan and apply without confirmation (for cron jobs and CI). Exit codes as apply.",
-        discussion: "The long-running controller (--watch, metrics, health endpoints) is not built yet."
+        abstract: "Plan and apply without confirmation: one pass (cron jobs, CI), or continuously with --watch.",
+        discussion: """
+            Without --watch: one pass; exit codes as apply. With --watch: a controller that re-reads the manifests \
+            and reconciles at every --interval (jittered) and whenever a rotation, retirement or expiry falls due; \
+            failing tokens are retried with backoff and reported, never dropped. --listen serves /metrics, /healthz \
+            and /readyz (and /introspect with --serve-introspection). SIGTERM or SIGINT finish the change in \
+            flight, release the state lock and exit 0; a second signal exits at once.
+            """
     )
 
     @OptionGroup var manifests: ManifestOptions
 
-    @Option(help: "How long to wait for the state lock, e.g. 30s.")
+    @Option(help: "How long to wait for the state lock, e.g. 30s (one pass only).")
     var lockTimeout: String = "0s"
 
     @Flag(help: "Ask issuers for their inventories first (ghosts, credentials missing at the issuer).")
     var refresh = false
 
-    @Option(help: "Why this pass runs; recorded in the audit log.")
+    @Option(help: "Why this pass runs; recorded in the audit log (one pass only).")
     var reason: String?
+
+    @Flag(help: "Keep running as a controller.")
+    var watch = false
+
+    @Option(help: "With --watch: the longest time between passes, e.g. 5m (each is jittered by ±10%).")
+    var interval: String = "5m"
+
+    @Option(help: "With --watch: serve /metrics, /healthz and /readyz on HOST:PORT, e.g. 127.0.0.1:9090 or :9090.")
+    var listen: String?
+
+    @Flag(help: "With --listen: also answer POST /introspect (RFC 7662) for the builtin issuer's tokens.")
+    var serveIntrospection = false
+
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         if manifests.paths.isEmpty { throw ValidationError("Missing manifests: pass -f PATH.") }
+        if !watch && (listen != nil || serveIntrospection) {
+            throw ValidationError("--listen and --serve-introspection need --watch (for the builtin issuer alone, use tokenctl serve).")
+        }
+        if serveIntrospection && listen == nil { throw ValidationError("--serve-introspection needs --listen HOST:PORT.") }
+        guard let every = try? TokenDuration(parsing: interval), every.seconds > 0 else {
+            throw ValidationError("Invalid --interval '\(interval)': write a duration such as 30s or 5m.")
+        }
+        _ = every
+        if let listen { _ = try ListenAddress(parsing: listen) }
     }
 
     func run() async throws {
+        guard watch else { return try await runOnce() }
+        let logger = Logger(label: "tokenctl.controller")
+        let registry = ControllerRunner.bootstrapMetrics()
+        let seconds = Double((try? TokenDuration(parsing: interval))?.seconds ?? 300)
+        let directory = manifests.stateDirectory
+        let health = ControllerHealth(staleAfter: max(2 * seconds + 60, 120))
+        let pass = ControllerPass(paths: manifests.paths, directory: directory, refresh: refresh, logger: logger)
+        let statusFile = StatusFileWriter(directory: directory)
+        var services: [any Service] = []
+        if let listen {
+            var introspection: Introspection?
+            if serveIntrospection {
+                let (responder, usage) = try ControllerRunner.introspection(directory: directory, requireExisting: false, logger: logger)
+                introspection = responder
+                services.append(usage)
+            }
+            services.insert(HTTPEndpoint.service(address: try ListenAddress(parsing: listen), registry: registry,
+                                                 readiness: { health.readiness(at: Date().timeIntervalSince1970) },
+                                                 introspection: introspection, logger: logger, onListening: ControllerRunner.announce),
+                            at: 0)
+        }
+        services.append(WatchService(pass: { await pass.run($0) }, schedule: WakeSchedule(interval: seconds), health: health,
+                                     metrics: ControllerMetrics(), logger: logger, onPass: { statusFile.write($0) }))
+        logger.notice("controller started", metadata: ["manifests": "\(manifests.paths)", "state": "\(directory)", "interval": "\(interval)"])
+        try await ControllerRunner.run(services, logger: logger)
+    }
+
+    private func runOnce() async throws {
         var arguments = manifests.paths.flatMap { ["-f", $0] } + ["--auto-approve", "--lock-timeout", lockTimeout]
         if let stateDir = manifests.stateDir { arguments += ["--state-dir", stateDir] }
         if refresh { arguments.append("--refresh") }
         if let reason { arguments += ["--reason", reason] }
         var apply = try ApplyCommand.parse(arguments)
         try await apply.run()
+    }
+}
+
+/// Persists the controller's failing tokens for `tokenctl status`, only when they change.
+final class StatusFileWriter: Sendable {
+    private let directory: String
+    private let lock = NSLock()
+    nonisolated(unsafe) private var previous: [RetryBook.Entry]?
+
+    init(directory: String) {
+        self.directory = directory
+    }
+
+    func write(_ retries: RetryBook) {
+        lock.withLock { ControllerStatusFile.write(retries, directory: directory, previous: &previous) }
     }
 }

@@ -20,7 +20,7 @@ enum SecretLookup {
             printError("tokenctl: error: token \(id) has no active credential; run tokenctl apply first")
             throw ExitCode(1)
         }
-        let drivers = try DriverFactory.make(loaded.manifests, stateDirectory: manifests.stateDirectory, state: store)
+        let drivers = try DriverFactory.makeOrExit(loaded.manifests, stateDirectory: manifests.stateDirectory, state: store)
         for delivery in version.deliveries {
             guard let target = drivers.stores[delivery.store] else { continue }
             do {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TokenctlBuiltinIssuer
+import TokenctlController
 import TokenctlManifest
 import TokenctlModel
 import TokenctlPlanner
@@ -22,13 +23,29 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: "Judge as of this time (YYYY-MM-DD or RFC 3339).")
     var at: String?
 
+    @Option(help: "Only tokens not used for this long, e.g. 30d (never-used tokens count from their first issue).")
+    var unused: String?
+
+    func validate() throws {
+        if let unused, (try? TokenDuration(parsing: unused)) == nil {
+            throw ValidationError("Invalid --unused '\(unused)': write a duration such as 30d.")
+        }
+    }
+
     func run() async throws {
         let now = try ClockOption.moment(at)
         let directory = manifests.stateDirectory
         let store = try openState(directory, mode: .readOnly)
         let state = try await withState { () async throws(StateError) in try await store.load() }
         let lastUsed = Self.lastUsedTimes(state, directory: directory)
-        let rows = TokenStatus.rows(state, lastUsed: lastUsed, now: now)
+        var rows = ControllerStatusFile.annotate(TokenStatus.rows(state, lastUsed: lastUsed, now: now), directory: directory)
+        if let threshold = unused.flatMap({ try? TokenDuration(parsing: $0) }) {
+            rows = rows.filter { UnusedTokens.isUnused($0, now: now, threshold: threshold) }
+            if rows.isEmpty && !json {
+                print("No token has gone unused for \(threshold).")
+                return
+            }
+        }
         if json {
             print(try PlanJSON.encode(TokenStatus.Report(generatedAt: now, stateSerial: state.serial, tokens: rows)))
         } else {

@@ -34,8 +34,10 @@ public enum TokenStatus {
         public var expiresAt: Timestamp?
         /// When the next rotation is due.
         public var nextRotationAt: Timestamp?
-        /// When it was last used, when known.
+        /// When any of its versions was last used, when known.
         public var lastUsedAt: Timestamp?
+        /// When its first recorded version was issued: how long tokenctl has managed it.
+        public var managedSince: Timestamp?
         /// How it stands.
         public var health: Health
         /// What to do about it, in words.
@@ -69,7 +71,8 @@ public enum TokenStatus {
             let pending = token.versions.contains { $0.status == .pending }
             let due = active.flatMap { Schedule.rotationDue(id: token.id, issuedAt: $0.issuedAt, settings: settings, now: now) }
             let latestSafe = Schedule.latestSafeRotation(expiresAt: active?.expiresAt, settings: settings)
-            let used = [active?.lastUsedAt, active.flatMap { lastUsed[$0.credentialID] }].compactMap { $0 }.max()
+            // Any version counts: during an overlap the clients still on the old version are using the token.
+            let used = token.versions.flatMap { [$0.lastUsedAt, lastUsed[$0.credentialID]] }.compactMap { $0 }.max()
             let health: Health
             let note: String
             if active == nil {
@@ -93,7 +96,7 @@ public enum TokenStatus {
             }
             return Row(token: token.id, owner: token.owner, issuer: token.issuer, version: active?.version, issuedAt: active?.issuedAt,
                        ageSeconds: active.map { now.secondsSinceEpoch - $0.issuedAt.secondsSinceEpoch }, expiresAt: active?.expiresAt,
-                       nextRotationAt: due, lastUsedAt: used, health: health, note: note)
+                       nextRotationAt: due, lastUsedAt: used, managedSince: token.versions.map(\.issuedAt).min(), health: health, note: note)
         }
     }
 

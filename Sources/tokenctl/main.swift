@@ -1,14 +1,6 @@
-import Foundation
-import Logging
 import TokenctlCommands
 
-// Only the executable configures logging: libraries take a Logger. TOKENCTL_LOG_LEVEL picks the level
-// (trace, debug, info, notice, warning, error, critical; default warning); logs go to stderr.
-let level = ProcessInfo.processInfo.environment["TOKENCTL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = level
-    return handler
-}
+// Only the executable configures logging: libraries take a Logger. See LogSetup for the level and format switches.
+LogSetup.bootstrap(arguments: CommandLine.arguments)
 
 await Tokenctl.runMain()

@@ -1,0 +1,145 @@
+import Foundation
+import Logging
+import TokenctlBuiltinIssuer
+import TokenctlController
+import TokenctlEngine
+import TokenctlManifest
+import TokenctlModel
+import TokenctlPlanner
+import TokenctlSQLite
+import TokenctlState
+
+/// One pass of the controller: read the manifests, take the state lock, repair, plan, apply what is not
+/// backing off, record, release. Everything that goes wrong comes back in the outcome; nothing exits.
+actor ControllerPass {
+    private let paths: [String]
+    private let directory: String
+    private let refresh: Bool
+    private let logger: Logger
+    /// The last manifest set that validated: a broken edit leaves it in force.
+    private var lastGood: ManifestLoadResult?
+    /// Whether a state database was seen: after that, a missing one is an outage, not a fresh start.
+    private var stateSeen: Bool
+
+    init(paths: [String], directory: String, refresh: Bool, logger: Logger) {
+        self.paths = paths
+        self.directory = directory
+        self.refresh = refresh
+        self.logger = logger
+        stateSeen = FileManager.default.fileExists(atPath: Self.statePath(directory))
+    }
+
+    private static func statePath(_ directory: String) -> String {
+        (directory as NSString).appendingPathComponent(SQLiteStateStore.fileName)
+    }
+
+    func run(_ request: PassRequest) async -> PassOutcome {
+        let now = request.now
+        let loaded = ManifestLoader().load(paths: paths, now: now)
+        let problems = loaded.diagnostics.filter { $0.severity != .warning }
+        if problems.isEmpty {
+            lastGood = loaded
+        } else {
+            for diagnostic in problems.prefix(20) {
+                logger.error("manifest problem", metadata: [
+                    "location": "\(diagnostic.location.map { "\($0)" } ?? "-")", "diagnostic": "\(diagnostic.message)",
+                    "severity": "\(diagnostic.severity.rawValue)",
+                ])
+            }
+        }
+        let valid = problems.isEmpty
+        guard let desired = lastGood else {
+            return PassOutcome(result: .failed, stateReachable: false,
+                               error: "the manifests have \(problems.count) error(s) and no earlier valid set is known; fix them (tokenctl validate)",
+                               manifestsValid: false, manifestErrors: problems.count)
+        }
+        var outcome = await runLocked(desired, request: request)
+        outcome.manifestsValid = valid
+        outcome.manifestErrors = problems.count
+        return outcome
+    }
+
+    private func runLocked(_ loaded: ManifestLoadResult, request: PassRequest) async -> PassOutcome {
+        let path = Self.statePath(directory)
+        if stateSeen && !FileManager.default.fileExists(atPath: path) {
+            return .unreachable("the state database '\(path)' has disappeared; restore it. The controller does not start over "
+                                + "from empty state, which would issue every token again")
+        }
+        let store: SQLiteStateStore
+        do {
+            store = try SQLiteStateStore(directory: directory, mode: .readWrite)
+        } catch {
+            return .unreachable("\(error)")
+        }
+        stateSeen = true
+        let lock: StateLockHolder
+        switch await StateLockHolder.attempt(store, holder: "\(Actor.name) (reconcile --watch)",
+                                             log: { [logger] in logger.notice("\($0)") }) {
+        case .success(let holder): lock = holder
+        case .failure(let error): return .unreachable("\(error)")
+        }
+        let outcome = await runPass(loaded, store: store, request: request)
+        await lock.release()
+        return outcome
+    }
+
+    private func runPass(_ loaded: ManifestLoadResult, store: SQLiteStateStore, request: PassRequest) async -> PassOutcome {
+        let now = request.now
+        let desired = loaded.manifests
+        var opened: Engine?
+        func engine() throws(DriverSetupError) -> Engine {
+            if let opened { return opened }
+            let engine = Engine(drivers: try DriverFactory.make(desired, stateDirectory: directory, state: store),
+                                logger: logger, checkpoint: FaultInjection.checkpoint)
+            opened = engine
+            return engine
+        }
+        do {
+            var recorded = try await store.load()
+            var repairs: [String] = []
+            if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
+                repairs = try await engine().repair(state: recorded, now: now)
+                for note in repairs { logger.notice("repaired", metadata: ["detail": "\(note)"]) }
+                recorded = try await store.load()
+            }
+            let observed: Observation?
+            if refresh {
+                let issuers = try engine().drivers.issuers
+                observed = try await Inventory.observe(desired, issuers: issuers, warn: { [logger] in logger.warning("\($0)") })
+            } else {
+                observed = nil
+            }
+            var plan = Planner.plan(desired: desired, recorded: recorded, observed: observed, now: now)
+            let plannedKeys = Set(plan.changes.map(RetryBook.key(of:)))
+            let deferred = plan.changes.filter { request.deferred.contains(RetryBook.key(of: $0)) }
+            plan.changes.removeAll { request.deferred.contains(RetryBook.key(of: $0)) }
+            var changes: [PassOutcome.Change] = []
+            var after = recorded
+            var nextDue = plan.nextDueAt
+            if plan.hasChanges || !repairs.isEmpty {
+                let origin = RequestOrigin.current(manifestPaths: paths)
+                let audit = AuditLog(store: store)
+                try await audit.append([origin.entry("reconcile --watch", at: now, detail: "controller pass")]
+                    + repairs.map { origin.entry("reconcile --watch", at: now, kind: "repair", detail: $0) })
+                if plan.hasChanges {
+                    let report = try await engine().apply(plan, desired: desired, state: recorded, now: now)
+                    after = try await store.load()
+                    try await audit.append(Auditing.changes(report, origin: origin, desired: desired, state: after, at: now)
+                        .map { var entry = $0; entry.command = "reconcile --watch"; return entry })
+                    changes = report.outcomes.map { PassOutcome.Change(key: RetryBook.key(of: $0.change), action: $0.change.action,
+                                                                       failure: $0.failure) }
+                    nextDue = Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
+                }
+            }
+            let rows = TokenStatus.rows(after, lastUsed: StatusCommand.lastUsedTimes(after, directory: directory), now: now)
+            return PassOutcome(result: changes.contains { $0.failure != nil } ? .partial : .success, stateReachable: true,
+                               changes: changes, plannedKeys: plannedKeys, deferredCount: deferred.count, nextDueAt: nextDue,
+                               fleet: FleetSnapshot(rows: rows, now: now))
+        } catch let error as StateError {
+            return .unreachable("\(error)")
+        } catch {
+            // Issuers or stores that cannot be opened: the state was reached, the pass could not act.
+            return PassOutcome(result: .failed, stateReachable: true, error: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import TokenctlModel
+import TokenctlPlanner
+
+/// What a reconcile pass is asked to do.
+public struct PassRequest: Sendable {
+    /// The moment the pass plans for.
+    public var now: Timestamp
+    /// Keys (see `RetryBook.key(of:)`) of tokens whose changes wait for their backoff to end.
+    public var deferred: Set<String>
+
+    /// Creates a request.
+    public init(now: Timestamp, deferred: Set<String>) {
+        self.now = now
+        self.deferred = deferred
+    }
+}
+
+/// How a reconcile pass went: the data the controller turns into retries, health and metrics.
+public struct PassOutcome: Sendable {
+    /// The overall result.
+    public enum Result: String, Sendable, CaseIterable {
+        /// Every planned change was applied (or there was nothing to do).
+        case success
+        /// The pass ran, but some changes failed; they are retried with backoff.
+        case partial
+        /// The pass could not run: state unreachable or locked, no usable manifests.
+        case failed
+    }
+
+    /// One change that was attempted.
+    public struct Change: Sendable, Equatable {
+        /// The retry key of its token.
+        public var key: String
+        /// What it did.
+        public var action: PlanAction
+        /// Why it failed, or nil when it succeeded.
+        public var failure: String?
+
+        /// Creates a change record.
+        public init(key: String, action: PlanAction, failure: String?) {
+            self.key = key
+            self.action = action
+            self.failure = failure
+        }
+    }
+
+    /// The result.
+    public var result: Result
+    /// Whether the state could be opened, locked and read.
+    public var stateReachable: Bool
+    /// Why the pass failed, when it did (free of secrets).
+    public var error: String?
+    /// Whether the manifests read in this pass were valid; when not, the last good set was used.
+    public var manifestsValid: Bool
+    /// Errors and policy violations in the manifests read in this pass.
+    public var manifestErrors: Int
+    /// The changes attempted.
+    public var changes: [Change]
+    /// Keys of every token that had a change planned, applied or deferred.
+    public var plannedKeys: Set<String>
+    /// How many planned changes waited for their backoff.
+    public var deferredCount: Int
+    /// The next moment a rotation, retirement or expiry falls due after this pass.
+    public var nextDueAt: Timestamp?
+    /// How the managed tokens stand after the pass, when the state was read.
+    public var fleet: FleetSnapshot?
+
+    /// Creates an outcome.
+    public init(result: Result, stateReachable: Bool, error: String? = nil, manifestsValid: Bool = true, manifestErrors: Int = 0,
+                changes: [Change] = [], plannedKeys: Set<String> = [], deferredCount: Int = 0, nextDueAt: Timestamp? = nil,
+                fleet: FleetSnapshot? = nil) {
+        self.result = result
+        self.stateReachable = stateReachable
+        self.error = error
+        self.manifestsValid = manifestsValid
+        self.manifestErrors = manifestErrors
+        self.changes = changes
+        self.plannedKeys = plannedKeys
+        self.deferredCount = deferredCount
+        self.nextDueAt = nextDueAt
+        self.fleet = fleet
+    }
+
+    /// A pass that could not reach the state.
+    public static func unreachable(_ error: String, manifestsValid: Bool = true, manifestErrors: Int = 0) -> PassOutcome {
+        PassOutcome(result: .failed, stateReachable: false, error: error, manifestsValid: manifestsValid, manifestErrors: manifestErrors)
+    }
+}
+
+/// Counts over the managed tokens, for metrics: bounded labels only (issuer and health, never token names).
+public struct FleetSnapshot: Sendable, Equatable {
+    /// Tokens by issuer name and health.
+    public var tokensByIssuerAndHealth: [IssuerHealth: Int]
+    /// Seconds until the earliest expiry of an active credential; nil when none expires.
+    public var secondsUntilEarliestExpiry: Int64?
+    /// Tokens whose active credential was last used (or, never used, issued) longer ago than the unused threshold.
+    public var unusedTokens: Int
+
+    /// An issuer and a health, the labels of the token gauge.
+    public struct IssuerHealth: Hashable, Sendable {
+        /// The Issuer's name.
+        public var issuer: String
+        /// The health.
+        public var health: TokenStatus.Health
+    }
+
+    /// Counts the rows of `tokenctl status`.
+    public init(rows: [TokenStatus.Row], now: Timestamp, unusedAfter: TokenDuration = TokenDuration(seconds: 30 * 86_400)) {
+        var counts: [IssuerHealth: Int] = [:]
+        var earliest: Int64?
+        var unused = 0
+        for row in rows {
+            counts[IssuerHealth(issuer: row.issuer, health: row.health), default: 0] += 1
+            if let expiresAt = row.expiresAt {
+                let left = expiresAt.secondsSinceEpoch - now.secondsSinceEpoch
+                earliest = min(earliest ?? left, left)
+            }
+            if UnusedTokens.isUnused(row, now: now, threshold: unusedAfter) { unused += 1 }
+        }
+        tokensByIssuerAndHealth = counts
+        secondsUntilEarliestExpiry = earliest
+        unusedTokens = unused
+    }
+}
+
+/// Which tokens count as unused: the rule shared by `status --unused` and the unused-token metric.
+public enum UnusedTokens {
+    /// Whether a token with an active credential has gone unused for `threshold`: its last use (of any version),
+    /// or when it was never used, its first issue, lies further back. A token issued yesterday is not unused, only
+    /// new; a token rotated weekly but never used is unused after 30 days.
+    public static func isUnused(_ row: TokenStatus.Row, now: Timestamp, threshold: TokenDuration) -> Bool {
+        guard row.version != nil, let since = row.lastUsedAt ?? row.managedSince ?? row.issuedAt else { return false }
+        return now.secondsSinceEpoch - since.secondsSinceEpoch >= threshold.seconds
+    }
+}

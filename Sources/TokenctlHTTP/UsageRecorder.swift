@@ -1,0 +1,59 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import TokenctlBuiltinIssuer
+import TokenctlModel
+
+/// Collects the last use of each introspected credential in memory and writes them to the authority in
+/// batches: one transaction every few seconds instead of one fsync per request.
+///
+/// ```swift
+/// let usage = UsageRecorder(authority: authority, every: 5, logger: logger)
+/// usage.note(credentialID: "tk-0123", at: now)   // from the request path
+/// try await usage.run()                           // a Service: flushes until shutdown, then once more
+/// ```
+public final class UsageRecorder: Service, Sendable {
+    private let authority: BuiltinAuthority
+    private let every: Double
+    private let logger: Logger
+    private let lock = NSLock()
+    nonisolated(unsafe) private var pending: [String: Timestamp] = [:]
+
+    /// Creates a recorder that flushes every `every` seconds.
+    public init(authority: BuiltinAuthority, every: Double, logger: Logger) {
+        self.authority = authority
+        self.every = every
+        self.logger = logger
+    }
+
+    /// Notes a use.
+    public func note(credentialID: String, at time: Timestamp) {
+        lock.withLock {
+            if let known = pending[credentialID], known >= time { return }
+            pending[credentialID] = time
+        }
+    }
+
+    /// Writes what was noted since the last flush.
+    public func flush() {
+        let batch = lock.withLock {
+            let batch = pending
+            pending = [:]
+            return batch
+        }
+        do {
+            try authority.recordUse(batch)
+        } catch {
+            // Losing a last-used time is not worth failing requests over; it is retried with the next batch.
+            logger.warning("could not record token use", metadata: ["error": "\(error)", "credentials": "\(batch.count)"])
+            lock.withLock { pending.merge(batch) { max($0, $1) } }
+        }
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(self.every * 1e9)) }
+            flush()
+        }
+    }
+}
