@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import TokenctlController
+import TokenctlModel
+
+private let quietLogger = Logger(label: "tokenctl.tests", factory: { _ in SwiftLogNoOpLogHandler() })
+
+/// A scripted pass: counts calls, keeps each request, and answers from a script (the last answer repeats).
+private actor ScriptedPass {
+    private(set) var requests: [PassRequest] = []
+    private(set) var times: [Double] = []
+    private let script: @Sendable (Int, PassRequest) -> PassOutcome
+
+    init(script: @escaping @Sendable (Int, PassRequest) -> PassOutcome) { self.script = script }
+
+    var count: Int { requests.count }
+
+    func run(_ request: PassRequest) -> PassOutcome {
+        requests.append(request)
+        times.append(Date().timeIntervalSince1970)
+        return script(requests.count, request)
+    }
+}
+
+/// Waits (polling) until `condition` holds or `timeout` seconds pass.
+private func eventually(timeout: Double, _ condition: @Sendable () async -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(nanoseconds: 20_000_000)
+    }
+    return await condition()
+}
+
+@Suite struct WatchServiceRunTests {
+    @Test(.timeLimit(.minutes(1)))
+    func runsPassesUntilCancelled() async throws {
+        let scripted = ScriptedPass { number, request in
+            number == 1
+                ? .unreachable("state locked")
+                : PassOutcome(result: .success, stateReachable: true, nextDueAt: request.now + secs(1))
+        }
+        let health = ControllerHealth(staleAfter: 660)
+        let books = Mutex<[RetryBook]>([])
+        let watch = WatchService(pass: { await scripted.run($0) }, schedule: WakeSchedule(interval: 300), health: health,
+                                 metrics: ControllerMetrics(), logger: quietLogger, onPass: { book in books.withLock { $0.append(book) } })
+        let ended = Mutex(false)
+        let started = Date()
+        let task = Task {
+            try await watch.run()
+            ended.withLock { $0 = true }
+        }
+        try await Task.sleep(nanoseconds: 3_000_000_000)
+        let passesBeforeCancel = await scripted.count
+        task.cancel()
+
+        let stopped = await eventually(timeout: 1.5) { ended.withLock { $0 } }
+        #expect(stopped, "the watch loop did not end after its task was cancelled")
+        if stopped { try await task.value }
+        #expect(Date().timeIntervalSince(started) < 5)
+
+        // 1 failed pass (retried after 1 s), then a pass about every second as things fall due.
+        #expect(passesBeforeCancel >= 3)
+        #expect(passesBeforeCancel <= 8)
+        let passes = await scripted.count
+        #expect(passes >= passesBeforeCancel && passes <= passesBeforeCancel + 1)
+        #expect(books.withLock { $0.count } == passes)
+
+        // The failed pass is retried after 1 s; then the loop wakes when something falls due (≤ 1 s), not after the
+        // 300 s interval, and never sooner than the minimum sleep.
+        let times = await scripted.times
+        let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
+        #expect(gaps[0] >= 0.95)
+        #expect(gaps.allSatisfy { $0 >= 0.15 && $0 <= 1.6 }, "gaps between passes: \(gaps)")
+        let requests = await scripted.requests
+        #expect(requests.allSatisfy { $0.deferred.isEmpty })
+        #expect(zip(requests.dropFirst(), requests).allSatisfy { $0.now >= $1.now })
+
+        let snapshot = health.snapshot
+        #expect(snapshot.lastResult == .success)
+        #expect(snapshot.stateReachable)
+        #expect(snapshot.lastError == nil)
+        let lastSuccess = try #require(snapshot.lastSuccessAt)
+        #expect(abs(lastSuccess - Date().timeIntervalSince1970) < 10)
+        #expect(health.readiness(at: Date().timeIntervalSince1970).ready)
+
+        // No more passes after the loop ended.
+        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(await scripted.count == passes)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aFailingChangeIsDeferredDuringItsBackoff() async throws {
+        // Pass 1: the change for default/api fails (backoff 2 s), and something falls due 1 s later.
+        // Pass 2 (about 1 s later) must be asked to defer default/api.
+        let scripted = ScriptedPass { number, request in
+            number == 1
+                ? PassOutcome(result: .partial, stateReachable: true,
+                              changes: [.init(key: "default/api", action: .rotate, failure: "store unwritable")],
+                              plannedKeys: ["default/api"], nextDueAt: request.now + secs(1))
+                : PassOutcome(result: .success, stateReachable: true, plannedKeys: ["default/api"], deferredCount: 1,
+                              nextDueAt: request.now + secs(60))
+        }
+        let health = ControllerHealth(staleAfter: 660)
+        let books = Mutex<[RetryBook]>([])
+        let watch = WatchService(pass: { await scripted.run($0) }, schedule: WakeSchedule(interval: 300), health: health,
+                                 metrics: ControllerMetrics(), logger: quietLogger, onPass: { book in books.withLock { $0.append(book) } })
+        let task = Task { try await watch.run() }
+        defer { task.cancel() }
+        let twoPasses = await eventually(timeout: 3) { await scripted.count >= 2 }
+        task.cancel()
+        try #require(twoPasses)
+
+        let requests = await scripted.requests
+        #expect(requests[0].deferred.isEmpty)
+        #expect(requests[1].deferred == ["default/api"])
+        let first = try #require(books.withLock { $0.first })
+        #expect(first.entries["default/api"]?.failures == 1)
+        #expect(first.entries["default/api"]?.nextAttemptAt == requests[0].now + secs(2))
+        let attention = health.snapshot.needsAttention
+        #expect(attention.map(\.key) == ["default/api"])
+        #expect(health.readiness(at: Date().timeIntervalSince1970).reason.contains("1 token(s) need attention"))
+    }
+}
