@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // Without swift-configuration support: tokenctl configures the server itself.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // libyaml from the system (Debian: libyaml-dev).
@@ -59,6 +61,35 @@ let package = Package(
                 "TokenctlModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Connections to PostgreSQL from a URL, and driver errors made safe to print.
+        .target(
+            name: "TokenctlPostgresSupport",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The shared state backend on PostgreSQL: a lease with a fencing epoch checked on every write.
+        .target(
+            name: "TokenctlPostgresState",
+            dependencies: [
+                "TokenctlState", "TokenctlModel", "TokenctlPostgresSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The postgres issuer: login roles with SCRAM-SHA-256 verifiers computed here.
+        .target(
+            name: "TokenctlPostgresIssuer",
+            dependencies: [
+                "TokenctlModel", "TokenctlPostgresSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Delivery targets: encrypted files and dotenv files.
@@ -106,6 +137,8 @@ let package = Package(
                 "TokenctlBuiltinIssuer",
                 "TokenctlStores",
                 "TokenctlEngine",
+                "TokenctlPostgresState",
+                "TokenctlPostgresIssuer",
                 "TokenctlController",
                 "TokenctlHTTP",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -141,7 +174,19 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .testTarget(name: "TokenctlStateTests", dependencies: ["TokenctlState", "TokenctlSQLite", "TokenctlModel"]),
+        .testTarget(
+            name: "TokenctlStateTests",
+            dependencies: ["TokenctlState", "TokenctlSQLite", "TokenctlPostgresState", "TokenctlModel", "PostgresTestSupport"]
+        ),
+        // Starts throwaway PostgreSQL clusters for the tests (Tests/Postgres/pg-cluster.sh).
+        .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport"),
+        .testTarget(
+            name: "TokenctlPostgresTests",
+            dependencies: [
+                "TokenctlPostgresIssuer", "TokenctlPostgresSupport", "TokenctlModel", "PostgresTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         .testTarget(
             name: "TokenctlPlannerTests",
             dependencies: [
@@ -155,7 +200,8 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["tokenctl", "TokenctlModel", "TokenctlState", "TokenctlSQLite", "TokenctlBuiltinIssuer"]
+            dependencies: ["tokenctl", "TokenctlModel", "TokenctlState", "TokenctlSQLite", "TokenctlBuiltinIssuer", "TokenctlPostgresState",
+                           "PostgresTestSupport"]
         ),
     ]
 )

@@ -43,8 +43,18 @@ enum ControllerRunner {
         }
     }
 
-    static func announce(_ address: String) {
-        printError("tokenctl: listening on http://\(address)")
+    /// Says where the server listens (port 0 picks a free port), always, whatever the log level: as a line of text,
+    /// or with `--log-format json` as a JSON log line.
+    static func announcer(_ format: LogFormat) -> @Sendable (String) -> Void {
+        { address in
+            switch format {
+            case .human:
+                printError("tokenctl: listening on http://\(address)")
+            case .json:
+                let time = ISO8601DateFormatter().string(from: Date())
+                printError(#"{"address":"\#(address)","level":"notice","logger":"tokenctl","message":"listening on http://\#(address)","ts":"\#(time)"}"#)
+            }
+        }
     }
 }
 

@@ -77,7 +77,7 @@ struct ReconcileCommand: AsyncParsableCommand {
             }
             services.insert(HTTPEndpoint.service(address: try ListenAddress(parsing: listen), registry: registry,
                                                  readiness: { health.readiness(at: Date().timeIntervalSince1970) },
-                                                 introspection: introspection, logger: logger, onListening: ControllerRunner.announce),
+                                                 introspection: introspection, logger: logger, onListening: ControllerRunner.announcer(logging.logFormat)),
                             at: 0)
         }
         services.append(WatchService(pass: { await pass.run($0) }, schedule: WakeSchedule(interval: seconds), health: health,

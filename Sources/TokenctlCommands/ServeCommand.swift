@@ -43,7 +43,7 @@ struct ServeCommand: AsyncParsableCommand {
                 FileManager.default.isReadableFile(atPath: authorityPath)
                     ? (true, "the builtin authority is readable") : (false, "cannot read \(authorityPath)")
             },
-            introspection: introspection, logger: logger, onListening: ControllerRunner.announce)
+            introspection: introspection, logger: logger, onListening: ControllerRunner.announcer(logging.logFormat))
         try await ControllerRunner.run([server, usage], logger: logger)
     }
 }

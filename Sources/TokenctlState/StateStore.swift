@@ -67,6 +67,8 @@ public enum StateError: Error, Equatable, Sendable, CustomStringConvertible {
     case locked(StateLock)
     /// A write failed.
     case writeFailed(path: String, detail: String)
+    /// This process lost the state lock (its lease lapsed and another run took it): the write was refused.
+    case fenced(holder: String, detail: String)
 
     public var description: String {
         switch self {
@@ -83,6 +85,9 @@ public enum StateError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .locked(lock):
             "the state is locked by \(lock.holder) on \(lock.host) (pid \(lock.processID)) since \(lock.acquiredAt), until \(lock.expiresAt); "
                 + "wait for that run to finish, or retry with a longer --lock-timeout"
+        case let .fenced(holder, detail):
+            "this process no longer holds the state lock (\(detail)); it is now held by \(holder), so nothing was written. "
+                + "The lease lapsed (was this process paused or cut off?); the holder plans again from the state"
         case let .writeFailed(path, detail):
             "cannot write the state database '\(path)' (\(detail)); check free disk space and permissions, then re-run: nothing was recorded"
         }

@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// Where a PostgreSQL server is and how to log in: parsed from `postgres://user:password@host:port/database?sslmode=…`.
+///
+/// ```swift
+/// let endpoint = try PostgresEndpoint(parsing: "postgres://admin:pw@127.0.0.1:5432/app?sslmode=disable")
+/// let connection = try await endpoint.connect(logger: logger)
+/// ```
+///
+/// `sslmode` is `disable`, `require` (encrypted, server not verified) or `verify-full` (certificate and host name
+/// checked, against `sslrootcert` or the system's roots). Without it, `require`. The password never appears in
+/// `description`.
+public struct PostgresEndpoint: Sendable, CustomStringConvertible {
+    /// The host name or address.
+    public var host: String
+    /// The TCP port.
+    public var port: Int
+    /// The user to log in as.
+    public var username: String
+    /// The password, if any.
+    public var password: String?
+    /// The database.
+    public var database: String
+    /// `disable`, `require` or `verify-full`.
+    public var tlsMode: String
+    /// A CA bundle for `verify-full`.
+    public var caFile: String?
+
+    /// The TLS modes understood.
+    public static let tlsModes = ["disable", "require", "verify-full"]
+
+    /// Parses a `postgres://` or `postgresql://` URL.
+    public init(parsing text: String) throws(PostgresFailure) {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let components = URLComponents(string: trimmed), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+              let host = components.host, !host.isEmpty else {
+            throw PostgresFailure("the connection URL is not of the form postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+        }
+        guard let user = components.user, !user.isEmpty else {
+            throw PostgresFailure("the connection URL names no user (postgres://USER:PASSWORD@HOST:PORT/DATABASE)")
+        }
+        self.host = host
+        port = components.port ?? 5432
+        username = user.removingPercentEncoding ?? user
+        password = components.password.map { $0.removingPercentEncoding ?? $0 }
+        let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        database = path.isEmpty ? username : path
+        let query = Dictionary(components.queryItems?.map { ($0.name, $0.value ?? "") } ?? [], uniquingKeysWith: { first, _ in first })
+        tlsMode = query["sslmode"] ?? "require"
+        caFile = query["sslrootcert"]
+        guard Self.tlsModes.contains(tlsMode) else {
+            throw PostgresFailure("sslmode '\(tlsMode)' is not supported; use disable, require or verify-full")
+        }
+    }
+
+    /// `postgres://user@host:port/database` (no password).
+    public var description: String { "postgres://\(username)@\(host):\(port)/\(database)" }
+
+    /// A URL for the same server and database with another user and password (for delivered connection strings).
+    public func url(user: String, password: String) -> String {
+        var components = URLComponents()
+        components.scheme = "postgresql"
+        components.user = user
+        components.password = password
+        components.host = host
+        components.port = port
+        components.path = "/" + database
+        components.queryItems = [URLQueryItem(name: "sslmode", value: tlsMode)]
+        return components.string ?? ""
+    }
+
+    /// The driver's configuration.
+    public func configuration() throws(PostgresFailure) -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            switch tlsMode {
+            case "disable":
+                tls = .disable
+            case "require":
+                var settings = TLSConfiguration.makeClientConfiguration()
+                settings.certificateVerification = .none
+                tls = .require(try NIOSSLContext(configuration: settings))
+            default:
+                var settings = TLSConfiguration.makeClientConfiguration()
+                settings.certificateVerification = .fullVerification
+                if let caFile { settings.trustRoots = .file(caFile) }
+                tls = .require(try NIOSSLContext(configuration: settings))
+            }
+        } catch {
+            throw PostgresFailure("cannot set up TLS for \(description) (\(caFile.map { "CA file \($0)" } ?? "system roots")): check sslrootcert")
+        }
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: username, password: password,
+                                                             database: database, tls: tls)
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
+
+    /// Opens a connection; failures name the server and say what to check, never the password.
+    public func connect(logger: Logger) async throws(PostgresFailure) -> PostgresConnection {
+        let configuration = try configuration()
+        do {
+            return try await PostgresConnection.connect(configuration: configuration, id: Self.nextID(), logger: logger)
+        } catch {
+            throw PostgresFailure.describing(error, doing: "connect to \(description)")
+        }
+    }
+
+    private static let counter = Counter()
+    private static func nextID() -> Int { counter.next() }
+
+    private final class Counter: @unchecked Sendable {
+        private var value = 0
+        private let lock = NSLock()
+        func next() -> Int { lock.withLock { value += 1; return value } }
+    }
+}
