@@ -67,6 +67,7 @@ let package = Package(
         .target(
             name: "TokenctlPostgresSupport",
             dependencies: [
+                "TokenctlModel",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),

@@ -21,7 +21,7 @@ public final class BuiltinAuthority: Sendable {
     }
 
     /// Why the authority failed; messages never contain a token.
-    public enum AuthorityError: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum AuthorityError: Error, Equatable, Sendable, CustomStringConvertible, SafeToPrint {
         /// The database cannot be opened or is damaged.
         case unavailable(path: String, detail: String)
         /// The credential does not exist.

@@ -58,13 +58,14 @@ struct ApplyCommand: AsyncParsableCommand {
         // Asking git for the manifests' commit runs two processes: do it while the manifests decode.
         let originLookup = Task { RequestOrigin.current(manifestPaths: paths) }
         let loaded: ManifestLoadResult
-        let store: SQLiteStateStore
+        let store: StateBackend.Store
         let lock: StateLockHolder
         let stateLoad: Task<Result<RecordedState, StateError>, Never>
-        if FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(SQLiteStateStore.fileName)) {
+        let stateURL = manifests.stateURL
+        if StateBackend.exists(directory: directory, url: stateURL) {
             // Existing state: take the lock first, then load the state while the manifests decode.
-            store = try openState(directory, mode: .readWrite)
-            lock = try await StateLockHolder.acquire(store, timeout: timeout)
+            store = try openState(directory, mode: .readWrite, url: stateURL)
+            lock = try await StateLockHolder.acquire(store, timeout: timeout, ttl: StateBackend.lockTTL(url: stateURL))
             stateLoad = Self.load(store)
             do {
                 loaded = try loadManifestsOrExit(paths, now: now)
@@ -75,8 +76,8 @@ struct ApplyCommand: AsyncParsableCommand {
         } else {
             // No state yet: check the manifests before creating anything.
             loaded = try loadManifestsOrExit(paths, now: now)
-            store = try openState(directory, mode: .readWrite)
-            lock = try await StateLockHolder.acquire(store, timeout: timeout)
+            store = try openState(directory, mode: .readWrite, url: stateURL)
+            lock = try await StateLockHolder.acquire(store, timeout: timeout, ttl: StateBackend.lockTTL(url: stateURL))
             stateLoad = Self.load(store)
         }
         let code: Int32
@@ -94,13 +95,13 @@ struct ApplyCommand: AsyncParsableCommand {
         withExtendedLifetime(loaded) { Foundation.exit(code) }
     }
 
-    private static func load(_ store: SQLiteStateStore) -> Task<Result<RecordedState, StateError>, Never> {
+    private static func load(_ store: StateBackend.Store) -> Task<Result<RecordedState, StateError>, Never> {
         Task { () async -> Result<RecordedState, StateError> in
             do throws(StateError) { return .success(try await store.load()) } catch { return .failure(error) }
         }
     }
 
-    private func applyLocked(loaded: ManifestLoadResult, recorded loadedState: RecordedState, origin: RequestOrigin, store: SQLiteStateStore,
+    private func applyLocked(loaded: ManifestLoadResult, recorded loadedState: RecordedState, origin: RequestOrigin, store: StateBackend.Store,
                              directory: String, saved: SavedPlan?, now: Timestamp) async throws -> Int32 {
         // Issuers and stores are opened only when needed: a no-op apply should cost no more than a plan.
         var opened: Engine?
@@ -178,15 +179,32 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 }
 
-/// Holds the state lock: waits up to a timeout, then fails naming the holder.
-struct StateLockHolder {
-    let store: SQLiteStateStore
+/// Holds the state lock: waits up to a timeout, then fails naming the holder. While held, it renews the lock every
+/// third of its lifetime, so that a short lease (shared state) lasts as long as the holder runs, and no longer.
+final class StateLockHolder: Sendable {
+    let store: StateBackend.Store
     let request: LockRequest
+    private let renewal: Task<Void, Never>
 
-    static func acquire(_ store: SQLiteStateStore, timeout: TokenDuration) async throws -> StateLockHolder {
+    private init(store: StateBackend.Store, request: LockRequest) {
+        self.store = store
+        self.request = request
+        renewal = Task {
+            let period = UInt64(max(1, request.ttl.seconds)) * 1_000_000_000 / 3
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: period)
+                guard !Task.isCancelled else { return }
+                let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
+                // A failed renewal (lost lease) stops renewing; the next state write is then refused (fenced).
+                do { _ = try await store.acquireLock(request, now: now) } catch { return }
+            }
+        }
+    }
+
+    static func acquire(_ store: StateBackend.Store, timeout: TokenDuration, ttl: TokenDuration = TokenDuration(seconds: 900)) async throws -> StateLockHolder {
         let deadline = Date().addingTimeInterval(TimeInterval(timeout.seconds))
         while true {
-            switch await attempt(store) {
+            switch await attempt(store, ttl: ttl) {
             case .success(let holder):
                 return holder
             case .failure(let error):
@@ -200,10 +218,9 @@ struct StateLockHolder {
     }
 
     /// One attempt to take the lock, breaking a lock left by a dead process of this host.
-    static func attempt(_ store: SQLiteStateStore, holder: String = Actor.name,
+    static func attempt(_ store: StateBackend.Store, holder: String = Actor.name, ttl: TokenDuration = TokenDuration(seconds: 900),
                         log: (String) -> Void = { printError($0) }) async -> Result<StateLockHolder, StateError> {
-        let request = LockRequest(holder: holder, host: ProcessInfo.processInfo.hostName, processID: getpid(),
-                                  ttl: TokenDuration(seconds: 900))
+        let request = LockRequest(holder: holder, host: ProcessInfo.processInfo.hostName, processID: getpid(), ttl: ttl)
         while true {
             let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
             do {
@@ -223,6 +240,7 @@ struct StateLockHolder {
     }
 
     func release() async {
+        renewal.cancel()
         try? await store.releaseLock(holder: request.holder, processID: request.processID)
     }
 }

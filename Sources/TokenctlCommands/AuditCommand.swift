@@ -65,7 +65,7 @@ struct AuditCommand: AsyncParsableCommand {
     var verify = false
 
     func run() async throws {
-        let store = try openState(manifests.stateDirectory, mode: .readOnly)
+        let store = try openState(manifests.stateDirectory, mode: .readOnly, url: manifests.stateURL)
         let records = try await withState { () async throws(StateError) in try await store.auditRecords() }
         if verify {
             let problems = AuditLog.verify(records)

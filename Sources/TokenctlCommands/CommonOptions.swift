@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import TokenctlManifest
 import TokenctlModel
+import TokenctlPostgresState
 import TokenctlSQLite
 import TokenctlState
 
@@ -15,7 +16,47 @@ struct ManifestOptions: ParsableArguments {
     @Option(help: "The state directory (default: .tokenctl beside the first manifest path).")
     var stateDir: String?
 
+    @Option(name: .customLong("state"),
+            help: "Shared state on PostgreSQL: postgres://USER:PASSWORD@HOST:PORT/DB (or TOKENCTL_STATE_URL). Default: SQLite in the state directory.")
+    var stateURLOption: String?
+
     var stateDirectory: String { StateLocation.directory(explicit: stateDir, manifestPaths: paths) }
+
+    /// The PostgreSQL state URL, if state is shared: --state, else TOKENCTL_STATE_URL.
+    var stateURL: String? { StateBackend.url(explicit: stateURLOption) }
+}
+
+/// Where the state lives: SQLite in the state directory (default), or PostgreSQL shared by several processes.
+enum StateBackend {
+    /// The store type every command works with.
+    typealias Store = any StateStore & AuditLogStore
+
+    static let variable = "TOKENCTL_STATE_URL"
+
+    static func url(explicit: String?) -> String? {
+        if let explicit, !explicit.isEmpty { return explicit }
+        let value = ProcessInfo.processInfo.environment[variable] ?? ""
+        return value.isEmpty ? nil : value
+    }
+
+    /// Whether state exists already (PostgreSQL state always counts as existing: it is shared).
+    static func exists(directory: String, url: String?) -> Bool {
+        url != nil || FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(SQLiteStateStore.fileName))
+    }
+
+    /// How long a lock lasts unless renewed: a lease of 30 s on shared state (renewed while held, so a killed or
+    /// stalled holder is replaced quickly), 15 minutes on local state (a dead holder on this host is detected by pid).
+    static func lockTTL(url: String?) -> TokenDuration {
+        if url != nil, let text = ProcessInfo.processInfo.environment["TOKENCTL_LEASE"], let lease = try? TokenDuration(parsing: text) {
+            return lease
+        }
+        return TokenDuration(seconds: url == nil ? 900 : 30)
+    }
+
+    static func open(directory: String, url: String?, mode: SQLiteStateStore.Mode) throws(StateError) -> Store {
+        if let url { return try PostgresStateStore(url: url) }
+        return try SQLiteStateStore(directory: directory, mode: mode)
+    }
 }
 
 /// Writes to stderr, after flushing stdout so that the two interleave in order.
@@ -41,10 +82,10 @@ func loadManifestsOrExit(_ paths: [String], now: Timestamp, quiet: Bool = false)
     return result
 }
 
-/// Opens the state store, turning state errors into a message and exit code 1.
-func openState(_ directory: String, mode: SQLiteStateStore.Mode) throws -> SQLiteStateStore {
+/// Opens the state store (SQLite in `directory`, or PostgreSQL at `url`), turning state errors into a message and exit code 1.
+func openState(_ directory: String, mode: SQLiteStateStore.Mode, url: String?) throws -> StateBackend.Store {
     do {
-        return try SQLiteStateStore(directory: directory, mode: mode)
+        return try StateBackend.open(directory: directory, url: url, mode: mode)
     } catch {
         printError("tokenctl: error: \(error)")
         throw ExitCode(1)

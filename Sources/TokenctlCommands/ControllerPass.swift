@@ -14,19 +14,23 @@ import TokenctlState
 actor ControllerPass {
     private let paths: [String]
     private let directory: String
+    private let stateURL: String?
     private let refresh: Bool
     private let logger: Logger
     /// The last manifest set that validated: a broken edit leaves it in force.
     private var lastGood: ManifestLoadResult?
     /// Whether a state database was seen: after that, a missing one is an outage, not a fresh start.
     private var stateSeen: Bool
+    /// The PostgreSQL store, kept open between passes.
+    private var sharedStore: StateBackend.Store?
 
-    init(paths: [String], directory: String, refresh: Bool, logger: Logger) {
+    init(paths: [String], directory: String, stateURL: String?, refresh: Bool, logger: Logger) {
         self.paths = paths
         self.directory = directory
+        self.stateURL = stateURL
         self.refresh = refresh
         self.logger = logger
-        stateSeen = FileManager.default.fileExists(atPath: Self.statePath(directory))
+        stateSeen = stateURL == nil && FileManager.default.fileExists(atPath: Self.statePath(directory))
     }
 
     private static func statePath(_ directory: String) -> String {
@@ -61,19 +65,25 @@ actor ControllerPass {
 
     private func runLocked(_ loaded: ManifestLoadResult, request: PassRequest) async -> PassOutcome {
         let path = Self.statePath(directory)
-        if stateSeen && !FileManager.default.fileExists(atPath: path) {
+        if stateURL == nil && stateSeen && !FileManager.default.fileExists(atPath: path) {
             return .unreachable("the state database '\(path)' has disappeared; restore it. The controller does not start over "
                                 + "from empty state, which would issue every token again")
         }
-        let store: SQLiteStateStore
-        do {
-            store = try SQLiteStateStore(directory: directory, mode: .readWrite)
-        } catch {
-            return .unreachable("\(error)")
+        let store: StateBackend.Store
+        if let cached = sharedStore {
+            store = cached
+        } else {
+            do {
+                store = try StateBackend.open(directory: directory, url: stateURL, mode: .readWrite)
+            } catch {
+                return .unreachable("\(error)")
+            }
+            // A shared store keeps its connection (and its lease's fencing epoch) from pass to pass.
+            if stateURL != nil { sharedStore = store }
         }
         stateSeen = true
         let lock: StateLockHolder
-        switch await StateLockHolder.attempt(store, holder: "\(Actor.name) (reconcile --watch)",
+        switch await StateLockHolder.attempt(store, holder: "\(Actor.name) (reconcile --watch)", ttl: StateBackend.lockTTL(url: stateURL),
                                              log: { [logger] in logger.notice("\($0)") }) {
         case .success(let holder): lock = holder
         case .failure(let error): return .unreachable("\(error)")
@@ -83,7 +93,7 @@ actor ControllerPass {
         return outcome
     }
 
-    private func runPass(_ loaded: ManifestLoadResult, store: SQLiteStateStore, request: PassRequest) async -> PassOutcome {
+    private func runPass(_ loaded: ManifestLoadResult, store: StateBackend.Store, request: PassRequest) async -> PassOutcome {
         let now = request.now
         let desired = loaded.manifests
         var opened: Engine?

@@ -3,7 +3,9 @@ import Crypto
 import Foundation
 import TokenctlBuiltinIssuer
 import TokenctlEngine
+import Logging
 import TokenctlModel
+import TokenctlPostgresIssuer
 import TokenctlSQLite
 import TokenctlStores
 
@@ -15,7 +17,7 @@ struct DriverSetupError: Error, CustomStringConvertible {
 /// Builds the issuers and stores the manifests name: the composition root of apply and the controller.
 enum DriverFactory {
     /// Opens the drivers, or prints why not and exits 1 (for one-shot commands).
-    static func makeOrExit(_ manifests: ManifestSet, stateDirectory: String, state: SQLiteStateStore) throws -> Drivers {
+    static func makeOrExit(_ manifests: ManifestSet, stateDirectory: String, state: StateBackend.Store) throws -> Drivers {
         do {
             return try make(manifests, stateDirectory: stateDirectory, state: state)
         } catch {
@@ -24,8 +26,9 @@ enum DriverFactory {
         }
     }
 
-    static func make(_ manifests: ManifestSet, stateDirectory: String, state: SQLiteStateStore) throws(DriverSetupError) -> Drivers {
+    static func make(_ manifests: ManifestSet, stateDirectory: String, state: StateBackend.Store) throws(DriverSetupError) -> Drivers {
         var issuers: [String: any CredentialIssuer] = [:]
+        var unavailable: [String: String] = [:]
         for (name, issuer) in manifests.issuers {
             switch issuer.kind {
             case .builtin:
@@ -34,7 +37,13 @@ enum DriverFactory {
                 } catch {
                     throw DriverSetupError(description: "issuer '\(name)': \(error)")
                 }
-            case .postgres, .exec:
+            case .postgres(let settings):
+                // A postgres issuer that cannot be set up fails its own tokens' changes, not the whole apply.
+                switch postgresIssuer(name, settings: settings) {
+                case .success(let driver): issuers[name] = driver
+                case .failure(let failure): unavailable[name] = "issuer '\(name)': \(failure.description)"
+                }
+            case .exec:
                 break  // Not built yet: changes for these issuers fail with a message saying so.
             }
         }
@@ -58,7 +67,33 @@ enum DriverFactory {
                 break
             }
         }
-        return Drivers(issuers: issuers, stores: stores, state: state)
+        var drivers = Drivers(issuers: issuers, stores: stores, state: state)
+        drivers.unavailableIssuers = unavailable
+        return drivers
+    }
+
+    /// A postgres issuer with its admin URL resolved from the reference (the URL is never printed).
+    static func postgresIssuer(_ name: String, settings: Issuer.PostgresSettings) -> Result<PostgresIssuer, DriverSetupError> {
+        let url: String
+        switch settings.url {
+        case .environment(let variable):
+            guard let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty else {
+                return .failure(DriverSetupError(description: "the environment variable \(variable) (its admin URL) is not set"))
+            }
+            url = value
+        case .file(let path):
+            guard let data = FileManager.default.contents(atPath: path) else {
+                return .failure(DriverSetupError(description: "cannot read its admin URL from \(path)"))
+            }
+            url = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        do {
+            let parallelism = Int(ProcessInfo.processInfo.environment["TOKENCTL_PG_CONNECTIONS"] ?? "") ?? 4
+            return .success(try PostgresIssuer(name: name, settings: settings, adminURL: url, parallelism: parallelism,
+                                               logger: Logger(label: "tokenctl.issuer.postgres")))
+        } catch {
+            return .failure(DriverSetupError(description: "its admin URL: \(error.description)"))
+        }
     }
 }
 

@@ -35,6 +35,23 @@ enum Inventory {
             } catch {
                 throw InventoryError(description: "cannot refresh issuer '\(name)': \(SafeError.describe(error))")
             }
+            // Scopes that name nothing at the issuer (a missing group role) fail the refresh, naming the tokens.
+            if let checking = driver as? any ScopeChecking {
+                let tokens = manifests.tokens.filter { $0.issuer == name }
+                let unknown: [String: String]
+                do {
+                    unknown = try await checking.unknownScopes(Set(tokens.flatMap(\.scopes)))
+                } catch {
+                    throw InventoryError(description: "cannot check the scopes of issuer '\(name)': \(SafeError.describe(error))")
+                }
+                let problems = tokens.flatMap { token in
+                    token.scopes.compactMap { scope in unknown[scope].map { "token \(token.id): scope \(scope): \($0)" } }
+                }
+                if !problems.isEmpty {
+                    throw InventoryError(description: "issuer '\(name)': " + problems.joined(separator: "; ")
+                                         + "; create the group roles or fix the scopes")
+                }
+            }
         }
         return observation
     }
@@ -43,12 +60,23 @@ enum Inventory {
     static func observe(_ manifests: ManifestSet, stateDirectory: String) async throws -> Observation {
         var issuers: [String: any CredentialIssuer] = [:]
         for (name, issuer) in manifests.issuers {
-            guard case .builtin = issuer.kind else { continue }  // Not built yet: observe(_:issuers:) says so.
-            do {
-                issuers[name] = BuiltinIssuer(authority: try BuiltinAuthority(directory: stateDirectory, mode: .readOnly), name: name)
-            } catch {
-                printError("tokenctl: error: cannot refresh issuer '\(name)': \(error)")
-                throw ExitCode(1)
+            switch issuer.kind {
+            case .builtin:
+                do {
+                    issuers[name] = BuiltinIssuer(authority: try BuiltinAuthority(directory: stateDirectory, mode: .readOnly), name: name)
+                } catch {
+                    printError("tokenctl: error: cannot refresh issuer '\(name)': \(error)")
+                    throw ExitCode(1)
+                }
+            case .postgres(let settings):
+                switch DriverFactory.postgresIssuer(name, settings: settings) {
+                case .success(let driver): issuers[name] = driver
+                case .failure(let failure):
+                    printError("tokenctl: error: cannot refresh issuer '\(name)': \(failure)")
+                    throw ExitCode(1)
+                }
+            case .exec:
+                continue  // Not built yet: observe(_:issuers:) says so.
             }
         }
         return try await observe(manifests, issuers: issuers)

@@ -47,7 +47,7 @@ struct PlanCommand: AsyncParsableCommand {
     func run() async throws {
         let now = try ClockOption.moment(at)
         let directory = manifests.stateDirectory
-        let store = try openState(directory, mode: .readOnly)
+        let store = try openState(directory, mode: .readOnly, url: manifests.stateURL)
         // The state loads on another thread while the manifests decode: the two are independent.
         let stateLoad = Task { () async -> Result<RecordedState, StateError> in
             do throws(StateError) { return .success(try await store.load()) } catch { return .failure(error) }
@@ -67,7 +67,7 @@ struct PlanCommand: AsyncParsableCommand {
             plan.manifestsDigest = try manifestsDigest(loaded.files)
             try SavedPlanFile.write(SavedPlan(plan: plan, manifestPaths: manifests.paths, stateDirectory: directory), to: out)
             // A saved plan is a request for change: record it (the audit log sits beside the state; the serial is untouched).
-            let writable = try openState(directory, mode: .readWrite)
+            let writable = try openState(directory, mode: .readWrite, url: manifests.stateURL)
             let origin = RequestOrigin.current(manifestPaths: manifests.paths)
             try await withState { () async throws(StateError) in
                 try await AuditLog(store: writable).append([origin.entry("plan --out", at: now,

@@ -65,7 +65,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         let seconds = Double((try? TokenDuration(parsing: interval))?.seconds ?? 300)
         let directory = manifests.stateDirectory
         let health = ControllerHealth(staleAfter: max(2 * seconds + 60, 120))
-        let pass = ControllerPass(paths: manifests.paths, directory: directory, refresh: refresh, logger: logger)
+        let pass = ControllerPass(paths: manifests.paths, directory: directory, stateURL: manifests.stateURL, refresh: refresh, logger: logger)
         let statusFile = StatusFileWriter(directory: directory)
         var services: [any Service] = []
         if let listen {
@@ -89,6 +89,7 @@ struct ReconcileCommand: AsyncParsableCommand {
     private func runOnce() async throws {
         var arguments = manifests.paths.flatMap { ["-f", $0] } + ["--auto-approve", "--lock-timeout", lockTimeout]
         if let stateDir = manifests.stateDir { arguments += ["--state-dir", stateDir] }
+        if let url = manifests.stateURLOption { arguments += ["--state", url] }
         if refresh { arguments.append("--refresh") }
         if let reason { arguments += ["--reason", reason] }
         var apply = try ApplyCommand.parse(arguments)

@@ -14,7 +14,7 @@ enum SecretLookup {
         let id = TokenID(namespace: parts[0], name: parts[1])
         let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
         let loaded = try loadManifestsOrExit(manifests.paths, now: now, quiet: true)
-        let store = try openState(manifests.stateDirectory, mode: .readOnly)
+        let store = try openState(manifests.stateDirectory, mode: .readOnly, url: manifests.stateURL)
         let state = try await withState { () async throws(StateError) in try await store.load() }
         guard let version = state.tokens[id]?.active else {
             printError("tokenctl: error: token \(id) has no active credential; run tokenctl apply first")

@@ -35,7 +35,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let now = try ClockOption.moment(at)
         let directory = manifests.stateDirectory
-        let store = try openState(directory, mode: .readOnly)
+        let store = try openState(directory, mode: .readOnly, url: manifests.stateURL)
         let state = try await withState { () async throws(StateError) in try await store.load() }
         let lastUsed = Self.lastUsedTimes(state, directory: directory)
         var rows = ControllerStatusFile.annotate(TokenStatus.rows(state, lastUsed: lastUsed, now: now), directory: directory)
@@ -88,7 +88,7 @@ struct ForecastCommand: AsyncParsableCommand {
             throw ValidationError("Invalid --within '\(within)': write a duration such as 7d or 30d.")
         }
         let desired = manifests.paths.isEmpty ? nil : try loadManifestsOrExit(manifests.paths, now: now, quiet: true).manifests
-        let store = try openState(manifests.stateDirectory, mode: .readOnly)
+        let store = try openState(manifests.stateDirectory, mode: .readOnly, url: manifests.stateURL)
         let state = try await withState { () async throws(StateError) in try await store.load() }
         let events = Forecast.events(desired: desired, recorded: state, now: now, within: horizon)
         if json {
@@ -141,7 +141,7 @@ struct ShowCommand: AsyncParsableCommand {
         }
         let files = ManifestFilesList.files(saved.manifestPaths)
         let digest = try manifestsDigest(files)
-        let store = try openState(saved.stateDirectory, mode: .readOnly)
+        let store = try openState(saved.stateDirectory, mode: .readOnly, url: StateBackend.url(explicit: nil))
         let serial = try await withState { () async throws(StateError) in try await store.serial() }
         switch saved.staleness(currentSerial: serial, currentDigest: digest) {
         case nil:

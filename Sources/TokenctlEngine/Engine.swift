@@ -31,6 +31,8 @@ public struct Drivers: Sendable {
     public var stores: [String: any SecretStore]
     /// The state.
     public var state: any StateStore
+    /// Why an issuer named in the manifests has no driver (its changes fail with this message).
+    public var unavailableIssuers: [String: String] = [:]
 
     /// Creates a driver set.
     public init(issuers: [String: any CredentialIssuer], stores: [String: any SecretStore], state: any StateStore) {
@@ -126,27 +128,33 @@ public struct Engine: Sendable {
 
         // Issue, per issuer.
         var issued: [TokenID: IssuedCredential] = [:]
+        // Tokens whose issuer call failed: the issuer may or may not have made the credential (a lost connection
+        // hides which), so their intents stay pending and the next run's repair asks by idempotency key.
+        var failedCalls: Set<TokenID> = []
         for (issuerName, group) in Dictionary(grouping: pending, by: { $0.token.issuer }) {
             guard let issuer = drivers.issuers[issuerName] else {
-                for item in group { outcomes[item.token.id] = "issuer '\(issuerName)' is not available in this version of tokenctl" }
+                let reason = drivers.unavailableIssuers[issuerName] ?? "issuer '\(issuerName)' is not available in this version of tokenctl"
+                for item in group { outcomes[item.token.id] = reason }
                 continue
             }
             let requests = group.map { item in
                 IssueRequest(issuer: issuerName, prefix: Self.prefix(issuers[issuerName]), owner: item.token.owner,
                              subject: item.token.id.description, scopes: item.token.scopes,
                              expiresAt: item.token.lifespan.duration.map { now + $0 },
-                             idempotencyKey: state.tokens[item.token.id]?.versions.last?.intentKey)
+                             idempotencyKey: state.tokens[item.token.id]?.versions.last?.intentKey, version: item.version,
+                             secretFormat: item.token.secretFormat)
             }
-            do {
-                let credentials = try await issuer.issue(requests, now: now)
-                for (item, credential) in zip(group, credentials) {
+            for (item, result) in zip(group, await issuer.issueEach(requests, now: now)) {
+                switch result {
+                case .success(let credential):
                     issued[item.token.id] = credential
                     logger.debug("issued", metadata: ["token": "\(item.token.id)", "version": "\(item.version)",
                                                       "credential": "\(credential.credentialID)", "hint": "\(credential.hint)",
                                                       "secret": "\(credential.secret.map { "\($0)" } ?? "none")"])
+                case .failure(let error):
+                    outcomes[item.token.id] = "issuer '\(issuerName)' failed: \(SafeError.describe(error))"
+                    failedCalls.insert(item.token.id)
                 }
-            } catch {
-                for item in group { outcomes[item.token.id] = "issuer '\(issuerName)' failed: \(SafeError.describe(error))" }
             }
         }
         checkpoint("after-issue")
@@ -156,6 +164,7 @@ public struct Engine: Sendable {
         for item in pending {
             let id = item.token.id
             guard var record = state.tokens[id], let index = record.versions.lastIndex(where: { $0.version == item.version }) else { continue }
+            if failedCalls.contains(id) { continue }
             if let credential = issued[id], let secret = credential.secret {
                 record.versions[index].credentialID = credential.credentialID
                 record.versions[index].fingerprint = credential.fingerprint
@@ -395,7 +404,7 @@ public enum SafeError {
         switch error {
         case let error as StoreError: error.description
         case let error as StateError: error.description
-        case let error as CustomStringConvertible where String(describing: type(of: error)).hasSuffix("AuthorityError"): error.description
+        case let error as any SafeToPrint: error.description
         default: "an error of type \(type(of: error)) (details withheld, they may contain a secret)"
         }
     }

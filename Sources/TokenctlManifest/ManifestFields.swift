@@ -33,7 +33,7 @@ public enum ManifestFields {
     static let document = ["apiVersion", "kind", "metadata", "spec"]
     static let tokenMetadata = ["name", "namespace", "owner", "labels", "annotations"]
     static let metadata = ["name", "labels", "annotations"]
-    static let tokenSpec = ["issuer", "scopes", "lifespan", "rotation", "deliverTo", "exception"]
+    static let tokenSpec = ["issuer", "scopes", "lifespan", "rotation", "deliverTo", "exception", "secretFormat"]
     static let rotation = ["every", "overlap", "window"]
     static let delivery = ["store", "key"]
     static let exception = ["reason", "approvedBy", "ticket", "expires"]

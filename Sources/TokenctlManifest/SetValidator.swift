@@ -73,6 +73,26 @@ enum SetValidator {
             set.policies.append(contentsOf: resources.policies.filter { !excluded.contains($0.metadata.location) })
         }
         set.policies.sort { $0.metadata.name < $1.metadata.name }
+        checkIssuerSpecificFields(set, diagnostics: &diagnostics)
+    }
+
+    /// Scopes of postgres tokens name group roles (`role:NAME`); `secretFormat` only means something for them.
+    private static func checkIssuerSpecificFields(_ set: ManifestSet, diagnostics: inout [Diagnostic]) {
+        let postgresIssuers = Set(set.issuers.values.filter { if case .postgres = $0.kind { true } else { false } }.map(\.metadata.name))
+        for token in set.tokens {
+            guard postgresIssuers.contains(token.issuer) else {
+                if token.secretFormat != nil {
+                    diagnostics.append(Diagnostic(.error, "bad-value", "secretFormat only applies to tokens of postgres issuers; "
+                                                  + "issuer '\(token.issuer)' delivers its own token format; remove secretFormat",
+                                                  at: token.locations.issuer))
+                }
+                continue
+            }
+            for (scope, location) in zip(token.scopes, token.locations.scopes) where !scope.hasPrefix("role:") || scope.count <= 5 {
+                diagnostics.append(Diagnostic(.error, "bad-value", "scope '\(scope)' of a postgres token must name a group role to grant, "
+                                              + "as role:NAME (e.g. role:analytics_read)", at: location))
+            }
+        }
     }
 
     private static func danglingReference(_ reference: NameReference, defined: [String]) -> Diagnostic {

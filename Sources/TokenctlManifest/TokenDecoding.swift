@@ -11,6 +11,7 @@ extension FileDecoder {
         var window: RotationWindow?
         var deliveries: [Token.Delivery] = []
         var exception: Token.Exception?
+        var secretFormat: Token.SecretFormat?
         let tokenID = metadata.map { TokenID(namespace: $0.namespace ?? "default", name: $0.metadata.name) }
 
         let isMapping = try mapping(first, object: "Token.spec", display: "Token spec") { key, _ throws(FatalDecodingError) in
@@ -45,6 +46,8 @@ extension FileDecoder {
                     }
                 }
             case "exception": exception = try decodeException(try next())
+            case "secretFormat":
+                secretFormat = try choice("secretFormat", Token.SecretFormat.allCases.map(\.rawValue)).flatMap { Token.SecretFormat(rawValue: $0.value) }
             default: return false
             }
             return true
@@ -91,9 +94,11 @@ extension FileDecoder {
         let rotation = Token.Rotation(every: every?.value, overlap: overlap?.value ?? TokenDuration(seconds: 0), window: window)
         let locations = Token.Locations(issuer: issuer.location, lifespan: lifespanText.location, rotationEvery: every?.location,
                                         scopes: scopes.map(\.location), owner: owner.location)
-        return .token(Token(id: tokenID, owner: owner.value, metadata: metadata.metadata, issuer: issuer.value,
-                            scopes: scopes.map(\.value), lifespan: lifespan, rotation: rotation, deliverTo: deliveries,
-                            exception: exception, locations: locations))
+        var token = Token(id: tokenID, owner: owner.value, metadata: metadata.metadata, issuer: issuer.value,
+                          scopes: scopes.map(\.value), lifespan: lifespan, rotation: rotation, deliverTo: deliveries,
+                          exception: exception, locations: locations)
+        token.secretFormat = secretFormat
+        return .token(token)
     }
 
     private func checkScopes(_ scopes: [Located<String>], listAt first: YAMLEvent) {

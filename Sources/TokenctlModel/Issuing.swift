@@ -15,9 +15,16 @@ public struct IssueRequest: Sendable {
     public var expiresAt: Timestamp?
     /// Makes a retried issue return the first result instead of a second credential.
     public var idempotencyKey: String?
+    /// The version being issued (1 for the first, one more per rotation), for issuers that name credentials by it.
+    public var version: Int?
+    /// What to return as the secret, for issuers whose credentials have parts.
+    public var secretFormat: Token.SecretFormat?
 
     /// Creates a request.
-    public init(issuer: String, prefix: String, owner: String, subject: String, scopes: [String], expiresAt: Timestamp?, idempotencyKey: String?) {
+    public init(issuer: String, prefix: String, owner: String, subject: String, scopes: [String], expiresAt: Timestamp?, idempotencyKey: String?,
+                version: Int? = nil, secretFormat: Token.SecretFormat? = nil) {
+        self.version = version
+        self.secretFormat = secretFormat
         self.issuer = issuer
         self.prefix = prefix
         self.owner = owner
@@ -60,6 +67,29 @@ public protocol CredentialIssuer: Sendable {
     func list() async throws -> [ObservedCredential]
     /// The credential issued under an idempotency key, if any (to repair an issue interrupted by a crash).
     func credential(forIdempotencyKey key: String) async throws -> String?
+    /// Issues each credential on its own: one failing request (say, a scope the issuer does not know) leaves the
+    /// others issued. The default calls `issue`, all or none.
+    func issueEach(_ requests: [IssueRequest], now: Timestamp) async -> [Result<IssuedCredential, any Error>]
 }
+
+extension CredentialIssuer {
+    public func issueEach(_ requests: [IssueRequest], now: Timestamp) async -> [Result<IssuedCredential, any Error>] {
+        do {
+            return try await issue(requests, now: now).map { .success($0) }
+        } catch {
+            return requests.map { _ in .failure(error) }
+        }
+    }
+}
+
+/// An issuer that can say which scopes it does not know (e.g. group roles missing on a database server),
+/// asked by `plan --refresh` and `apply --refresh`.
+public protocol ScopeChecking: Sendable {
+    /// The scopes among `scopes` that name nothing at the issuer, each with the reason.
+    func unknownScopes(_ scopes: Set<String>) async throws -> [String: String]
+}
+
+/// An error whose description never contains a secret (driver errors are wrapped into one before printing).
+public protocol SafeToPrint: Error, CustomStringConvertible {}
 
 

@@ -162,9 +162,13 @@ public struct ObservedCredential: Hashable, Sendable, Codable {
     public var expiresAt: Timestamp?
     /// Whether the issuer already revoked it.
     public var revoked: Bool
+    /// True for a credential that looks like tokenctl's (its name fits the issuer's template) but lacks its
+    /// ownership marker: reported as a ghost, never retired, whatever the issuer's ghost policy.
+    public var unmarked: Bool?
 
     /// Creates an observed credential.
-    public init(issuer: String, credentialID: String, hint: String, expiresAt: Timestamp? = nil, revoked: Bool = false) {
+    public init(issuer: String, credentialID: String, hint: String, expiresAt: Timestamp? = nil, revoked: Bool = false, unmarked: Bool? = nil) {
+        self.unmarked = unmarked
         self.issuer = issuer
         self.credentialID = credentialID
         self.hint = hint

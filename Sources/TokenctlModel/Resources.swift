@@ -149,6 +149,8 @@ public struct Token: Hashable, Sendable {
     public var deliverTo: [Delivery]
     /// The exception that allows `lifespan: never`.
     public var exception: Exception?
+    /// What is delivered: for database issuers, a connection string (default) or the bare password.
+    public var secretFormat: SecretFormat?
     /// Where checked fields were written.
     public var locations: Locations
 
@@ -165,6 +167,14 @@ public struct Token: Hashable, Sendable {
         self.deliverTo = deliverTo
         self.exception = exception
         self.locations = locations
+    }
+
+    /// What a token's delivered secret is, for issuers whose credentials have parts (a database login).
+    public enum SecretFormat: String, Hashable, Sendable, Codable, CaseIterable {
+        /// A connection URL with user and password, e.g. `postgresql://tk_app_v3:…@db:5432/app?sslmode=require`.
+        case connectionString = "connection-string"
+        /// The password alone.
+        case password
     }
 
     /// The rotation interval in force: `rotation.every`, else two thirds of a finite lifespan, else none.

@@ -224,10 +224,13 @@ public enum Planner {
             let inventory = observed.inventories[issuerName] ?? []
             for credential in inventory.sorted(by: { $0.credentialID < $1.credentialID })
             where !credential.revoked && !known.contains("\(issuerName)\u{0}\(credential.credentialID)") {
+                let unmarked = credential.unmarked == true
+                let detail = unmarked
+                    ? "named like tokenctl's credentials but without its ownership marker; reported only, never touched"
+                    : "not issued by tokenctl; " + (retire ? "will be revoked (issuer ghosts: retire)" : "reported only (issuer ghosts: report)")
                 changes.append(PlannedChange(
-                    action: .ghost, token: nil, issuer: issuerName, reason: .unmanaged,
-                    detail: "not issued by tokenctl; " + (retire ? "will be revoked (issuer ghosts: retire)" : "reported only (issuer ghosts: report)"),
-                    facts: ["credentialID": credential.credentialID], ghost: credential, retireGhost: retire))
+                    action: .ghost, token: nil, issuer: issuerName, reason: .unmanaged, detail: detail,
+                    facts: ["credentialID": credential.credentialID], ghost: credential, retireGhost: retire && !unmarked))
             }
         }
     }

@@ -1,8 +1,9 @@
 import PostgresNIO
+import TokenctlModel
 
 /// A PostgreSQL failure as a full sentence that is safe to print: it carries the server's SQLSTATE and message
 /// but never the SQL that was sent (which may hold a password verifier) nor the connection password.
-public struct PostgresFailure: Error, Sendable, CustomStringConvertible, Equatable {
+public struct PostgresFailure: Error, Sendable, CustomStringConvertible, Equatable, SafeToPrint {
     /// The message.
     public var description: String
     /// The SQLSTATE code, when the server sent one (e.g. `42710` duplicate object, `28P01` bad password).

@@ -188,7 +188,7 @@ import TokenctlModel
               lifespam: 90d
             """))
         #expect(result.messages("unknown-field") == [
-            "unknown field 'lifespam' in Token spec (did you mean 'lifespan'?); known fields: issuer, scopes, lifespan, rotation, deliverTo, exception",
+            "unknown field 'lifespam' in Token spec (did you mean 'lifespan'?); known fields: issuer, scopes, lifespan, rotation, deliverTo, exception, secretFormat",
         ])
     }
 
@@ -201,7 +201,7 @@ import TokenctlModel
         var renderer = DiagnosticRenderer(colors: false)
         let output = renderer.render(result.diagnostics.filter { $0.code == "unknown-field" })
         #expect(output == """
-            \(path):11:3: error: unknown field 'lifespam' in Token spec (did you mean 'lifespan'?); known fields: issuer, scopes, lifespan, rotation, deliverTo, exception
+            \(path):11:3: error: unknown field 'lifespam' in Token spec (did you mean 'lifespan'?); known fields: issuer, scopes, lifespan, rotation, deliverTo, exception, secretFormat
               lifespam: 90d
               ^
 

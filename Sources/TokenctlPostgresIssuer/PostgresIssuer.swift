@@ -1,0 +1,340 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+import TokenctlModel
+import TokenctlPostgresSupport
+
+/// The `postgres` issuer: each credential is a login role of a PostgreSQL server.
+///
+/// ```swift
+/// let issuer = try PostgresIssuer(name: "reporting-db", settings: settings, adminURL: url, logger: logger)
+/// let results = await issuer.issueEach(requests, now: now)   // CREATE ROLE … PASSWORD '<SCRAM verifier>' VALID UNTIL …
+/// try await issuer.revoke(["tk_payments_reporting_v1"], now: now)   // NOLOGIN, end sessions, reassign, DROP ROLE
+/// ```
+///
+/// - A role is created in one transaction with its password (a SCRAM-SHA-256 verifier computed here, so the
+///   plaintext never reaches the server or its logs), `VALID UNTIL` from the lifespan, membership in the group
+///   roles the scopes name (`role:NAME`), and a comment marking it as tokenctl's with the intent's idempotency key.
+/// - Roles are created over several connections at once, so that computing verifiers here overlaps with the
+///   server checking them (it runs one PBKDF2 per password to refuse empty ones).
+/// - Retiring makes the role NOLOGIN, ends its sessions, reassigns what it owns (when `reassignOwnedTo` is set)
+///   and drops it. A role that owns objects without `reassignOwnedTo` stays NOLOGIN, and retirement says why.
+/// - The inventory is one catalog query: roles with this issuer's marker, and roles named like the template
+///   without a marker (reported as unmarked ghosts, never touched).
+public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
+    /// The Issuer's name.
+    public let name: String
+    let endpoint: PostgresEndpoint
+    let names: RoleNames
+    let reassignOwnedTo: String?
+    let logger: Logger
+    /// Connections used at once to create roles.
+    public let parallelism: Int
+
+    /// Creates the issuer. `adminURL` is the resolved `url` reference; the manifest's TLS settings override its `sslmode`.
+    public init(name: String, settings: Issuer.PostgresSettings, adminURL: String, parallelism: Int = 4, logger: Logger) throws(PostgresFailure) {
+        var endpoint = try PostgresEndpoint(parsing: adminURL)
+        endpoint.tlsMode = settings.tlsMode
+        endpoint.caFile = settings.tlsCAFile ?? endpoint.caFile
+        self.name = name
+        self.endpoint = endpoint
+        names = RoleNames(template: settings.roleTemplate, issuer: name)
+        reassignOwnedTo = settings.reassignOwnedTo
+        self.parallelism = max(1, parallelism)
+        self.logger = logger
+    }
+
+    // MARK: Issue
+
+    public func issue(_ requests: [IssueRequest], now: Timestamp) async throws -> [IssuedCredential] {
+        let results = await issueEach(requests, now: now)
+        guard let failure = results.compactMap({ result -> (any Error)? in if case .failure(let error) = result { error } else { nil } }).first else {
+            return results.compactMap { try? $0.get() }
+        }
+        // All or none: drop what this call created.
+        let created = results.compactMap { try? $0.get() }.filter { $0.secret != nil }.map(\.credentialID)
+        try? await revoke(created, now: now)
+        throw failure
+    }
+
+    public func issueEach(_ requests: [IssueRequest], now: Timestamp) async -> [Result<IssuedCredential, any Error>] {
+        guard !requests.isEmpty else { return [] }
+        let queue = WorkQueue(count: requests.count)
+        let results = ResultSlots(count: requests.count)
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<min(parallelism, requests.count) {
+                group.addTask {
+                    var connection: PostgresConnection?
+                    while let index = queue.next() {
+                        do {
+                            if connection == nil || connection?.isClosed == true {
+                                connection = try await self.endpoint.connect(logger: self.logger)
+                            }
+                            guard let open = connection else { continue }
+                            results.set(index, .success(try await self.createRole(requests[index], on: open, now: now)))
+                        } catch {
+                            let failure = PostgresFailure.describing(error, doing: "create the role for \(requests[index].subject)")
+                            results.set(index, .failure(failure))
+                            if let open = connection, open.isClosed || failure.sqlState == nil {
+                                try? await open.close()
+                                connection = nil
+                            }
+                        }
+                    }
+                    try? await connection?.close()
+                }
+            }
+        }
+        return results.take()
+    }
+
+    private func createRole(_ request: IssueRequest, on connection: PostgresConnection, now: Timestamp) async throws -> IssuedCredential {
+        let version = request.version ?? 1
+        let role = names.role(subject: request.subject, version: version)
+        var groups: [String] = []
+        for scope in request.scopes {
+            guard scope.hasPrefix("role:"), scope.count > 5 else {
+                throw PostgresFailure("scope '\(scope)' of \(request.subject) is not a group role (write role:NAME)")
+            }
+            groups.append(String(scope.dropFirst(5)))
+        }
+        let password = Self.newPassword()
+        let verifier = try SCRAMVerifier.make(password: password)
+        let marker = names.marker(subject: request.subject, version: version, intent: request.idempotencyKey)
+        let validUntil = request.expiresAt.map { $0.description } ?? "infinity"
+        var statement = "CREATE ROLE \(SQLText.identifier(role)) LOGIN PASSWORD \(SQLText.literal(verifier)) VALID UNTIL \(SQLText.literal(validUntil))"
+        if !groups.isEmpty { statement += " IN ROLE " + groups.map(SQLText.identifier).joined(separator: ", ") }
+        do {
+            try await connection.withTransaction(logger: logger) { db in
+                try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                try await db.query(PostgresQuery(unsafeSQL: "COMMENT ON ROLE \(SQLText.identifier(role)) IS \(SQLText.literal(marker))"), logger: logger)
+            }
+        } catch {
+            let failure = PostgresFailure.describing(error, doing: "create role \(role) for \(request.subject)")
+            switch failure.sqlState {
+            case "42710":
+                // The role exists: ours from an earlier attempt with this intent (idempotent), or a clash.
+                if let existingMarker = try await comment(of: role, on: connection), existingMarker.hasPrefix(names.markerPrefix) {
+                    if let key = request.idempotencyKey, RoleNames.intent(inMarker: existingMarker) == key {
+                        return IssuedCredential(credentialID: role, secret: nil, fingerprint: "", hint: role)
+                    }
+                    throw PostgresFailure("role \(role) for \(request.subject) already exists, made by tokenctl for another issue; "
+                                          + "retire it (apply --refresh with ghosts: retire) or drop it, then apply again", sqlState: "42710")
+                }
+                throw PostgresFailure("role \(role) for \(request.subject) already exists and is not managed by tokenctl; "
+                                      + "rename it, drop it, or change the issuer's roleTemplate", sqlState: "42710")
+            case "42704":
+                throw PostgresFailure("a scope of \(request.subject) names a group role that does not exist on \(endpoint.description) "
+                                      + "(\(request.scopes.joined(separator: ", "))); create the role or fix the scope", sqlState: "42704")
+            case "42501":
+                throw PostgresFailure("the admin user of \(endpoint.description) may not create roles for \(request.subject); "
+                                      + "grant it CREATEROLE (and membership with ADMIN OPTION in the group roles)", sqlState: "42501")
+            default:
+                throw failure
+            }
+        }
+        let secret: String
+        switch request.secretFormat ?? .connectionString {
+        case .connectionString: secret = endpoint.url(user: role, password: password)
+        case .password: secret = password
+        }
+        return IssuedCredential(credentialID: role, secret: Secret(secret),
+                                fingerprint: "sha256:" + SHA256.hash(data: Data(password.utf8)).map { String(format: "%02x", $0) }.joined(),
+                                hint: role)
+    }
+
+    /// 32 characters from [A-Za-z0-9]: 190 bits, safe in URLs and in SQL literals.
+    static func newPassword() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<32).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
+    }
+
+    private func comment(of role: String, on connection: PostgresConnection) async throws -> String? {
+        let rows = try await connection.query("""
+            SELECT d.description FROM pg_roles r JOIN pg_shdescription d ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass
+            WHERE r.rolname = \(role)
+            """, logger: logger)
+        var found: String?
+        for try await description in rows.decode(String.self) { found = description }
+        return found
+    }
+
+    // MARK: Revoke and update
+
+    public func revoke(_ credentialIDs: [String], now: Timestamp) async throws {
+        guard !credentialIDs.isEmpty else { return }
+        let connection = try await endpoint.connect(logger: logger)
+        defer { Task { try? await connection.close() } }
+        var problems: [String] = []
+        for role in credentialIDs {
+            do {
+                try await retire(role, on: connection)
+            } catch {
+                problems.append(PostgresFailure.describing(error, doing: "retire role \(role)").description)
+            }
+        }
+        if !problems.isEmpty { throw PostgresFailure(problems.joined(separator: "; ")) }
+    }
+
+    private func retire(_ role: String, on connection: PostgresConnection) async throws {
+        // Only roles that carry this issuer's marker are touched; an unknown id is already gone.
+        guard let marker = try await comment(of: role, on: connection) else {
+            if try await roleExists(role, on: connection) {
+                throw PostgresFailure("role \(role) exists but carries no tokenctl marker; tokenctl does not touch it")
+            }
+            return
+        }
+        guard marker.hasPrefix(names.markerPrefix) else { throw PostgresFailure("role \(role) belongs to another issuer (\(marker))") }
+        let quoted = SQLText.identifier(role)
+        try await connection.query(PostgresQuery(unsafeSQL: "ALTER ROLE \(quoted) NOLOGIN"), logger: logger)
+        try await connection.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = \(role)", logger: logger)
+        do {
+            try await connection.withTransaction(logger: logger) { db in
+                if let owner = reassignOwnedTo {
+                    try await db.query(PostgresQuery(unsafeSQL: "REASSIGN OWNED BY \(quoted) TO \(SQLText.identifier(owner))"), logger: logger)
+                    try await db.query(PostgresQuery(unsafeSQL: "DROP OWNED BY \(quoted)"), logger: logger)
+                }
+                try await db.query(PostgresQuery(unsafeSQL: "DROP ROLE \(quoted)"), logger: logger)
+            }
+        } catch {
+            let failure = PostgresFailure.describing(error, doing: "drop role \(role)")
+            if failure.sqlState == "2BP01" {
+                throw PostgresFailure("role \(role) owns objects, so it was made NOLOGIN (it can no longer log in) but not dropped; "
+                                      + "set reassignOwnedTo on the issuer, or reassign its objects by hand, then apply again", sqlState: "2BP01")
+            }
+            throw failure
+        }
+    }
+
+    private func roleExists(_ role: String, on connection: PostgresConnection) async throws -> Bool {
+        var exists = false
+        for try await _ in try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(role)", logger: logger).decode(Int32.self) {
+            exists = true
+        }
+        return exists
+    }
+
+    public func update(credentialID: String, scopes: [String]) async throws {
+        let connection = try await endpoint.connect(logger: logger)
+        defer { Task { try? await connection.close() } }
+        do {
+            let wanted = Set(scopes.filter { $0.hasPrefix("role:") }.map { String($0.dropFirst(5)) })
+            var current: Set<String> = []
+            let rows = try await connection.query("""
+                SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member
+                WHERE r.rolname = \(credentialID)
+                """, logger: logger)
+            for try await group in rows.decode(String.self) { current.insert(group) }
+            try await connection.withTransaction(logger: logger) { db in
+                for group in wanted.subtracting(current).sorted() {
+                    try await db.query(PostgresQuery(unsafeSQL: "GRANT \(SQLText.identifier(group)) TO \(SQLText.identifier(credentialID))"), logger: logger)
+                }
+                for group in current.subtracting(wanted).sorted() {
+                    try await db.query(PostgresQuery(unsafeSQL: "REVOKE \(SQLText.identifier(group)) FROM \(SQLText.identifier(credentialID))"), logger: logger)
+                }
+            }
+        } catch {
+            throw PostgresFailure.describing(error, doing: "change the group roles of \(credentialID)")
+        }
+    }
+
+    // MARK: Inventory
+
+    public func list() async throws -> [ObservedCredential] {
+        let connection = try await endpoint.connect(logger: logger)
+        defer { Task { try? await connection.close() } }
+        do {
+            let rows = try await connection.query("""
+                SELECT r.rolname, r.rolcanlogin, extract(epoch FROM r.rolvaliduntil)::float8, d.description
+                FROM pg_roles r LEFT JOIN pg_shdescription d ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass
+                WHERE d.description LIKE \(RoleNames.escapeLike(names.markerPrefix) + "%")
+                   OR (r.rolname LIKE \(names.likePattern) AND (d.description IS NULL OR d.description NOT LIKE 'tokenctl:%'))
+                ORDER BY r.rolname
+                """, logger: logger)
+            var credentials: [ObservedCredential] = []
+            for try await (role, canLogin, validUntil, description) in rows.decode((String, Bool, Double?, String?).self) {
+                let expires = validUntil.flatMap { $0.isFinite ? Timestamp(secondsSinceEpoch: Int64($0)) : nil }
+                let marked = description?.hasPrefix(names.markerPrefix) == true
+                credentials.append(ObservedCredential(issuer: name, credentialID: role, hint: role, expiresAt: expires, revoked: !canLogin,
+                                                      unmarked: marked ? nil : true))
+            }
+            return credentials
+        } catch {
+            throw PostgresFailure.describing(error, doing: "list the roles of \(endpoint.description)")
+        }
+    }
+
+    public func credential(forIdempotencyKey key: String) async throws -> String? {
+        let connection = try await endpoint.connect(logger: logger)
+        defer { Task { try? await connection.close() } }
+        do {
+            let pattern = RoleNames.escapeLike(names.markerPrefix) + "%;intent=" + RoleNames.escapeLike(key) + ";%"
+            let rows = try await connection.query("""
+                SELECT r.rolname FROM pg_roles r JOIN pg_shdescription d ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass
+                WHERE d.description LIKE \(pattern)
+                """, logger: logger)
+            var found: String?
+            for try await role in rows.decode(String.self) { found = role }
+            return found
+        } catch {
+            throw PostgresFailure.describing(error, doing: "look up the role of an interrupted issue")
+        }
+    }
+
+    // MARK: Scopes
+
+    public func unknownScopes(_ scopes: Set<String>) async throws -> [String: String] {
+        var unknown: [String: String] = [:]
+        var groups: [String: String] = [:]
+        for scope in scopes {
+            if scope.hasPrefix("role:"), scope.count > 5 { groups[String(scope.dropFirst(5))] = scope } else { unknown[scope] = "not of the form role:NAME" }
+        }
+        guard !groups.isEmpty else { return unknown }
+        let connection = try await endpoint.connect(logger: logger)
+        defer { Task { try? await connection.close() } }
+        do {
+            var existing: Set<String> = []
+            let rows = try await connection.query("SELECT rolname FROM pg_roles WHERE rolname = ANY(\(Array(groups.keys)))", logger: logger)
+            for try await role in rows.decode(String.self) { existing.insert(role) }
+            for (group, scope) in groups where !existing.contains(group) {
+                unknown[scope] = "no role named \(group) on \(endpoint.description)"
+            }
+            return unknown
+        } catch {
+            throw PostgresFailure.describing(error, doing: "check the scopes' group roles")
+        }
+    }
+}
+
+/// Hands out indexes 0..<count to workers.
+final class WorkQueue: @unchecked Sendable {
+    private var nextIndex = 0
+    private let count: Int
+    private let lock = NSLock()
+
+    init(count: Int) { self.count = count }
+
+    func next() -> Int? {
+        lock.withLock {
+            guard nextIndex < count else { return nil }
+            defer { nextIndex += 1 }
+            return nextIndex
+        }
+    }
+}
+
+/// One result slot per request, filled by concurrent workers.
+final class ResultSlots: @unchecked Sendable {
+    private var slots: [Result<IssuedCredential, any Error>?]
+    private let lock = NSLock()
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Result<IssuedCredential, any Error>) { lock.withLock { slots[index] = result } }
+
+    func take() -> [Result<IssuedCredential, any Error>] {
+        lock.withLock { slots.map { $0 ?? .failure(PostgresFailure("the request was not processed")) } }
+    }
+}
