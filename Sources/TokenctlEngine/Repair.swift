@@ -25,7 +25,14 @@ extension Engine {
                 let issuer = drivers.issuers[record.issuer]
                 var credentialID = version.credentialID
                 if credentialID.isEmpty, let key = version.intentKey, let issuer {
-                    credentialID = (try? await issuer.credential(forIdempotencyKey: key)) ?? ""
+                    do {
+                        credentialID = try await issuer.credential(forIdempotencyKey: key) ?? ""
+                    } catch {
+                        // Not knowing whether the issuer made it is not "never issued": keep the intent for the next run.
+                        notes.append("\(id) v\(version.version): cannot ask issuer '\(record.issuer)' whether an interrupted issue went "
+                                     + "through (\(SafeError.describe(error))); it stays pending and the next run checks again")
+                        continue
+                    }
                 }
                 if !credentialID.isEmpty, let secret = await secretFromStores(version) {
                     // Roll forward: complete the delivery and activate.

@@ -29,6 +29,8 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
     let names: RoleNames
     let reassignOwnedTo: String?
     let logger: Logger
+    /// Progress of the issue workers, at trace level.
+    let trace = Logger(label: "tokenctl.issuer.postgres")
     /// Connections used at once to create roles.
     public let parallelism: Int
 
@@ -42,7 +44,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
         names = RoleNames(template: settings.roleTemplate, issuer: name)
         reassignOwnedTo = settings.reassignOwnedTo
         self.parallelism = max(1, parallelism)
-        self.logger = logger
+        self.logger = logger.cappedForDriver()
     }
 
     // MARK: Issue
@@ -67,22 +69,29 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
                 group.addTask {
                     var connection: PostgresConnection?
                     while let index = queue.next() {
+                        self.trace.trace("worker takes", metadata: ["index": "\(index)"])
+                        defer { self.trace.trace("worker done", metadata: ["index": "\(index)"]) }
                         do {
                             if connection == nil || connection?.isClosed == true {
                                 connection = try await self.endpoint.connect(logger: self.logger)
                             }
                             guard let open = connection else { continue }
-                            results.set(index, .success(try await self.createRole(requests[index], on: open, now: now)))
+                            let request = requests[index]
+                            results.set(index, .success(try await Deadline.run(seconds: 20, onTimeout: { PostgresTransaction.abandon(open) }) {
+                                try await self.createRole(request, on: open, now: now)
+                            }))
                         } catch {
                             let failure = PostgresFailure.describing(error, doing: "create the role for \(requests[index].subject)")
                             results.set(index, .failure(failure))
-                            if let open = connection, open.isClosed || failure.sqlState == nil {
-                                try? await open.close()
+                            // After any error the connection is replaced: the server may be ending it (57P01), and a
+                            // query sent on such a connection can wait forever. Closing is never awaited, for the same reason.
+                            if let open = connection {
+                                PostgresTransaction.abandon(open)
                                 connection = nil
                             }
                         }
                     }
-                    try? await connection?.close()
+                    if let connection { PostgresTransaction.abandon(connection) }
                 }
             }
         }
@@ -106,10 +115,10 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
         var statement = "CREATE ROLE \(SQLText.identifier(role)) LOGIN PASSWORD \(SQLText.literal(verifier)) VALID UNTIL \(SQLText.literal(validUntil))"
         if !groups.isEmpty { statement += " IN ROLE " + groups.map(SQLText.identifier).joined(separator: ", ") }
         do {
-            try await connection.withTransaction(logger: logger) { db in
-                try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                try await db.query(PostgresQuery(unsafeSQL: "COMMENT ON ROLE \(SQLText.identifier(role)) IS \(SQLText.literal(marker))"), logger: logger)
-            }
+            // One statement, so one round trip and atomic: the role never exists without its marker.
+            try await connection.query(PostgresQuery(unsafeSQL: SQLText.block([
+                statement, "COMMENT ON ROLE \(SQLText.identifier(role)) IS \(SQLText.literal(marker))",
+            ])), logger: logger)
         } catch {
             let failure = PostgresFailure.describing(error, doing: "create role \(role) for \(request.subject)")
             switch failure.sqlState {
@@ -166,7 +175,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
     public func revoke(_ credentialIDs: [String], now: Timestamp) async throws {
         guard !credentialIDs.isEmpty else { return }
         let connection = try await endpoint.connect(logger: logger)
-        defer { Task { try? await connection.close() } }
+        defer { PostgresTransaction.abandon(connection) }
         var problems: [String] = []
         for role in credentialIDs {
             do {
@@ -191,13 +200,11 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
         try await connection.query(PostgresQuery(unsafeSQL: "ALTER ROLE \(quoted) NOLOGIN"), logger: logger)
         try await connection.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = \(role)", logger: logger)
         do {
-            try await connection.withTransaction(logger: logger) { db in
-                if let owner = reassignOwnedTo {
-                    try await db.query(PostgresQuery(unsafeSQL: "REASSIGN OWNED BY \(quoted) TO \(SQLText.identifier(owner))"), logger: logger)
-                    try await db.query(PostgresQuery(unsafeSQL: "DROP OWNED BY \(quoted)"), logger: logger)
-                }
-                try await db.query(PostgresQuery(unsafeSQL: "DROP ROLE \(quoted)"), logger: logger)
+            var statements: [String] = []
+            if let owner = reassignOwnedTo {
+                statements += ["REASSIGN OWNED BY \(quoted) TO \(SQLText.identifier(owner))", "DROP OWNED BY \(quoted)"]
             }
+            try await connection.query(PostgresQuery(unsafeSQL: SQLText.block(statements + ["DROP ROLE \(quoted)"])), logger: logger)
         } catch {
             let failure = PostgresFailure.describing(error, doing: "drop role \(role)")
             if failure.sqlState == "2BP01" {
@@ -218,7 +225,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
 
     public func update(credentialID: String, scopes: [String]) async throws {
         let connection = try await endpoint.connect(logger: logger)
-        defer { Task { try? await connection.close() } }
+        defer { PostgresTransaction.abandon(connection) }
         do {
             let wanted = Set(scopes.filter { $0.hasPrefix("role:") }.map { String($0.dropFirst(5)) })
             var current: Set<String> = []
@@ -227,14 +234,9 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
                 WHERE r.rolname = \(credentialID)
                 """, logger: logger)
             for try await group in rows.decode(String.self) { current.insert(group) }
-            try await connection.withTransaction(logger: logger) { db in
-                for group in wanted.subtracting(current).sorted() {
-                    try await db.query(PostgresQuery(unsafeSQL: "GRANT \(SQLText.identifier(group)) TO \(SQLText.identifier(credentialID))"), logger: logger)
-                }
-                for group in current.subtracting(wanted).sorted() {
-                    try await db.query(PostgresQuery(unsafeSQL: "REVOKE \(SQLText.identifier(group)) FROM \(SQLText.identifier(credentialID))"), logger: logger)
-                }
-            }
+            let statements = wanted.subtracting(current).sorted().map { "GRANT \(SQLText.identifier($0)) TO \(SQLText.identifier(credentialID))" }
+                + current.subtracting(wanted).sorted().map { "REVOKE \(SQLText.identifier($0)) FROM \(SQLText.identifier(credentialID))" }
+            if !statements.isEmpty { try await connection.query(PostgresQuery(unsafeSQL: SQLText.block(statements)), logger: logger) }
         } catch {
             throw PostgresFailure.describing(error, doing: "change the group roles of \(credentialID)")
         }
@@ -244,7 +246,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
 
     public func list() async throws -> [ObservedCredential] {
         let connection = try await endpoint.connect(logger: logger)
-        defer { Task { try? await connection.close() } }
+        defer { PostgresTransaction.abandon(connection) }
         do {
             let rows = try await connection.query("""
                 SELECT r.rolname, r.rolcanlogin, extract(epoch FROM r.rolvaliduntil)::float8, d.description
@@ -268,7 +270,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
 
     public func credential(forIdempotencyKey key: String) async throws -> String? {
         let connection = try await endpoint.connect(logger: logger)
-        defer { Task { try? await connection.close() } }
+        defer { PostgresTransaction.abandon(connection) }
         do {
             let pattern = RoleNames.escapeLike(names.markerPrefix) + "%;intent=" + RoleNames.escapeLike(key) + ";%"
             let rows = try await connection.query("""
@@ -293,7 +295,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
         }
         guard !groups.isEmpty else { return unknown }
         let connection = try await endpoint.connect(logger: logger)
-        defer { Task { try? await connection.close() } }
+        defer { PostgresTransaction.abandon(connection) }
         do {
             var existing: Set<String> = []
             let rows = try await connection.query("SELECT rolname FROM pg_roles WHERE rolname = ANY(\(Array(groups.keys)))", logger: logger)

@@ -38,7 +38,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
             throw .unavailable(path: "the PostgreSQL state URL", detail: error.description)
         }
         location = endpoint.description
-        self.logger = logger
+        self.logger = logger.cappedForDriver()
     }
 
     deinit {
@@ -50,8 +50,8 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
     }
 
     /// Closes the connection.
-    public func close() async {
-        try? await connection?.close()
+    public func close() {
+        if let connection { PostgresTransaction.abandon(connection) }
         connection = nil
     }
 
@@ -80,13 +80,13 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         do {
             return try await body(connection)
         } catch {
+            // After any error the connection is replaced (a failed transaction already closed it; the server may be
+            // ending it): the next call connects afresh. Closing is never awaited.
+            self.connection = nil
+            PostgresTransaction.abandon(connection)
             let cause = PostgresFailure.unwrapTransaction(error)
             if let stateError = cause as? StateError { throw stateError }
             let failure = PostgresFailure.describing(cause, doing: doing)
-            if connection.isClosed || failure.sqlState == nil {
-                self.connection = nil
-                try? await connection.close()
-            }
             if failure.sqlState == nil { throw .unavailable(path: location, detail: failure.description) }
             throw .writeFailed(path: location, detail: failure.description)
         }
@@ -94,7 +94,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
 
     private func migrate(_ connection: PostgresConnection) async throws(StateError) {
         do {
-            try await connection.withTransaction(logger: logger) { db in
+            try await PostgresTransaction.run(connection, logger: logger) { db in
                 // Replicas starting together migrate one at a time.
                 try await db.query("SELECT pg_advisory_xact_lock(7356212)", logger: logger)
                 try await db.query("CREATE TABLE IF NOT EXISTS tokenctl_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -134,7 +134,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
     public func load() async throws(StateError) -> RecordedState {
         let location = location
         return try await run("read the state") { connection in
-            try await connection.withTransaction(logger: logger) { db in
+            try await PostgresTransaction.run(connection, logger: logger) { db in
                 var serial: Int64 = 0
                 for try await value in try await db.query("SELECT serial FROM tokenctl_meta WHERE id = 1", logger: logger).decode(Int64.self) {
                     serial = value
@@ -183,7 +183,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
             }
         }
         return try await run("write the state") { connection in
-            try await connection.withTransaction(logger: logger) { db in
+            try await PostgresTransaction.run(connection, logger: logger) { db in
                 if let lease {
                     // Fencing: the lease must still be ours, checked under the row lock in the writing transaction.
                     let rows = try await db.query("SELECT holder, epoch FROM tokenctl_lock WHERE id = 1 FOR UPDATE", logger: logger)
@@ -226,7 +226,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
     public func acquireLock(_ request: LockRequest, now: Timestamp) async throws(StateError) -> StateLock {
         let held = lease
         let taken: (StateLock, Int64) = try await run("take the state lock") { connection in
-            try await connection.withTransaction(logger: logger) { db in
+            try await PostgresTransaction.run(connection, logger: logger) { db in
                 let rows = try await db.query(
                     "SELECT holder, host, pid, acquired_at, expires_at, epoch FROM tokenctl_lock WHERE id = 1 FOR UPDATE", logger: logger)
                 var epoch: Int64 = 0
@@ -289,7 +289,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         guard !records.isEmpty else { return }
         let location = location
         try await run("append to the audit log") { connection in
-            try await connection.withTransaction(logger: logger) { db in
+            try await PostgresTransaction.run(connection, logger: logger) { db in
                 try await db.query("LOCK TABLE tokenctl_audit IN SHARE ROW EXCLUSIVE MODE", logger: logger)
                 var last: Int64 = 0
                 for try await value in try await db.query("SELECT coalesce(max(sequence), 0) FROM tokenctl_audit", logger: logger)

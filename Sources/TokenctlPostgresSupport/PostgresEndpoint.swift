@@ -101,13 +101,20 @@ public struct PostgresEndpoint: Sendable, CustomStringConvertible {
     /// Opens a connection; failures name the server and say what to check, never the password.
     public func connect(logger: Logger) async throws(PostgresFailure) -> PostgresConnection {
         let configuration = try configuration()
+        let logger = logger.cappedForDriver()
+        let description = description
         do {
-            return try await PostgresConnection.connect(configuration: configuration, id: Self.nextID(), logger: logger)
+            // The driver's connect timeout covers TCP only; a server that ends the session during authentication
+            // could leave connect waiting, so the whole handshake gets a deadline.
+            return try await Deadline.run(seconds: 15, onTimeout: {}) {
+                try await PostgresConnection.connect(configuration: configuration, id: Self.nextID(), logger: logger)
+            }
         } catch {
             throw PostgresFailure.describing(error, doing: "connect to \(description)")
         }
     }
 
+    static let handshakeDeadline: UInt64 = 15_000_000_000
     private static let counter = Counter()
     private static func nextID() -> Int { counter.next() }
 

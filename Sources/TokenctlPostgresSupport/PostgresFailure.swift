@@ -1,3 +1,5 @@
+import Foundation
+import Logging
 import PostgresNIO
 import TokenctlModel
 
@@ -64,8 +66,107 @@ public enum SQLText {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
+    /// Statements as one atomic `DO` block (one round trip; errors keep their SQLSTATE). The statements must not
+    /// contain the dollar-quote tag, which identifiers and literals quoted here cannot.
+    public static func block(_ statements: [String]) -> String {
+        "DO $tokenctl$ BEGIN " + statements.map { $0 + "; " }.joined() + "END $tokenctl$"
+    }
+
     /// `'text'` with embedded quotes doubled (standard_conforming_strings is on in every supported server).
     public static func literal(_ text: String) -> String {
         "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+    }
+}
+
+/// Transactions that never wait on a dead connection: on any error the connection is closed (the server rolls
+/// back what it had) instead of sending ROLLBACK, which can wait forever on a connection the server just ended.
+public enum PostgresTransaction {
+    /// Runs `body` between BEGIN and COMMIT.
+    public static func run<T>(_ connection: PostgresConnection, logger: Logger, isolation: isolated (any Actor)? = #isolation,
+                              _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            try await connection.query("BEGIN", logger: logger)
+            let result = try await body(connection)
+            try await connection.query("COMMIT", logger: logger)
+            return result
+        } catch {
+            abandon(connection)
+            throw error
+        }
+    }
+
+    /// Closes a connection without waiting; it stays alive until the close completes.
+    public static func abandon(_ connection: PostgresConnection) {
+        let closing: EventLoopFuture<Void> = connection.close()
+        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+}
+
+extension Logger {
+    /// A logger for the driver: at most `notice`, because at debug and trace the driver logs statements, and
+    /// statements can carry password verifiers.
+    public func cappedForDriver() -> Logger {
+        var logger = self
+        if logger.logLevel < .notice { logger.logLevel = .notice }
+        return logger
+    }
+}
+
+/// A deadline for driver calls that might never answer (a connection the server ended without the driver
+/// noticing): the caller gets an error after `seconds`, `onTimeout` runs (close the connection), and the
+/// abandoned call is left to finish or fail on its own.
+public enum Deadline {
+    public static func run<T: Sendable>(seconds: Double, onTimeout: @escaping @Sendable () -> Void,
+                                        _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let gate = Gate<T>()
+        return try await withCheckedThrowingContinuation { continuation in
+            gate.arm(continuation)
+            let work = Task {
+                do { gate.finish(.success(try await operation())) } catch { gate.finish(.failure(error)) }
+            }
+            Task {
+                try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+                if gate.finish(.failure(PostgresFailure("the server did not answer within \(Int(seconds)) seconds; the connection was dropped"))) {
+                    onTimeout()
+                    work.cancel()
+                }
+            }
+        }
+    }
+
+    /// Resumes a continuation once.
+    private final class Gate<T: Sendable>: @unchecked Sendable {
+        private var continuation: CheckedContinuation<T, any Error>?
+        private var pending: Result<T, any Error>?
+        private var done = false
+        private let lock = NSLock()
+
+        func arm(_ continuation: CheckedContinuation<T, any Error>) {
+            lock.lock()
+            if let pending {
+                lock.unlock()
+                continuation.resume(with: pending)
+                return
+            }
+            self.continuation = continuation
+            lock.unlock()
+        }
+
+        /// Returns true when this call decided the outcome.
+        @discardableResult
+        func finish(_ result: Result<T, any Error>) -> Bool {
+            lock.lock()
+            guard !done else { lock.unlock(); return false }
+            done = true
+            guard let continuation else {
+                pending = result
+                lock.unlock()
+                return true
+            }
+            self.continuation = nil
+            lock.unlock()
+            continuation.resume(with: result)
+            return true
+        }
     }
 }
