@@ -239,6 +239,11 @@ final class StateLockHolder: Sendable {
         }
     }
 
+    /// Stops renewing without releasing (a newer holder object renews the same lease).
+    func stopRenewing() async {
+        renewal.cancel()
+    }
+
     func release() async {
         renewal.cancel()
         try? await store.releaseLock(holder: request.holder, processID: request.processID)

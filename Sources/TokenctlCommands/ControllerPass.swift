@@ -23,6 +23,8 @@ actor ControllerPass {
     private var stateSeen: Bool
     /// The PostgreSQL store, kept open between passes.
     private var sharedStore: StateBackend.Store?
+    /// On shared state, the lease this replica holds between passes: it leads while it holds it.
+    private var leadership: StateLockHolder?
 
     init(paths: [String], directory: String, stateURL: String?, refresh: Bool, logger: Logger) {
         self.paths = paths
@@ -35,6 +37,12 @@ actor ControllerPass {
 
     private static func statePath(_ directory: String) -> String {
         (directory as NSString).appendingPathComponent(SQLiteStateStore.fileName)
+    }
+
+    /// Gives up the lease on shutdown, so another replica takes over at once.
+    func resign() async {
+        await leadership?.release()
+        leadership = nil
     }
 
     func run(_ request: PassRequest) async -> PassOutcome {
@@ -82,14 +90,33 @@ actor ControllerPass {
             if stateURL != nil { sharedStore = store }
         }
         stateSeen = true
+        let ttl = StateBackend.lockTTL(url: stateURL)
         let lock: StateLockHolder
-        switch await StateLockHolder.attempt(store, holder: "\(Actor.name) (reconcile --watch)", ttl: StateBackend.lockTTL(url: stateURL),
+        // Taking the lock again renews it when this replica holds it (same holder and pid, same fencing epoch).
+        switch await StateLockHolder.attempt(store, holder: "\(Actor.name) (reconcile --watch)", ttl: ttl,
                                              log: { [logger] in logger.notice("\($0)") }) {
-        case .success(let holder): lock = holder
-        case .failure(let error): return .unreachable("\(error)")
+        case .success(let holder):
+            lock = holder
+        case .failure(let error):
+            await leadership?.release()
+            leadership = nil
+            // On shared state another replica holding the lease is normal: stand by and try again soon.
+            if stateURL != nil, case .locked(let held) = error {
+                return .standby(leader: "\(held.holder) on \(held.host) (pid \(held.processID))",
+                                retryAt: request.now + TokenDuration(seconds: max(1, ttl.seconds / 3)))
+            }
+            return .unreachable("\(error)")
         }
         let outcome = await runPass(loaded, store: store, request: request)
-        await lock.release()
+        if stateURL != nil && outcome.result != .failed {
+            // Lead: keep the lease (renewed in the background) until shutdown or until another replica takes it.
+            let previous = leadership
+            leadership = lock
+            if previous !== lock { await previous?.stopRenewing() }
+        } else {
+            await lock.release()
+            leadership = nil
+        }
         return outcome
     }
 

@@ -84,6 +84,7 @@ struct ReconcileCommand: AsyncParsableCommand {
                                      metrics: ControllerMetrics(), logger: logger, onPass: { statusFile.write($0) }))
         logger.notice("controller started", metadata: ["manifests": "\(manifests.paths)", "state": "\(directory)", "interval": "\(interval)"])
         try await ControllerRunner.run(services, logger: logger)
+        await pass.resign()
     }
 
     private func runOnce() async throws {

@@ -25,6 +25,8 @@ public final class ControllerHealth: Sendable {
         public var manifestsValid = true
         /// Tokens whose changes keep failing.
         public var needsAttention: [RetryBook.Entry] = []
+        /// Who leads, when this replica is on standby (shared state).
+        public var standbyFor: String?
     }
 
     /// How long after the last successful pass the controller stops calling itself ready.
@@ -52,6 +54,7 @@ public final class ControllerHealth: Sendable {
             current.manifestsValid = outcome.manifestsValid
             if outcome.result != .failed { current.lastSuccessAt = now }
             current.needsAttention = retries.entries.values.sorted { $0.key < $1.key }
+            current.standbyFor = outcome.standbyFor
         }
     }
 
@@ -66,6 +69,7 @@ public final class ControllerHealth: Sendable {
             return (false, "no pass has succeeded for \(Self.age(now - lastSuccess))")
         }
         var reason = "the last pass succeeded \(Self.age(now - lastSuccess)) ago"
+        if let leader = state.standbyFor { reason = "standby: \(leader) holds the lease and acts; checked \(Self.age(now - lastSuccess)) ago" }
         if !state.manifestsValid { reason += "; the manifests have errors, the last valid set is in force" }
         if !state.needsAttention.isEmpty { reason += "; \(state.needsAttention.count) token(s) need attention" }
         return (true, reason)

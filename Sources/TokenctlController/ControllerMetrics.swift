@@ -17,6 +17,7 @@ import TokenctlPlanner
 /// | `tokenctl_earliest_expiry_seconds` | gauge (+Inf when nothing expires) | |
 /// | `tokenctl_manifests_valid`, `tokenctl_manifest_errors` | gauges | |
 /// | `tokenctl_state_reachable`, `tokenctl_last_success_timestamp_seconds` | gauges | |
+/// | `tokenctl_leader` | gauge: 1 when this replica acts, 0 on standby (shared state) | |
 public final class ControllerMetrics: Sendable {
     private let passes: [PassOutcome.Result: Counter]
     private let passDuration = Metrics.Timer(label: "tokenctl_reconcile_pass_duration_seconds", preferredDisplayUnit: .seconds)
@@ -29,6 +30,7 @@ public final class ControllerMetrics: Sendable {
     private let manifestErrors = Gauge(label: "tokenctl_manifest_errors")
     private let stateReachable = Gauge(label: "tokenctl_state_reachable")
     private let lastSuccess = Gauge(label: "tokenctl_last_success_timestamp_seconds")
+    private let leader = Gauge(label: "tokenctl_leader")
     private let lock = NSLock()
     // Token gauges by issuer and health; issuers come from the manifests, so the set is bounded by configuration.
     nonisolated(unsafe) private var tokenGauges: [FleetSnapshot.IssuerHealth: Gauge] = [:]
@@ -61,6 +63,7 @@ public final class ControllerMetrics: Sendable {
         manifestErrors.record(outcome.manifestErrors)
         stateReachable.record(outcome.stateReachable ? 1 : 0)
         if outcome.result != .failed { lastSuccess.record(now) }
+        if outcome.result != .failed { leader.record(outcome.standbyFor == nil ? 1 : 0) }
         if let fleet = outcome.fleet { record(fleet) }
     }
 

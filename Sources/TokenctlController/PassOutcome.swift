@@ -64,6 +64,8 @@ public struct PassOutcome: Sendable {
     public var nextDueAt: Timestamp?
     /// How the managed tokens stand after the pass, when the state was read.
     public var fleet: FleetSnapshot?
+    /// Set when this replica did not act because another holds the lease on shared state: who leads.
+    public var standbyFor: String?
 
     /// Creates an outcome.
     public init(result: Result, stateReachable: Bool, error: String? = nil, manifestsValid: Bool = true, manifestErrors: Int = 0,
@@ -79,6 +81,13 @@ public struct PassOutcome: Sendable {
         self.deferredCount = deferredCount
         self.nextDueAt = nextDueAt
         self.fleet = fleet
+    }
+
+    /// A pass of a replica on standby: another replica leads; try again at `retryAt`.
+    public static func standby(leader: String, retryAt: Timestamp) -> PassOutcome {
+        var outcome = PassOutcome(result: .success, stateReachable: true, nextDueAt: retryAt)
+        outcome.standbyFor = leader
+        return outcome
     }
 
     /// A pass that could not reach the state.

@@ -101,6 +101,8 @@ public struct WatchService: Service {
         switch outcome.result {
         case .failed: logger.error("reconcile pass failed", metadata: metadata)
         case .partial: logger.warning("reconcile pass finished with failures", metadata: metadata)
+        case .success where outcome.standbyFor != nil:
+            logger.debug("standby: another replica holds the lease", metadata: ["leader": "\(outcome.standbyFor ?? "")"])
         case .success where outcome.changes.isEmpty: logger.debug("reconcile pass: nothing to do", metadata: metadata)
         case .success: logger.info("reconcile pass applied changes", metadata: metadata)
         }
