@@ -202,7 +202,10 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
         do {
             var statements: [String] = []
             if let owner = reassignOwnedTo {
-                statements += ["REASSIGN OWNED BY \(quoted) TO \(SQLText.identifier(owner))", "DROP OWNED BY \(quoted)"]
+                // REASSIGN and DROP OWNED need the privileges of the retiring role: take membership first (PostgreSQL 15
+                // does not give a role's creator that membership by itself).
+                statements += ["GRANT \(quoted) TO CURRENT_USER", "REASSIGN OWNED BY \(quoted) TO \(SQLText.identifier(owner))",
+                               "DROP OWNED BY \(quoted)"]
             }
             try await connection.query(PostgresQuery(unsafeSQL: SQLText.block(statements + ["DROP ROLE \(quoted)"])), logger: logger)
         } catch {

@@ -37,7 +37,8 @@ public struct PostgresFailure: Error, Sendable, CustomStringConvertible, Equatab
             let hint: String
             switch state {
             case "28P01", "28000": hint = "; check the user and password in the connection URL"
-            case "42501": hint = "; the user lacks a privilege (a postgres issuer's admin needs CREATEROLE)"
+            case "42501": hint = "; the user lacks a privilege (a postgres issuer's admin needs CREATEROLE, ADMIN OPTION on the "
+                + "group roles, and membership in the reassignOwnedTo role)"
             case "3D000": hint = "; create the database or fix the URL"
             case "57P01", "57P02", "57P03": hint = "; the server is shutting down or starting; retry"
             default: hint = ""
