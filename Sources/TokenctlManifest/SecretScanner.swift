@@ -97,6 +97,43 @@ public enum SecretScanner {
             }
         }
         guard word.count >= entropyMinimumLength, word.allSatisfy(isTokenByte) else { return nil }
+        // A file path is judged segment by segment: a long path is not a random string, a random segment in it may be.
+        if let first = word.first, first == UInt8(ascii: "/") || first == UInt8(ascii: ".") || first == UInt8(ascii: "~") {
+            for segment in word.split(separator: UInt8(ascii: "/")) {
+                // Generated names such as `tokenctl-e2e-<UUID>` are identifiers: judge what is left around the UUID.
+                var rest = Array(segment)
+                var index = 0
+                while index + 36 <= rest.count {
+                    if rest[index..<index + 36].withUnsafeBufferPointer({ isUUID($0[...]) }) {
+                        rest.removeSubrange(index..<index + 36)
+                    } else {
+                        index += 1
+                    }
+                }
+                if let finding = rest.withUnsafeBufferPointer({ scanRandom($0) }) { return finding }
+            }
+            return nil
+        }
+        return scanRandom(word)
+    }
+
+    /// `8-4-4-4-12` hexadecimal: an identifier, not a secret.
+    private static func isUUID(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
+        guard bytes.count == 36 else { return false }
+        for (offset, byte) in bytes.enumerated() {
+            if [8, 13, 18, 23].contains(offset) {
+                guard byte == UInt8(ascii: "-") else { return false }
+            } else {
+                let isHex = (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 70) || (byte >= 97 && byte <= 102)
+                guard isHex else { return false }
+            }
+        }
+        return true
+    }
+
+    /// The entropy rule alone: long, mixed character classes, high Shannon entropy.
+    private static func scanRandom(_ word: UnsafeBufferPointer<UInt8>) -> String? {
+        guard word.count >= entropyMinimumLength else { return nil }
         var hasUpper = false, hasLower = false, hasDigit = false
         for byte in word {
             if byte >= 65 && byte <= 90 { hasUpper = true } else if byte >= 97 && byte <= 122 { hasLower = true } else if byte >= 48 && byte <= 57 {

@@ -102,6 +102,21 @@ import TokenctlModel
               lifespan: 90d
               deliverTo: [{store: vault, key: "Q2hhbmdlTWUhX3k4ZlR3cUpOMnZM0x9aK"}]
             """), expected: [(11, 35, "literal-secret")]),
+        Case(name: "random segment inside a path", source: Fixture.token(spec: """
+              issuer: local
+              scopes: [orders:read]
+              lifespan: 90d
+              deliverTo: [{store: vault, key: "/etc/x/aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5bC7/app.env"}]
+            """), expected: [(11, 35, "literal-secret")]),
+        Case(name: "long paths, UUIDs and generated directory names are not secrets", source: Fixture.token(spec: """
+              issuer: local
+              scopes: [orders:read]
+              lifespan: 90d
+              deliverTo:
+                - {store: vault, key: "/var/lib/tokenctl/stores/payments-v2/orders-api.vault"}
+                - {store: vault, key: "/tmp/tokenctl-e2e-1AA93C47-6CB5-4E66-9D36-26F8DF028FE2/x/app.env"}
+                - {store: vault, key: "./state/8f3c2a1b-4d5e-4f60-9a7b-0c1d2e3f4a5b/keys"}
+            """), expected: []),
         Case(name: "PEM block", source: Fixture.token(spec: """
               issuer: local
               scopes: [orders:read]
