@@ -239,13 +239,14 @@ final class StateLockHolder: Sendable {
         }
     }
 
-    /// Stops renewing without releasing (a newer holder object renews the same lease).
+    /// Stops renewing without releasing (a newer holder object renews the same lease); waits for a renewal in flight.
     func stopRenewing() async {
         renewal.cancel()
+        await renewal.value
     }
 
     func release() async {
-        renewal.cancel()
+        await stopRenewing()
         try? await store.releaseLock(holder: request.holder, processID: request.processID)
     }
 }

@@ -114,8 +114,11 @@ actor ControllerPass {
             leadership = lock
             if previous !== lock { await previous?.stopRenewing() }
         } else {
-            await lock.release()
+            // Not leading after a failed pass: stop the previous holder's renewal too, so that no orphaned task
+            // keeps taking the lease, and let a healthy replica try.
+            if let previous = leadership, previous !== lock { await previous.stopRenewing() }
             leadership = nil
+            await lock.release()
         }
         return outcome
     }

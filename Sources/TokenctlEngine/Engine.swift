@@ -76,7 +76,17 @@ public struct Engine: Sendable {
         var state = current
         let tokensByID = Dictionary(desired.tokens.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
 
-        let issues = plan.changes.filter { $0.action == .issue || $0.action == .rotate }
+        // A token whose earlier issue is still unresolved (repair could not ask its issuer) gets no new version:
+        // versions would pile up while the issuer is unreachable. The next run's repair settles it first.
+        let unresolved = plan.changes.filter { change in
+            (change.action == .issue || change.action == .rotate)
+                && change.token.flatMap { state.tokens[$0] }?.versions.contains { $0.status == .pending } == true
+        }
+        for change in unresolved {
+            report.outcomes.append(ChangeOutcome(change: change, failure: "an earlier issue of this token is unresolved (its issuer could not "
+                                                 + "be asked whether it went through); the next run settles it first"))
+        }
+        let issues = plan.changes.filter { ($0.action == .issue || $0.action == .rotate) && !unresolved.contains($0) }
         for start in stride(from: 0, to: issues.count, by: batchSize) {
             let batch = Array(issues[start..<min(issues.count, start + batchSize)])
             report.outcomes += try await issueBatch(batch, tokens: tokensByID, issuers: desired.issuers, state: &state, now: now)

@@ -24,6 +24,11 @@ extension Engine {
                 let version = record.versions[index]
                 let issuer = drivers.issuers[record.issuer]
                 var credentialID = version.credentialID
+                if credentialID.isEmpty, version.intentKey != nil, issuer == nil {
+                    notes.append("\(id) v\(version.version): issuer '\(record.issuer)' is not available to ask whether an interrupted issue "
+                                 + "went through; it stays pending until it is")
+                    continue
+                }
                 if credentialID.isEmpty, let key = version.intentKey, let issuer {
                     do {
                         credentialID = try await issuer.credential(forIdempotencyKey: key) ?? ""

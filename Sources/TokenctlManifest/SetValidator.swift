@@ -78,8 +78,21 @@ enum SetValidator {
 
     /// Scopes of postgres tokens name group roles (`role:NAME`); `secretFormat` only means something for them.
     private static func checkIssuerSpecificFields(_ set: ManifestSet, diagnostics: inout [Diagnostic]) {
-        let postgresIssuers = Set(set.issuers.values.filter { if case .postgres = $0.kind { true } else { false } }.map(\.metadata.name))
+        var postgresSettings: [String: Issuer.PostgresSettings] = [:]
+        for issuer in set.issuers.values { if case .postgres(let settings) = issuer.kind { postgresSettings[issuer.metadata.name] = settings } }
+        let postgresIssuers = Set(postgresSettings.keys)
+        var roleNames: [String: TokenID] = [:]
         for token in set.tokens {
+            if let settings = postgresSettings[token.issuer] {
+                let role = token.issuer + "\u{0}" + settings.cleanRoleName(namespace: token.id.namespace, name: token.id.name, version: 1)
+                if let other = roleNames[role], other != token.id {
+                    diagnostics.append(Diagnostic(.error, "duplicate-name", "token \(token.id) and token \(other) would get the same role name on "
+                                                  + "issuer '\(token.issuer)' (its roleTemplate maps both to the same characters); rename one "
+                                                  + "of them or change the roleTemplate", at: token.locations.issuer))
+                } else {
+                    roleNames[role] = token.id
+                }
+            }
             guard postgresIssuers.contains(token.issuer) else {
                 if token.secretFormat != nil {
                     diagnostics.append(Diagnostic(.error, "bad-value", "secretFormat only applies to tokens of postgres issuers; "

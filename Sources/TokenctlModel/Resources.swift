@@ -230,6 +230,16 @@ public struct Issuer: Hashable, Sendable {
         /// The default role-name template.
         public static let defaultRoleTemplate = "tk_{namespace}_{name}_v{version}"
 
+        /// The template filled in and made a safe role name: lower case, `[a-z0-9_]` only (other characters become
+        /// `_`). Distinct tokens can give the same name (`a/b-c` and `a-b/c`); validation refuses such a set.
+        public func cleanRoleName(namespace: String, name: String, version: Int) -> String {
+            let raw = roleTemplate.replacing("{namespace}", with: namespace).replacing("{name}", with: name)
+                .replacing("{version}", with: String(version))
+            return String(raw.lowercased().unicodeScalars.map { scalar -> Character in
+                (("a"..."z").contains(scalar) || ("0"..."9").contains(scalar) || scalar == "_") ? Character(scalar) : "_"
+            })
+        }
+
         /// Creates PostgreSQL settings.
         public init(url: SecretReference, roleTemplate: String = Self.defaultRoleTemplate, tlsMode: String = "require",
                     tlsCAFile: String? = nil, reassignOwnedTo: String? = nil) {

@@ -25,11 +25,8 @@ public struct RoleNames: Sendable {
         let parts = subject.split(separator: "/", maxSplits: 1).map(String.init)
         let namespace = parts.count == 2 ? parts[0] : "default"
         let name = parts.last ?? subject
-        let raw = template.replacingOccurrences(of: "{namespace}", with: namespace).replacingOccurrences(of: "{name}", with: name)
-            .replacingOccurrences(of: "{version}", with: String(version))
-        let clean = String(raw.lowercased().unicodeScalars.map { scalar -> Character in
-            (("a"..."z").contains(scalar) || ("0"..."9").contains(scalar) || scalar == "_") ? Character(scalar) : "_"
-        })
+        let clean = Issuer.PostgresSettings(url: .environment("-"), roleTemplate: template)
+            .cleanRoleName(namespace: namespace, name: name, version: version)
         guard clean.utf8.count > Self.maximumLength else { return clean }
         let digest = SHA256.hash(data: Data(clean.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
         let suffix = "_v\(version)_\(digest)"

@@ -74,8 +74,32 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         return opened
     }
 
+    /// Whether an operation is using the connection, and who waits for it.
+    private var connectionBusy = false
+    private var connectionWaiters: [CheckedContinuation<Void, Never>] = []
+
+    /// One operation at a time on the connection: the actor is re-entrant at every `await`, and two transactions
+    /// interleaved on one connection would commit each other's statements (the lease renewal runs beside writes).
+    private func takeConnection() async {
+        if connectionBusy {
+            await withCheckedContinuation { connectionWaiters.append($0) }
+        } else {
+            connectionBusy = true
+        }
+    }
+
+    private func giveBackConnection() {
+        if connectionWaiters.isEmpty {
+            connectionBusy = false
+        } else {
+            connectionWaiters.removeFirst().resume()
+        }
+    }
+
     /// Runs `body` on the connection, mapping driver errors; a lost connection is reopened by the next call.
     private func run<T>(_ doing: String, _ body: (PostgresConnection) async throws -> T) async throws(StateError) -> T {
+        await takeConnection()
+        defer { giveBackConnection() }
         let connection = try await session()
         do {
             return try await body(connection)
@@ -257,10 +281,13 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
     }
 
     public func releaseLock(holder: String, processID: Int32) async throws(StateError) {
+        // Our own lease is released only at its epoch: a former holder that lost the lease (same holder name and pid,
+        // as every replica in a container may have) must not free its successor's.
+        let epoch: Int64? = lease.flatMap { $0.holder == holder && $0.processID == processID ? $0.epoch : nil }
         try await run("release the state lock") { connection in
             try await connection.query("""
                 UPDATE tokenctl_lock SET holder = NULL, host = NULL, pid = NULL, acquired_at = NULL, expires_at = NULL
-                WHERE id = 1 AND holder = \(holder) AND pid = \(processID)
+                WHERE id = 1 AND holder = \(holder) AND pid = \(processID) AND (\(epoch)::bigint IS NULL OR epoch = \(epoch))
                 """, logger: logger)
         }
         if lease?.holder == holder && lease?.processID == processID { lease = nil }

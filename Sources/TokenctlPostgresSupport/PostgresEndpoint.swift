@@ -106,7 +106,7 @@ public struct PostgresEndpoint: Sendable, CustomStringConvertible {
         do {
             // The driver's connect timeout covers TCP only; a server that ends the session during authentication
             // could leave connect waiting, so the whole handshake gets a deadline.
-            return try await Deadline.run(seconds: 15, onTimeout: {}) {
+            return try await Deadline.run(seconds: 15, onTimeout: {}, onLateResult: { PostgresTransaction.abandon($0) }) {
                 try await PostgresConnection.connect(configuration: configuration, id: Self.nextID(), logger: logger)
             }
         } catch {

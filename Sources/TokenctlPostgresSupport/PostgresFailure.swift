@@ -67,10 +67,17 @@ public enum SQLText {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    /// Statements as one atomic `DO` block (one round trip; errors keep their SQLSTATE). The statements must not
-    /// contain the dollar-quote tag, which identifiers and literals quoted here cannot.
+    /// Statements as one atomic `DO` block (one round trip; errors keep their SQLSTATE), dollar-quoted with a tag
+    /// that does not occur in the statements (role names may contain `$`).
     public static func block(_ statements: [String]) -> String {
-        "DO $tokenctl$ BEGIN " + statements.map { $0 + "; " }.joined() + "END $tokenctl$"
+        let body = "BEGIN " + statements.map { $0 + "; " }.joined() + "END"
+        var tag = "$tokenctl$"
+        var counter = 0
+        while body.contains(tag) {
+            counter += 1
+            tag = "$tokenctl\(counter)$"
+        }
+        return "DO \(tag) \(body) \(tag)"
     }
 
     /// `'text'` with embedded quotes doubled (standard_conforming_strings is on in every supported server).
@@ -118,12 +125,19 @@ extension Logger {
 /// abandoned call is left to finish or fail on its own.
 public enum Deadline {
     public static func run<T: Sendable>(seconds: Double, onTimeout: @escaping @Sendable () -> Void,
+                                        onLateResult: @escaping @Sendable (T) -> Void = { _ in },
                                         _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let gate = Gate<T>()
         return try await withCheckedThrowingContinuation { continuation in
             gate.arm(continuation)
             let work = Task {
-                do { gate.finish(.success(try await operation())) } catch { gate.finish(.failure(error)) }
+                do {
+                    let value = try await operation()
+                    // Finished after the deadline: nobody takes the result, so it is disposed of (a connection closed).
+                    if !gate.finish(.success(value)) { onLateResult(value) }
+                } catch {
+                    gate.finish(.failure(error))
+                }
             }
             Task {
                 try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))

@@ -52,18 +52,20 @@ private func eventually(timeout: Double, _ condition: @Sendable () async -> Bool
             try await watch.run()
             ended.withLock { $0 = true }
         }
-        try await Task.sleep(nanoseconds: 3_000_000_000)
+        // Wait for a few passes. Other suites run beside this one and can starve the cooperative threads, so the
+        // bounds below are about order and lower limits (the loop never wakes early), not wall-clock upper limits.
+        let threePasses = await eventually(timeout: 30) { await scripted.count >= 3 }
+        try #require(threePasses, "three passes did not run within 30 s")
         let passesBeforeCancel = await scripted.count
         task.cancel()
 
-        let stopped = await eventually(timeout: 1.5) { ended.withLock { $0 } }
+        let stopped = await eventually(timeout: 15) { ended.withLock { $0 } }
         #expect(stopped, "the watch loop did not end after its task was cancelled")
         if stopped { try await task.value }
-        #expect(Date().timeIntervalSince(started) < 5)
+        // 300 s is the interval: the passes came from the due moments, not from it.
+        #expect(Date().timeIntervalSince(started) < 60)
 
         // 1 failed pass (retried after 1 s), then a pass about every second as things fall due.
-        #expect(passesBeforeCancel >= 3)
-        #expect(passesBeforeCancel <= 8)
         let passes = await scripted.count
         #expect(passes >= passesBeforeCancel && passes <= passesBeforeCancel + 1)
         #expect(books.withLock { $0.count } == passes)
@@ -72,8 +74,9 @@ private func eventually(timeout: Double, _ condition: @Sendable () async -> Bool
         // 300 s interval, and never sooner than the minimum sleep.
         let times = await scripted.times
         let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
+        try #require(gaps.count >= 2)
         #expect(gaps[0] >= 0.95)
-        #expect(gaps.allSatisfy { $0 >= 0.15 && $0 <= 1.6 }, "gaps between passes: \(gaps)")
+        #expect(gaps.allSatisfy { $0 >= 0.15 }, "gaps between passes: \(gaps)")
         let requests = await scripted.requests
         #expect(requests.allSatisfy { $0.deferred.isEmpty })
         #expect(zip(requests.dropFirst(), requests).allSatisfy { $0.now >= $1.now })
@@ -83,7 +86,7 @@ private func eventually(timeout: Double, _ condition: @Sendable () async -> Bool
         #expect(snapshot.stateReachable)
         #expect(snapshot.lastError == nil)
         let lastSuccess = try #require(snapshot.lastSuccessAt)
-        #expect(abs(lastSuccess - Date().timeIntervalSince1970) < 10)
+        #expect(abs(lastSuccess - Date().timeIntervalSince1970) < 60)
         #expect(health.readiness(at: Date().timeIntervalSince1970).ready)
 
         // No more passes after the loop ended.
@@ -109,13 +112,20 @@ private func eventually(timeout: Double, _ condition: @Sendable () async -> Bool
                                  metrics: ControllerMetrics(), logger: quietLogger, onPass: { book in books.withLock { $0.append(book) } })
         let task = Task { try await watch.run() }
         defer { task.cancel() }
-        let twoPasses = await eventually(timeout: 3) { await scripted.count >= 2 }
+        let twoPasses = await eventually(timeout: 30) { await scripted.count >= 2 }
         task.cancel()
         try #require(twoPasses)
 
         let requests = await scripted.requests
+        try #require(requests.count >= 2)
         #expect(requests[0].deferred.isEmpty)
-        #expect(requests[1].deferred == ["default/api"])
+        // Pass 2 is due 1 s after pass 1, inside the 2 s backoff; if the machine was too busy to run it before the
+        // backoff ended, the change is no longer deferred. Either way the request follows the book.
+        if requests[1].now < requests[0].now + secs(2) {
+            #expect(requests[1].deferred == ["default/api"])
+        } else {
+            #expect(requests[1].deferred.isEmpty)
+        }
         let first = try #require(books.withLock { $0.first })
         #expect(first.entries["default/api"]?.failures == 1)
         #expect(first.entries["default/api"]?.nextAttemptAt == requests[0].now + secs(2))

@@ -117,6 +117,27 @@ import TokenctlModel
                 - {store: vault, key: "/tmp/tokenctl-e2e-1AA93C47-6CB5-4E66-9D36-26F8DF028FE2/x/app.env"}
                 - {store: vault, key: "./state/8f3c2a1b-4d5e-4f60-9a7b-0c1d2e3f4a5b/keys"}
             """), expected: []),
+        Case(name: "postgres tokens: role scopes, no clashing role names; secretFormat only for them", source: """
+            apiVersion: tokenctl/v1
+            kind: Issuer
+            metadata: {name: db}
+            spec: {type: postgres, postgres: {url: env:PG_ADMIN_URL}}
+            ---
+            apiVersion: tokenctl/v1
+            kind: Token
+            metadata: {name: b-c, namespace: a, owner: team-payments}
+            spec: {issuer: db, scopes: ["role:reports_read", "orders:read"], lifespan: 9d}
+            ---
+            apiVersion: tokenctl/v1
+            kind: Token
+            metadata: {name: c, namespace: a-b, owner: team-payments}
+            spec: {issuer: db, scopes: ["role:reports_read"], lifespan: 9d}
+            ---
+            apiVersion: tokenctl/v1
+            kind: Token
+            metadata: {name: d, owner: team-payments}
+            spec: {issuer: local, scopes: [orders:read], secretFormat: password, lifespan: 9d}
+            """, expected: [(9, 50, "bad-value"), (14, 16, "duplicate-name"), (19, 16, "bad-value")]),
         Case(name: "PEM block", source: Fixture.token(spec: """
               issuer: local
               scopes: [orders:read]
