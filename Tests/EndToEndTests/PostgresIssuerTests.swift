@@ -133,9 +133,18 @@ import TokenctlSQLite
         #expect(!world.canLogIn(v1))
         #expect(world.canLogIn(v2))
 
-        // Retirement: removing the tokens from the manifests drops their roles.
+        // Retirement: removing the tokens from the manifests drops their roles. A role that owns objects, with no
+        // reassignOwnedTo, is made NOLOGIN and kept, and retirement says why; once its objects are gone, it is dropped.
+        let owner = world.role("reporting", 2)
+        try world.cluster.psql("CREATE TABLE \(world.prefix)_owned (id int); ALTER TABLE \(world.prefix)_owned OWNER TO \(owner)")
         world.workspace.write(world.issuer())
-        #expect(try world.apply(at: 53 * 60).status == 0)
+        let stopped = try world.apply(at: 53 * 60)
+        #expect(stopped.status == 1)
+        #expect(stopped.stdout.contains("\(owner) owns objects") && stopped.stdout.contains("reassignOwnedTo"))
+        #expect(try world.roles().contains(owner) && !world.roles().contains(world.role("grafana", 2)))
+        #expect(!world.canLogIn(v2))
+        try world.cluster.psql("DROP TABLE \(world.prefix)_owned")
+        #expect(try world.apply(at: 54 * 60).status == 0)
         #expect(try world.roles().isEmpty)
 
         // No password reached the server's log, though every statement is logged.
