@@ -257,6 +257,57 @@ import TokenctlSQLite
         #expect(state.tokens.values.allSatisfy { $0.active != nil && !$0.versions.contains { $0.status == .pending } })
     }
 
+    @Test func tlsModesAreHonoured() async throws {
+        let directory = NSTemporaryDirectory() + "tokenctl-pgtls-" + UUID().uuidString.prefix(8)
+        setenv("PG_CLUSTER_TLS", "1", 1)
+        defer { unsetenv("PG_CLUSTER_TLS") }
+        let url = try BinaryRunner.runProgram("/bin/bash", [PostgresTestCluster.script, "start", directory,
+                                                            String(Int.random(in: 40_000...60_000))]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        defer { _ = try? BinaryRunner.runProgram("/bin/bash", [PostgresTestCluster.script, "stop", directory]) }
+        try #require(url.hasPrefix("postgres://"), "the TLS cluster did not start")
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        let otherCA = workspace.root + "/other-ca.pem"
+        _ = try BinaryRunner.runProgram("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+                                                             "-keyout", workspace.root + "/other.key", "-out", otherCA])
+        func manifests(_ tls: String) -> String {
+            """
+            apiVersion: tokenctl/v1
+            kind: Issuer
+            metadata: {name: db}
+            spec: {type: postgres, postgres: {url: env:PG_ADMIN_URL, tls: \(tls)}}
+            ---
+            apiVersion: tokenctl/v1
+            kind: Store
+            metadata: {name: envfile}
+            spec: {type: dotenv, dotenv: {path: app.env}}
+            ---
+            apiVersion: tokenctl/v1
+            kind: Token
+            metadata: {name: tls, namespace: apps, owner: team-apps}
+            spec: {issuer: db, scopes: ["role:tls_group"], lifespan: 1h, deliverTo: [{store: envfile, key: apps/tls}]}
+
+            """
+        }
+        let environment = ["PG_ADMIN_URL": url]
+        #expect(try BinaryRunner.runProgram("/usr/bin/env", ["psql", url, "-qc", "CREATE ROLE tls_group NOLOGIN"]).status == 0)
+        // A CA that did not sign the server's certificate: refused, clearly, nothing issued.
+        workspace.write(manifests("{mode: verify-full, caFile: \(otherCA)}"))
+        let refused = try workspace.run(["apply", "-f", "DIR", "--auto-approve"], environment: environment)
+        #expect(refused.status == 1)
+        #expect(refused.stdout.contains("apps/tls") && refused.stdout.contains("cannot connect"))
+        // The right CA: verified, issued, and the delivered URL asks for verification too.
+        workspace.write(manifests("{mode: verify-full, caFile: \(directory)/ca.pem}"))
+        let verified = try workspace.run(["apply", "-f", "DIR", "--auto-approve"], environment: environment)
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+        let secret = try workspace.secret("tls")
+        #expect(secret.contains("sslmode=verify-full"))
+        let ssl = try BinaryRunner.runProgram("/usr/bin/env", ["psql", url.replacingOccurrences(of: "sslmode=disable", with: "sslmode=require"),
+                                                               "-tAc", "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid WHERE s.ssl"])
+        #expect(ssl.status == 0, "\(ssl.stderr)")
+    }
+
     @Test func sharedStateOnPostgreSQL() async throws {
         let world = try World()
         defer { world.remove() }

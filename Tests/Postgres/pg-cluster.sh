@@ -3,6 +3,7 @@
 #
 #   pg-cluster.sh start DIR PORT   # initdb + start; prints the admin URL (scram-sha-256 over TCP)
 #   pg-cluster.sh stop DIR         # fast shutdown, then removes DIR
+#   PG_CLUSTER_TLS=1 pg-cluster.sh start …   # also serve TLS, with a throwaway CA in DIR/ca.pem
 #
 # The server refuses to run as root: as root, the cluster belongs to the `postgres` user.
 # Every statement is logged (log_statement = all) to DIR/server.log, so tests can search it for secrets.
@@ -39,6 +40,18 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 CONF
+  if [ "${PG_CLUSTER_TLS:-}" = 1 ]; then
+    # TLS with a throwaway CA: DIR/ca.pem verifies the server's certificate for 127.0.0.1 and localhost.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tokenctl test CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$dir/data/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$dir/san.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+      -extfile "$dir/san.ext" -out "$dir/data/server.crt" 2>/dev/null
+    chmod 600 "$dir/data/server.key"
+    [ "$(id -u)" = 0 ] && chown postgres: "$dir/data/server.key" "$dir/data/server.crt"
+    chmod 644 "$dir/ca.pem"
+    printf "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n" >>"$dir/data/postgresql.conf"
+  fi
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
   echo "postgres://tokenctl_admin:$password@127.0.0.1:$port/postgres?sslmode=disable"
   ;;
