@@ -233,6 +233,11 @@ public struct Issuer: Hashable, Sendable {
         /// The template filled in and made a safe role name: lower case, `[a-z0-9_]` only (other characters become
         /// `_`). Distinct tokens can give the same name (`a/b-c` and `a-b/c`); validation refuses such a set.
         public func cleanRoleName(namespace: String, name: String, version: Int) -> String {
+            Self.cleanRoleName(template: roleTemplate, namespace: namespace, name: name, version: version)
+        }
+
+        /// `cleanRoleName` for a template on its own.
+        public static func cleanRoleName(template roleTemplate: String, namespace: String, name: String, version: Int) -> String {
             let raw = roleTemplate.replacing("{namespace}", with: namespace).replacing("{name}", with: name)
                 .replacing("{version}", with: String(version))
             return String(raw.lowercased().unicodeScalars.map { scalar -> Character in

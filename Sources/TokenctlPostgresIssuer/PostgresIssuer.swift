@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 import Logging
 import PostgresNIO
 import TokenctlModel
@@ -29,8 +30,6 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
     let names: RoleNames
     let reassignOwnedTo: String?
     let logger: Logger
-    /// Progress of the issue workers, at trace level.
-    let trace = Logger(label: "tokenctl.issuer.postgres")
     /// Connections used at once to create roles.
     public let parallelism: Int
 
@@ -46,6 +45,9 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
         self.parallelism = max(1, parallelism)
         self.logger = logger.cappedForDriver()
     }
+
+    /// Roles (`r`) with their comment (`d.description`, NULL when none): where markers are read.
+    static let rolesWithComments = "pg_roles r LEFT JOIN pg_shdescription d ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass"
 
     // MARK: Issue
 
@@ -63,14 +65,13 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
     public func issueEach(_ requests: [IssueRequest], now: Timestamp) async -> [Result<IssuedCredential, any Error>] {
         guard !requests.isEmpty else { return [] }
         let queue = WorkQueue(count: requests.count)
-        let results = ResultSlots(count: requests.count)
+        let results = ConcurrentSlots<Result<IssuedCredential, PostgresFailure>>(
+            count: requests.count, initial: .failure(PostgresFailure("the request was not processed")))
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<min(parallelism, requests.count) {
                 group.addTask {
                     var connection: PostgresConnection?
                     while let index = queue.next() {
-                        self.trace.trace("worker takes", metadata: ["index": "\(index)"])
-                        defer { self.trace.trace("worker done", metadata: ["index": "\(index)"]) }
                         do {
                             if connection == nil || connection?.isClosed == true {
                                 connection = try await self.endpoint.connect(logger: self.logger)
@@ -95,7 +96,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
                 }
             }
         }
-        return results.take()
+        return results.take().map { $0.mapError { $0 } }
     }
 
     private func createRole(_ request: IssueRequest, on connection: PostgresConnection, now: Timestamp) async throws -> IssuedCredential {
@@ -162,8 +163,8 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
 
     private func comment(of role: String, on connection: PostgresConnection) async throws -> String? {
         let rows = try await connection.query("""
-            SELECT d.description FROM pg_roles r JOIN pg_shdescription d ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass
-            WHERE r.rolname = \(role)
+            SELECT d.description FROM \(unescaped: Self.rolesWithComments)
+            WHERE r.rolname = \(role) AND d.description IS NOT NULL
             """, logger: logger)
         var found: String?
         for try await description in rows.decode(String.self) { found = description }
@@ -253,7 +254,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
         do {
             let rows = try await connection.query("""
                 SELECT r.rolname, r.rolcanlogin, extract(epoch FROM r.rolvaliduntil)::float8, d.description
-                FROM pg_roles r LEFT JOIN pg_shdescription d ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass
+                FROM \(unescaped: Self.rolesWithComments)
                 WHERE d.description LIKE \(RoleNames.escapeLike(names.markerPrefix) + "%")
                    OR (r.rolname LIKE \(names.likePattern) AND (d.description IS NULL OR d.description NOT LIKE 'tokenctl:%'))
                 ORDER BY r.rolname
@@ -277,7 +278,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
         do {
             let pattern = RoleNames.escapeLike(names.markerPrefix) + "%;intent=" + RoleNames.escapeLike(key) + ";%"
             let rows = try await connection.query("""
-                SELECT r.rolname FROM pg_roles r JOIN pg_shdescription d ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass
+                SELECT r.rolname FROM \(unescaped: Self.rolesWithComments)
                 WHERE d.description LIKE \(pattern)
                 """, logger: logger)
             var found: String?
@@ -313,33 +314,18 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
     }
 }
 
-/// Hands out indexes 0..<count to workers.
-final class WorkQueue: @unchecked Sendable {
-    private var nextIndex = 0
+/// Hands out indexes 0..<count to workers, each once.
+final class WorkQueue: Sendable {
+    private let nextIndex = Mutex(0)
     private let count: Int
-    private let lock = NSLock()
 
     init(count: Int) { self.count = count }
 
     func next() -> Int? {
-        lock.withLock {
-            guard nextIndex < count else { return nil }
-            defer { nextIndex += 1 }
-            return nextIndex
+        nextIndex.withLock { next in
+            guard next < count else { return nil }
+            defer { next += 1 }
+            return next
         }
-    }
-}
-
-/// One result slot per request, filled by concurrent workers.
-final class ResultSlots: @unchecked Sendable {
-    private var slots: [Result<IssuedCredential, any Error>?]
-    private let lock = NSLock()
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ result: Result<IssuedCredential, any Error>) { lock.withLock { slots[index] = result } }
-
-    func take() -> [Result<IssuedCredential, any Error>] {
-        lock.withLock { slots.map { $0 ?? .failure(PostgresFailure("the request was not processed")) } }
     }
 }
