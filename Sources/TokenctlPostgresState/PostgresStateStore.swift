@@ -153,16 +153,21 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
     }
 
+    private func readSerial(_ connection: PostgresConnection) async throws -> Int64 {
+        var serial: Int64 = 0
+        for try await value in try await connection.query("SELECT serial FROM tokenctl_meta WHERE id = 1", logger: logger).decode(Int64.self) {
+            serial = value
+        }
+        return serial
+    }
+
     // MARK: StateStore
 
     public func load() async throws(StateError) -> RecordedState {
         let location = location
         return try await run("read the state") { connection in
             try await PostgresTransaction.run(connection, logger: logger) { db in
-                var serial: Int64 = 0
-                for try await value in try await db.query("SELECT serial FROM tokenctl_meta WHERE id = 1", logger: logger).decode(Int64.self) {
-                    serial = value
-                }
+                let serial = try await readSerial(db)
                 var tokens: [TokenID: RecordedToken] = [:]
                 let decoder = JSONDecoder()
                 for try await data in try await db.query("SELECT data FROM tokenctl_token", logger: logger).decode(String.self) {
@@ -178,11 +183,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
 
     public func serial() async throws(StateError) -> Int64 {
         try await run("read the state serial") { connection in
-            var serial: Int64 = 0
-            for try await value in try await connection.query("SELECT serial FROM tokenctl_meta WHERE id = 1", logger: logger).decode(Int64.self) {
-                serial = value
-            }
-            return serial
+            try await readSerial(connection)
         }
     }
 
@@ -223,11 +224,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
                     """, logger: logger)
                 for try await value in updated.decode(Int64.self) { newSerial = value }
                 guard let newSerial else {
-                    var actual: Int64 = 0
-                    for try await value in try await db.query("SELECT serial FROM tokenctl_meta WHERE id = 1", logger: logger).decode(Int64.self) {
-                        actual = value
-                    }
-                    throw StateError.serialMismatch(expected: expectedSerial ?? -1, actual: actual)
+                    throw StateError.serialMismatch(expected: expectedSerial ?? -1, actual: try await readSerial(db))
                 }
                 if !upsertNames.isEmpty {
                     try await db.query("""
