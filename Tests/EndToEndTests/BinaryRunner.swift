@@ -35,12 +35,28 @@ struct BinaryRunner {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let outPath = scratch + "/stdout", errPath = scratch + "/stderr"
+        let start = Date()
+        let pid = try spawn(program, arguments, environment: environment, stdout: outPath, stderr: errPath)
+        var status: Int32 = 0
+        var usage = rusage()
+        wait4(pid, &status, 0, &usage)
+        let seconds = Date().timeIntervalSince(start)
+        let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        return Outcome(status: (status >> 8) & 0xff, signal: status & 0x7f, stdout: stdout, stderr: stderr, seconds: seconds,
+                       maxRSSMiB: Int(usage.ru_maxrss) / 1024)
+    }
+
+    /// Starts a program with stdin from /dev/null, stdout and stderr into files, NO_COLOR and `environment` added to
+    /// this process's environment; returns its pid.
+    static func spawn(_ program: String, _ arguments: [String], environment: [String: String], stdout: String,
+                      stderr: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         var env = ProcessInfo.processInfo.environment
         env["NO_COLOR"] = "1"
         for (key, value) in environment { env[key] = value }
@@ -51,17 +67,8 @@ struct BinaryRunner {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let start = Date()
-        let spawned = posix_spawn(&pid, program, &actions, nil, argv, envp)
-        try #require(spawned == 0, "cannot run \(program)")
-        var status: Int32 = 0
-        var usage = rusage()
-        wait4(pid, &status, 0, &usage)
-        let seconds = Date().timeIntervalSince(start)
-        let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        return Outcome(status: (status >> 8) & 0xff, signal: status & 0x7f, stdout: stdout, stderr: stderr, seconds: seconds,
-                       maxRSSMiB: Int(usage.ru_maxrss) / 1024)
+        try #require(posix_spawn(&pid, program, &actions, nil, argv, envp) == 0, "cannot run \(program)")
+        return pid
     }
 
     /// Runs tokenctl under a small Python parent and returns its exit status and peak memory (MiB).

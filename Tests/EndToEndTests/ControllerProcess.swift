@@ -12,25 +12,7 @@ final class ControllerProcess {
     init(_ arguments: [String], environment: [String: String] = [:], scratch: String) throws {
         stdoutPath = scratch + "/controller.stdout"
         stderrPath = scratch + "/controller.stderr"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        var env = ProcessInfo.processInfo.environment
-        env["NO_COLOR"] = "1"
-        for (key, value) in environment { env[key] = value }
-        let executable = BinaryRunner.executable
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        try #require(posix_spawn(&pid, executable, &actions, nil, argv, envp) == 0)
-        self.pid = pid
+        pid = try BinaryRunner.spawn(BinaryRunner.executable, arguments, environment: environment, stdout: stdoutPath, stderr: stderrPath)
     }
 
     deinit {
