@@ -19,8 +19,17 @@ final class EventStream {
 
     /// The next event, from a replay if one is in progress, else from libyaml.
     func next() throws(FatalDecodingError) -> YAMLEvent {
+        // Nearly every event comes straight from libyaml with nothing replayed or recorded.
+        if replay.isEmpty && recorders.isEmpty {
+            let event = try reader.next()
+            if event.kind != .alias {
+                try track(event, fromReplay: false)
+                return event
+            }
+            try expandAlias(event)
+        }
         var event: YAMLEvent
-        var fromReplay = false
+        var fromReplay: Bool
         while true {
             if let last = replay.indices.last {
                 if replay[last].index < replay[last].events.count {
@@ -33,6 +42,7 @@ final class EventStream {
                 }
             } else {
                 event = try reader.next()
+                fromReplay = false
             }
             if event.kind == .alias {
                 try expandAlias(event)

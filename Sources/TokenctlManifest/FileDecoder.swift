@@ -32,9 +32,23 @@ struct DeclaredName: Sendable {
     var namespace: String?
     var name: String
     var location: SourceLocation
+    /// A hash of kind, namespace and name, computed by the decoding worker so that the name check does not hash strings.
+    var fingerprint: Int
+
+    init(kind: String, namespace: String?, name: String, location: SourceLocation) {
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name
+        self.location = location
+        var hasher = Hasher()
+        hasher.combine(kind)
+        hasher.combine(namespace)
+        hasher.combine(name)
+        fingerprint = hasher.finalize()
+    }
 }
 
-/// A reference from a token to an Issuer or Store, checked once every file is read.
+/// A reference from a token that failed to decode to an Issuer or Store, checked once every file is read.
 struct NameReference: Sendable {
     var kind: String
     var name: String
@@ -62,6 +76,9 @@ final class FileDecoder {
     var result = FileDecodingResult()
     /// Keys seen by the mappings being read, innermost last; reused so that no mapping allocates.
     private var seenKeys: [YAMLEvent] = []
+    /// The Issuer and Store references of the token being read. A token that decodes cleanly carries the same
+    /// names and positions itself, so they are kept in `result.references` only for tokens that fail.
+    var tokenReferences: [NameReference] = []
     /// The keys of the mapping that `mapping` finished last, so that a field written with a bad value
     /// is not also reported as missing.
     private var lastMappingKeys: [String] = []
@@ -121,6 +138,9 @@ final class FileDecoder {
             return
         }
         let documentLocation = location(first)
+        tokenReferences.removeAll(keepingCapacity: true)
+        var acceptedToken = false
+        defer { if !acceptedToken { result.references.append(contentsOf: tokenReferences) } }
         var apiVersion: Located<String>?
         var kind: Located<String>?
         var kindName: String?
@@ -203,7 +223,10 @@ final class FileDecoder {
                   at: documentLocation)
         }
         let clean = !result.diagnostics[errorsBeforeSpec...].contains { $0.severity == .error }
-        if let spec, metadata != nil, clean { result.resources.append(spec) }
+        if let spec, metadata != nil, clean {
+            result.resources.append(spec)
+            if case .token = spec { acceptedToken = true }
+        }
     }
 
     // MARK: Structure
@@ -213,12 +236,12 @@ final class FileDecoder {
     /// A null value counts as an empty mapping; anything else is a type error. Returns whether it was a mapping.
     @discardableResult
     func mapping(
-        _ first: YAMLEvent, object: String, display: String,
+        _ first: YAMLEvent, object: @autoclosure () -> String, display: @autoclosure () -> String,
         body: (String, YAMLEvent) throws(FatalDecodingError) -> Bool
     ) throws(FatalDecodingError) -> Bool {
         guard first.kind == .mappingStart else {
             if !first.isNullScalar {
-                error("wrong-type", "expected a mapping for \(display), found \(first.kindDescription)", at: first)
+                error("wrong-type", "expected a mapping for \(display()), found \(first.kindDescription)", at: first)
                 try skip(first)
             }
             return false
@@ -239,7 +262,7 @@ final class FileDecoder {
                 return true
             }
             guard keyEvent.kind == .scalar else {
-                error("wrong-type", "keys in \(display) must be plain names, found \(keyEvent.kindDescription)", at: keyEvent)
+                error("wrong-type", "keys in \(display()) must be plain names, found \(keyEvent.kindDescription)", at: keyEvent)
                 try skip(keyEvent)
                 try skip(try stream.next())
                 continue
@@ -256,7 +279,7 @@ final class FileDecoder {
                 previous = seenKeys[seenBase...].first(where: { $0.value == key })
             }
             if let previous {
-                error("duplicate-key", "duplicate key '\(key)' in \(display); it is already set at line \(previous.line), column \(previous.column); remove one",
+                error("duplicate-key", "duplicate key '\(key)' in \(display()); it is already set at line \(previous.line), column \(previous.column); remove one",
                       at: keyEvent)
                 try skip(try stream.next())
                 continue
@@ -270,11 +293,11 @@ final class FileDecoder {
                 }
             }
             if try !body(key, keyEvent) {
-                let fields = ManifestFields.table[object] ?? []
+                let fields = ManifestFields.table[object()] ?? []
                 let hint = key == "<<" ? " (merge keys are not supported; use an alias for the whole value or write the fields out)"
                     : Suggestion.didYouMean(key, among: fields)
                 let known = fields.isEmpty ? "" : "; known fields: \(fields.joined(separator: ", "))"
-                error("unknown-field", "unknown field '\(key)' in \(display)\(hint)\(known)", at: keyEvent)
+                error("unknown-field", "unknown field '\(key)' in \(display())\(hint)\(known)", at: keyEvent)
                 try skip(try stream.next())
             }
         }
@@ -282,11 +305,11 @@ final class FileDecoder {
 
     /// Reads a list, calling `element` with each item's first event. Null counts as empty.
     @discardableResult
-    func sequence(display: String, element: (YAMLEvent) throws(FatalDecodingError) -> Void) throws(FatalDecodingError) -> YAMLEvent? {
+    func sequence(display: @autoclosure () -> String, element: (YAMLEvent) throws(FatalDecodingError) -> Void) throws(FatalDecodingError) -> YAMLEvent? {
         let first = try stream.next()
         guard first.kind == .sequenceStart else {
             if !first.isNullScalar {
-                error("wrong-type", "expected a list for \(display), found \(first.kindDescription)", at: first)
+                error("wrong-type", "expected a list for \(display()), found \(first.kindDescription)", at: first)
                 try skip(first)
             }
             return nil
@@ -320,13 +343,13 @@ final class FileDecoder {
     // MARK: Scalars
 
     /// Reads a scalar value as text (typed by the field, so `on` stays "on"); nil for null or a type error.
-    func string(_ field: String) throws(FatalDecodingError) -> Located<String>? {
-        try string(field, first: try stream.next())
+    func string(_ field: @autoclosure () -> String) throws(FatalDecodingError) -> Located<String>? {
+        try string(field(), first: try stream.next())
     }
 
-    func string(_ field: String, first: YAMLEvent) throws(FatalDecodingError) -> Located<String>? {
+    func string(_ field: @autoclosure () -> String, first: YAMLEvent) throws(FatalDecodingError) -> Located<String>? {
         guard first.kind == .scalar else {
-            error("wrong-type", "expected a string for '\(field)', found \(first.kindDescription)", at: first)
+            error("wrong-type", "expected a string for '\(field())', found \(first.kindDescription)", at: first)
             try skip(first)
             return nil
         }

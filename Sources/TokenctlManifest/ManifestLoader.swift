@@ -74,16 +74,21 @@ public struct ManifestLoader: Sendable {
     }
 
     func decodeInParallel(_ files: [String]) -> [FileDecodingResult] {
-        // Read every file, then cut large ones at document markers so that one big file
-        // still keeps every core busy; pieces are decoded in parallel and joined in order.
-        let contents = files.map { FileContents(path: $0, limits: limits) }
-        var pending: [(file: Int, range: Range<Int>, lineOffset: Int)] = []
+        // Read the files in parallel and cut large ones at document markers, so that one big file
+        // still keeps every core busy; the pieces are then decoded in parallel and kept in order.
         let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        for (index, content) in contents.enumerated() {
+        let prepared = ConcurrentSlots<(content: FileContents, chunks: [(range: Range<Int>, lineOffset: Int)])>(
+            count: files.count, initial: (FileContents(path: "", bytes: []), []))
+        DispatchQueue.concurrentPerform(iterations: files.count) { index in
+            let content = FileContents(path: files[index], limits: limits)
             let pieces = content.bytes.count >= Self.chunkingThreshold ? cores * 4 : 1
-            for chunk in DocumentChunks.split(content.bytes, into: pieces) {
-                pending.append((index, chunk.range, chunk.lineOffset))
-            }
+            prepared.set(index, (content, DocumentChunks.split(content.bytes, into: pieces)))
+        }
+        let preparedFiles = prepared.take()
+        let contents = preparedFiles.map(\.content)
+        var pending: [(file: Int, range: Range<Int>, lineOffset: Int)] = []
+        for (index, file) in preparedFiles.enumerated() {
+            for chunk in file.chunks { pending.append((index, chunk.range, chunk.lineOffset)) }
         }
         let work = pending
         // Largest pieces first, so a big one does not start last and leave a core idle.
@@ -122,12 +127,19 @@ public struct ManifestLoader: Sendable {
         return results
     }
 
+    /// About the fewest bytes a Token document can be written in (flow style, one-letter names).
+    static let smallestDocumentBytes = 96
+
     /// Files at least this large are decoded in several pieces at once.
     static let chunkingThreshold = 1 << 20
 
     func decodeBuffer(_ bytes: UnsafeBufferPointer<UInt8>, file: String, lineOffset: Int = 0) -> FileDecodingResult {
         let reader = YAMLEventReader(input: bytes, maxPendingBytes: limits.maxPendingBytes, lineOffset: lineOffset)
         let decoder = FileDecoder(file: file, stream: EventStream(reader: reader, limits: limits))
+        // Room for the most documents the bytes can hold, so the arrays never grow by copying; pages of
+        // capacity left unused are never touched.
+        decoder.result.resources.tokens.reserveCapacity(bytes.count / Self.smallestDocumentBytes)
+        decoder.result.declared.reserveCapacity(bytes.count / Self.smallestDocumentBytes)
         decoder.decodeAll()
         return decoder.result
     }
@@ -142,6 +154,11 @@ struct FileContents: Sendable {
     struct Failure: Sendable {
         var code: String
         var message: String
+    }
+
+    init(path: String, bytes: [UInt8]) {
+        self.path = path
+        self.bytes = bytes
     }
 
     init(path: String, limits: DecodingLimits) {
@@ -166,25 +183,34 @@ struct FileContents: Sendable {
 }
 
 extension FileContents {
-    /// Reads a whole file straight into an array (no intermediate `Data` copy of a large file).
+    /// Reads a whole file straight into an uninitialized array (no zero fill, no intermediate `Data` copy).
     static func read(_ path: String, expectedSize: Int) -> [UInt8]? {
         let descriptor = open(path, O_RDONLY)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
-        var bytes = [UInt8](repeating: 0, count: max(expectedSize, 0))
-        var filled = 0
-        while true {
-            if filled == bytes.count { bytes.append(contentsOf: [UInt8](repeating: 0, count: max(4096, bytes.count / 2))) }
-            let count = bytes.withUnsafeMutableBufferPointer { buffer -> Int in
-                guard let base = buffer.baseAddress else { return -1 }
-                return Glibc.read(descriptor, base + filled, buffer.count - filled)
+        var failed = false
+        var bytes = [UInt8](unsafeUninitializedCapacity: max(expectedSize, 0)) { buffer, initialized in
+            initialized = 0
+            guard let base = buffer.baseAddress else { return }
+            while initialized < buffer.count {
+                let count = Glibc.read(descriptor, base + initialized, buffer.count - initialized)
+                if count < 0 && errno == EINTR { continue }
+                if count < 0 { failed = true }
+                if count <= 0 { break }
+                initialized += count
             }
-            if count < 0 { return nil }
-            if count == 0 { break }
-            filled += count
         }
-        bytes.removeSubrange(filled...)
-        return bytes
+        guard !failed else { return nil }
+        guard bytes.count == expectedSize else { return bytes }
+        // The file may have grown since its size was read: take the rest too.
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBufferPointer { buffer in Glibc.read(descriptor, buffer.baseAddress, buffer.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 { return nil }
+            if count == 0 { return bytes }
+            bytes.append(contentsOf: chunk[..<count])
+        }
     }
 }
 

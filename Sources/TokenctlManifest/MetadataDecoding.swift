@@ -11,14 +11,13 @@ extension FileDecoder {
     /// Reads `metadata`; nil when it is missing essentials (the errors are recorded).
     func decodeMetadata(kind: String, first: YAMLEvent) throws(FatalDecodingError) -> DecodedMetadata? {
         let isToken = kind == "Token"
-        let object = isToken ? "Token.metadata" : "\(kind).metadata"
-        let display = "\(kind) metadata"
+        func display() -> String { "\(kind) metadata" }
         var name: Located<String>?
         var namespace: Located<String>?
         var owner: Located<String>?
         var labels: [String: String] = [:]
         var annotations: [String: String] = [:]
-        let isMapping = try mapping(first, object: object, display: display) { key, _ throws(FatalDecodingError) in
+        let isMapping = try mapping(first, object: "\(kind).metadata", display: display()) { key, _ throws(FatalDecodingError) in
             switch key {
             case "name": name = try string(key)
             case "namespace" where isToken: namespace = try string(key)
@@ -37,7 +36,7 @@ extension FileDecoder {
         if let name {
             valid = checkLabel(name, field: "name") && valid
         } else {
-            missing("name", in: display, at: first)
+            missing("name", in: display(), at: first)
             valid = false
         }
         if let namespace { valid = checkLabel(namespace, field: "namespace") && valid }
@@ -49,7 +48,7 @@ extension FileDecoder {
                     valid = false
                 }
             } else {
-                missing("owner", in: display, at: first, hint: "; every token needs an accountable owner, such as team-payments")
+                missing("owner", in: display(), at: first, hint: "; every token needs an accountable owner, such as team-payments")
                 valid = false
             }
         }

@@ -20,15 +20,28 @@ public enum PolicyChecker {
         DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
             var diagnostics: [Diagnostic] = []
             let range = (chunk * chunkSize)..<min(tokens.count, (chunk + 1) * chunkSize)
+            let policies = chunkCount == 1 ? manifests.policies : privateCopy(of: manifests.policies)
             for token in tokens[range] {
-                checkPermanence(token, policies: manifests.policies, now: now, into: &diagnostics)
-                for policy in manifests.policies {
+                checkPermanence(token, policies: policies, now: now, into: &diagnostics)
+                for policy in policies {
                     check(token, against: policy, into: &diagnostics)
                 }
             }
             chunks.set(chunk, diagnostics)
         }
         return chunks.take().flatMap { $0 }
+    }
+
+    /// A copy of `policies` that shares no storage with them: every token retains the policy's strings and
+    /// arrays, and workers retaining the same objects contend on their reference counts.
+    private static func privateCopy(of policies: [Policy]) -> [Policy] {
+        func fresh(_ text: String) -> String { String(decoding: Array(text.utf8), as: UTF8.self) }
+        func fresh(_ patterns: [GlobPattern]) -> [GlobPattern] { patterns.map { GlobPattern(fresh($0.pattern)) } }
+        return policies.map { policy in
+            Policy(metadata: ResourceMetadata(name: fresh(policy.metadata.name), location: policy.metadata.location),
+                   maxLifespan: policy.maxLifespan, maxRotationEvery: policy.maxRotationEvery, permanentTokens: policy.permanentTokens,
+                   scopes: policy.scopes.map { rules in rules.map { Policy.ScopeRule(owners: fresh($0.owners), allow: fresh($0.allow)) } })
+        }
     }
 
     private static func checkPermanence(_ token: Token, policies: [Policy], now: Timestamp, into diagnostics: inout [Diagnostic]) {

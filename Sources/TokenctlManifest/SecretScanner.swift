@@ -37,7 +37,7 @@ public enum SecretScanner {
     public static func redact(_ line: String) -> String {
         var line = line
         return line.withUTF8 { bytes in
-            if contains(bytes, Array("-----BEGIN".utf8)) { return "(sensitive)" }
+            if containsPEMMarker(bytes) { return "(sensitive)" }
             var output: [UInt8] = []
             output.reserveCapacity(bytes.count)
             var start = 0
@@ -65,7 +65,7 @@ public enum SecretScanner {
     }
 
     private static func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        if contains(bytes, Array("-----BEGIN".utf8)) { return "a PEM block" }
+        if containsPEMMarker(bytes) { return "a PEM block" }
         var start = 0
         while start < bytes.count {
             while start < bytes.count, isSeparator(bytes[start]) { start += 1 }
@@ -163,11 +163,14 @@ public enum SecretScanner {
         return entropy
     }
 
-    private static func contains(_ bytes: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
-        guard bytes.count >= needle.count, let first = needle.first else { return false }
+    /// Whether `bytes` holds `-----BEGIN`; a static string, so that scanning every value allocates nothing.
+    private static func containsPEMMarker(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let marker: StaticString = "-----BEGIN"
+        guard let base = bytes.baseAddress, bytes.count >= marker.utf8CodeUnitCount else { return false }
+        let length = marker.utf8CodeUnitCount
         var index = 0
-        while index <= bytes.count - needle.count {
-            if bytes[index] == first, bytes[index..<(index + needle.count)].elementsEqual(needle) { return true }
+        while index + length <= bytes.count {
+            if bytes[index] == UInt8(ascii: "-"), memcmp(base + index, marker.utf8Start, length) == 0 { return true }
             index += 1
         }
         return false

@@ -1,73 +1,64 @@
+import Dispatch
 import TokenctlModel
 
 /// Checks that need the whole manifest set: unique names and references that resolve.
 ///
-/// This runs on one thread after the parallel decode, so it avoids sorting and re-copying the tokens.
+/// This runs after the parallel decode: it moves the tokens rather than copying or sorting them, and checks names on a second core.
 enum SetValidator {
     private struct NameKey: Hashable {
         var kind: String
         var namespace: String?
         var name: String
+
+        init(_ declared: DeclaredName) {
+            kind = declared.kind
+            namespace = declared.namespace
+            name = declared.name
+        }
     }
 
     /// Moves the tokens out of `results` (leaving them empty) so that no token is held twice.
+    ///
+    /// The name check, the costliest part, runs on one core while another joins the tokens and checks references.
     static func assemble(_ results: inout [FileDecodingResult], into set: inout ManifestSet, diagnostics: inout [Diagnostic]) {
-        // Names: the first declaration by file and position wins; every other one is an error.
-        var first: [NameKey: DeclaredName] = [:]
-        var others: [(NameKey, DeclaredName)] = []
-        var names: [String: Set<String>] = ["Issuer": [], "Store": []]
-        first.reserveCapacity(results.reduce(0) { $0 + $1.declared.count })
-        for result in results {
-            for declared in result.declared {
-                let key = NameKey(kind: declared.kind, namespace: declared.namespace, name: declared.name)
-                if let existing = first[key] {
-                    if declared.location < existing.location {
-                        first[key] = declared
-                        others.append((key, existing))
-                    } else {
-                        others.append((key, declared))
-                    }
-                } else {
-                    first[key] = declared
-                }
-                if declared.kind != "Token" { names[declared.kind]?.insert(declared.name) }
+        let declared = results.map(\.declared)
+        let failedTokenReferences = results.map(\.references)
+        // Each piece's tokens go into a box whose `take` hands them over uniquely, so joining moves them.
+        let tokenPieces = ConcurrentSlots<[Token]>(count: results.count, initial: [])
+        for index in results.indices {
+            tokenPieces.set(index, results[index].resources.tokens)
+            results[index].resources.tokens = []
+        }
+        let nameCheck = ConcurrentSlots(count: 1, initial: NameCheck())
+        let joined = ConcurrentSlots(count: 1, initial: JoinedTokens())
+        // concurrentPerform, not an async block and a wait: the calling thread runs both parts itself if no other is free.
+        DispatchQueue.concurrentPerform(iterations: 2) { part in
+            if part == 0 {
+                nameCheck.set(0, checkUniqueNames(declared))
+            } else {
+                var outcome = JoinedTokens()
+                outcome.tokens = joinTokens(tokenPieces.take())
+                checkReferences(outcome.tokens, failedTokens: failedTokenReferences, declared: declared, into: &outcome.referenceErrors,
+                                excluded: &outcome.excluded)
+                joined.set(0, outcome)
             }
         }
-        var excluded = Set<SourceLocation>()
-        for (key, duplicate) in others {
-            guard let original = first[key] else { continue }
-            let scope = key.namespace.map { " in namespace '\($0)'" } ?? ""
-            diagnostics.append(Diagnostic(.error, "duplicate-name",
-                "\(key.kind) '\(key.name)'\(scope) is already defined at \(original.location); rename or remove one of them",
-                at: duplicate.location))
-            excluded.insert(duplicate.location)
-        }
-        // References: nearly every token names the same few issuers and stores, so remember the last hit.
-        var lastHit: [String: String] = [:]
-        for result in results {
-            for reference in result.references {
-                if lastHit[reference.kind] == reference.name { continue }
-                let defined = names[reference.kind] ?? []
-                if defined.contains(reference.name) {
-                    lastHit[reference.kind] = reference.name
-                    continue
-                }
-                diagnostics.append(danglingReference(reference, defined: defined.sorted()))
-                excluded.insert(reference.location)
+        let names = nameCheck.take().first ?? NameCheck()
+        var outcome = joined.take().first ?? JoinedTokens()
+        set.tokens = outcome.tokens
+        outcome.tokens = []
+        diagnostics.append(contentsOf: names.duplicates)
+        diagnostics.append(contentsOf: outcome.referenceErrors)
+        let excluded = outcome.excluded.union(names.excluded)
+        if !excluded.isEmpty {
+            set.tokens.removeAll { token in
+                excluded.contains(token.metadata.location) || excluded.contains(token.locations.issuer)
+                    || token.deliverTo.contains { excluded.contains($0.location) }
             }
         }
-        set.tokens.reserveCapacity(results.reduce(0) { $0 + $1.resources.tokens.count })
         for index in results.indices {
             let resources = results[index].resources
             results[index] = FileDecodingResult()
-            if excluded.isEmpty {
-                if set.tokens.isEmpty { set.tokens = resources.tokens } else { set.tokens.append(contentsOf: resources.tokens) }
-            } else {
-                set.tokens.append(contentsOf: resources.tokens.filter { token in
-                    !excluded.contains(token.metadata.location) && !excluded.contains(token.locations.issuer)
-                        && !token.deliverTo.contains { excluded.contains($0.location) }
-                })
-            }
             for issuer in resources.issuers where !excluded.contains(issuer.metadata.location) { set.issuers[issuer.metadata.name] = issuer }
             for store in resources.stores where !excluded.contains(store.metadata.location) { set.stores[store.metadata.name] = store }
             set.policies.append(contentsOf: resources.policies.filter { !excluded.contains($0.metadata.location) })
@@ -76,10 +67,140 @@ enum SetValidator {
         checkIssuerSpecificFields(set, diagnostics: &diagnostics)
     }
 
+    /// Every token in order, with the references that did not resolve.
+    private struct JoinedTokens: Sendable {
+        var tokens: [Token] = []
+        var referenceErrors: [Diagnostic] = []
+        var excluded = Set<SourceLocation>()
+    }
+
+    /// Duplicate names and the declarations they exclude.
+    private struct NameCheck: Sendable {
+        var duplicates: [Diagnostic] = []
+        var excluded = Set<SourceLocation>()
+    }
+
+    /// The first declaration of a name by file and position wins; every other one is an error.
+    ///
+    /// Names are found by their fingerprint, an integer, which keeps the table small; two different names
+    /// with the same fingerprint (possible, if unlikely) fall back to a table keyed by the names themselves.
+    private static func checkUniqueNames(_ declared: [[DeclaredName]]) -> NameCheck {
+        var firstByFingerprint: [Int: (list: Int32, index: Int32)] = [:]
+        var firstByName: [NameKey: SourceLocation] = [:]
+        var others: [DeclaredName] = []
+        firstByFingerprint.reserveCapacity(declared.reduce(0) { $0 + $1.count })
+        func record(_ name: DeclaredName, firstAt existing: SourceLocation) -> SourceLocation {
+            guard name.location < existing else {
+                others.append(name)
+                return existing
+            }
+            var displaced = name
+            displaced.location = existing
+            others.append(displaced)
+            return name.location
+        }
+        for (list, names) in declared.enumerated() {
+            for (index, name) in names.enumerated() {
+                guard let seen = firstByFingerprint[name.fingerprint] else {
+                    firstByFingerprint[name.fingerprint] = (Int32(list), Int32(index))
+                    continue
+                }
+                let earlier = declared[Int(seen.list)][Int(seen.index)]
+                if earlier.kind == name.kind && earlier.namespace == name.namespace && earlier.name == name.name {
+                    // Keep the first by position; the table then points at it.
+                    if name.location < earlier.location { firstByFingerprint[name.fingerprint] = (Int32(list), Int32(index)) }
+                    _ = record(name, firstAt: earlier.location)
+                } else if let existing = firstByName[NameKey(name)] {
+                    firstByName[NameKey(name)] = record(name, firstAt: existing)
+                } else {
+                    firstByName[NameKey(name)] = name.location
+                }
+            }
+        }
+        var check = NameCheck()
+        for duplicate in others {
+            let original: SourceLocation
+            if let byName = firstByName[NameKey(duplicate)] {
+                original = byName
+            } else if let seen = firstByFingerprint[duplicate.fingerprint] {
+                original = declared[Int(seen.list)][Int(seen.index)].location
+            } else {
+                continue
+            }
+            let scope = duplicate.namespace.map { " in namespace '\($0)'" } ?? ""
+            check.duplicates.append(Diagnostic(.error, "duplicate-name",
+                "\(duplicate.kind) '\(duplicate.name)'\(scope) is already defined at \(original); rename or remove one of them",
+                at: duplicate.location))
+            check.excluded.insert(duplicate.location)
+        }
+        return check
+    }
+
+    /// Every Issuer and Store a token names must be defined: those of the decoded tokens, and those recorded
+    /// for tokens that failed to decode.
+    private static func checkReferences(_ tokens: [Token], failedTokens: [[NameReference]], declared: [[DeclaredName]],
+                                        into diagnostics: inout [Diagnostic], excluded: inout Set<SourceLocation>) {
+        var issuers = Set<String>()
+        var stores = Set<String>()
+        for name in declared.joined() where name.kind != "Token" {
+            if name.kind == "Issuer" { issuers.insert(name.name) } else if name.kind == "Store" { stores.insert(name.name) }
+        }
+        // Nearly every token names the same few issuers and stores, so remember the last one found.
+        var lastIssuer: String?
+        var lastStore: String?
+        func resolve(_ name: String, in defined: Set<String>, last: inout String?, reference: @autoclosure () -> NameReference) {
+            if name == last { return }
+            if defined.contains(name) {
+                last = name
+                return
+            }
+            let reference = reference()
+            diagnostics.append(danglingReference(reference, defined: defined.sorted()))
+            excluded.insert(reference.location)
+        }
+        for token in tokens {
+            resolve(token.issuer, in: issuers, last: &lastIssuer,
+                    reference: NameReference(kind: "Issuer", name: token.issuer, token: token.id, location: token.locations.issuer))
+            for delivery in token.deliverTo {
+                resolve(delivery.store, in: stores, last: &lastStore,
+                        reference: NameReference(kind: "Store", name: delivery.store, token: token.id, location: delivery.location))
+            }
+        }
+        for reference in failedTokens.joined() {
+            if reference.kind == "Issuer" {
+                resolve(reference.name, in: issuers, last: &lastIssuer, reference: reference)
+            } else {
+                resolve(reference.name, in: stores, last: &lastStore, reference: reference)
+            }
+        }
+    }
+
+    /// One array of every token, in file and document order, moved (not copied) out of the pieces.
+    private static func joinTokens(_ pieces: consuming [[Token]]) -> [Token] {
+        let total = pieces.reduce(0) { $0 + $1.count }
+        if let only = pieces.firstIndex(where: { !$0.isEmpty }), pieces[only].count == total { return pieces[only] }
+        return Array(unsafeUninitializedCapacity: total) { buffer, initialized in
+            // Filled from the end, so that popping each piece's last token keeps the order.
+            var position = total
+            for index in pieces.indices.reversed() {
+                while let token = pieces[index].popLast() {
+                    position -= 1
+                    buffer.initializeElement(at: position, to: token)
+                }
+            }
+            initialized = total
+        }
+    }
+
     /// Scopes of postgres tokens name group roles (`role:NAME`); `secretFormat` only means something for them.
     private static func checkIssuerSpecificFields(_ set: ManifestSet, diagnostics: inout [Diagnostic]) {
         var postgresSettings: [String: Issuer.PostgresSettings] = [:]
         for issuer in set.issuers.values { if case .postgres(let settings) = issuer.kind { postgresSettings[issuer.metadata.name] = settings } }
+        if postgresSettings.isEmpty {
+            // The common case needs no lookup per token: only a stray secretFormat is wrong.
+            for token in set.tokens where token.secretFormat != nil { reportSecretFormat(token, into: &diagnostics) }
+            return
+        }
         let postgresIssuers = Set(postgresSettings.keys)
         var roleNames: [String: TokenID] = [:]
         for token in set.tokens {
@@ -94,11 +215,7 @@ enum SetValidator {
                 }
             }
             guard postgresIssuers.contains(token.issuer) else {
-                if token.secretFormat != nil {
-                    diagnostics.append(Diagnostic(.error, "bad-value", "secretFormat only applies to tokens of postgres issuers; "
-                                                  + "issuer '\(token.issuer)' delivers its own token format; remove secretFormat",
-                                                  at: token.locations.issuer))
-                }
+                if token.secretFormat != nil { reportSecretFormat(token, into: &diagnostics) }
                 continue
             }
             for (scope, location) in zip(token.scopes, token.locations.scopes) where !scope.hasPrefix("role:") || scope.count <= 5 {
@@ -106,6 +223,12 @@ enum SetValidator {
                                               + "as role:NAME (e.g. role:analytics_read)", at: location))
             }
         }
+    }
+
+    private static func reportSecretFormat(_ token: Token, into diagnostics: inout [Diagnostic]) {
+        diagnostics.append(Diagnostic(.error, "bad-value", "secretFormat only applies to tokens of postgres issuers; "
+                                      + "issuer '\(token.issuer)' delivers its own token format; remove secretFormat",
+                                      at: token.locations.issuer))
     }
 
     private static func danglingReference(_ reference: NameReference, defined: [String]) -> Diagnostic {

@@ -19,7 +19,7 @@ extension FileDecoder {
             case "issuer":
                 issuer = try string(key)
                 if let issuer {
-                    result.references.append(NameReference(kind: "Issuer", name: issuer.value, token: tokenID, location: issuer.location))
+                    tokenReferences.append(NameReference(kind: "Issuer", name: issuer.value, token: tokenID, location: issuer.location))
                 }
             case "scopes": scopes = try stringList(key)
             case "lifespan": lifespanText = try string(key)
@@ -36,7 +36,7 @@ extension FileDecoder {
             case "deliverTo":
                 try sequence(display: "'deliverTo'") { item throws(FatalDecodingError) in
                     if let delivery = try decodeDelivery(item, token: tokenID) {
-                        result.references.append(NameReference(kind: "Store", name: delivery.store, token: tokenID, location: delivery.location))
+                        tokenReferences.append(NameReference(kind: "Store", name: delivery.store, token: tokenID, location: delivery.location))
                         if let clash = deliveries.first(where: { $0.store == delivery.store && $0.key == delivery.key }) {
                             error("duplicate-delivery", "store '\(delivery.store)' key '\(delivery.key)' is listed twice in deliverTo "
                                   + "(first at line \(clash.location.line), column \(clash.location.column)); remove one", at: delivery.location)
