@@ -127,8 +127,8 @@ public struct ManifestLoader: Sendable {
         return results
     }
 
-    /// About the fewest bytes a Token document can be written in (flow style, one-letter names).
-    static let smallestDocumentBytes = 96
+    /// A little less than a short Token document in block style takes (one scope, one delivery, a label or two).
+    static let typicalDocumentBytes = 256
 
     /// Files at least this large are decoded in several pieces at once.
     static let chunkingThreshold = 1 << 20
@@ -136,10 +136,10 @@ public struct ManifestLoader: Sendable {
     func decodeBuffer(_ bytes: UnsafeBufferPointer<UInt8>, file: String, lineOffset: Int = 0) -> FileDecodingResult {
         let reader = YAMLEventReader(input: bytes, maxPendingBytes: limits.maxPendingBytes, lineOffset: lineOffset)
         let decoder = FileDecoder(file: file, stream: EventStream(reader: reader, limits: limits))
-        // Room for the most documents the bytes can hold, so the arrays never grow by copying; pages of
-        // capacity left unused are never touched.
-        decoder.result.resources.tokens.reserveCapacity(bytes.count / Self.smallestDocumentBytes)
-        decoder.result.declared.reserveCapacity(bytes.count / Self.smallestDocumentBytes)
+        // Room for as many documents as the bytes usually hold, so the arrays rarely grow by copying;
+        // pages of capacity left unused are never touched.
+        decoder.result.resources.tokens.reserveCapacity(bytes.count / Self.typicalDocumentBytes)
+        decoder.result.declared.reserveCapacity(bytes.count / Self.typicalDocumentBytes)
         decoder.decodeAll()
         return decoder.result
     }
@@ -203,7 +203,7 @@ extension FileContents {
         guard !failed else { return nil }
         guard bytes.count == expectedSize else { return bytes }
         // The file may have grown since its size was read: take the rest too.
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             let count = chunk.withUnsafeMutableBufferPointer { buffer in Glibc.read(descriptor, buffer.baseAddress, buffer.count) }
             if count < 0 && errno == EINTR { continue }
