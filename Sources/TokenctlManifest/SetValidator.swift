@@ -106,7 +106,7 @@ enum SetValidator {
                     continue
                 }
                 let earlier = declared[Int(seen.list)][Int(seen.index)]
-                if earlier.kind == name.kind && earlier.namespace == name.namespace && earlier.name == name.name {
+                if NameKey(earlier) == NameKey(name) {
                     // Keep the first by position; the table then points at it.
                     if name.location < earlier.location { firstByFingerprint[name.fingerprint] = (Int32(list), Int32(index)) }
                     _ = record(name, firstAt: earlier.location)
@@ -196,39 +196,30 @@ enum SetValidator {
     private static func checkIssuerSpecificFields(_ set: ManifestSet, diagnostics: inout [Diagnostic]) {
         var postgresSettings: [String: Issuer.PostgresSettings] = [:]
         for issuer in set.issuers.values { if case .postgres(let settings) = issuer.kind { postgresSettings[issuer.metadata.name] = settings } }
-        if postgresSettings.isEmpty {
-            // The common case needs no lookup per token: only a stray secretFormat is wrong.
-            for token in set.tokens where token.secretFormat != nil { reportSecretFormat(token, into: &diagnostics) }
-            return
-        }
-        let postgresIssuers = Set(postgresSettings.keys)
         var roleNames: [String: TokenID] = [:]
+        // One lookup per token; with no postgres issuer (the common case) it returns before hashing.
         for token in set.tokens {
-            if let settings = postgresSettings[token.issuer] {
-                let role = token.issuer + "\u{0}" + settings.cleanRoleName(namespace: token.id.namespace, name: token.id.name, version: 1)
-                if let other = roleNames[role], other != token.id {
-                    diagnostics.append(Diagnostic(.error, "duplicate-name", "token \(token.id) and token \(other) would get the same role name on "
-                                                  + "issuer '\(token.issuer)' (its roleTemplate maps both to the same characters); rename one "
-                                                  + "of them or change the roleTemplate", at: token.locations.issuer))
-                } else {
-                    roleNames[role] = token.id
+            guard let settings = postgresSettings[token.issuer] else {
+                if token.secretFormat != nil {
+                    diagnostics.append(Diagnostic(.error, "bad-value", "secretFormat only applies to tokens of postgres issuers; "
+                                                  + "issuer '\(token.issuer)' delivers its own token format; remove secretFormat",
+                                                  at: token.locations.issuer))
                 }
-            }
-            guard postgresIssuers.contains(token.issuer) else {
-                if token.secretFormat != nil { reportSecretFormat(token, into: &diagnostics) }
                 continue
+            }
+            let role = token.issuer + "\u{0}" + settings.cleanRoleName(namespace: token.id.namespace, name: token.id.name, version: 1)
+            if let other = roleNames[role], other != token.id {
+                diagnostics.append(Diagnostic(.error, "duplicate-name", "token \(token.id) and token \(other) would get the same role name on "
+                                              + "issuer '\(token.issuer)' (its roleTemplate maps both to the same characters); rename one "
+                                              + "of them or change the roleTemplate", at: token.locations.issuer))
+            } else {
+                roleNames[role] = token.id
             }
             for (scope, location) in zip(token.scopes, token.locations.scopes) where !scope.hasPrefix("role:") || scope.count <= 5 {
                 diagnostics.append(Diagnostic(.error, "bad-value", "scope '\(scope)' of a postgres token must name a group role to grant, "
                                               + "as role:NAME (e.g. role:analytics_read)", at: location))
             }
         }
-    }
-
-    private static func reportSecretFormat(_ token: Token, into diagnostics: inout [Diagnostic]) {
-        diagnostics.append(Diagnostic(.error, "bad-value", "secretFormat only applies to tokens of postgres issuers; "
-                                      + "issuer '\(token.issuer)' delivers its own token format; remove secretFormat",
-                                      at: token.locations.issuer))
     }
 
     private static func danglingReference(_ reference: NameReference, defined: [String]) -> Diagnostic {
