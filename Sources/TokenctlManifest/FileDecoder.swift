@@ -375,7 +375,8 @@ final class FileDecoder {
     /// Reads a string-to-string mapping such as labels or annotations.
     func stringMap(_ field: String, checkingKeys: Bool = false) throws(FatalDecodingError) -> [String: String]? {
         let first = try stream.next()
-        var values: [String: String] = [:]
+        // Room for a few entries up front: growing from empty rehashes the table once per doubling.
+        var values = [String: String](minimumCapacity: 3)
         let isMapping = try mapping(first, object: "", display: "'\(field)'") { key, keyEvent throws(FatalDecodingError) in
             if checkingKeys && !Self.isLabelKey(key) {
                 error("bad-value", "invalid \(field) key '\(key)': use letters, digits, '-', '_', '.' and at most one '/' prefix",
