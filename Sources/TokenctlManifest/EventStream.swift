@@ -22,11 +22,15 @@ final class EventStream {
         // Nearly every event comes straight from libyaml with nothing replayed or recorded.
         if replay.isEmpty && recorders.isEmpty {
             let event = try reader.next()
-            if event.kind != .alias {
+            switch event.kind {
+            case .scalar where !event.hasAnchor:
+                return event  // nothing to track
+            case .alias:
+                try expandAlias(event)
+            default:
                 try track(event, fromReplay: false)
                 return event
             }
-            try expandAlias(event)
         }
         var event: YAMLEvent
         var fromReplay: Bool

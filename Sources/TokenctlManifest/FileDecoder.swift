@@ -15,8 +15,8 @@ struct DecodedResources: Sendable {
     var stores: [Store] = []
     var policies: [Policy] = []
 
-    mutating func append(_ resource: DecodedResource) {
-        switch resource {
+    mutating func append(_ resource: consuming DecodedResource) {
+        switch consume resource {
         case .token(let token): tokens.append(token)
         case .issuer(let issuer): issuers.append(issuer)
         case .store(let store): stores.append(store)
@@ -81,7 +81,12 @@ final class FileDecoder {
     var tokenReferences: [NameReference] = []
     /// The keys of the mapping that `mapping` finished last, so that a field written with a bad value
     /// is not also reported as missing.
-    private var lastMappingKeys: [String] = []
+    private(set) var lastMappingKeys: [YAMLEvent] = []
+    /// The entries of the map `stringMap` is reading, reused from map to map.
+    var mapEntries: [(key: String, value: String)] = []
+    /// The labels and annotations read last, shared by documents that repeat them.
+    var previousLabels: [String: String] = [:]
+    var previousAnnotations: [String: String] = [:]
 
     init(file: String, stream: EventStream) {
         self.file = file
@@ -182,9 +187,9 @@ final class FileDecoder {
 
         try mapping(first, object: "document", display: "a manifest document") { key, _ throws(FatalDecodingError) in
             switch key {
-            case "apiVersion": apiVersion = try self.string(key)
+            case "apiVersion": apiVersion = try self.string("apiVersion")
             case "kind":
-                kind = try self.string(key)
+                kind = try self.string("kind")
                 resolveKind()
             case "metadata" where kindName != nil && pending.isEmpty:
                 try decodeMetadataNow(kindName ?? "")
@@ -192,7 +197,7 @@ final class FileDecoder {
                 try decodeSpecNow(kindName ?? "")
             case "metadata", "spec":
                 // Kind or metadata comes later in this document: keep the events until then.
-                pending.append((key, try self.stream.capture(startingWith: try self.stream.next())))
+                pending.append((key.name, try self.stream.capture(startingWith: try self.stream.next())))
             default: return false
             }
             return true
@@ -223,9 +228,9 @@ final class FileDecoder {
                   at: documentLocation)
         }
         let clean = !result.diagnostics[errorsBeforeSpec...].contains { $0.severity == .error }
-        if let spec, metadata != nil, clean {
-            result.resources.append(spec)
+        if metadata != nil, clean, let spec = spec.take() {
             if case .token = spec { acceptedToken = true }
+            result.resources.append(spec)
         }
     }
 
@@ -237,7 +242,7 @@ final class FileDecoder {
     @discardableResult
     func mapping(
         _ first: YAMLEvent, object: @autoclosure () -> String, display: @autoclosure () -> String,
-        body: (String, YAMLEvent) throws(FatalDecodingError) -> Bool
+        body: (FieldKey, YAMLEvent) throws(FatalDecodingError) -> Bool
     ) throws(FatalDecodingError) -> Bool {
         guard first.kind == .mappingStart else {
             if !first.isNullScalar {
@@ -247,7 +252,7 @@ final class FileDecoder {
             return false
         }
         let seenBase = seenKeys.count
-        defer { seenKeys.removeSubrange(seenBase...) }
+        defer { seenKeys.removeLast(seenKeys.count - seenBase) }
         // Past a few keys (labels, annotations), a set keeps duplicate detection linear.
         var manyKeys: [String: YAMLEvent]?
         while true {
@@ -255,9 +260,9 @@ final class FileDecoder {
             if keyEvent.kind == .mappingEnd {
                 lastMappingKeys.removeAll(keepingCapacity: true)
                 if let many = manyKeys {
-                    lastMappingKeys.append(contentsOf: many.keys)
+                    lastMappingKeys.append(contentsOf: many.values)
                 } else {
-                    for key in seenKeys[seenBase...] { lastMappingKeys.append(key.value) }
+                    lastMappingKeys.append(contentsOf: seenKeys[seenBase...])
                 }
                 return true
             }
@@ -267,25 +272,25 @@ final class FileDecoder {
                 try skip(try stream.next())
                 continue
             }
-            let key = keyEvent.value
+            let key = FieldKey(text: keyEvent.text)
             if scanForSecret(keyEvent) {
                 try skip(try stream.next())
                 continue
             }
             let previous: YAMLEvent?
             if let many = manyKeys {
-                previous = many[key]
+                previous = many[key.name]
             } else {
-                previous = seenKeys[seenBase...].first(where: { $0.value == key })
+                previous = seenKeys[seenBase...].first(where: { $0.textEquals(keyEvent.text) })
             }
             if let previous {
-                error("duplicate-key", "duplicate key '\(key)' in \(display()); it is already set at line \(previous.line), column \(previous.column); remove one",
+                error("duplicate-key", "duplicate key '\(key.name)' in \(display()); it is already set at line \(previous.line), column \(previous.column); remove one",
                       at: keyEvent)
                 try skip(try stream.next())
                 continue
             }
             if manyKeys != nil {
-                manyKeys?[key] = keyEvent
+                manyKeys?[key.name] = keyEvent
             } else {
                 seenKeys.append(keyEvent)
                 if seenKeys.count - seenBase > 16 {
@@ -294,10 +299,10 @@ final class FileDecoder {
             }
             if try !body(key, keyEvent) {
                 let fields = ManifestFields.table[object()] ?? []
-                let hint = key == "<<" ? " (merge keys are not supported; use an alias for the whole value or write the fields out)"
-                    : Suggestion.didYouMean(key, among: fields)
+                let hint = key.name == "<<" ? " (merge keys are not supported; use an alias for the whole value or write the fields out)"
+                    : Suggestion.didYouMean(key.name, among: fields)
                 let known = fields.isEmpty ? "" : "; known fields: \(fields.joined(separator: ", "))"
-                error("unknown-field", "unknown field '\(key)' in \(display())\(hint)\(known)", at: keyEvent)
+                error("unknown-field", "unknown field '\(key.name)' in \(display())\(hint)\(known)", at: keyEvent)
                 try skip(try stream.next())
             }
         }
@@ -340,116 +345,11 @@ final class FileDecoder {
 
     func next() throws(FatalDecodingError) -> YAMLEvent { try stream.next() }
 
-    // MARK: Scalars
-
-    /// Reads a scalar value as text (typed by the field, so `on` stays "on"); nil for null or a type error.
-    func string(_ field: @autoclosure () -> String) throws(FatalDecodingError) -> Located<String>? {
-        try string(field(), first: try stream.next())
-    }
-
-    func string(_ field: @autoclosure () -> String, first: YAMLEvent) throws(FatalDecodingError) -> Located<String>? {
-        guard first.kind == .scalar else {
-            error("wrong-type", "expected a string for '\(field())', found \(first.kindDescription)", at: first)
-            try skip(first)
-            return nil
-        }
-        if first.isNullScalar { return nil }
-        // A value flagged as a secret is reported once and never echoed by later messages.
-        if scanForSecret(first) { return nil }
-        return Located(first.value, at: location(first))
-    }
-
-    /// Reads a list of strings; nil for null or a type error.
-    func stringList(_ field: String) throws(FatalDecodingError) -> [Located<String>]? {
-        var items: [Located<String>] = []
-        let list = try sequence(display: "'\(field)'") { item throws(FatalDecodingError) in
-            if item.isNullScalar {
-                error("wrong-type", "items of '\(field)' must not be empty", at: item)
-            } else if let value = try string(field, first: item) {
-                items.append(value)
-            }
-        }
-        return list == nil ? nil : items
-    }
-
-    /// Reads a string-to-string mapping such as labels or annotations.
-    func stringMap(_ field: String, checkingKeys: Bool = false) throws(FatalDecodingError) -> [String: String]? {
-        let first = try stream.next()
-        // Room for a few entries up front: growing from empty rehashes the table once per doubling.
-        var values = [String: String](minimumCapacity: 3)
-        let isMapping = try mapping(first, object: "", display: "'\(field)'") { key, keyEvent throws(FatalDecodingError) in
-            if checkingKeys && !Self.isLabelKey(key) {
-                error("bad-value", "invalid \(field) key '\(key)': use letters, digits, '-', '_', '.' and at most one '/' prefix",
-                      at: keyEvent)
-            }
-            values[key] = try string("\(field).\(key)")?.value ?? ""
-            return true
-        }
-        return isMapping ? values : nil
-    }
-
-    /// Reads a duration such as `90d`; `allowNever` accepts `never` (returned as nil with `isNever`).
-    func duration(_ field: String) throws(FatalDecodingError) -> Located<TokenDuration>? {
-        guard let text = try string(field) else { return nil }
-        do {
-            let value = try TokenDuration(parsing: text.value)
-            return Located(value, at: text.location)
-        } catch {
-            reportDuration(error, field: field, text: text)
-            return nil
-        }
-    }
-
-    func reportDuration(_ error: TokenDuration.ParseError, field: String, text: Located<String>) {
-        let detail = switch error {
-        case .unknownUnit(let unit): "unknown unit '\(unit)'"
-        case .overflow: "it is too large"
-        case .empty, .malformed: "it is not a number followed by a unit"
-        }
-        self.error("bad-duration", "invalid duration '\(text.value)' for '\(field)': \(detail); write it like 30s, 15m, 12h, 90d or 2w",
-                   at: text.location)
-    }
-
-    /// Reads one of a fixed set of words.
-    func choice(_ field: String, _ choices: [String]) throws(FatalDecodingError) -> Located<String>? {
-        guard let text = try string(field) else { return nil }
-        guard choices.contains(text.value) else {
-            error("bad-value", "invalid value '\(text.value)' for '\(field)'\(Suggestion.didYouMean(text.value, among: choices)); "
-                  + "use one of \(choices.joined(separator: ", "))", at: text.location)
-            return nil
-        }
-        return text
-    }
-
-    /// Reads an `env:NAME` or `file:PATH` reference.
-    func reference(_ field: String) throws(FatalDecodingError) -> Located<SecretReference>? {
-        guard let text = try string(field) else { return nil }
-        do {
-            return Located(try SecretReference(parsing: text.value), at: text.location)
-        } catch {
-            let detail = switch error {
-            case .missingScheme: "a secret is never written in a manifest; refer to it as env:NAME or file:PATH"
-            case .badVariableName: "an environment variable name has only letters, digits and '_' and does not start with a digit"
-            case .empty: "name the variable or file after the colon"
-            }
-            self.error("bad-reference", "invalid reference '\(error == .missingScheme ? "…" : text.value)' for '\(field)': \(detail)",
-                       at: text.location)
-            return nil
-        }
-    }
-
-    /// Reports a required field as missing, unless it was written (with a value already reported as wrong)
-    /// in the mapping read last.
-    func missing(_ field: String, in display: String, at event: YAMLEvent, hint: String = "") {
-        if lastMappingKeys.contains(field) { return }
-        error("missing-field", "missing required field '\(field)' in \(display)\(hint)", at: event)
-    }
-
     // MARK: Secrets
 
     @discardableResult
     func scanForSecret(_ event: YAMLEvent) -> Bool {
-        guard let finding = SecretScanner.finding(in: event.value) else { return false }
+        guard let finding = SecretScanner.finding(in: event.text) else { return false }
         error("literal-secret", "this value looks like a secret (\(finding)); never write secrets in manifests: "
               + "reference them as env:NAME or file:PATH, and revoke the exposed secret", at: event)
         return true

@@ -14,17 +14,17 @@ extension FileDecoder {
             case "type": type = try choice("type", ManifestFields.issuerTypes)
             case "ghosts": ghosts = try choice("ghosts", GhostPolicy.allCases.map(\.rawValue))
             case "builtin":
-                sections.append((key, keyEvent))
+                sections.append((key.name, keyEvent))
                 try mapping(try next(), object: "Issuer.spec.builtin", display: "Issuer spec.builtin") { field, _ throws(FatalDecodingError) in
-                    guard field == "prefix" else { return false }
+                    guard case "prefix" = field else { return false }
                     prefix = try string("builtin.prefix")
                     return true
                 }
             case "postgres":
-                sections.append((key, keyEvent))
+                sections.append((key.name, keyEvent))
                 postgres = try decodePostgres(try next())
             case "exec":
-                sections.append((key, keyEvent))
+                sections.append((key.name, keyEvent))
                 exec = try decodeExec(try next(), object: "Issuer.spec.exec")
             default: return false
             }
@@ -79,7 +79,7 @@ extension FileDecoder {
             switch key {
             case "type": type = try choice("type", ManifestFields.storeTypes)
             case "encryptedFile":
-                sections.append((key, keyEvent))
+                sections.append((key.name, keyEvent))
                 let section = try next()
                 var path: Located<String>?
                 var reference: Located<SecretReference>?
@@ -99,18 +99,18 @@ extension FileDecoder {
                     if let path, let reference { encrypted = (path.value, reference.value) }
                 }
             case "dotenv":
-                sections.append((key, keyEvent))
+                sections.append((key.name, keyEvent))
                 let section = try next()
                 var path: Located<String>?
                 let present = try mapping(section, object: "Store.spec.dotenv", display: "Store spec.dotenv") { field, _ throws(FatalDecodingError) in
-                    guard field == "path" else { return false }
+                    guard case "path" = field else { return false }
                     path = try string("dotenv.path")
                     return true
                 }
                 if present, path == nil { missing("path", in: "Store spec.dotenv", at: section, hint: "; name the file to write") }
                 dotenvPath = path?.value
             case "exec":
-                sections.append((key, keyEvent))
+                sections.append((key.name, keyEvent))
                 exec = try decodeExec(try next(), object: "Store.spec.exec")
             default: return false
             }

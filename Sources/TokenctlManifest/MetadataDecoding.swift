@@ -19,11 +19,11 @@ extension FileDecoder {
         var annotations: [String: String] = [:]
         let isMapping = try mapping(first, object: "\(kind).metadata", display: display()) { key, _ throws(FatalDecodingError) in
             switch key {
-            case "name": name = try string(key)
-            case "namespace" where isToken: namespace = try string(key)
-            case "owner" where isToken: owner = try string(key)
-            case "labels": labels = try stringMap(key, checkingKeys: true) ?? [:]
-            case "annotations": annotations = try stringMap(key) ?? [:]
+            case "name": name = try string("name")
+            case "namespace" where isToken: namespace = try string("namespace")
+            case "owner" where isToken: owner = try string("owner")
+            case "labels": labels = try stringMap("labels", checkingKeys: true, previous: &previousLabels) ?? [:]
+            case "annotations": annotations = try stringMap("annotations", previous: &previousAnnotations) ?? [:]
             default: return false
             }
             return true

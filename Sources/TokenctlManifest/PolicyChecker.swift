@@ -21,10 +21,14 @@ public enum PolicyChecker {
             var diagnostics: [Diagnostic] = []
             let range = (chunk * chunkSize)..<min(tokens.count, (chunk + 1) * chunkSize)
             let policies = chunkCount == 1 ? manifests.policies : privateCopy(of: manifests.policies)
-            for token in tokens[range] {
-                checkPermanence(token, policies: policies, now: now, into: &diagnostics)
-                for policy in policies {
-                    check(token, against: policy, into: &diagnostics)
+            // Through a buffer pointer each token is borrowed; `for token in` and the array's subscript copy it
+            // (retaining every field) and release it again.
+            tokens.withUnsafeBufferPointer { buffer in
+                for index in range {
+                    checkPermanence(buffer[index], policies: policies, now: now, into: &diagnostics)
+                    for policy in policies {
+                        check(buffer[index], against: policy, into: &diagnostics)
+                    }
                 }
             }
             chunks.set(chunk, diagnostics)
@@ -44,6 +48,7 @@ public enum PolicyChecker {
         }
     }
 
+    @inline(__always)
     private static func checkPermanence(_ token: Token, policies: [Policy], now: Timestamp, into diagnostics: inout [Diagnostic]) {
         guard case .never = token.lifespan else { return }
         // Without any Policy, permanent tokens still need an exception.
@@ -79,6 +84,7 @@ public enum PolicyChecker {
         }
     }
 
+    @inline(__always)
     private static func check(_ token: Token, against policy: Policy, into diagnostics: inout [Diagnostic]) {
         let name = policy.metadata.name
         if let max = policy.maxLifespan, let lifespan = token.lifespan.duration, lifespan > max {
@@ -93,9 +99,11 @@ public enum PolicyChecker {
                 at: token.locations.rotationEvery ?? token.locations.lifespan))
         }
         guard let rules = policy.scopes else { return }
-        let applicable = rules.filter { rule in rule.owners.contains { $0.matches(token.owner) } }
+        func applies(_ rule: Policy.ScopeRule) -> Bool { rule.owners.contains { $0.matches(token.owner) } }
         for (index, scope) in token.scopes.enumerated() {
-            guard !applicable.contains(where: { rule in rule.allow.contains { $0.matches(scope) } }) else { continue }
+            // Checked rule by rule, so that a token within policy allocates nothing.
+            guard !rules.contains(where: { rule in applies(rule) && rule.allow.contains { $0.matches(scope) } }) else { continue }
+            let applicable = rules.filter(applies)
             let allowed = applicable.flatMap { $0.allow.map(\.pattern) }
             let detail = allowed.isEmpty ? "no scopes are allowed for owner '\(token.owner)'"
                 : "owner '\(token.owner)' may hold \(allowed.joined(separator: ", "))"

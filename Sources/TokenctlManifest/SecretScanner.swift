@@ -33,6 +33,11 @@ public enum SecretScanner {
         return value.withUTF8 { bytes in scan(bytes) }
     }
 
+    /// What the UTF-8 text looks like, as `finding(in:)` for a string.
+    static func finding(in bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        bytes.count >= 14 ? scan(bytes) : nil
+    }
+
     /// `line` with every word that looks like a secret replaced by `(sensitive)`, for echoing source lines.
     public static func redact(_ line: String) -> String {
         var line = line

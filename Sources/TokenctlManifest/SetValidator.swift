@@ -158,13 +158,17 @@ enum SetValidator {
             diagnostics.append(danglingReference(reference, defined: defined.sorted()))
             excluded.insert(reference.location)
         }
-        for token in tokens {
+        // Tokens are borrowed through a buffer pointer: `for token in` and the array's subscript copy (retain) every field.
+        func resolveReferences(of token: Token) {
             resolve(token.issuer, in: issuers, last: &lastIssuer,
                     reference: NameReference(kind: "Issuer", name: token.issuer, token: token.id, location: token.locations.issuer))
             for delivery in token.deliverTo {
                 resolve(delivery.store, in: stores, last: &lastStore,
                         reference: NameReference(kind: "Store", name: delivery.store, token: token.id, location: delivery.location))
             }
+        }
+        tokens.withUnsafeBufferPointer { buffer in
+            for index in buffer.indices { resolveReferences(of: buffer[index]) }
         }
         for reference in failedTokens.joined() {
             if reference.kind == "Issuer" {
@@ -198,14 +202,14 @@ enum SetValidator {
         for issuer in set.issuers.values { if case .postgres(let settings) = issuer.kind { postgresSettings[issuer.metadata.name] = settings } }
         var roleNames: [String: TokenID] = [:]
         // One lookup per token; with no postgres issuer (the common case) it returns before hashing.
-        for token in set.tokens {
+        func check(_ token: Token) {
             guard let settings = postgresSettings[token.issuer] else {
                 if token.secretFormat != nil {
                     diagnostics.append(Diagnostic(.error, "bad-value", "secretFormat only applies to tokens of postgres issuers; "
                                                   + "issuer '\(token.issuer)' delivers its own token format; remove secretFormat",
                                                   at: token.locations.issuer))
                 }
-                continue
+                return
             }
             let role = token.issuer + "\u{0}" + settings.cleanRoleName(namespace: token.id.namespace, name: token.id.name, version: 1)
             if let other = roleNames[role], other != token.id {
@@ -219,6 +223,9 @@ enum SetValidator {
                 diagnostics.append(Diagnostic(.error, "bad-value", "scope '\(scope)' of a postgres token must name a group role to grant, "
                                               + "as role:NAME (e.g. role:analytics_read)", at: location))
             }
+        }
+        set.tokens.withUnsafeBufferPointer { buffer in
+            for index in buffer.indices { check(buffer[index]) }
         }
     }
 

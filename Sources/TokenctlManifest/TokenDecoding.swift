@@ -17,12 +17,12 @@ extension FileDecoder {
         let isMapping = try mapping(first, object: "Token.spec", display: "Token spec") { key, _ throws(FatalDecodingError) in
             switch key {
             case "issuer":
-                issuer = try string(key)
+                issuer = try string("issuer")
                 if let issuer {
                     tokenReferences.append(NameReference(kind: "Issuer", name: issuer.value, token: tokenID, location: issuer.location))
                 }
-            case "scopes": scopes = try stringList(key)
-            case "lifespan": lifespanText = try string(key)
+            case "scopes": scopes = try stringList("scopes")
+            case "lifespan": lifespanText = try string("lifespan")
             case "rotation":
                 try mapping(try next(), object: "Token.spec.rotation", display: "Token spec.rotation") { key, _ throws(FatalDecodingError) in
                     switch key {

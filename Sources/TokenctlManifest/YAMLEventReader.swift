@@ -1,6 +1,11 @@
 import CYaml
 
-/// One libyaml event, copied out of the parser with its 1-based position.
+/// One libyaml event with its 1-based position.
+///
+/// A plain value with no reference counting: the text of a scalar (or an alias's anchor name) stays in the
+/// buffer libyaml allocated for it, which the reader keeps until the next document starts. Copying an event,
+/// which happens for every value, is then a copy of a few words, and text becomes a `String` only where a
+/// decoder keeps it.
 struct YAMLEvent {
     enum Kind: UInt8 {
         case streamStart, streamEnd, documentStart, documentEnd
@@ -8,18 +13,44 @@ struct YAMLEvent {
     }
 
     var kind: Kind
-    var line: Int32
-    var column: Int32
-    /// The scalar's text, or the alias's anchor name.
-    var value: String = ""
     /// Whether the scalar was written without quotes (so `~`, `null` and an empty value mean "not set").
     var isPlain = false
-    /// Whether this node defines an anchor (its name is `YAMLEventReader.lastAnchor`); kept out of the
-    /// event itself so that copying an event, which happens for every value, copies one string, not two.
+    /// Whether this node defines an anchor (its name is `YAMLEventReader.lastAnchor`).
     var hasAnchor = false
+    var line: Int32
+    var column: Int32
+    /// The scalar's text, or the alias's anchor name; valid until the reader starts the next document.
+    var text = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+
+    init(kind: Kind, line: Int32, column: Int32) {
+        self.kind = kind
+        self.line = line
+        self.column = column
+    }
+
+    /// The text as a `String`.
+    var value: String { String(decoding: text, as: UTF8.self) }
+
+    /// Whether the text is exactly `word`, compared byte by byte.
+    func textEquals(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard text.count == other.count else { return false }
+        guard let base = text.baseAddress, let otherBase = other.baseAddress else { return true }
+        return memcmp(base, otherBase, text.count) == 0
+    }
 
     var isNullScalar: Bool {
-        kind == .scalar && isPlain && (value.isEmpty || value == "~" || value == "null" || value == "Null" || value == "NULL")
+        guard kind == .scalar && isPlain else { return false }
+        switch text.count {
+        case 0: return true
+        case 1: return text[0] == UInt8(ascii: "~")
+        case 4:
+            // null, Null, NULL
+            let (n, u, l, l2) = (text[0], text[1], text[2], text[3])
+            return (n == UInt8(ascii: "n") && u == UInt8(ascii: "u") && l == UInt8(ascii: "l") && l2 == UInt8(ascii: "l"))
+                || (n == UInt8(ascii: "N") && ((u == UInt8(ascii: "u") && l == UInt8(ascii: "l") && l2 == UInt8(ascii: "l"))
+                    || (u == UInt8(ascii: "U") && l == UInt8(ascii: "L") && l2 == UInt8(ascii: "L"))))
+        default: return false
+        }
     }
 
     var kindDescription: String {
@@ -68,6 +99,9 @@ final class YAMLEventReader {
     private let lineOffset: Int
     fileprivate var exceededPendingLimit = false
     private var finished = false
+    /// Holds the texts of the current document's events until the next document starts (events of a
+    /// document, and the nodes its aliases replay, are used only while it is decoded).
+    private var texts = TextArena()
 
     /// `input` must stay valid for the reader's lifetime.
     init(input: UnsafeBufferPointer<UInt8>, maxPendingBytes: Int, lineOffset: Int = 0) {
@@ -116,7 +150,7 @@ final class YAMLEventReader {
         case YAML_SCALAR_EVENT:
             let scalar = raw.data.scalar
             result.kind = .scalar
-            result.value = Self.string(scalar.value, scalar.length)
+            if let value = scalar.value { result.text = texts.copy(value, count: scalar.length) }
             result.isPlain = scalar.style == YAML_PLAIN_SCALAR_STYLE
             if let anchor = scalar.anchor { setAnchor(anchor, on: &result) }
         case YAML_MAPPING_START_EVENT:
@@ -129,8 +163,10 @@ final class YAMLEventReader {
         case YAML_SEQUENCE_END_EVENT: result.kind = .sequenceEnd
         case YAML_ALIAS_EVENT:
             result.kind = .alias
-            if let anchor = raw.data.alias.anchor { result.value = Self.string(anchor) }
-        case YAML_DOCUMENT_START_EVENT: result.kind = .documentStart
+            if let anchor = raw.data.alias.anchor { result.text = texts.copy(anchor, count: strlen(anchor)) }
+        case YAML_DOCUMENT_START_EVENT:
+            texts.removeAll()
+            result.kind = .documentStart
         case YAML_DOCUMENT_END_EVENT: result.kind = .documentEnd
         case YAML_STREAM_START_EVENT: result.kind = .streamStart
         default:
@@ -180,11 +216,6 @@ final class YAMLEventReader {
             lineStart = index + 1
         }
         return (line, end - lineStart + 1)
-    }
-
-    private static func string(_ pointer: UnsafeMutablePointer<UInt8>?, _ length: Int) -> String {
-        guard let pointer, length > 0 else { return "" }
-        return String(decoding: UnsafeBufferPointer(start: pointer, count: length), as: UTF8.self)
     }
 
     private static func string(_ pointer: UnsafeMutablePointer<UInt8>) -> String {

@@ -54,8 +54,8 @@ public struct Token: Hashable, Sendable {
         public var every: TokenDuration?
         /// How long the old credential stays valid after its successor is active.
         public var overlap: TokenDuration
-        /// When rotations may start; `nil` for any time.
-        public var window: RotationWindow?
+        /// When rotations may start; `nil` for any time. Out of line: few tokens have one.
+        @OutOfLine public var window: RotationWindow?
 
         /// Creates rotation settings.
         public init(every: TokenDuration? = nil, overlap: TokenDuration = TokenDuration(seconds: 0), window: RotationWindow? = nil) {
@@ -147,8 +147,8 @@ public struct Token: Hashable, Sendable {
     public var rotation: Rotation
     /// Where the secret is delivered.
     public var deliverTo: [Delivery]
-    /// The exception that allows `lifespan: never`.
-    public var exception: Exception?
+    /// The exception that allows `lifespan: never`. Out of line: few tokens have one.
+    @OutOfLine public var exception: Exception?
     /// What is delivered: for database issuers, a connection string (default) or the bare password.
     public var secretFormat: SecretFormat?
     /// Where checked fields were written.

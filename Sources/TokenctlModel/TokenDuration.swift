@@ -45,7 +45,17 @@ public struct TokenDuration: Hashable, Sendable, Comparable, TextCodable {
     }
 
     /// Reads a duration such as `90d` or `1h30m`; the groups are summed.
+    public init(parsing text: String) throws(ParseError) {
+        // Specialized here: other modules calling the generic form would run it unspecialized, a witness call per byte.
+        try self.init(parsingText: text)
+    }
+
+    /// Reads a duration from a substring or other text, as `init(parsing:)`.
     public init(parsing text: some StringProtocol) throws(ParseError) {
+        try self.init(parsingText: text)
+    }
+
+    private init(parsingText text: some StringProtocol) throws(ParseError) {
         var total: Int64 = 0
         var number: Int64 = 0
         var sawDigit = false

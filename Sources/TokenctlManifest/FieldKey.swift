@@ -1,0 +1,28 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A mapping key as read, matched against field names byte by byte instead of becoming a `String` first.
+///
+/// ```swift
+/// switch key {
+/// case "issuer": issuer = try string("issuer")
+/// default: return false
+/// }
+/// ```
+struct FieldKey {
+    /// The key's UTF-8 text; valid while its document is decoded.
+    let text: UnsafeBufferPointer<UInt8>
+
+    /// The key as a `String`, for messages and maps keyed by it.
+    var name: String { String(decoding: text, as: UTF8.self) }
+
+    static func ~= (field: StaticString, key: FieldKey) -> Bool {
+        let count = field.utf8CodeUnitCount
+        guard count == key.text.count else { return false }
+        guard let base = key.text.baseAddress else { return count == 0 }
+        return memcmp(field.utf8Start, base, count) == 0
+    }
+}
