@@ -2,10 +2,9 @@ import CYaml
 
 /// One libyaml event with its 1-based position.
 ///
-/// A plain value with no reference counting: the text of a scalar (or an alias's anchor name) stays in the
-/// buffer libyaml allocated for it, which the reader keeps until the next document starts. Copying an event,
-/// which happens for every value, is then a copy of a few words, and text becomes a `String` only where a
-/// decoder keeps it.
+/// A plain value with no reference counting: the text of a scalar (or an alias's anchor name) is copied into
+/// the reader's `TextArena`, where it stays until the next document starts. Copying an event, which happens
+/// for every value, is then a copy of a few words, and text becomes a `String` only where a decoder keeps it.
 struct YAMLEvent {
     enum Kind: UInt8 {
         case streamStart, streamEnd, documentStart, documentEnd
@@ -31,7 +30,7 @@ struct YAMLEvent {
     /// The text as a `String`.
     var value: String { String(decoding: text, as: UTF8.self) }
 
-    /// Whether the text is exactly `word`, compared byte by byte.
+    /// Whether the text equals `other`, compared byte by byte.
     func textEquals(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
         guard text.count == other.count else { return false }
         guard let base = text.baseAddress, let otherBase = other.baseAddress else { return true }
