@@ -21,8 +21,8 @@ public enum PolicyChecker {
             var diagnostics: [Diagnostic] = []
             let range = (chunk * chunkSize)..<min(tokens.count, (chunk + 1) * chunkSize)
             let policies = chunkCount == 1 ? manifests.policies : privateCopy(of: manifests.policies)
-            // Through a buffer pointer each token is borrowed; `for token in` and the array's subscript copy it
-            // (retaining every field) and release it again.
+            // Read through a buffer pointer rather than `for token in`, which copies each token (every copy
+            // retains and releases all of its fields).
             tokens.withUnsafeBufferPointer { buffer in
                 for index in range {
                     checkPermanence(buffer[index], policies: policies, now: now, into: &diagnostics)
@@ -48,7 +48,6 @@ public enum PolicyChecker {
         }
     }
 
-    @inline(__always)
     private static func checkPermanence(_ token: Token, policies: [Policy], now: Timestamp, into diagnostics: inout [Diagnostic]) {
         guard case .never = token.lifespan else { return }
         // Without any Policy, permanent tokens still need an exception.
@@ -84,7 +83,6 @@ public enum PolicyChecker {
         }
     }
 
-    @inline(__always)
     private static func check(_ token: Token, against policy: Policy, into diagnostics: inout [Diagnostic]) {
         let name = policy.metadata.name
         if let max = policy.maxLifespan, let lifespan = token.lifespan.duration, lifespan > max {

@@ -158,7 +158,7 @@ enum SetValidator {
             diagnostics.append(danglingReference(reference, defined: defined.sorted()))
             excluded.insert(reference.location)
         }
-        // Tokens are borrowed through a buffer pointer: `for token in` and the array's subscript copy (retain) every field.
+        // Read through a buffer pointer rather than `for token in`, which copies each token (retaining every field).
         func resolveReferences(of token: Token) {
             resolve(token.issuer, in: issuers, last: &lastIssuer,
                     reference: NameReference(kind: "Issuer", name: token.issuer, token: token.id, location: token.locations.issuer))
