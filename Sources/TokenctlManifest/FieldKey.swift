@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// A mapping key as read, matched against field names byte by byte instead of becoming a `String` first.
 ///
 /// ```swift
@@ -20,9 +14,6 @@ struct FieldKey {
     var name: String { String(decoding: text, as: UTF8.self) }
 
     static func ~= (field: StaticString, key: FieldKey) -> Bool {
-        let count = field.utf8CodeUnitCount
-        guard count == key.text.count else { return false }
-        guard let base = key.text.baseAddress else { return count == 0 }
-        return memcmp(field.utf8Start, base, count) == 0
+        key.text.hasSameBytes(as: UnsafeBufferPointer(start: field.utf8Start, count: field.utf8CodeUnitCount))
     }
 }

@@ -281,7 +281,7 @@ final class FileDecoder {
             if let many = manyKeys {
                 previous = many[key.name]
             } else {
-                previous = seenKeys[seenBase...].first(where: { $0.textEquals(keyEvent.text) })
+                previous = seenKeys[seenBase...].first(where: { $0.text.hasSameBytes(as: keyEvent.text) })
             }
             if let previous {
                 error("duplicate-key", "duplicate key '\(key.name)' in \(display()); it is already set at line \(previous.line), column \(previous.column); remove one",

@@ -193,8 +193,7 @@ extension FileContents {
             initialized = 0
             guard let base = buffer.baseAddress else { return }
             while initialized < buffer.count {
-                let count = Glibc.read(descriptor, base + initialized, buffer.count - initialized)
-                if count < 0 && errno == EINTR { continue }
+                let count = readRetryingOnSignal(descriptor, base + initialized, buffer.count - initialized)
                 if count < 0 { failed = true }
                 if count <= 0 { break }
                 initialized += count
@@ -205,11 +204,21 @@ extension FileContents {
         // The file may have grown since its size was read: take the rest too.
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let count = chunk.withUnsafeMutableBufferPointer { buffer in Glibc.read(descriptor, buffer.baseAddress, buffer.count) }
-            if count < 0 && errno == EINTR { continue }
+            let count = chunk.withUnsafeMutableBufferPointer { buffer in
+                buffer.baseAddress.map { readRetryingOnSignal(descriptor, $0, buffer.count) } ?? -1
+            }
             if count < 0 { return nil }
             if count == 0 { return bytes }
             bytes.append(contentsOf: chunk[..<count])
+        }
+    }
+
+    /// `read(2)`, repeated when a signal interrupts it before any byte arrives.
+    private static func readRetryingOnSignal(_ descriptor: Int32, _ buffer: UnsafeMutablePointer<UInt8>, _ count: Int) -> Int {
+        while true {
+            let result = Glibc.read(descriptor, buffer, count)
+            if result < 0 && errno == EINTR { continue }
+            return result
         }
     }
 }

@@ -111,7 +111,7 @@ extension FileDecoder {
     /// in the mapping read last.
     func missing(_ field: String, in display: String, at event: YAMLEvent, hint: String = "") {
         var field = field
-        if field.withUTF8({ name in lastMappingKeys.contains { $0.textEquals(name) } }) { return }
+        if field.withUTF8({ name in lastMappingKeys.contains { $0.text.hasSameBytes(as: name) } }) { return }
         error("missing-field", "missing required field '\(field)' in \(display)\(hint)", at: event)
     }
 }

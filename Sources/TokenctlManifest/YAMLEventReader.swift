@@ -30,13 +30,6 @@ struct YAMLEvent {
     /// The text as a `String`.
     var value: String { String(decoding: text, as: UTF8.self) }
 
-    /// Whether the text equals `other`, compared byte by byte.
-    func textEquals(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard text.count == other.count else { return false }
-        guard let base = text.baseAddress, let otherBase = other.baseAddress else { return true }
-        return memcmp(base, otherBase, text.count) == 0
-    }
-
     var isNullScalar: Bool {
         guard kind == .scalar && isPlain else { return false }
         switch text.count {
