@@ -12,14 +12,8 @@ import TokenctlState
         try PostgresStateStore(url: try PostgresTestCluster.shared().createDatabase(prefix: "state"))
     }
 
-    @Test func emptyStoreHasSerialZero() async throws { try await conformance.emptyStoreHasSerialZero() }
-    @Test func writesRoundTripEveryField() async throws { try await conformance.writesRoundTripEveryField() }
-    @Test func everyWriteIncrementsTheSerial() async throws { try await conformance.everyWriteIncrementsTheSerial() }
-    @Test func staleSerialWritesNothing() async throws { try await conformance.staleSerialWritesNothing() }
-    @Test func upsertReplacesVersionsAndDeleteForgets() async throws { try await conformance.upsertReplacesVersionsAndDeleteForgets() }
-    @Test func lockExcludesOthersAndLapses() async throws { try await conformance.lockExcludesOthersAndLapses() }
-    @Test func holdsManyTokens() async throws { try await conformance.holdsManyTokens() }
-    @Test func auditIsAppendOnly() async throws { try await conformance.auditIsAppendOnlyInSequenceAndLeavesTheSerial() }
+    @Test(arguments: StateStoreConformance.Check.allCases)
+    func conformsToTheStateStoreContract(_ check: StateStoreConformance.Check) async throws { try await conformance.run(check) }
 
     static let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
 

@@ -3,7 +3,7 @@ import Testing
 import TokenctlModel
 import TokenctlState
 
-/// The behaviour every StateStore backend must have. Each backend's test file runs `all` with its own factory.
+/// The behaviour every StateStore backend must have. Each backend's test file runs every `Check` with its own factory.
 struct StateStoreConformance {
     /// Makes a fresh, empty store.
     let makeStore: @Sendable () async throws -> any StateStore & AuditLogStore
@@ -119,14 +119,24 @@ struct StateStoreConformance {
         #expect(try await store.auditRecords().count == 2)
     }
 
-    func all() async throws {
-        try await emptyStoreHasSerialZero()
-        try await writesRoundTripEveryField()
-        try await everyWriteIncrementsTheSerial()
-        try await staleSerialWritesNothing()
-        try await upsertReplacesVersionsAndDeleteForgets()
-        try await lockExcludesOthersAndLapses()
-        try await holdsManyTokens()
-        try await auditIsAppendOnlyInSequenceAndLeavesTheSerial()
+    /// Every check, so that each backend runs them all as one parameterized test and none can be left out.
+    enum Check: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case emptyStoreHasSerialZero, writesRoundTripEveryField, everyWriteIncrementsTheSerial, staleSerialWritesNothing
+        case upsertReplacesVersionsAndDeleteForgets, lockExcludesOthersAndLapses, holdsManyTokens, auditIsAppendOnly
+
+        var testDescription: String { rawValue }
+    }
+
+    func run(_ check: Check) async throws {
+        switch check {
+        case .emptyStoreHasSerialZero: try await emptyStoreHasSerialZero()
+        case .writesRoundTripEveryField: try await writesRoundTripEveryField()
+        case .everyWriteIncrementsTheSerial: try await everyWriteIncrementsTheSerial()
+        case .staleSerialWritesNothing: try await staleSerialWritesNothing()
+        case .upsertReplacesVersionsAndDeleteForgets: try await upsertReplacesVersionsAndDeleteForgets()
+        case .lockExcludesOthersAndLapses: try await lockExcludesOthersAndLapses()
+        case .holdsManyTokens: try await holdsManyTokens()
+        case .auditIsAppendOnly: try await auditIsAppendOnlyInSequenceAndLeavesTheSerial()
+        }
     }
 }
