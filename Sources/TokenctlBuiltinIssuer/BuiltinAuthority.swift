@@ -188,6 +188,27 @@ public final class BuiltinAuthority: Sendable {
         }
     }
 
+    /// Every credential of `issuer` with its idempotency key, revoked ones included (for `state rebuild`).
+    public func issuedRecords(issuer: String) throws(AuthorityError) -> [IssuedRecord] {
+        guard let database else { return [] }
+        return try run {
+            try database.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT id, idempotency_key, token_hash, scopes, issued_at, expires_at, revoked_at FROM credential
+                    WHERE issuer = ? ORDER BY issued_at, id
+                    """, arguments: [issuer]).map { row in
+                    let scopes: String = row[3]
+                    let expires: Int64? = row[5]
+                    let revoked: Int64? = row[6]
+                    return IssuedRecord(credentialID: row[0], idempotencyKey: row[1], fingerprint: row[2],
+                                        scopes: scopes.split(separator: " ").map(String.init),
+                                        issuedAt: Timestamp(secondsSinceEpoch: row[4]), expiresAt: expires.map(Timestamp.init(secondsSinceEpoch:)),
+                                        revoked: revoked != nil)
+                }
+            }
+        }
+    }
+
     /// Checks a presented token: its checksum first (no lookup), then its hash. With `recordUse`, records the
     /// last use of a valid token at once; a busy server passes false and batches them through `recordUse(_:)`.
     public func verify(_ token: Secret, now: Timestamp, recordUse: Bool = true) throws(AuthorityError) -> Verification {
@@ -286,7 +307,7 @@ public struct VerifiedCredential: Sendable, Equatable {
 }
 
 /// The builtin authority as a `CredentialIssuer` for one Issuer of the manifests.
-public struct BuiltinIssuer: CredentialIssuer {
+public struct BuiltinIssuer: CredentialIssuer, RebuildableIssuer {
     /// The authority.
     public let authority: BuiltinAuthority
     /// The Issuer's name.
@@ -316,5 +337,13 @@ public struct BuiltinIssuer: CredentialIssuer {
 
     public func credential(forIdempotencyKey key: String) async throws -> String? {
         try authority.credential(forIdempotencyKey: key)
+    }
+
+    public func issuedRecords() async throws -> [IssuedRecord] {
+        try authority.issuedRecords(issuer: name)
+    }
+
+    public func fingerprint(of secret: Secret) -> String {
+        secret.withRevealed { TokenFormat.hash($0) }
     }
 }

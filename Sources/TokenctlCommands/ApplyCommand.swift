@@ -142,6 +142,12 @@ struct ApplyCommand: AsyncParsableCommand {
             let observed = refresh ? try await Inventory.observe(loaded.manifests, issuers: try engine().drivers.issuers) : nil
             plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now)
         }
+        if recorded.tokens.isEmpty, plan.changes.contains(where: { $0.action == .issue }),
+           let signs = await StateRecovery.signsOfEarlierWork(desired: loaded.manifests, drivers: try engine().drivers, now: now) {
+            printError(LostState.message(signs: signs, stateDescription: manifests.stateURL == nil ? "'\(directory)'" : "the shared state",
+                                         paths: saved?.manifestPaths ?? manifests.paths))
+            return 1
+        }
         print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
         guard plan.hasChanges else { return 0 }
         if saved == nil && !autoApprove {
@@ -176,6 +182,17 @@ struct ApplyCommand: AsyncParsableCommand {
         let done = report.outcomes.count - failed
         print("Apply complete: \(done) change\(done == 1 ? "" : "s") applied, \(failed) failed. State serial \(report.serial).")
         return failed > 0 ? 1 : 0
+    }
+}
+
+/// The refusal to treat lost state as a fresh start.
+enum LostState {
+    static func message(signs: String, stateDescription: String, paths: [String]) -> String {
+        "tokenctl: error: the state in \(stateDescription) records no tokens, but earlier work is still there: \(signs). "
+            + "The state was probably lost or emptied; applying now would issue every token again and leave the old credentials "
+            + "valid. Nothing was changed. Rebuild the state from the issuers and stores with: tokenctl state rebuild "
+            + paths.map { "-f \($0)" }.joined(separator: " ")
+            + " (then plan as usual), or restore the state from a backup."
     }
 }
 

@@ -150,6 +150,13 @@ actor ControllerPass {
                 observed = nil
             }
             var plan = Planner.plan(desired: desired, recorded: recorded, observed: observed, now: now)
+            if recorded.tokens.isEmpty, plan.changes.contains(where: { $0.action == .issue }),
+               let signs = await StateRecovery.signsOfEarlierWork(desired: desired, drivers: try engine().drivers, now: now) {
+                // Empty state beside live credentials is lost state, not a fresh start: wait for an operator.
+                return PassOutcome(result: .failed, stateReachable: true,
+                                   error: LostState.message(signs: signs, stateDescription: stateURL == nil ? "'\(directory)'" : "the shared state",
+                                                            paths: paths).replacingOccurrences(of: "tokenctl: error: ", with: ""))
+            }
             let plannedKeys = Set(plan.changes.map(RetryBook.key(of:)))
             let deferred = plan.changes.filter { request.deferred.contains(RetryBook.key(of: $0)) }
             plan.changes.removeAll { request.deferred.contains(RetryBook.key(of: $0)) }

@@ -83,7 +83,7 @@ struct PlanCommand: AsyncParsableCommand {
             print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
             if let out { print("Saved the plan to \(out); apply it with: tokenctl apply \(out)") }
         }
-        let code: Int32 = detailedExitcode && plan.hasChanges ? 2 : 0
+        let code: Int32 = detailedExitcode && plan.hasDrift ? 2 : 0
         // Exit with everything still alive: freeing 100k tokens twice over only to exit is a noticeable share of a plan.
         fflush(nil)
         withExtendedLifetime((loaded, recorded, plan)) { Foundation.exit(code) }

@@ -8,7 +8,8 @@ public struct Tokenctl: AsyncParsableCommand {
         abstract: "Declarative reconciliation of API tokens: plan, apply, rotate, retire.",
         version: "0.1.0",
         subcommands: [Validate.self, PlanCommand.self, ApplyCommand.self, ReconcileCommand.self, ShowCommand.self, StatusCommand.self, ForecastCommand.self,
-                      VerifyCommand.self, ServeCommand.self, SecretCommand.self, ExecCommand.self, AuditCommand.self]
+                      VerifyCommand.self, ServeCommand.self, SecretCommand.self, ExecCommand.self, AuditCommand.self,
+                      StateCommand.self]
     )
 
     public init() {}

@@ -35,7 +35,11 @@ public struct DiagnosticRenderer {
             return "tokenctl: \(label) \(diagnostic.message)\n"
         }
         var text = paint("\(location):", "1") + " \(label) \(diagnostic.message)\n"
-        if let line = sourceLine(location.file, location.line).map(SecretScanner.redact) {
+        guard let line = sourceLine(location.file, location.line) else { return text }
+        if let finding = SecretScanner.lineFinding(line) {
+            // Not even redacted: a line the scanner flags may hold a secret the scanner cannot see whole.
+            text += "  (source line not shown: it holds \(finding))\n"
+        } else {
             // Keep tabs so the caret lines up under the same column in any terminal.
             let prefix = line.unicodeScalars.prefix(max(0, location.column - 1)).map { $0 == "\t" ? "\t" : " " }.joined()
             text += "\(line)\n\(prefix)\(paint("^", "1;32"))\n"
@@ -49,9 +53,11 @@ public struct DiagnosticRenderer {
 
     private mutating func sourceLine(_ file: String, _ line: Int) -> String? {
         if sourceCache[file] == nil {
-            guard let bytes = FileContents.read(file, expectedSize: ManifestFiles.size(of: file)),
+            // The same reader as decoding: regular files only, bounded; links were vetted when the files were found.
+            guard case .success(var bytes) = ManifestFileReader.read(file, limit: DecodingLimits().maxFileBytes),
                   !bytes.withUnsafeBufferPointer({ $0.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? true })
             else { return nil }
+            if FileContents.hasByteOrderMark(bytes) { bytes.removeFirst(3) }
             sourceCache[file] = bytes
         }
         guard let bytes = sourceCache[file], line >= 1 else { return nil }

@@ -101,15 +101,42 @@ final class FileDecoder {
     }
 
     func error(_ code: String, _ message: String, at event: YAMLEvent) {
-        result.diagnostics.append(Diagnostic(.error, code, message, at: location(event)))
+        result.diagnostics.append(Diagnostic(.error, code, Self.safe(message), at: location(event)))
     }
 
     func error(_ code: String, _ message: String, at location: SourceLocation) {
-        result.diagnostics.append(Diagnostic(.error, code, message, at: location))
+        result.diagnostics.append(Diagnostic(.error, code, Self.safe(message), at: location))
     }
 
     func warning(_ code: String, _ message: String, at location: SourceLocation) {
-        result.diagnostics.append(Diagnostic(.warning, code, message, at: location))
+        result.diagnostics.append(Diagnostic(.warning, code, Self.safe(message), at: location))
+    }
+
+    /// A quoted piece of input, cut to 80 characters so that the rest of the message stays readable.
+    static func excerpt(_ text: String) -> String {
+        text.count <= 80 ? text : text.prefix(60) + "… (\(text.utf8.count) bytes)"
+    }
+
+    /// The longest message kept whole; longer ones quote that much of the input and say how much more there was.
+    static let maxMessageBytes = 600
+
+    /// A message fit to print: messages quote the manifest (a key, a value), so a huge key is cut and anything that
+    /// looks like a secret is masked, whatever the message.
+    static func safe(_ message: String) -> String {
+        var text = message
+        if text.utf8.count > maxMessageBytes {
+            // Cut at a character boundary.
+            var end = text.startIndex
+            var bytes = 0
+            for index in text.indices {
+                bytes += text[index].utf8.count
+                if bytes > maxMessageBytes { break }
+                end = text.index(after: index)
+            }
+            let rest = text.utf8.count - text[..<end].utf8.count
+            text = text[..<end] + "… (\(rest) more bytes not shown)"
+        }
+        return SecretScanner.finding(in: text) == nil ? text : SecretScanner.redact(text)
     }
 
     // MARK: Documents
@@ -284,7 +311,7 @@ final class FileDecoder {
                 previous = seenKeys[seenBase...].first(where: { $0.text.hasSameBytes(as: keyEvent.text) })
             }
             if let previous {
-                error("duplicate-key", "duplicate key '\(key.name)' in \(display()); it is already set at line \(previous.line), column \(previous.column); remove one",
+                error("duplicate-key", "duplicate key '\(Self.excerpt(key.name))' in \(display()); it is already set at line \(previous.line), column \(previous.column); remove one",
                       at: keyEvent)
                 try skip(try stream.next())
                 continue
@@ -302,7 +329,7 @@ final class FileDecoder {
                 let hint = key.name == "<<" ? " (merge keys are not supported; use an alias for the whole value or write the fields out)"
                     : Suggestion.didYouMean(key.name, among: fields)
                 let known = fields.isEmpty ? "" : "; known fields: \(fields.joined(separator: ", "))"
-                error("unknown-field", "unknown field '\(key.name)' in \(display())\(hint)\(known)", at: keyEvent)
+                error("unknown-field", "unknown field '\(Self.excerpt(key.name))' in \(display())\(hint)\(known)", at: keyEvent)
                 try skip(try stream.next())
             }
         }

@@ -163,31 +163,40 @@ struct FileContents: Sendable {
 
     init(path: String, limits: DecodingLimits) {
         self.path = path
-        let size = ManifestFiles.size(of: path)
-        if size > limits.maxFileBytes {
+        switch ManifestFileReader.read(path, limit: limits.maxFileBytes) {
+        case .success(let contents):
+            bytes = contents
+        case .failure(.tooLarge(let size)):
             failure = Failure(code: "file-too-large", message: "the file is \(size >> 20) MiB, more than the \(limits.maxFileBytes >> 20) MiB "
                               + "a manifest file may have; split it into several files")
             return
-        }
-        guard let contents = Self.read(path, expectedSize: size) else {
+        case .failure(.notRegular(let kind)):
+            failure = Failure(code: "not-a-regular-file", message: "the path is \(kind), not a regular file; tokenctl reads manifests "
+                              + "only from regular files; remove it from the manifest paths")
+            return
+        case .failure(.unreadable):
             failure = Failure(code: "unreadable", message: "cannot read the file; check that it exists and that you may read it")
             return
         }
-        bytes = contents
         if bytes.withUnsafeBufferPointer({ $0.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? false }) {
             failure = Failure(code: "binary-file", message: "the file contains NUL bytes, so it is not a YAML text file; "
                               + "remove it from the manifest paths")
             bytes = []
+            return
         }
+        // A UTF-8 byte-order mark (some Windows editors write one) is not part of the text, and editors count no column for it.
+        if Self.hasByteOrderMark(bytes) { bytes.removeFirst(3) }
+    }
+
+    static func hasByteOrderMark(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF
     }
 }
 
 extension FileContents {
-    /// Reads a whole file straight into an uninitialized array (no zero fill, no intermediate `Data` copy).
-    static func read(_ path: String, expectedSize: Int) -> [UInt8]? {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
+    /// Reads an open file straight into an uninitialized array (no zero fill, no intermediate `Data` copy), at most
+    /// `limit + 1` bytes, so that a file growing while it is read cannot exhaust memory.
+    static func read(descriptor: Int32, expectedSize: Int, limit: Int) -> [UInt8]? {
         var failed = false
         var bytes = [UInt8](unsafeUninitializedCapacity: max(expectedSize, 0)) { buffer, initialized in
             initialized = 0
@@ -201,9 +210,9 @@ extension FileContents {
         }
         guard !failed else { return nil }
         guard bytes.count == expectedSize else { return bytes }
-        // The file may have grown since its size was read: take the rest too.
+        // The file may have grown since its size was read: take the rest too, up to just past the limit.
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
+        while bytes.count <= limit {
             let count = chunk.withUnsafeMutableBufferPointer { buffer in
                 buffer.baseAddress.map { readRetryingOnSignal(descriptor, $0, buffer.count) } ?? -1
             }
@@ -211,6 +220,7 @@ extension FileContents {
             if count == 0 { return bytes }
             bytes.append(contentsOf: chunk[..<count])
         }
+        return bytes
     }
 
     /// `read(2)`, repeated when a signal interrupts it before any byte arrives.
@@ -258,55 +268,5 @@ enum DocumentChunks {
         guard index + 3 < bytes.count else { return true }
         let after = bytes[index + 3]
         return after == 10 || after == 13 || after == 32 || after == 9
-    }
-}
-
-
-/// Finds the `.yaml`/`.yml` files under the paths given with `-f`.
-enum ManifestFiles {
-    static func discover(paths: [String], diagnostics: inout [Diagnostic]) -> [String] {
-        var files: [String] = []
-        var seen = Set<String>()
-        let manager = FileManager.default
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                diagnostics.append(Diagnostic(.error, "missing-path", "'\(path)' does not exist; pass a manifest file or a directory of them with -f",
-                                              at: nil))
-                continue
-            }
-            guard isDirectory.boolValue else {
-                if seen.insert(path).inserted { files.append(path) }
-                continue
-            }
-            var found: [String] = []
-            let base = path.hasSuffix("/") ? String(path.dropLast()) : path
-            if let enumerator = manager.enumerator(atPath: path) {
-                while let relative = enumerator.nextObject() as? String {
-                    let name = (relative as NSString).lastPathComponent
-                    if name.hasPrefix(".") {
-                        // Hidden folders such as .git and .tokenctl hold no manifests.
-                        if (enumerator.fileAttributes?[.type] as? FileAttributeType) == .typeDirectory { enumerator.skipDescendants() }
-                        continue
-                    }
-                    if name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
-                        let full = base + "/" + relative
-                        var isDir: ObjCBool = false
-                        if manager.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue { found.append(full) }
-                    }
-                }
-            }
-            if found.isEmpty {
-                diagnostics.append(Diagnostic(.error, "no-manifests", "'\(path)' contains no .yaml or .yml files; pass the directory that holds the manifests",
-                                              at: nil))
-            }
-            for file in found.sorted() where seen.insert(file).inserted { files.append(file) }
-        }
-        return files
-    }
-
-    static func size(of path: String) -> Int {
-        var info = stat()
-        return stat(path, &info) == 0 ? Int(info.st_size) : 0
     }
 }

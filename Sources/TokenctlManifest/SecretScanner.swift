@@ -69,6 +69,48 @@ public enum SecretScanner {
         }
     }
 
+    /// Why a source line must not be echoed, or nil when it may be: any word the scanner flags, a URL that carries a
+    /// password (`scheme://user:password@host`), or a credential-named variable given a value (`DB_PASSWORD=…`).
+    public static func lineFinding(_ line: String) -> String? {
+        if line.utf8.count >= 14, redact(line) != line { return "a value that looks like a credential" }
+        if let scheme = line.range(of: "://") {
+            let authority = line[scheme.upperBound...].prefix { $0 != "/" && $0 != " " && $0 != "\t" && $0 != "\"" && $0 != "'" }
+            if let at = authority.lastIndex(of: "@"), authority[..<at].contains(":") { return "a URL with a password" }
+        }
+        if let (name, value) = setting(in: line), !value.isEmpty, !value.hasPrefix("env:"), !value.hasPrefix("file:") {
+            let upper = name.uppercased()
+            if credentialNameMarkers.contains(where: { upper.contains($0) }), !manifestFieldNames.contains(String(name)) {
+                return "a credential-named setting with a value"
+            }
+        }
+        return nil
+    }
+
+    /// `NAME=value`, `export NAME=value` or `name: value` at the start of a line, as name and trimmed value.
+    private static func setting(in line: String) -> (name: Substring, value: Substring)? {
+        var rest = line.drop { $0 == " " || $0 == "\t" }
+        if rest.hasPrefix("- ") { rest = rest.dropFirst(2) }
+        if rest.hasPrefix("export ") { rest = rest.dropFirst(7) }
+        let name = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }
+        guard !name.isEmpty else { return nil }
+        var after = rest[name.endIndex...].drop { $0 == " " }
+        guard let separator = after.first else { return nil }
+        after = after.dropFirst()
+        if separator == ":" {
+            guard after.isEmpty || after.first == " " || after.first == "\t" else { return nil }
+        } else if separator != "=" {
+            return nil
+        }
+        let value = after.drop { $0 == " " || $0 == "\t" || $0 == "\"" || $0 == "'" }
+        return (name, value)
+    }
+
+    /// The manifest format's own fields (`secretFormat`, `permanentTokens`) name no secret.
+    private static let manifestFieldNames = Set(ManifestFields.table.values.joined())
+
+    /// Parts of variable names that hold credentials.
+    static let credentialNameMarkers = ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY", "ACCESS_KEY", "CREDENTIAL"]
+
     private static func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         if containsPEMMarker(bytes) { return "a PEM block" }
         var start = 0

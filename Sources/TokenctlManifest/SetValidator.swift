@@ -29,6 +29,9 @@ enum SetValidator {
             tokenPieces.set(index, results[index].resources.tokens)
             results[index].resources.tokens = []
         }
+        var storeKinds: [String: Store.Kind] = [:]
+        for result in results { for store in result.resources.stores { storeKinds[store.metadata.name] = store.kind } }
+        let kinds = storeKinds
         let nameCheck = ConcurrentSlots(count: 1, initial: NameCheck())
         let joined = ConcurrentSlots(count: 1, initial: JoinedTokens())
         // concurrentPerform, not an async block and a wait: the calling thread runs both parts itself if no other is free.
@@ -40,6 +43,7 @@ enum SetValidator {
                 outcome.tokens = joinTokens(tokenPieces.take())
                 checkReferences(outcome.tokens, failedTokens: failedTokenReferences, declared: declared, into: &outcome.referenceErrors,
                                 excluded: &outcome.excluded)
+                checkStoreSlots(outcome.tokens, storeKinds: kinds, into: &outcome.referenceErrors)
                 joined.set(0, outcome)
             }
         }
@@ -176,6 +180,38 @@ enum SetValidator {
             } else {
                 resolve(reference.name, in: stores, last: &lastStore, reference: reference)
             }
+        }
+    }
+
+    /// No two deliveries may land in the same entry of a store: one token's secret would overwrite the other's, and
+    /// retiring one would delete the other's. Keys collide when equal (a default key `NS/NAME` equal to another
+    /// token's explicit key) or when the store maps them to one entry (dotenv: `apps/web-api` and `apps-web/api`).
+    private static func checkStoreSlots(_ tokens: [Token], storeKinds: [String: Store.Kind], into diagnostics: inout [Diagnostic]) {
+        struct Slot: Hashable {
+            var store: String
+            var entry: String
+        }
+        var taken: [Slot: (token: TokenID, key: String, location: SourceLocation)] = [:]
+        taken.reserveCapacity(tokens.count)
+        func check(_ token: Token) {
+            for delivery in token.deliverTo {
+                let entry = storeKinds[delivery.store]?.slot(forKey: delivery.key) ?? delivery.key
+                let slot = Slot(store: delivery.store, entry: entry)
+                guard let first = taken[slot] else {
+                    taken[slot] = (token.id, delivery.key, delivery.location)
+                    continue
+                }
+                let owner = first.token == token.id ? "it already delivers there" : "token \(first.token) already delivers there"
+                let how = first.key == delivery.key ? "key '\(delivery.key)'"
+                    : "key '\(delivery.key)', which the store keeps as '\(entry)' like key '\(first.key)'"
+                diagnostics.append(Diagnostic(.error, "store-slot-conflict",
+                    "token \(token.id) delivers to store '\(delivery.store)' \(how); \(owner) (\(first.location)), so one secret "
+                    + "would overwrite the other and retiring one would delete both; give one of them a different key",
+                    at: delivery.location))
+            }
+        }
+        tokens.withUnsafeBufferPointer { buffer in
+            for index in buffer.indices { check(buffer[index]) }
         }
     }
 

@@ -7,9 +7,11 @@ enum Suggestion {
     }
 
     static func closest(to word: String, among candidates: [String]) -> String? {
+        // No field name is this long: a huge key (hostile input) gets no suggestion rather than a costly comparison.
+        guard word.utf8.count <= 128 else { return nil }
         let limit = max(1, min(3, word.count / 3))
         var best: (String, Int)?
-        for candidate in candidates {
+        for candidate in candidates where abs(candidate.count - word.count) <= limit {
             let distance = editDistance(word.lowercased(), candidate.lowercased())
             if distance <= limit, best.map({ distance < $0.1 }) ?? true { best = (candidate, distance) }
         }

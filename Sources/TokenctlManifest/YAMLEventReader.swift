@@ -141,14 +141,17 @@ final class YAMLEventReader {
         switch raw.type {
         case YAML_SCALAR_EVENT:
             let scalar = raw.data.scalar
+            if let tag = scalar.tag { throw tagError(tag, at: result) }
             result.kind = .scalar
             if let value = scalar.value { result.text = texts.copy(value, count: scalar.length) }
             result.isPlain = scalar.style == YAML_PLAIN_SCALAR_STYLE
             if let anchor = scalar.anchor { setAnchor(anchor, on: &result) }
         case YAML_MAPPING_START_EVENT:
+            if let tag = raw.data.mapping_start.tag { throw tagError(tag, at: result) }
             result.kind = .mappingStart
             if let anchor = raw.data.mapping_start.anchor { setAnchor(anchor, on: &result) }
         case YAML_SEQUENCE_START_EVENT:
+            if let tag = raw.data.sequence_start.tag { throw tagError(tag, at: result) }
             result.kind = .sequenceStart
             if let anchor = raw.data.sequence_start.anchor { setAnchor(anchor, on: &result) }
         case YAML_MAPPING_END_EVENT: result.kind = .mappingEnd
@@ -174,6 +177,17 @@ final class YAMLEventReader {
     private func setAnchor(_ pointer: UnsafeMutablePointer<UInt8>, on event: inout YAMLEvent) {
         lastAnchor = Self.string(pointer)
         event.hasAnchor = true
+    }
+
+    /// Tags ask a YAML loader to build a typed object (`!!python/object`, `!!binary`, `!custom`); manifests are typed
+    /// by the field a value fills, so a tag is refused rather than silently read as a string.
+    private func tagError(_ tag: UnsafeMutablePointer<UInt8>, at event: YAMLEvent) -> FatalDecodingError {
+        var name = Self.string(tag)
+        if name.hasPrefix("tag:yaml.org,2002:") { name = "!!" + name.dropFirst("tag:yaml.org,2002:".count) }
+        if name.count > 60 { name = name.prefix(60) + "…" }
+        return FatalDecodingError(line: Int(event.line), column: Int(event.column), code: "yaml-tag",
+                                  message: "YAML tag '\(name)' is not allowed in manifests; values are typed by the field they fill, "
+                                    + "so remove the tag (quote the value if it must stay a string)")
     }
 
     private func parserError() -> FatalDecodingError {

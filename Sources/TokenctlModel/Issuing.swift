@@ -93,3 +93,52 @@ public protocol ScopeChecking: Sendable {
 public protocol SafeToPrint: Error, CustomStringConvertible {}
 
 
+
+/// A credential as its issuer recorded it, with the idempotency key it was issued under: what `state rebuild`
+/// reconstructs lost state from.
+public struct IssuedRecord: Hashable, Sendable {
+    /// The issuer's id for it.
+    public var credentialID: String
+    /// The idempotency key of the issue (`NAMESPACE/NAME#vVERSION#NONCE` for tokenctl's own), if any.
+    public var idempotencyKey: String?
+    /// The hash of the secret the issuer keeps, as the engine records it (never the secret).
+    public var fingerprint: String
+    /// The scopes it was issued with.
+    public var scopes: [String]
+    /// When it was issued.
+    public var issuedAt: Timestamp
+    /// When it expires; nil for never.
+    public var expiresAt: Timestamp?
+    /// Whether it was revoked.
+    public var revoked: Bool
+
+    /// Creates a record.
+    public init(credentialID: String, idempotencyKey: String?, fingerprint: String, scopes: [String], issuedAt: Timestamp,
+                expiresAt: Timestamp?, revoked: Bool) {
+        self.credentialID = credentialID
+        self.idempotencyKey = idempotencyKey
+        self.fingerprint = fingerprint
+        self.scopes = scopes
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.revoked = revoked
+    }
+
+    /// The token and version tokenctl issued it for, read from its idempotency key.
+    public var issuedFor: (token: TokenID, version: Int)? {
+        guard let key = idempotencyKey else { return nil }
+        let parts = key.split(separator: "#")
+        guard parts.count == 3, parts[1].hasPrefix("v"), let version = Int(parts[1].dropFirst()), version > 0,
+              let token = TokenID(text: String(parts[0])) else { return nil }
+        return (token, version)
+    }
+}
+
+/// An issuer that keeps enough about each credential to rebuild lost state: which token and version it was issued
+/// for, and the fingerprint of its secret, so that a secret found in a store can be matched to it.
+public protocol RebuildableIssuer: CredentialIssuer {
+    /// Every credential the issuer holds, with its idempotency key.
+    func issuedRecords() async throws -> [IssuedRecord]
+    /// The fingerprint this issuer gives a secret (as in `IssuedCredential.fingerprint`).
+    func fingerprint(of secret: Secret) -> String
+}

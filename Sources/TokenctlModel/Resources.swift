@@ -191,6 +191,8 @@ public enum GhostPolicy: String, Hashable, Sendable, CaseIterable {
     case report
     /// Revoke them.
     case retire
+    /// Neither list nor count them (an issuer shared with other tools that mint credentials too).
+    case ignore
 }
 
 /// Who mints credentials.
@@ -289,6 +291,21 @@ public struct Store: Hashable, Sendable {
             case .dotenv: "dotenv"
             case .exec: "exec"
             }
+        }
+
+        /// The entry a key occupies in the store: dotenv keys become variable names, so different keys can share one.
+        public func slot(forKey key: String) -> String {
+            switch self {
+            case .dotenv: Self.dotenvVariableName(key)
+            case .encryptedFile, .exec: key
+            }
+        }
+
+        /// The dotenv variable name for a key: `payments/orders-api-ci` → `PAYMENTS_ORDERS_API_CI`.
+        public static func dotenvVariableName(_ key: String) -> String {
+            var name = String(key.uppercased().map { ($0.isLetter || $0.isNumber) && $0.isASCII ? $0 : "_" })
+            if let first = name.first, first.isNumber { name = "_" + name }
+            return name
         }
     }
 

@@ -107,6 +107,10 @@ public struct Plan: Hashable, Sendable, Codable {
     /// Whether the plan changes anything (reported-only ghosts count as no change).
     public var hasChanges: Bool { changes.contains { $0.action != .ghost || $0.retireGhost } }
 
+    /// Whether the plan shows any drift at all, reported ghosts included: what `--detailed-exitcode` answers, so that a
+    /// CI drift check sees ghosts (an issuer with `ghosts: ignore` lists none).
+    public var hasDrift: Bool { !changes.isEmpty }
+
     /// How many changes of each action, with ghosts split into reported and retired.
     public var counts: [String: Int] {
         var counts: [String: Int] = [:]

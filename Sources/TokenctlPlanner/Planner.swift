@@ -219,7 +219,7 @@ public enum Planner {
                     facts: ["credentialID": credential.credentialID]))
             }
         }
-        for issuerName in observed.inventories.keys.sorted() {
+        for issuerName in observed.inventories.keys.sorted() where desired.issuers[issuerName]?.ghosts != .ignore {
             let retire = desired.issuers[issuerName]?.ghosts == .retire
             let inventory = observed.inventories[issuerName] ?? []
             for credential in inventory.sorted(by: { $0.credentialID < $1.credentialID })

@@ -13,9 +13,7 @@ public actor DotenvStore: SecretStore {
 
     /// The variable name for a key.
     public static func variableName(_ key: String) -> String {
-        var name = String(key.uppercased().map { ($0.isLetter || $0.isNumber) && $0.isASCII ? $0 : "_" })
-        if let first = name.first, first.isNumber { name = "_" + name }
-        return name
+        Store.Kind.dotenvVariableName(key)
     }
 
     public func write(puts: [String: Secret], removes: [String]) async throws(StoreError) -> [String: String] {
@@ -37,6 +35,14 @@ public actor DotenvStore: SecretStore {
 
     public func read(key: String) async throws(StoreError) -> Secret? {
         try load()[Self.variableName(key)].map(Secret.init)
+    }
+
+    /// One read of the file for all the keys.
+    public func read(keys: [String]) async throws(StoreError) -> [String: Secret] {
+        let entries = try load()
+        var secrets: [String: Secret] = [:]
+        for key in keys { if let value = entries[Self.variableName(key)] { secrets[key] = Secret(value) } }
+        return secrets
     }
 
     private func load() throws(StoreError) -> [String: String] {

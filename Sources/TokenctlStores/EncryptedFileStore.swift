@@ -52,6 +52,14 @@ public actor EncryptedFileStore: SecretStore {
         try load()[key].map(Secret.init)
     }
 
+    /// One decryption of the file for all the keys.
+    public func read(keys: [String]) async throws(StoreError) -> [String: Secret] {
+        let entries = try load()
+        var secrets: [String: Secret] = [:]
+        for key in keys { if let value = entries[key] { secrets[key] = Secret(value) } }
+        return secrets
+    }
+
     /// Every key the store holds (for tests and inventories; never the values).
     public func keys() throws(StoreError) -> [String] { try load().keys.sorted() }
 

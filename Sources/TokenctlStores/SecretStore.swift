@@ -14,6 +14,16 @@ public protocol SecretStore: Sendable {
     func fingerprint(key: String) async throws(StoreError) -> String?
     /// The secret under a key, or nil (only for `secret get`, `exec` and redelivery).
     func read(key: String) async throws(StoreError) -> Secret?
+    /// The secrets under many keys at once (for `state rebuild`); keys that hold nothing are absent.
+    func read(keys: [String]) async throws(StoreError) -> [String: Secret]
+}
+
+extension SecretStore {
+    public func read(keys: [String]) async throws(StoreError) -> [String: Secret] {
+        var secrets: [String: Secret] = [:]
+        for key in keys { if let secret = try await read(key: key) { secrets[key] = secret } }
+        return secrets
+    }
 }
 
 /// Why a store failed; messages name the file and what to do, never a secret.

@@ -165,6 +165,13 @@ import TokenctlStores
         let reported = try workspace.run(["plan", "-f", "DIR", "--refresh", "--at", Self.at(10)])
         #expect(reported.stdout.contains("! ghost     local \(ghost.hint) (id \(ghost.credentialID))"))
         #expect(reported.stdout.contains("reported only (issuer ghosts: report)"))
+        // A CI drift check sees reported ghosts: they count as changes for --detailed-exitcode.
+        let drift = try workspace.run(["plan", "-f", "DIR", "--refresh", "--detailed-exitcode", "--at", Self.at(10)])
+        #expect(drift.status == 2, "\(drift.stdout)\(drift.stderr)")
+        workspace.write(Self.manifests(tokens: Self.token("web", lifespan: "90d", every: "30d", overlap: "1d"), ghosts: "ignore"))
+        let ignored = try workspace.run(["plan", "-f", "DIR", "--refresh", "--detailed-exitcode", "--at", Self.at(10)])
+        #expect(ignored.status == 0 && !ignored.stdout.contains("ghost"), "ghosts: ignore lists none: \(ignored.stdout)\(ignored.stderr)")
+        workspace.write(Self.manifests(tokens: Self.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
         #expect(try workspace.apply(at: 10, ["--refresh"]).status == 0)
         #expect(try workspace.verify(ghostSecret, at: 11) == 0, "ghosts: report leaves it alone")
 

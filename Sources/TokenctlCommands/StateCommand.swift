@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TokenctlEngine
+import TokenctlModel
+import TokenctlState
+
+/// `tokenctl state`: operations on the state itself.
+struct StateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "state",
+        abstract: "Operations on the recorded state.",
+        subcommands: [StateRebuildCommand.self]
+    )
+}
+
+/// `tokenctl state rebuild`: recover lost state from the issuers' records and the stores.
+struct StateRebuildCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rebuild",
+        abstract: "Rebuild lost or emptied state from the issuers' records and the stores.",
+        discussion: """
+            For each token of the manifests, asks its issuer which live credentials were issued for it (the builtin \
+            issuer records the token and version with each credential) and reads the stores to see which of them \
+            each key holds. The newest live version becomes active, older live ones retiring. Refuses to touch a \
+            state that records any token. Issuers that cannot tell (postgres, exec) are listed and left out: their \
+            tokens are issued again by the next apply. Exit codes: 0 rebuilt, 1 error.
+            """
+    )
+
+    @OptionGroup var manifests: ManifestOptions
+
+    @Option(help: "How long to wait for the state lock, e.g. 30s (default: do not wait).")
+    var lockTimeout: String = "0s"
+
+    func validate() throws {
+        if manifests.paths.isEmpty { throw ValidationError("Missing manifests: pass -f PATH, the manifests the state was applied from.") }
+        if (try? TokenDuration(parsing: lockTimeout)) == nil {
+            throw ValidationError("Invalid --lock-timeout '\(lockTimeout)': write a duration such as 30s or 5m.")
+        }
+    }
+
+    func run() async throws {
+        let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
+        let loaded = try loadManifestsOrExit(manifests.paths, now: now, quiet: true)
+        let directory = manifests.stateDirectory
+        let store = try openState(directory, mode: .readWrite, url: manifests.stateURL)
+        let lock = try await StateLockHolder.acquire(store, timeout: (try? TokenDuration(parsing: lockTimeout)) ?? TokenDuration(seconds: 0), ttl: StateBackend.lockTTL(url: manifests.stateURL))
+        let code: Int32
+        do {
+            code = try await rebuildLocked(loaded.manifests, store: store, directory: directory, now: now)
+        } catch {
+            await lock.release()
+            throw error
+        }
+        await lock.release()
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    private func rebuildLocked(_ desired: ManifestSet, store: StateBackend.Store, directory: String, now: Timestamp) async throws -> Int32 {
+        let recorded = try await withState { () async throws(StateError) in try await store.load() }
+        guard recorded.tokens.isEmpty else {
+            printError("tokenctl: error: the state already records \(recorded.tokens.count) token\(recorded.tokens.count == 1 ? "" : "s"); "
+                       + "rebuild only fills an empty state and never overwrites one (plan --refresh shows how state and issuers differ)")
+            return 1
+        }
+        let drivers = try DriverFactory.makeOrExit(desired, stateDirectory: directory, state: store)
+        let rebuilt = await StateRecovery.rebuild(desired: desired, drivers: drivers, now: now)
+        for note in rebuilt.notes { printError("note: \(note)") }
+        let serial = try await withState { () async throws(StateError) in
+            rebuilt.tokens.isEmpty ? recorded.serial : try await store.write(rebuilt.tokens.map { .upsert($0) }, expectedSerial: recorded.serial)
+        }
+        let versions = rebuilt.tokens.reduce(0) { $0 + $1.versions.count }
+        let delivered = rebuilt.tokens.reduce(0) { total, token in total + token.versions.reduce(0) { $0 + $1.deliveries.count } }
+        let missing = desired.tokens.count - rebuilt.tokens.count
+        let summary = "rebuilt \(rebuilt.tokens.count) of \(desired.tokens.count) token\(desired.tokens.count == 1 ? "" : "s") "
+            + "(\(versions) live credential version\(versions == 1 ? "" : "s"), \(delivered) deliver\(delivered == 1 ? "y" : "ies") found)"
+        let origin = RequestOrigin.current(manifestPaths: manifests.paths)
+        try await withState { () async throws(StateError) in
+            try await AuditLog(store: store).append([origin.entry("state rebuild", at: now, detail: summary)])
+        }
+        print("State \(summary). State serial \(serial).")
+        if missing > 0 {
+            print("\(missing) token\(missing == 1 ? " has" : "s have") no live credential to rebuild from; the next apply issues \(missing == 1 ? "it" : "them").")
+        }
+        print("Next: tokenctl plan --refresh \(manifests.paths.map { "-f \($0)" }.joined(separator: " ")) shows what is left to do.")
+        return 0
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+import TokenctlBuiltinIssuer
+import TokenctlModel
+import TokenctlSQLite
+import TokenctlState
+
+/// A lost or emptied state database is never a fresh start: apply refuses, and `state rebuild` recovers it.
+@Suite struct LostStateTests {
+    typealias Workspace = ApplyCommandTests.Workspace
+
+    static let tokenNames = (1...5).map { "svc-\($0)" }
+
+    static func applied() throws -> Workspace {
+        let workspace = Workspace()
+        workspace.write(ApplyCommandTests.manifests(tokens: tokenNames.map {
+            ApplyCommandTests.token($0, lifespan: "90d", every: "30d", overlap: "1d")
+        }.joined()))
+        let first = try workspace.apply(at: 0)
+        #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+        return workspace
+    }
+
+    /// What must not change while apply refuses: the issuer's credentials and both stores' bytes.
+    static func evidence(_ workspace: Workspace) throws -> (credentials: Int, vault: Data?, dotenv: Data?) {
+        (try workspace.inventory().count, FileManager.default.contents(atPath: workspace.root + "/secrets.vault"),
+         FileManager.default.contents(atPath: workspace.root + "/app.env"))
+    }
+
+    /// A comparable digest of a recorded token: versions with their credential, fingerprint, status and the deliveries of
+    /// active versions (a retiring version's keys hold its successor now, so no store shows where it was delivered).
+    static func digest(_ state: RecordedState) -> [String] {
+        state.tokens.values.sorted { $0.id < $1.id }.flatMap { token in
+            token.versions.map { version in
+                "\(token.id) v\(version.version) \(version.credentialID) \(version.fingerprint) \(version.status.rawValue) "
+                    + (version.status == .active ? version.deliveries : []).map { "\($0.store):\($0.key)=\($0.contentFingerprint)" }
+                        .sorted().joined(separator: ",")
+            }
+        }
+    }
+
+    @Test(arguments: ["truncated", "deleted"])
+    func applyRefusesEmptyStateBesideLiveCredentials(loss: String) async throws {
+        let workspace = try Self.applied()
+        defer { workspace.remove() }
+        let before = try Self.evidence(workspace)
+        let statePath = workspace.state + "/" + SQLiteStateStore.fileName
+        if loss == "truncated" {
+            #expect(truncate(statePath, 0) == 0)
+        } else {
+            for suffix in ["", "-wal", "-shm"] { unlink(statePath + suffix) }
+        }
+        let refused = try workspace.apply(at: 10)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("records no tokens") && refused.stderr.contains("tokenctl state rebuild"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("issuer 'local' holds 5 live credentials"), "\(refused.stderr)")
+        let after = try Self.evidence(workspace)
+        #expect(after.credentials == before.credentials, "no credential was issued")
+        #expect(after.vault == before.vault && after.dotenv == before.dotenv, "no store was written")
+    }
+
+    @Test func rebuildRecoversTheStateThatWasLost() async throws {
+        let workspace = try Self.applied()
+        defer { workspace.remove() }
+        let original = Self.digest(try await workspace.recorded())
+        let statePath = workspace.state + "/" + SQLiteStateStore.fileName
+        #expect(truncate(statePath, 0) == 0)
+
+        let rebuilt = try workspace.run(["state", "rebuild", "-f", "DIR"])
+        #expect(rebuilt.status == 0, "\(rebuilt.stdout)\(rebuilt.stderr)")
+        #expect(rebuilt.stdout.contains("rebuilt 5 of 5 tokens (5 live credential versions, 10 deliveries found)"), "\(rebuilt.stdout)")
+        #expect(Self.digest(try await workspace.recorded()) == original)
+        let plan = try workspace.run(["plan", "-f", "DIR", "--refresh", "--detailed-exitcode", "--at", ApplyCommandTests.at(10)])
+        #expect(plan.status == 0, "nothing left to do, no ghost: \(plan.stdout)\(plan.stderr)")
+
+        let again = try workspace.run(["state", "rebuild", "-f", "DIR"])
+        #expect(again.status == 1 && again.stderr.contains("already records 5 tokens"), "\(again.stderr)")
+        let audit = try workspace.run(["audit", "-f", "DIR"])
+        #expect(audit.stdout.contains("state rebuild"), "\(audit.stdout)")
+    }
+
+    @Test func rebuildKeepsARotationsOverlap() async throws {
+        let workspace = Workspace()
+        defer { workspace.remove() }
+        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "2d")))
+        #expect(try workspace.apply(at: 0).status == 0)
+        #expect(try workspace.apply(at: 31 * 86_400).status == 0)
+        let original = try await workspace.recorded()
+        #expect(original.tokens.values.first?.versions.map(\.status) == [.retiring, .active])
+        #expect(truncate(workspace.state + "/" + SQLiteStateStore.fileName, 0) == 0)
+        #expect(try workspace.run(["state", "rebuild", "-f", "DIR"]).status == 0)
+        let recovered = try await workspace.recorded()
+        #expect(Self.digest(recovered) == Self.digest(original))
+        #expect(recovered.tokens.values.first?.versions.first?.retireAfter == original.tokens.values.first?.versions.first?.retireAfter)
+        // When the overlap ends, the old version is retired and the stores keep the new one.
+        let current = try workspace.secret("web")
+        let retired = try workspace.apply(at: 34 * 86_400)
+        #expect(retired.status == 0 && retired.stdout.contains("retire"), "\(retired.stdout)\(retired.stderr)")
+        #expect(try workspace.secret("web") == current)
+        #expect(try workspace.verify(current, at: 34 * 86_400 + 1) == 0)
+    }
+}
