@@ -139,7 +139,8 @@ struct ApplyCommand: AsyncParsableCommand {
                 return 1
             }
         } else {
-            let observed = refresh ? try await Inventory.observe(loaded.manifests, issuers: try engine().drivers.issuers) : nil
+            let observed = refresh ? try await Inventory.observe(loaded.manifests, issuers: try engine().drivers.issuers,
+                                                                   stores: try engine().drivers.stores) : nil
             plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now)
         }
         if recorded.tokens.isEmpty, plan.changes.contains(where: { $0.action == .issue }),

@@ -144,8 +144,8 @@ actor ControllerPass {
             }
             let observed: Observation?
             if refresh {
-                let issuers = try engine().drivers.issuers
-                observed = try await Inventory.observe(desired, issuers: issuers, warn: { [logger] in logger.warning("\($0)") })
+                let drivers = try engine().drivers
+                observed = try await Inventory.observe(desired, issuers: drivers.issuers, stores: drivers.stores, warn: { [logger] in logger.warning("\($0)") })
             } else {
                 observed = nil
             }

@@ -47,6 +47,16 @@ enum DriverFactory {
                 break  // Not built yet: changes for these issuers fail with a message saying so.
             }
         }
+        var drivers = Drivers(issuers: issuers, stores: try makeStores(manifests, stateDirectory: stateDirectory, createMasterKey: true),
+                              state: state)
+        drivers.unavailableIssuers = unavailable
+        return drivers
+    }
+
+    /// The stores the manifests name. Without `createMasterKey`, a missing generated master key is an error rather than
+    /// created (read-only commands create nothing).
+    static func makeStores(_ manifests: ManifestSet, stateDirectory: String, createMasterKey: Bool,
+                           skip: ((String, DriverSetupError) -> Void)? = nil) throws(DriverSetupError) -> [String: any SecretStore] {
         var stores: [String: any SecretStore] = [:]
         for (name, store) in manifests.stores {
             let base = (store.metadata.location.file as NSString).deletingLastPathComponent
@@ -56,10 +66,12 @@ enum DriverFactory {
             switch store.kind {
             case .encryptedFile(let path, let reference):
                 do {
-                    let key = try MasterKey.resolve(reference, stateDirectory: stateDirectory)
+                    let key = try MasterKey.resolve(reference, stateDirectory: stateDirectory, create: createMasterKey)
                     stores[name] = EncryptedFileStore(path: resolve(path), key: key, keyReference: reference.description)
                 } catch {
-                    throw DriverSetupError(description: "store '\(name)': \(error)")
+                    let failure = DriverSetupError(description: "store '\(name)': \(error)")
+                    guard let skip else { throw failure }
+                    skip(name, failure)
                 }
             case .dotenv(let path):
                 stores[name] = DotenvStore(path: resolve(path))
@@ -67,9 +79,7 @@ enum DriverFactory {
                 break
             }
         }
-        var drivers = Drivers(issuers: issuers, stores: stores, state: state)
-        drivers.unavailableIssuers = unavailable
-        return drivers
+        return stores
     }
 
     /// A postgres issuer with its admin URL resolved from the reference (the URL is never printed).
@@ -104,7 +114,7 @@ enum MasterKey {
 
     /// Reads the key a reference names. `env:TOKENCTL_MASTER_KEY`, when unset, falls back to `master.key` in the
     /// state directory, created once (0600) with a notice.
-    static func resolve(_ reference: SecretReference, stateDirectory: String) throws(StoreError) -> SymmetricKey {
+    static func resolve(_ reference: SecretReference, stateDirectory: String, create: Bool = true) throws(StoreError) -> SymmetricKey {
         switch reference {
         case .environment(let name):
             if let value = ProcessInfo.processInfo.environment[name], !value.isEmpty {
@@ -113,7 +123,7 @@ enum MasterKey {
             guard name == variable else {
                 throw .keyUnavailable(reference: reference.description, detail: "the environment variable \(name) is not set")
             }
-            return try fromStateDirectory(stateDirectory)
+            return try fromStateDirectory(stateDirectory, create: create)
         case .file(let path):
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw .keyUnavailable(reference: reference.description, detail: "cannot read \(path)")
@@ -122,10 +132,13 @@ enum MasterKey {
         }
     }
 
-    static func fromStateDirectory(_ directory: String) throws(StoreError) -> SymmetricKey {
+    static func fromStateDirectory(_ directory: String, create: Bool = true) throws(StoreError) -> SymmetricKey {
         let path = (directory as NSString).appendingPathComponent(fileName)
         if let data = FileManager.default.contents(atPath: path) {
             return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: path)
+        }
+        guard create else {
+            throw .keyUnavailable(reference: path, detail: "\(variable) is not set and \(path) does not exist")
         }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

@@ -2,6 +2,7 @@ import ArgumentParser
 import TokenctlBuiltinIssuer
 import TokenctlEngine
 import TokenctlModel
+import TokenctlStores
 
 /// An issuer that could not list its inventory.
 struct InventoryError: Error, CustomStringConvertible {
@@ -11,9 +12,10 @@ struct InventoryError: Error, CustomStringConvertible {
 /// `--refresh`: asks every issuer in the manifests for its inventory.
 enum Inventory {
     /// Asks the issuers an apply already opened; prints why not and exits 1 when one fails.
-    static func observe(_ manifests: ManifestSet, issuers: [String: any CredentialIssuer]) async throws -> Observation {
+    static func observe(_ manifests: ManifestSet, issuers: [String: any CredentialIssuer],
+                        stores: [String: any SecretStore]) async throws -> Observation {
         do {
-            return try await observe(manifests, issuers: issuers, warn: { printError("warning: " + $0) })
+            return try await observe(manifests, issuers: issuers, stores: stores, warn: { printError("warning: " + $0) })
         } catch {
             printError("tokenctl: error: \(error)")
             throw ExitCode(1)
@@ -21,9 +23,10 @@ enum Inventory {
     }
 
     /// Asks the issuers; `warn` hears about issuers that cannot list their inventory.
-    static func observe(_ manifests: ManifestSet, issuers: [String: any CredentialIssuer],
+    static func observe(_ manifests: ManifestSet, issuers: [String: any CredentialIssuer], stores: [String: any SecretStore],
                         warn: (String) -> Void) async throws(InventoryError) -> Observation {
         var observation = Observation()
+        observation.storeContents = try await observeStores(manifests, stores: stores)
         for (name, issuer) in manifests.issuers.sorted(by: { $0.key < $1.key }) {
             guard let driver = issuers[name] else {
                 warn("issuer '\(name)' (type \(issuer.kind.typeName)) cannot list its inventory in this version; "
@@ -56,6 +59,24 @@ enum Inventory {
         return observation
     }
 
+    /// What each store holds under every key the manifests deliver to, as content fingerprints: one read per store.
+    static func observeStores(_ manifests: ManifestSet, stores: [String: any SecretStore]) async throws(InventoryError) -> [StoreKey: String?] {
+        var keysByStore: [String: [String]] = [:]
+        for token in manifests.tokens { for delivery in token.deliverTo { keysByStore[delivery.store, default: []].append(delivery.key) } }
+        var contents: [StoreKey: String?] = [:]
+        for (name, keys) in keysByStore.sorted(by: { $0.key < $1.key }) {
+            guard let store = stores[name] else { continue }
+            let held: [String: String]
+            do {
+                held = try await store.fingerprints(keys: keys)
+            } catch {
+                throw InventoryError(description: "cannot refresh store '\(name)': \(error)")
+            }
+            for key in keys { contents[StoreKey(store: name, key: key)] = .some(held[key]) }
+        }
+        return contents
+    }
+
     /// Opens the builtin authority read-only (nothing is created) and asks every issuer, for plan --refresh.
     static func observe(_ manifests: ManifestSet, stateDirectory: String) async throws -> Observation {
         var issuers: [String: any CredentialIssuer] = [:]
@@ -79,6 +100,16 @@ enum Inventory {
                 continue  // Not built yet: observe(_:issuers:) says so.
             }
         }
-        return try await observe(manifests, issuers: issuers)
+        // Read-only: a store whose key cannot be had without creating one is not checked.
+        let stores: [String: any SecretStore]
+        do {
+            stores = try DriverFactory.makeStores(manifests, stateDirectory: stateDirectory, createMasterKey: false, skip: { name, failure in
+                printError("warning: store '\(name)' cannot be checked (\(failure)); its deliveries are planned from state only")
+            })
+        } catch {
+            printError("tokenctl: error: \(error)")
+            throw ExitCode(1)
+        }
+        return try await observe(manifests, issuers: issuers, stores: stores)
     }
 }

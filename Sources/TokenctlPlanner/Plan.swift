@@ -31,6 +31,7 @@ public enum PlanReason: String, Hashable, Sendable, Codable, CaseIterable {
     case unmanaged = "Unmanaged"
     case missingAtIssuer = "MissingAtIssuer"
     case revokeIncomplete = "RevokeIncomplete"
+    case deliveryLost = "DeliveryLost"
 }
 
 /// One planned change, with its reason and the figures behind it.

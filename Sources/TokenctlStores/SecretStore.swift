@@ -16,9 +16,17 @@ public protocol SecretStore: Sendable {
     func read(key: String) async throws(StoreError) -> Secret?
     /// The secrets under many keys at once (for `state rebuild`); keys that hold nothing are absent.
     func read(keys: [String]) async throws(StoreError) -> [String: Secret]
+    /// The fingerprints of what many keys hold (for `--refresh`); keys that hold nothing are absent.
+    func fingerprints(keys: [String]) async throws(StoreError) -> [String: String]
 }
 
 extension SecretStore {
+    public func fingerprints(keys: [String]) async throws(StoreError) -> [String: String] {
+        var fingerprints: [String: String] = [:]
+        for (key, secret) in try await read(keys: keys) { fingerprints[key] = contentFingerprint(key: key, secret: secret) }
+        return fingerprints
+    }
+
     public func read(keys: [String]) async throws(StoreError) -> [String: Secret] {
         var secrets: [String: Secret] = [:]
         for key in keys { if let secret = try await read(key: key) { secrets[key] = secret } }

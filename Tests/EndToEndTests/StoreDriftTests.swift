@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+
+/// `--refresh` checks what the stores hold against the recorded fingerprints: a deleted or rolled-back store is
+/// noticed and repaired from another store, and a secret no store holds any more is replaced by a rotation.
+@Suite struct StoreDriftTests {
+    typealias Workspace = ApplyCommandTests.Workspace
+
+    static func applied() throws -> Workspace {
+        let workspace = Workspace()
+        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
+        let first = try workspace.apply(at: 0)
+        #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+        return workspace
+    }
+
+    @Test func aDeletedStoreIsRedeliveredFromAnother() throws {
+        let workspace = try Self.applied()
+        defer { workspace.remove() }
+        let secret = try workspace.secret("web")
+        #expect(unlink(workspace.root + "/secrets.vault") == 0)
+        let unrefreshed = try workspace.run(["plan", "-f", "DIR", "--detailed-exitcode", "--at", ApplyCommandTests.at(10)])
+        #expect(unrefreshed.status == 0, "without --refresh no store is read")
+        let plan = try workspace.run(["plan", "-f", "DIR", "--refresh", "--detailed-exitcode", "--at", ApplyCommandTests.at(10)])
+        #expect(plan.status == 2, "\(plan.stdout)\(plan.stderr)")
+        #expect(plan.stdout.contains("DeliveryMissing") && plan.stdout.contains("vault:apps/web"), "\(plan.stdout)")
+        let applied = try workspace.apply(at: 10, ["--refresh"])
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        #expect(FileManager.default.fileExists(atPath: workspace.root + "/secrets.vault"))
+        #expect(try workspace.secret("web") == secret)
+        let settled = try workspace.run(["plan", "-f", "DIR", "--refresh", "--detailed-exitcode", "--at", ApplyCommandTests.at(11)])
+        #expect(settled.status == 0, "\(settled.stdout)\(settled.stderr)")
+        #expect(!plan.stdout.contains(secret) && !applied.stdout.contains(secret) && !applied.stderr.contains(secret))
+    }
+
+    @Test func aStoreRestoredFromAnOldBackupIsNoticed() throws {
+        let workspace = try Self.applied()
+        defer { workspace.remove() }
+        let backup = try #require(FileManager.default.contents(atPath: workspace.root + "/secrets.vault"))
+        #expect(try workspace.apply(at: 31 * 86_400).status == 0, "a rotation: the vault now holds v2")
+        let current = try workspace.secret("web")
+        #expect(FileManager.default.createFile(atPath: workspace.root + "/secrets.vault", contents: backup))
+        let plan = try workspace.run(["plan", "-f", "DIR", "--refresh", "--at", ApplyCommandTests.at(31 * 86_400 + 10)])
+        #expect(plan.stdout.contains("DeliveryDrifted") && plan.stdout.contains("vault:apps/web holds something else"), "\(plan.stdout)")
+        #expect(try workspace.apply(at: 31 * 86_400 + 10, ["--refresh"]).status == 0)
+        #expect(try workspace.secret("web") == current)
+    }
+
+    @Test func aSecretNoStoreHoldsIsReplacedByARotation() throws {
+        let workspace = try Self.applied()
+        defer { workspace.remove() }
+        let lost = try workspace.secret("web")
+        #expect(unlink(workspace.root + "/secrets.vault") == 0 && unlink(workspace.root + "/app.env") == 0)
+        let plan = try workspace.run(["plan", "-f", "DIR", "--refresh", "--at", ApplyCommandTests.at(10)])
+        #expect(plan.stdout.contains("rotate") && plan.stdout.contains("DeliveryLost"), "\(plan.stdout)")
+        let applied = try workspace.apply(at: 10, ["--refresh"])
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        let replacement = try workspace.secret("web")
+        #expect(replacement.hasPrefix("tkc_") && replacement != lost)
+    }
+}
