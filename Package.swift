@@ -173,11 +173,13 @@ let package = Package(
             dependencies: [
                 "TokenctlBuiltinIssuer", "TokenctlStores", "TokenctlModel", "TokenctlManifest",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(
             name: "TokenctlStateTests",
-            dependencies: ["TokenctlState", "TokenctlSQLite", "TokenctlPostgresState", "TokenctlModel", "PostgresTestSupport"]
+            dependencies: ["TokenctlState", "TokenctlSQLite", "TokenctlPostgresState", "TokenctlModel", "PostgresTestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // Starts throwaway PostgreSQL clusters for the tests (Tests/Postgres/pg-cluster.sh).
         .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport"),

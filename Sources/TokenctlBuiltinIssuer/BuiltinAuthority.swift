@@ -26,6 +26,8 @@ public final class BuiltinAuthority: Sendable {
         case unavailable(path: String, detail: String)
         /// The credential does not exist.
         case unknownCredential(String)
+        /// The database was written by a newer tokenctl.
+        case newerVersion(path: String, unknownMigrations: [String])
 
         public var description: String {
             switch self {
@@ -33,6 +35,9 @@ public final class BuiltinAuthority: Sendable {
                 "the builtin issuer's database '\(path)' cannot be used (\(detail)); check the state directory and its permissions"
             case let .unknownCredential(id):
                 "the builtin issuer has no credential with id \(id)"
+            case let .newerVersion(path, unknown):
+                "the builtin issuer's database '\(path)' was written by a newer tokenctl (unknown migrations: "
+                    + "\(unknown.joined(separator: ", "))); upgrade tokenctl to use it (nothing was changed)"
             }
         }
     }
@@ -62,11 +67,20 @@ public final class BuiltinAuthority: Sendable {
             let writer: any DatabaseWriter = mode == .readOnly
                 ? try DatabaseQueue(path: path, configuration: configuration)
                 : try DatabasePool(path: path, configuration: configuration)
+            // A newer tokenctl's schema is refused before anything is read or written with this version's assumptions.
+            let migrator = Self.migrator
+            let (superseded, unknown): (Bool, [String]) = try writer.read { db in
+                let known = Set(migrator.migrations)
+                return (try migrator.hasBeenSuperseded(db), try migrator.appliedIdentifiers(db).filter { !known.contains($0) }.sorted())
+            }
+            if superseded { throw AuthorityError.newerVersion(path: path, unknownMigrations: unknown) }
             if mode == .readWrite {
-                try Self.migrator.migrate(writer)
+                try migrator.migrate(writer)
                 chmod(path, 0o600)
             }
             database = writer
+        } catch let error as AuthorityError {
+            throw error
         } catch {
             throw .unavailable(path: path, detail: (error as? DatabaseError)?.message ?? "\(error)")
         }

@@ -40,6 +40,8 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(help: "Ask issuers for their inventories first, as plan --refresh does: find ghosts and credentials missing at the issuer.")
     var refresh = false
 
+    @OptionGroup var retirement: RetirementOptions
+
     func validate() throws {
         if manifests.paths.isEmpty == (planFile == nil) {
             throw ValidationError("Pass either -f PATH (manifests) or a saved plan file, not both or neither.")
@@ -151,6 +153,10 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
         guard plan.hasChanges else { return 0 }
+        if let tripped = retirement.retirementGuard?.check(plan, recorded: recorded) {
+            printError("tokenctl: error: \(tripped.message). Nothing was changed.")
+            return 1
+        }
         if saved == nil && !autoApprove {
             guard isatty(0) == 1 else {
                 printError("tokenctl: error: not applying without confirmation: stdin is not a terminal; pass --auto-approve, "

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import TokenctlManifest
 import TokenctlModel
+import TokenctlPlanner
 import TokenctlPostgresState
 import TokenctlSQLite
 import TokenctlState
@@ -24,6 +25,25 @@ struct ManifestOptions: ParsableArguments {
 
     /// The PostgreSQL state URL, if state is shared: --state, else TOKENCTL_STATE_URL.
     var stateURL: String? { StateBackend.url(explicit: stateURLOption) }
+}
+
+/// `--retire-limit` and `--allow-mass-retirement`: the deletion protection of apply, reconcile and plan.
+struct RetirementOptions: ParsableArguments {
+    @Option(help: "The largest share of the managed tokens, in percent, that one run may retire (one token always may).")
+    var retireLimit: Int = RetirementGuard.defaultLimitPercent
+
+    @Flag(help: "Retire any number of tokens: the manifests are complete and the mass retirement is intended.")
+    var allowMassRetirement = false
+
+    func validate() throws {
+        guard (0...100).contains(retireLimit) else { throw ValidationError("--retire-limit takes a percentage from 0 to 100.") }
+    }
+
+    /// The guard in force; nil when lifted.
+    var retirementGuard: RetirementGuard? { allowMassRetirement ? nil : RetirementGuard(limitPercent: retireLimit) }
+
+    /// The same options as arguments, for one-shot reconcile.
+    var arguments: [String] { ["--retire-limit", String(retireLimit)] + (allowMassRetirement ? ["--allow-mass-retirement"] : []) }
 }
 
 /// Where the state lives: SQLite in the state directory (default), or PostgreSQL shared by several processes.

@@ -9,6 +9,19 @@ import TokenctlPlanner
 import TokenctlSQLite
 import TokenctlState
 
+/// When the manifest files last changed: the newest modification time of the paths, their directories and files.
+enum ManifestSettling {
+    static func lastChange(_ paths: [String]) -> Double {
+        var newest = 0.0
+        for path in paths + ManifestLoader().discover(paths: paths) {
+            var info = stat()
+            guard stat(path, &info) == 0 else { continue }
+            newest = max(newest, Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+        }
+        return newest
+    }
+}
+
 /// One pass of the controller: read the manifests, take the state lock, repair, plan, apply what is not
 /// backing off, record, release. Everything that goes wrong comes back in the outcome; nothing exits.
 actor ControllerPass {
@@ -16,6 +29,9 @@ actor ControllerPass {
     private let directory: String
     private let stateURL: String?
     private let refresh: Bool
+    private let retirementGuard: RetirementGuard?
+    /// How long the manifest files must have been left alone before a pass acts on them.
+    private let settle: Double
     private let logger: Logger
     /// The last manifest set that validated: a broken edit leaves it in force.
     private var lastGood: ManifestLoadResult?
@@ -26,11 +42,15 @@ actor ControllerPass {
     /// On shared state, the lease this replica holds between passes: it leads while it holds it.
     private var leadership: StateLockHolder?
 
-    init(paths: [String], directory: String, stateURL: String?, refresh: Bool, logger: Logger) {
+    /// `retirementGuard` nil lets a pass retire any number of tokens (`--allow-mass-retirement`).
+    init(paths: [String], directory: String, stateURL: String?, refresh: Bool, retirementGuard: RetirementGuard?, settle: Double = 3,
+         logger: Logger) {
+        self.settle = settle
         self.paths = paths
         self.directory = directory
         self.stateURL = stateURL
         self.refresh = refresh
+        self.retirementGuard = retirementGuard
         self.logger = logger
         stateSeen = stateURL == nil && FileManager.default.fileExists(atPath: Self.statePath(directory))
     }
@@ -47,7 +67,24 @@ actor ControllerPass {
 
     func run(_ request: PassRequest) async -> PassOutcome {
         let now = request.now
+        let changedBefore = ManifestSettling.lastChange(paths)
         let loaded = ManifestLoader().load(paths: paths, now: now)
+        let changedAfter = ManifestSettling.lastChange(paths)
+        let sinceChange = Date().timeIntervalSince1970 - max(changedBefore, changedAfter)
+        if settle > 0 && (changedBefore != changedAfter || sinceChange < settle) {
+            // Being written (an editor, a git checkout, a half-copied file): act on nothing read now. The last set that
+            // validated and settled stays in force, and the pass runs again once the files have been left alone.
+            let retryAt = now + TokenDuration(seconds: Int64(max(1, (settle - max(0, sinceChange)).rounded(.up))))
+            logger.notice("manifests changed moments ago; waiting for them to settle", metadata: ["settle": "\(settle)s"])
+            guard let previous = lastGood else {
+                return PassOutcome(result: .failed, stateReachable: true,
+                                   error: "the manifests changed \(Int(max(0, sinceChange)))s ago; waiting until they have been unchanged "
+                                       + "for \(Int(settle))s before acting on them", nextDueAt: retryAt)
+            }
+            var outcome = await runLocked(previous, request: request)
+            outcome.nextDueAt = min(outcome.nextDueAt ?? retryAt, retryAt)
+            return outcome
+        }
         let problems = loaded.diagnostics.filter { $0.severity != .warning }
         if problems.isEmpty {
             lastGood = loaded
@@ -156,6 +193,16 @@ actor ControllerPass {
                 return PassOutcome(result: .failed, stateReachable: true,
                                    error: LostState.message(signs: signs, stateDescription: stateURL == nil ? "'\(directory)'" : "the shared state",
                                                             paths: paths).replacingOccurrences(of: "tokenctl: error: ", with: ""))
+            }
+            if let tripped = retirementGuard?.check(plan, recorded: recorded) {
+                // Held, not applied in part: the rest of such a plan is as suspect as its retirements.
+                logger.error("plan held by the retirement guard", metadata: ["detail": "\(tripped.message)"])
+                var held = PassOutcome(result: .failed, stateReachable: true,
+                                       error: "held by the retirement guard: \(tripped.message); the controller waits for an operator "
+                                       + "(tokenctl apply -f … --allow-mass-retirement) or for the manifests to change",
+                                       nextDueAt: plan.nextDueAt)
+                held.heldRetirements = tripped.retiring
+                return held
             }
             let plannedKeys = Set(plan.changes.map(RetryBook.key(of:)))
             let deferred = plan.changes.filter { request.deferred.contains(RetryBook.key(of: $0)) }

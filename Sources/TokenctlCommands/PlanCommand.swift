@@ -40,8 +40,16 @@ struct PlanCommand: AsyncParsableCommand {
     @Option(help: "Plan as if it were this time (YYYY-MM-DD or RFC 3339): the basis of a forecast.")
     var at: String?
 
+    @OptionGroup var retirement: RetirementOptions
+
+    @Option(help: "With --out: how long to wait for the state lock to record the saved plan in the audit log, e.g. 30s.")
+    var lockTimeout: String = "30s"
+
     func validate() throws {
         if manifests.paths.isEmpty { throw ValidationError("Missing manifests: pass -f PATH (a file or a directory), e.g. -f Examples/quickstart.") }
+        if (try? TokenDuration(parsing: lockTimeout)) == nil {
+            throw ValidationError("Invalid --lock-timeout '\(lockTimeout)': write a duration such as 30s or 5m.")
+        }
     }
 
     func run() async throws {
@@ -65,14 +73,23 @@ struct PlanCommand: AsyncParsableCommand {
         var plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now)
         if let out {
             plan.manifestsDigest = try manifestsDigest(loaded.files)
-            try SavedPlanFile.write(SavedPlan(plan: plan, manifestPaths: manifests.paths, stateDirectory: directory), to: out)
             // A saved plan is a request for change: record it (the audit log sits beside the state; the serial is untouched).
+            // Under the state lock, like every write: an apply running now must not find its audit chain moved.
             let writable = try openState(directory, mode: .readWrite, url: manifests.stateURL)
-            let origin = RequestOrigin.current(manifestPaths: manifests.paths)
-            try await withState { () async throws(StateError) in
-                try await AuditLog(store: writable).append([origin.entry("plan --out", at: now,
-                    detail: "\(PlanRenderer.summary(plan)) Saved to \(out); manifests \(plan.manifestsDigest)")])
+            let lock = try await StateLockHolder.acquire(writable, timeout: (try? TokenDuration(parsing: lockTimeout)) ?? TokenDuration(seconds: 30),
+                                                         ttl: StateBackend.lockTTL(url: manifests.stateURL))
+            do {
+                try SavedPlanFile.write(SavedPlan(plan: plan, manifestPaths: manifests.paths, stateDirectory: directory), to: out)
+                let origin = RequestOrigin.current(manifestPaths: manifests.paths)
+                try await withState { () async throws(StateError) in
+                    try await AuditLog(store: writable).append([origin.entry("plan --out", at: now,
+                        detail: "\(PlanRenderer.summary(plan)) Saved to \(out); manifests \(plan.manifestsDigest)")])
+                }
+            } catch {
+                await lock.release()
+                throw error
             }
+            await lock.release()
         }
         switch json ? .json : format {
         case .json:
@@ -82,6 +99,9 @@ struct PlanCommand: AsyncParsableCommand {
         case .human:
             print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
             if let out { print("Saved the plan to \(out); apply it with: tokenctl apply \(out)") }
+        }
+        if let tripped = retirement.retirementGuard?.check(plan, recorded: recorded) {
+            printError("warning: apply would refuse this plan: \(tripped.message).")
         }
         let code: Int32 = detailedExitcode && plan.hasDrift ? 2 : 0
         // Exit with everything still alive: freeing 100k tokens twice over only to exit is a noticeable share of a plan.

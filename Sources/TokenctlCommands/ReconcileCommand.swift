@@ -31,6 +31,11 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Option(help: "Why this pass runs; recorded in the audit log (one pass only).")
     var reason: String?
 
+    @OptionGroup var retirement: RetirementOptions
+
+    @Option(help: "With --watch: how long the manifest files must be left unchanged before the controller acts on them, e.g. 3s.")
+    var settle: String = "3s"
+
     @Flag(help: "Keep running as a controller.")
     var watch = false
 
@@ -56,6 +61,9 @@ struct ReconcileCommand: AsyncParsableCommand {
         }
         _ = every
         if let listen { _ = try ListenAddress(parsing: listen) }
+        guard (try? TokenDuration(parsing: settle)) != nil || settle == "0" else {
+            throw ValidationError("Invalid --settle '\(settle)': write a duration such as 3s (0s acts on files at once).")
+        }
     }
 
     func run() async throws {
@@ -65,7 +73,9 @@ struct ReconcileCommand: AsyncParsableCommand {
         let seconds = Double((try? TokenDuration(parsing: interval))?.seconds ?? 300)
         let directory = manifests.stateDirectory
         let health = ControllerHealth(staleAfter: max(2 * seconds + 60, 120))
-        let pass = ControllerPass(paths: manifests.paths, directory: directory, stateURL: manifests.stateURL, refresh: refresh, logger: logger)
+        let pass = ControllerPass(paths: manifests.paths, directory: directory, stateURL: manifests.stateURL, refresh: refresh,
+                                  retirementGuard: retirement.retirementGuard,
+                                  settle: Double((try? TokenDuration(parsing: settle))?.seconds ?? 3), logger: logger)
         let statusFile = StatusFileWriter(directory: directory)
         var services: [any Service] = []
         if let listen {
@@ -92,6 +102,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         if let stateDir = manifests.stateDir { arguments += ["--state-dir", stateDir] }
         if let url = manifests.stateURLOption { arguments += ["--state", url] }
         if refresh { arguments.append("--refresh") }
+        arguments += retirement.arguments
         if let reason { arguments += ["--reason", reason] }
         var apply = try ApplyCommand.parse(arguments)
         try await apply.run()

@@ -18,6 +18,7 @@ import TokenctlPlanner
 /// | `tokenctl_manifests_valid`, `tokenctl_manifest_errors` | gauges | |
 /// | `tokenctl_state_reachable`, `tokenctl_last_success_timestamp_seconds` | gauges | |
 /// | `tokenctl_leader` | gauge: 1 when this replica acts, 0 on standby (shared state) | |
+/// | `tokenctl_retirements_held` | gauge: tokens a held plan would retire (retirement guard), 0 when none is held | |
 public final class ControllerMetrics: Sendable {
     private let passes: [PassOutcome.Result: Counter]
     private let passDuration = Metrics.Timer(label: "tokenctl_reconcile_pass_duration_seconds", preferredDisplayUnit: .seconds)
@@ -31,6 +32,7 @@ public final class ControllerMetrics: Sendable {
     private let stateReachable = Gauge(label: "tokenctl_state_reachable")
     private let lastSuccess = Gauge(label: "tokenctl_last_success_timestamp_seconds")
     private let leader = Gauge(label: "tokenctl_leader")
+    private let retirementsHeld = Gauge(label: "tokenctl_retirements_held")
     private let lock = NSLock()
     // Token gauges by issuer and health; issuers come from the manifests, so the set is bounded by configuration.
     nonisolated(unsafe) private var tokenGauges: [FleetSnapshot.IssuerHealth: Gauge] = [:]
@@ -62,6 +64,7 @@ public final class ControllerMetrics: Sendable {
         manifestsValid.record(outcome.manifestsValid ? 1 : 0)
         manifestErrors.record(outcome.manifestErrors)
         stateReachable.record(outcome.stateReachable ? 1 : 0)
+        if outcome.stateReachable { retirementsHeld.record(outcome.heldRetirements ?? 0) }
         if outcome.result != .failed { lastSuccess.record(now) }
         if outcome.result != .failed { leader.record(outcome.standbyFor == nil ? 1 : 0) }
         if let fleet = outcome.fleet { record(fleet) }

@@ -66,6 +66,8 @@ public struct PassOutcome: Sendable {
     public var fleet: FleetSnapshot?
     /// Set when this replica did not act because another holds the lease on shared state: who leads.
     public var standbyFor: String?
+    /// Set when the pass acted on nothing because its plan would retire more tokens than allowed: how many.
+    public var heldRetirements: Int?
 
     /// Creates an outcome.
     public init(result: Result, stateReachable: Bool, error: String? = nil, manifestsValid: Bool = true, manifestErrors: Int = 0,

@@ -137,6 +137,16 @@ public enum Planner {
                 return
             }
         }
+        // Every store it was delivered to was observed, and none holds it any more (a store deleted, or restored from an
+        // old backup): the secret exists nowhere to redeliver from, so a new version replaces it.
+        if let observed, !current.deliveries.isEmpty, current.deliveries.allSatisfy({ delivery in
+            guard let held = observed.storeContents[StoreKey(store: delivery.store, key: delivery.key)] else { return false }
+            return held != delivery.contentFingerprint
+        }) {
+            rotate(.deliveryLost, "no store still holds v\(current.version)'s secret ("
+                   + current.deliveries.map { "\($0.store):\($0.key)" }.joined(separator: ", ") + " hold something else or nothing)")
+            return
+        }
         let dueAt = Schedule.rotationDue(id: token.id, issuedAt: current.issuedAt, settings: settings, now: now)
         let latestSafe = Schedule.latestSafeRotation(expiresAt: current.expiresAt, settings: settings)
         if let latestSafe, latestSafe <= now, dueAt.map({ $0 > now }) ?? true {
@@ -152,16 +162,6 @@ public enum Planner {
                 return
             }
             due(dueAt)
-        }
-        // Every store it was delivered to was observed, and none holds it any more (a store deleted, or restored from an
-        // old backup): the secret exists nowhere to redeliver from, so a new version replaces it.
-        if let observed, !current.deliveries.isEmpty, current.deliveries.allSatisfy({ delivery in
-            guard let held = observed.storeContents[StoreKey(store: delivery.store, key: delivery.key)] else { return false }
-            return held != delivery.contentFingerprint
-        }) {
-            rotate(.deliveryLost, "no store still holds v\(current.version)'s secret ("
-                   + current.deliveries.map { "\($0.store):\($0.key)" }.joined(separator: ", ") + " hold something else or nothing)")
-            return
         }
         due(latestSafe)
         due(current.expiresAt)

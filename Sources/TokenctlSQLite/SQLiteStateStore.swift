@@ -52,7 +52,14 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         if mode == .readWrite { chmod(path, 0o600) }
     }
 
+    /// A value in the state that this version cannot read (an unknown status, say): the state is refused, never guessed at.
+    struct UnreadableValue: Error {
+        var detail: String
+    }
+
     static func classify(_ error: any Error, path: String) -> StateError {
+        if let error = error as? StateError { return error }
+        if let value = error as? UnreadableValue { return .corrupt(path: path, detail: value.detail) }
         if let error = error as? DatabaseError {
             switch error.resultCode {
             case .SQLITE_NOTADB, .SQLITE_CORRUPT: return .corrupt(path: path, detail: error.message ?? "not a database")
@@ -312,11 +319,21 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         var tokens: [RecordedToken] = []
         tokens.reserveCapacity(try Int.fetchOne(db, sql: "SELECT count(*) FROM token") ?? 0)
         try scan(db, "SELECT namespace, name, issuer, owner, lifespan, rotation_every, overlap, window FROM token ORDER BY namespace, name") { row in
+            let id = TokenID(namespace: text(row, 0), name: text(row, 1))
+            func duration(_ column: Int32, _ field: String) throws -> TokenDuration? {
+                guard let value = optionalText(row, column) else { return nil }
+                guard let duration = try? TokenDuration(parsing: value) else {
+                    throw UnreadableValue(detail: "token \(id) has the unreadable \(field) '\(value)'")
+                }
+                return duration
+            }
+            guard let lifespan = try? Lifespan(parsing: text(row, 4)) else {
+                throw UnreadableValue(detail: "token \(id) has the unreadable lifespan '\(text(row, 4))'")
+            }
             tokens.append(RecordedToken(
-                id: TokenID(namespace: text(row, 0), name: text(row, 1)), issuer: text(row, 2), owner: text(row, 3),
-                lifespan: (try? Lifespan(parsing: text(row, 4))) ?? .never,
-                rotationEvery: optionalText(row, 5).flatMap { try? TokenDuration(parsing: $0) },
-                overlap: (try? TokenDuration(parsing: text(row, 6))) ?? TokenDuration(seconds: 0),
+                id: id, issuer: text(row, 2), owner: text(row, 3), lifespan: lifespan,
+                rotationEvery: try duration(5, "rotation interval"),
+                overlap: try duration(6, "overlap") ?? TokenDuration(seconds: 0),
                 window: optionalText(row, 7), versions: []))
         }
         var tokenIndex = 0
@@ -328,12 +345,16 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
             tokenIndex = advance(tokens, from: tokenIndex, to: row)
             guard tokenIndex < tokens.count else { return }
             let scopes = text(row, 5)
+            guard let status = CredentialStatus(rawValue: text(row, 8)) else {
+                throw UnreadableValue(detail: "version \(sqlite3_column_int64(row, 2)) of token \(tokens[tokenIndex].id) has the unknown status "
+                                      + "'\(text(row, 8))' (known: \(CredentialStatus.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
             tokens[tokenIndex].versions.append(CredentialVersion(
                 version: Int(sqlite3_column_int64(row, 2)), credentialID: text(row, 3), fingerprint: text(row, 4),
                 scopes: scopes.isEmpty ? [] : scopes.split(separator: "\n").map(String.init),
                 issuedAt: Timestamp(secondsSinceEpoch: sqlite3_column_int64(row, 6)),
                 expiresAt: optionalInt(row, 7).map(Timestamp.init(secondsSinceEpoch:)),
-                status: CredentialStatus(rawValue: text(row, 8)) ?? .pending,
+                status: status,
                 retireAfter: optionalInt(row, 9).map(Timestamp.init(secondsSinceEpoch:)),
                 deliveries: [], lastUsedAt: optionalInt(row, 10).map(Timestamp.init(secondsSinceEpoch:)),
                 intentKey: optionalText(row, 11)))

@@ -99,4 +99,35 @@ import TokenctlState
         #expect(try workspace.secret("web") == current)
         #expect(try workspace.verify(current, at: 34 * 86_400 + 1) == 0)
     }
+
+    @Test func statusSaysWhenTheBuiltinAuthorityIsGone() throws {
+        let workspace = try Self.applied()
+        defer { workspace.remove() }
+        #expect(unlink(workspace.state + "/authority.db") == 0)
+        let status = try workspace.run(["status", "-f", "DIR", "--json", "--at", ApplyCommandTests.at(10)])
+        #expect(status.status == 0, "\(status.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        let rows = object?["tokens"] as? [[String: Any]] ?? []
+        #expect(rows.count == 5)
+        #expect(rows.allSatisfy { ($0["health"] as? String) == "needs attention" && (($0["note"] as? String) ?? "").contains("authority.db") },
+                "\(rows)")
+    }
+
+    @Test func planOutWaitsForTheLockBeforeWritingTheAuditLog() async throws {
+        let workspace = try Self.applied()
+        defer { workspace.remove() }
+        let store = try SQLiteStateStore(directory: workspace.state, mode: .readWrite)
+        let before = try await store.auditRecords().count
+        _ = try await store.acquireLock(LockRequest(holder: "operator", host: ProcessInfo.processInfo.hostName, processID: getpid(),
+                                                    ttl: TokenDuration(seconds: 600)), now: .now)
+        let plan = try workspace.run(["plan", "-f", "DIR", "--out", workspace.root + "/plan.json", "--lock-timeout", "1s",
+                                      "--at", ApplyCommandTests.at(10)])
+        #expect(plan.status == 1 && plan.stderr.contains("operator"), "\(plan.stdout)\(plan.stderr)")
+        #expect(try await store.auditRecords().count == before, "nothing was appended without the lock")
+        #expect(!FileManager.default.fileExists(atPath: workspace.root + "/plan.json"))
+        try await store.releaseLock(holder: "operator", processID: getpid())
+        let saved = try workspace.run(["plan", "-f", "DIR", "--out", workspace.root + "/plan.json", "--at", ApplyCommandTests.at(10)])
+        #expect(saved.status == 0, "\(saved.stderr)")
+        #expect(try await store.auditRecords().count == before + 1)
+    }
 }

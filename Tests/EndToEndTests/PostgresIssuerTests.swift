@@ -138,13 +138,13 @@ import TokenctlSQLite
         let owner = world.role("reporting", 2)
         try world.cluster.psql("CREATE TABLE \(world.prefix)_owned (id int); ALTER TABLE \(world.prefix)_owned OWNER TO \(owner)")
         world.workspace.write(world.issuer())
-        let stopped = try world.apply(at: 53 * 60)
+        let stopped = try world.apply(at: 53 * 60, ["--allow-mass-retirement"])
         #expect(stopped.status == 1)
         #expect(stopped.stdout.contains("\(owner) owns objects") && stopped.stdout.contains("reassignOwnedTo"))
         #expect(try world.roles().contains(owner) && !world.roles().contains(world.role("grafana", 2)))
         #expect(!world.canLogIn(v2))
         try world.cluster.psql("DROP TABLE \(world.prefix)_owned")
-        #expect(try world.apply(at: 54 * 60).status == 0)
+        #expect(try world.apply(at: 54 * 60, ["--allow-mass-retirement"]).status == 0)
         #expect(try world.roles().isEmpty)
 
         // No password reached the server's log, though every statement is logged.
@@ -201,12 +201,12 @@ import TokenctlSQLite
 
         // Unreachable server, wrong password, missing CREATEROLE: clear, and the password never shows.
         world.workspace.write(base + world.token("more"))
-        let unreachable = try world.apply(at: 2, environment: ["PG_ADMIN_URL": "postgres://tokenctl_admin:hunter2pw@127.0.0.1:1/postgres"])
+        let unreachable = try world.apply(at: 2, ["--allow-mass-retirement"], environment: ["PG_ADMIN_URL": "postgres://tokenctl_admin:hunter2pw@127.0.0.1:1/postgres"])
         #expect(unreachable.status == 1)
         #expect(unreachable.stdout.contains("apps/more") && unreachable.stdout.contains("cannot connect to postgres://tokenctl_admin@127.0.0.1:1/postgres"))
         var wrong = try #require(URLComponents(string: world.cluster.adminURL))
         wrong.password = "hunter2pw"
-        let denied = try world.apply(at: 3, environment: ["PG_ADMIN_URL": wrong.string ?? ""])
+        let denied = try world.apply(at: 3, ["--allow-mass-retirement"], environment: ["PG_ADMIN_URL": wrong.string ?? ""])
         #expect(denied.status == 1)
         #expect(denied.stdout.contains("28P01") && denied.stdout.contains("check the user and password"))
         let weak = world.prefix + "_weak"
@@ -214,14 +214,14 @@ import TokenctlSQLite
         var weakURL = try #require(URLComponents(string: world.cluster.adminURL))
         weakURL.user = weak
         weakURL.password = "weakpass1"
-        let unprivileged = try world.apply(at: 4, environment: ["PG_ADMIN_URL": weakURL.string ?? ""])
+        let unprivileged = try world.apply(at: 4, ["--allow-mass-retirement"], environment: ["PG_ADMIN_URL": weakURL.string ?? ""])
         #expect(unprivileged.status == 1)
         #expect(unprivileged.stdout.contains("CREATEROLE"))
         for outcome in [unreachable, denied, unprivileged] {
             #expect(!outcome.stdout.contains("hunter2pw") && !outcome.stderr.contains("hunter2pw") && !outcome.stdout.contains("weakpass1"))
         }
         // Fixed, the next apply converges (the failed issues left nothing half-made).
-        let fixed = try world.apply(at: 5)
+        let fixed = try world.apply(at: 5, ["--allow-mass-retirement"])
         #expect(fixed.status == 0, "\(fixed.stdout)\(fixed.stderr)")
         let more = try #require(try await world.workspace.recorded().tokens[TokenID(namespace: "apps", name: "more")]?.active)
         #expect(try world.roles().contains(more.credentialID))

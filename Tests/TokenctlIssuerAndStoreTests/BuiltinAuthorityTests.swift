@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRDB
 import Testing
 import TokenctlBuiltinIssuer
 import TokenctlManifest
@@ -119,5 +120,25 @@ func scratchDirectory() -> String {
         #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o600)
         _ = try await store.write(puts: [:], removes: ["9lives"])
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "PAYMENTS_ORDERS_API_CI=s1\n")
+    }
+}
+
+/// An authority database written by a newer tokenctl is refused, in both modes, and left untouched.
+@Suite struct BuiltinAuthorityVersionTests {
+    @Test func aNewerSchemaIsRefused() throws {
+        let directory = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try BuiltinAuthority(directory: directory, mode: .readWrite)
+        let queue = try DatabaseQueue(path: directory + "/" + BuiltinAuthority.fileName)
+        try queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9-from-the-future')") }
+        try queue.close()
+        for mode in [BuiltinAuthority.Mode.readOnly, .readWrite] {
+            #expect {
+                _ = try BuiltinAuthority(directory: directory, mode: mode)
+            } throws: { error in
+                guard case .newerVersion(_, let unknown) = error as? BuiltinAuthority.AuthorityError else { return false }
+                return unknown == ["v9-from-the-future"] && "\(error)".contains("upgrade tokenctl")
+            }
+        }
     }
 }

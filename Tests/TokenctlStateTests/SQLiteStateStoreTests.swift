@@ -3,6 +3,7 @@ import Testing
 import TokenctlModel
 import TokenctlSQLite
 import TokenctlState
+import GRDB
 
 func temporaryStateDirectory() -> String {
     NSTemporaryDirectory() + "tokenctl-state-" + UUID().uuidString + "/.tokenctl"
@@ -70,5 +71,38 @@ func temporaryStateDirectory() -> String {
         #expect(StateLocation.directory(explicit: nil, manifestPaths: [base + "/manifests"]) == base + "/manifests/.tokenctl")
         #expect(StateLocation.directory(explicit: nil, manifestPaths: [base + "/manifests/a.yaml"]) == base + "/manifests/.tokenctl")
         #expect(StateLocation.directory(explicit: "/x/state", manifestPaths: [base]) == "/x/state")
+    }
+}
+
+/// Values this version cannot read are refused with the state named, never guessed at.
+@Suite struct SQLiteStateValueTests {
+    static func stateWithOneToken() async throws -> (directory: String, store: SQLiteStateStore) {
+        let directory = temporaryStateDirectory()
+        let store = try SQLiteStateStore(directory: directory, mode: .readWrite)
+        let version = CredentialVersion(version: 1, credentialID: "c1", fingerprint: "f1", scopes: ["read"], issuedAt: Timestamp(secondsSinceEpoch: 1),
+                                        expiresAt: nil, status: .active)
+        _ = try await store.write([.upsert(RecordedToken(id: TokenID(namespace: "apps", name: "web"), issuer: "local", owner: "team",
+                                                         lifespan: .never, rotationEvery: nil, versions: [version]))], expectedSerial: 0)
+        return (directory, store)
+    }
+
+    @Test(arguments: [
+        ("UPDATE credential SET status = 'archived'", "unknown status 'archived'"),
+        ("UPDATE token SET lifespan = 'forever-ish'", "unreadable lifespan"),
+        ("UPDATE token SET overlap = 'soon'", "unreadable overlap"),
+    ])
+    func anUnreadableValueIsAnError(sql: String, expected: String) async throws {
+        let (directory, _) = try await Self.stateWithOneToken()
+        defer { try? FileManager.default.removeItem(atPath: (directory as NSString).deletingLastPathComponent) }
+        let queue = try DatabaseQueue(path: directory + "/state.db")
+        try await queue.write { db in try db.execute(sql: sql) }
+        try queue.close()
+        let store = try SQLiteStateStore(directory: directory, mode: .readOnly)
+        await #expect {
+            _ = try await store.load()
+        } throws: { error in
+            guard case .corrupt(_, let detail) = error as? StateError else { return false }
+            return detail.contains(expected) && detail.contains("apps/web")
+        }
     }
 }
