@@ -66,8 +66,11 @@ enum DriverFactory {
             switch store.kind {
             case .encryptedFile(let path, let reference):
                 do {
-                    let key = try MasterKey.resolve(reference, stateDirectory: stateDirectory, create: createMasterKey)
-                    stores[name] = EncryptedFileStore(path: resolve(path), key: key, keyReference: reference.description)
+                    let file = resolve(path)
+                    // A store that already exists was written with some key: a new one would only fail to open it.
+                    let existing = FileManager.default.fileExists(atPath: file) ? file : nil
+                    let key = try MasterKey.resolve(reference, stateDirectory: stateDirectory, create: createMasterKey, existingStore: existing)
+                    stores[name] = EncryptedFileStore(path: file, key: key, keyReference: reference.description)
                 } catch {
                     let failure = DriverSetupError(description: "store '\(name)': \(error)")
                     guard let skip else { throw failure }
@@ -114,7 +117,8 @@ enum MasterKey {
 
     /// Reads the key a reference names. `env:TOKENCTL_MASTER_KEY`, when unset, falls back to `master.key` in the
     /// state directory, created once (0600) with a notice.
-    static func resolve(_ reference: SecretReference, stateDirectory: String, create: Bool = true) throws(StoreError) -> SymmetricKey {
+    static func resolve(_ reference: SecretReference, stateDirectory: String, create: Bool = true,
+                        existingStore: String? = nil) throws(StoreError) -> SymmetricKey {
         switch reference {
         case .environment(let name):
             if let value = ProcessInfo.processInfo.environment[name], !value.isEmpty {
@@ -123,7 +127,7 @@ enum MasterKey {
             guard name == variable else {
                 throw .keyUnavailable(reference: reference.description, detail: "the environment variable \(name) is not set")
             }
-            return try fromStateDirectory(stateDirectory, create: create)
+            return try fromStateDirectory(stateDirectory, create: create, existingStore: existingStore)
         case .file(let path):
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw .keyUnavailable(reference: reference.description, detail: "cannot read \(path)")
@@ -132,10 +136,15 @@ enum MasterKey {
         }
     }
 
-    static func fromStateDirectory(_ directory: String, create: Bool = true) throws(StoreError) -> SymmetricKey {
+    static func fromStateDirectory(_ directory: String, create: Bool = true, existingStore: String? = nil) throws(StoreError) -> SymmetricKey {
         let path = (directory as NSString).appendingPathComponent(fileName)
         if let data = FileManager.default.contents(atPath: path) {
             return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: path)
+        }
+        if let existingStore {
+            throw .keyUnavailable(reference: "env:\(variable)", detail: "\(variable) is not set and \(path) does not exist, but the store "
+                + "\(existingStore) does, written with a key that is not here; set \(variable) to that key or restore \(path) "
+                + "(a new key would not open it, so none was made)")
         }
         guard create else {
             throw .keyUnavailable(reference: path, detail: "\(variable) is not set and \(path) does not exist")

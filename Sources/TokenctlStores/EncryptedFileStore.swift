@@ -4,9 +4,11 @@ import TokenctlModel
 
 /// An AES-256-GCM encrypted file of secrets.
 ///
-/// File format, version 1: the 8 bytes `TKCSTORE`, a format version byte (1), then an AES-GCM sealed
-/// box (12-byte nonce, ciphertext, 16-byte tag) of a JSON object mapping keys to secrets. The header is
-/// authenticated as associated data. Every write replaces the whole file atomically (mode 0600).
+/// File format, version 2: the 8 bytes `TKCSTORE`, a format version byte (2), a 16-byte key check (the first half
+/// of HMAC-SHA256 of a fixed label under the key), then an AES-GCM sealed box (12-byte nonce, ciphertext, 16-byte
+/// tag) of a JSON object mapping keys to secrets. The header is authenticated as associated data. The key check
+/// tells a wrong key from a damaged file, which AES-GCM alone cannot. Version 1 (no key check) is still read, and
+/// rewritten as version 2 by the next write. Every write replaces the whole file atomically (mode 0600).
 public actor EncryptedFileStore: SecretStore {
     /// The file.
     public let path: String
@@ -14,7 +16,13 @@ public actor EncryptedFileStore: SecretStore {
     private let keyReference: String
 
     static let magic = Array("TKCSTORE".utf8)
-    static let formatVersion: UInt8 = 1
+    static let formatVersion: UInt8 = 2
+    static let keyCheckLength = 16
+
+    /// A value that identifies the key without revealing anything about it.
+    static func keyCheck(_ key: SymmetricKey) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Data("tokenctl-store-key-check-v2".utf8), using: key).prefix(keyCheckLength))
+    }
 
     /// Opens a store at `path` with a 32-byte key; `keyReference` names where the key came from, for messages.
     public init(path: String, key: SymmetricKey, keyReference: String) {
@@ -72,13 +80,19 @@ public actor EncryptedFileStore: SecretStore {
         guard bytes.count >= 9 + 28, Array(bytes[0..<8]) == Self.magic else {
             throw .corrupt(path: path, detail: "no tokenctl store header")
         }
-        guard bytes[8] == Self.formatVersion else {
-            throw .corrupt(path: path, detail: "format version \(bytes[8]) is newer than this tokenctl reads; upgrade tokenctl")
+        let version = bytes[8]
+        guard version == 1 || version == Self.formatVersion else {
+            throw .corrupt(path: path, detail: "format version \(version) is newer than this tokenctl reads; upgrade tokenctl")
         }
-        let header = Data(bytes[0..<9])
+        let headerLength = version == 1 ? 9 : 9 + Self.keyCheckLength
+        guard bytes.count >= headerLength + 28 else { throw .corrupt(path: path, detail: "truncated") }
+        if version == Self.formatVersion, Array(bytes[9..<headerLength]) != Self.keyCheck(key) {
+            throw .wrongKey(path: path, reference: keyReference)
+        }
+        let header = Data(bytes[0..<headerLength])
         let sealed: AES.GCM.SealedBox
         do {
-            sealed = try AES.GCM.SealedBox(combined: Data(bytes[9...]))
+            sealed = try AES.GCM.SealedBox(combined: Data(bytes[headerLength...]))
         } catch {
             throw .corrupt(path: path, detail: "truncated")
         }
@@ -86,7 +100,9 @@ public actor EncryptedFileStore: SecretStore {
         do {
             plaintext = try AES.GCM.open(sealed, using: key, authenticating: header)
         } catch {
-            throw .wrongKey(path: path, reference: keyReference)
+            // With a key check that matched, the key is right: the bytes were changed.
+            if version == 1 { throw .wrongKeyOrCorrupt(path: path, reference: keyReference) }
+            throw .corrupt(path: path, detail: "its contents fail authentication, so the file was damaged or altered")
         }
         guard let entries = try? JSONDecoder().decode([String: String].self, from: plaintext) else {
             throw .corrupt(path: path, detail: "its contents do not decode")
@@ -95,7 +111,7 @@ public actor EncryptedFileStore: SecretStore {
     }
 
     private func save(_ entries: [String: String]) throws(StoreError) {
-        let header = Data(Self.magic + [Self.formatVersion])
+        let header = Data(Self.magic + [Self.formatVersion] + Self.keyCheck(key))
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         guard let plaintext = try? encoder.encode(entries) else { throw .corrupt(path: path, detail: "cannot encode the entries") }

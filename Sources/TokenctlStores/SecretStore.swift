@@ -40,6 +40,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case wrongKey(path: String, reference: String)
     /// The file is not a tokenctl store or is damaged.
     case corrupt(path: String, detail: String)
+    /// A file of the old format (no key check) fails authentication: the key is wrong or the file is damaged.
+    case wrongKeyOrCorrupt(path: String, reference: String)
     /// The file or its directory cannot be read or written.
     case io(path: String, detail: String)
     /// The encryption key cannot be obtained.
@@ -50,6 +52,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .wrongKey(path, reference):
             "cannot decrypt '\(path)' with the key from \(reference): the key is wrong or the file was written with another one; "
                 + "supply the right key (nothing was overwritten)"
+        case let .wrongKeyOrCorrupt(path, reference):
+            "cannot decrypt '\(path)' with the key from \(reference): the file is damaged or the key is wrong (this older store "
+                + "format cannot tell which); supply the key it was written with, or restore the file from a backup (nothing was overwritten)"
         case let .corrupt(path, detail):
             "'\(path)' is not a readable tokenctl store (\(detail)); restore it from a backup or move it away (nothing was overwritten)"
         case let .io(path, detail):

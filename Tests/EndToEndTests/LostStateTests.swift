@@ -130,4 +130,21 @@ import TokenctlState
         #expect(saved.status == 0, "\(saved.stderr)")
         #expect(try await store.auditRecords().count == before + 1)
     }
+
+    @Test func aMissingMasterKeyIsNotReplacedWhileAVaultNeedsIt() throws {
+        let workspace = try Self.applied()
+        defer { workspace.remove() }
+        let keyPath = workspace.state + "/master.key"
+        #expect(unlink(keyPath) == 0)
+        let vault = FileManager.default.contents(atPath: workspace.root + "/secrets.vault")
+        // One more token, so that apply has something to deliver and opens the stores.
+        workspace.write(ApplyCommandTests.manifests(tokens: (Self.tokenNames + ["svc-new"]).map {
+            ApplyCommandTests.token($0, lifespan: "90d", every: "30d", overlap: "1d")
+        }.joined()))
+        let refused = try workspace.apply(at: 10)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("a new key would not open it") && refused.stderr.contains("secrets.vault"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: keyPath), "no new master key was made")
+        #expect(FileManager.default.contents(atPath: workspace.root + "/secrets.vault") == vault)
+    }
 }

@@ -84,7 +84,7 @@ func scratchDirectory() -> String {
         _ = try await store.write(puts: [:], removes: ["a"])
         #expect(try await store.read(key: "a") == nil)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        #expect(bytes.prefix(8) == Data("TKCSTORE".utf8) && bytes[8] == 1)
+        #expect(bytes.prefix(8) == Data("TKCSTORE".utf8) && bytes[8] == 2)
         #expect(!String(decoding: bytes, as: UTF8.self).contains("value-b"))
         #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o600)
         #expect(try FileManager.default.contentsOfDirectory(atPath: (path as NSString).deletingLastPathComponent) == ["secrets.vault"],
@@ -140,5 +140,58 @@ func scratchDirectory() -> String {
                 return unknown == ["v9-from-the-future"] && "\(error)".contains("upgrade tokenctl")
             }
         }
+    }
+}
+
+/// The encrypted store tells a wrong key from a damaged file, and still reads (and upgrades) its first format.
+@Suite struct EncryptedStoreIntegrityTests {
+    /// Key bytes rather than a key: each store gets its own `SymmetricKey`, which is not `Sendable`.
+    static func written() async throws -> (path: String, key: Data) {
+        let key = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        let path = scratchDirectory() + "/secrets.vault"
+        _ = try await EncryptedFileStore(path: path, key: SymmetricKey(data: key), keyReference: "env:K").write(puts: ["a": Secret("x")], removes: [])
+        return (path, key)
+    }
+
+    static func flip(_ path: String, at offset: (Int) -> Int) throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[offset(bytes.count)] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func aFlippedBitIsReportedAsDamageNotAsAWrongKey() async throws {
+        let (path, key) = try await Self.written()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        try Self.flip(path) { $0 - 20 }
+        let store = EncryptedFileStore(path: path, key: SymmetricKey(data: key), keyReference: "env:K")
+        await #expect {
+            _ = try await store.read(key: "a")
+        } throws: { error in
+            guard case .corrupt(_, let detail) = error as? StoreError else { return false }
+            return detail.contains("damaged or altered")
+        }
+        await #expect(throws: StoreError.wrongKey(path: path, reference: "env:OTHER")) {
+            _ = try await EncryptedFileStore(path: path, key: SymmetricKey(size: .bits256), keyReference: "env:OTHER").read(key: "a")
+        }
+    }
+
+    @Test func theFirstFormatIsReadAndUpgradedByTheNextWrite() async throws {
+        let keyBytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        let directory = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/secrets.vault"
+        let header = Data(Array("TKCSTORE".utf8) + [1])
+        let sealed = try AES.GCM.seal(Data(#"{"a":"x"}"#.utf8), using: SymmetricKey(data: keyBytes), authenticating: header)
+        try (header + (sealed.combined ?? Data())).write(to: URL(fileURLWithPath: path))
+        let store = EncryptedFileStore(path: path, key: SymmetricKey(data: keyBytes), keyReference: "env:K")
+        #expect(try await store.read(key: "a")?.withRevealed { $0 } == "x")
+        _ = try await store.write(puts: ["b": Secret("y")], removes: [])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path))[8] == 2)
+        #expect(try await store.read(key: "a")?.withRevealed { $0 } == "x")
+
+        // A damaged first-format file cannot say which it is, and says so.
+        try (header + (sealed.combined ?? Data())).write(to: URL(fileURLWithPath: path))
+        try Self.flip(path) { $0 - 20 }
+        await #expect(throws: StoreError.wrongKeyOrCorrupt(path: path, reference: "env:K")) { _ = try await store.read(key: "a") }
     }
 }
