@@ -10,6 +10,11 @@ public struct DiagnosticRenderer {
     /// Whether to use ANSI colours (only on a terminal, never with NO_COLOR).
     public var colors: Bool
     private var sourceCache: [String: [UInt8]] = [:]
+    /// Where each line starts, per file: found once, so that many diagnostics in one file cost linear time.
+    private var lineStarts: [String: [Int]] = [:]
+
+    /// The most diagnostics shown in one run; the rest are counted in a closing line (the summary still counts all).
+    public static let maxShown = 1_000
 
     /// Creates a renderer.
     public init(colors: Bool) { self.colors = colors }
@@ -17,8 +22,11 @@ public struct DiagnosticRenderer {
     /// The human rendering of every diagnostic, in order.
     public mutating func render(_ diagnostics: [Diagnostic]) -> String {
         var output = ""
-        for diagnostic in diagnostics {
+        for diagnostic in diagnostics.prefix(Self.maxShown) {
             output += render(diagnostic)
+        }
+        if diagnostics.count > Self.maxShown {
+            output += "tokenctl: … and \(diagnostics.count - Self.maxShown) more diagnostics not shown; fix the ones above first\n"
         }
         return output
     }
@@ -61,13 +69,21 @@ public struct DiagnosticRenderer {
             sourceCache[file] = bytes
         }
         guard let bytes = sourceCache[file], line >= 1 else { return nil }
-        return bytes.withUnsafeBufferPointer { buffer -> String? in
-            guard let base = buffer.baseAddress else { return nil }
-            var start = 0
-            for _ in 1..<line {
-                guard start < buffer.count, let found = memchr(base + start, 10, buffer.count - start) else { return nil }
-                start = base.distance(to: found.assumingMemoryBound(to: UInt8.self)) + 1
+        if lineStarts[file] == nil {
+            var starts = [0]
+            bytes.withUnsafeBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                var index = 0
+                while index < buffer.count, let found = memchr(base + index, 10, buffer.count - index) {
+                    index = base.distance(to: found.assumingMemoryBound(to: UInt8.self)) + 1
+                    starts.append(index)
+                }
             }
+            lineStarts[file] = starts
+        }
+        guard let starts = lineStarts[file], line <= starts.count else { return nil }
+        let start = starts[line - 1]
+        return bytes.withUnsafeBufferPointer { buffer -> String? in
             guard start <= buffer.count else { return nil }
             // Very long lines (a huge scalar) are cut: the caret's column is what matters.
             let limit = min(buffer.count, start + 400)
@@ -81,7 +97,7 @@ public struct DiagnosticRenderer {
     public static func json(_ result: ManifestLoadResult) -> String {
         let summary = DiagnosticSummary(result.diagnostics)
         var items: [[String: Any]] = []
-        for diagnostic in result.diagnostics {
+        for diagnostic in result.diagnostics.prefix(maxShown) {
             var item: [String: Any] = ["severity": diagnostic.severity.rawValue, "code": diagnostic.code, "message": diagnostic.message]
             if let location = diagnostic.location {
                 item["file"] = location.file
@@ -101,6 +117,7 @@ public struct DiagnosticRenderer {
             ],
             "summary": ["errors": summary.errors, "policyViolations": summary.policyViolations, "warnings": summary.warnings],
             "diagnostics": items,
+            "omittedDiagnostics": max(0, result.diagnostics.count - maxShown),
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)

@@ -88,3 +88,30 @@ import TokenctlModel
         #expect(result.diagnostics.first?.message.contains("/nonexistent/manifests") == true)
     }
 }
+
+/// Many diagnostics cost linear time, and what is shown of them is capped.
+@Suite struct DiagnosticVolumeTests {
+    @Test func manyDiagnosticsRenderInLinearTimeAndAreCapped() throws {
+        let dir = Fixture.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/empty.yaml"
+        FileManager.default.createFile(atPath: path, contents: Data(String(repeating: "--- {}\n", count: 20_000).utf8))
+        let clock = ContinuousClock()
+        var rendered = ""
+        var json = ""
+        var result: ManifestLoadResult?
+        let elapsed = clock.measure {
+            result = ManifestLoader().load(paths: [path], now: Fixture.now)
+            var renderer = DiagnosticRenderer(colors: false)
+            rendered = renderer.render(result?.diagnostics ?? [])
+            json = DiagnosticRenderer.json(try! #require(result))
+        }
+        let diagnostics = try #require(result).diagnostics
+        #expect(diagnostics.count == 40_000, "every problem is still counted")
+        #expect(elapsed < .seconds(3), "took \(elapsed)")
+        let headings = rendered.split(separator: "\n").filter { $0.contains(": error: ") }
+        #expect(headings.count == DiagnosticRenderer.maxShown)
+        #expect(rendered.contains("and 39000 more diagnostics not shown"))
+        #expect(json.contains("\"omittedDiagnostics\" : 39000") && json.utf8.count < 400_000, "\(json.utf8.count) bytes of JSON")
+    }
+}
