@@ -89,7 +89,8 @@ public enum StateError: Error, Equatable, Sendable, CustomStringConvertible {
             "this process no longer holds the state lock (\(detail)); it is now held by \(holder), so nothing was written. "
                 + "The lease lapsed (was this process paused or cut off?); the holder plans again from the state"
         case let .writeFailed(path, detail):
-            "cannot write the state database '\(path)' (\(detail)); check free disk space and permissions, then re-run: nothing was recorded"
+            "cannot write the state database '\(path)' (\(detail)); check free disk space and permissions, then re-run. This write "
+                + "was rolled back; what earlier steps recorded stays, and the next run repairs any unfinished issue"
         }
     }
 }

@@ -62,6 +62,9 @@ import TokenctlModel
         #expect(limited.signal == 0, "it must fail with a message, not crash")
         let output = limited.stdout + limited.stderr
         #expect(output.contains("File too large") || output.contains("check free disk space"), "\(output.suffix(400))")
+        // Intents were recorded before the write that failed: the message must not claim otherwise, and says it once.
+        #expect(!output.contains("nothing was recorded"), "\(output.suffix(400))")
+        #expect(output.components(separatedBy: "tokenctl: error:").count <= 2, "\(output.suffix(600))")
         #expect(try workspace.verify(web, at: 11) == 0, "what was issued before is not lost")
         let recovered = try workspace.apply(at: 20)
         #expect(recovered.status == 0, "\(recovered.stdout.suffix(500))\(recovered.stderr.suffix(500))")
