@@ -114,7 +114,6 @@ struct ApplyCommand: AsyncParsableCommand {
             opened = engine
             return engine
         }
-        let audit = AuditLog(store: store)
         var recorded = loadedState
         var repairs: [String] = []
         if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
@@ -124,7 +123,7 @@ struct ApplyCommand: AsyncParsableCommand {
         for note in repairs { printError("repaired: \(note)") }
         if !repairs.isEmpty { recorded = try await withState { () async throws(StateError) in try await store.load() } }
         try await withState { () async throws(StateError) in
-            try await audit.append([origin.entry("apply", at: now, reason: reason, detail: saved == nil ? "from manifests" : "from a saved plan")]
+            try await AuditKey.log(store, stateDirectory: directory, creatingFor: loaded.manifests).append([origin.entry("apply", at: now, reason: reason, detail: saved == nil ? "from manifests" : "from a saved plan")]
                 + repairs.map { origin.entry("apply", at: now, kind: "repair", detail: $0) })
         }
         let plan: Plan
@@ -176,7 +175,7 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         let after = try await withState { () async throws(StateError) in try await store.load() }
         try await withState { () async throws(StateError) in
-            try await audit.append(Auditing.changes(report, origin: origin, desired: loaded.manifests, state: after, at: now))
+            try await AuditKey.log(store, stateDirectory: directory, creatingFor: loaded.manifests).append(Auditing.changes(report, origin: origin, desired: loaded.manifests, state: after, at: now))
         }
         print("")
         for outcome in report.outcomes {

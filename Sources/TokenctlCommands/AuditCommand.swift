@@ -65,13 +65,28 @@ struct AuditCommand: AsyncParsableCommand {
     var verify = false
 
     func run() async throws {
-        let store = try openState(manifests.stateDirectory, mode: .readOnly, url: manifests.stateURL)
+        let directory = manifests.stateDirectory
+        guard StateBackend.exists(directory: directory, url: manifests.stateURL) else {
+            printError("tokenctl: error: there is no state in '\(directory)', so no audit log to show; pass -f with the manifests "
+                       + "that were applied, or --state-dir with the directory that holds state.db")
+            throw ExitCode(1)
+        }
+        let store = try openState(directory, mode: .readOnly, url: manifests.stateURL)
         let records = try await withState { () async throws(StateError) in try await store.auditRecords() }
         if verify {
-            let problems = AuditLog.verify(records)
-            for problem in problems { printError("tokenctl: error: audit log: \(problem)") }
-            if !problems.isEmpty { throw ExitCode(1) }
-            print("Audit log intact: \(records.count) entr\(records.count == 1 ? "y" : "ies"), hash chain verified.")
+            let anchor = try await withState { () async throws(StateError) in try await store.auditAnchor() }
+            let serial = try await withState { () async throws(StateError) in try await store.serial() }
+            let result = AuditLog.verify(records, anchor: anchor, key: AuditKey.current(stateDirectory: directory), stateSerial: serial)
+            if let problem = result.problem {
+                printError("tokenctl: error: audit log: \(problem)")
+                throw ExitCode(1)
+            }
+            var summary = "Audit log intact: \(records.count) entr\(records.count == 1 ? "y" : "ies")"
+            summary += result.authenticated > 0 ? ", \(result.authenticated) authenticated with the master key and anchored" : ", hash chain verified"
+            if result.unauthenticated > 0 && result.authenticated > 0 {
+                summary += "; the first \(result.unauthenticated) predate authentication and are only hash-chained"
+            }
+            print(summary + ".")
             return
         }
         for record in records {

@@ -212,13 +212,12 @@ actor ControllerPass {
             var nextDue = plan.nextDueAt
             if plan.hasChanges || !repairs.isEmpty {
                 let origin = RequestOrigin.current(manifestPaths: paths)
-                let audit = AuditLog(store: store)
-                try await audit.append([origin.entry("reconcile --watch", at: now, detail: "controller pass")]
+                try await AuditKey.log(store, stateDirectory: directory, creatingFor: desired).append([origin.entry("reconcile --watch", at: now, detail: "controller pass")]
                     + repairs.map { origin.entry("reconcile --watch", at: now, kind: "repair", detail: $0) })
                 if plan.hasChanges {
                     let report = try await engine().apply(plan, desired: desired, state: recorded, now: now)
                     after = try await store.load()
-                    try await audit.append(Auditing.changes(report, origin: origin, desired: desired, state: after, at: now)
+                    try await AuditKey.log(store, stateDirectory: directory, creatingFor: desired).append(Auditing.changes(report, origin: origin, desired: desired, state: after, at: now)
                         .map { var entry = $0; entry.command = "reconcile --watch"; return entry })
                     changes = report.outcomes.map { PassOutcome.Change(key: RetryBook.key(of: $0.change), action: $0.change.action,
                                                                        failure: $0.failure) }

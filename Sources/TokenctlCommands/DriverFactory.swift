@@ -59,10 +59,7 @@ enum DriverFactory {
                            skip: ((String, DriverSetupError) -> Void)? = nil) throws(DriverSetupError) -> [String: any SecretStore] {
         var stores: [String: any SecretStore] = [:]
         for (name, store) in manifests.stores {
-            let base = (store.metadata.location.file as NSString).deletingLastPathComponent
-            func resolve(_ path: String) -> String {
-                path.hasPrefix("/") ? path : ((base.isEmpty ? "." : base) as NSString).appendingPathComponent(path)
-            }
+            func resolve(_ path: String) -> String { DriverFactory.resolve(path, definedIn: store) }
             switch store.kind {
             case .encryptedFile(let path, let reference):
                 do {
@@ -83,6 +80,12 @@ enum DriverFactory {
             }
         }
         return stores
+    }
+
+    /// A store path as written in a manifest: relative to the file that defines the Store.
+    static func resolve(_ path: String, definedIn store: Store) -> String {
+        let base = (store.metadata.location.file as NSString).deletingLastPathComponent
+        return path.hasPrefix("/") ? path : ((base.isEmpty ? "." : base) as NSString).appendingPathComponent(path)
     }
 
     /// A postgres issuer with its admin URL resolved from the reference (the URL is never printed).
@@ -107,6 +110,29 @@ enum DriverFactory {
         } catch {
             return .failure(DriverSetupError(description: "its admin URL: \(error.description)"))
         }
+    }
+}
+
+/// The key that authenticates the audit log: derived from the master key (TOKENCTL_MASTER_KEY, else
+/// `.tokenctl/master.key`), never created here.
+enum AuditKey {
+    static func current(stateDirectory: String, create: Bool = false) -> Data? {
+        guard let master = try? MasterKey.resolve(.environment(MasterKey.variable), stateDirectory: stateDirectory, create: create) else {
+            return nil
+        }
+        return AuditLog.key(fromMasterKey: master)
+    }
+
+    /// The audit log of a state store. Commands that change credentials pass their manifests and make the master key
+    /// when there is none yet, so that their very first entry is authenticated; read-only ones never do. No key is made
+    /// while a store written with the generated key exists: that key was lost, and a new one must not pose as it.
+    static func log(_ store: StateBackend.Store, stateDirectory: String, creatingFor manifests: ManifestSet? = nil) -> AuditLog {
+        var create = manifests != nil
+        for store in manifests?.stores.values ?? [:].values {
+            guard case .encryptedFile(let path, .environment(MasterKey.variable)) = store.kind else { continue }
+            if FileManager.default.fileExists(atPath: DriverFactory.resolve(path, definedIn: store)) { create = false }
+        }
+        return AuditLog(store: store, key: current(stateDirectory: stateDirectory, create: create))
     }
 }
 

@@ -82,7 +82,7 @@ struct PlanCommand: AsyncParsableCommand {
                 try SavedPlanFile.write(SavedPlan(plan: plan, manifestPaths: manifests.paths, stateDirectory: directory), to: out)
                 let origin = RequestOrigin.current(manifestPaths: manifests.paths)
                 try await withState { () async throws(StateError) in
-                    try await AuditLog(store: writable).append([origin.entry("plan --out", at: now,
+                    try await AuditKey.log(writable, stateDirectory: directory).append([origin.entry("plan --out", at: now,
                         detail: "\(PlanRenderer.summary(plan)) Saved to \(out); manifests \(plan.manifestsDigest)")])
                 }
             } catch {

@@ -77,7 +77,7 @@ struct StateRebuildCommand: AsyncParsableCommand {
             + "(\(versions) live credential version\(versions == 1 ? "" : "s"), \(delivered) deliver\(delivered == 1 ? "y" : "ies") found)"
         let origin = RequestOrigin.current(manifestPaths: manifests.paths)
         try await withState { () async throws(StateError) in
-            try await AuditLog(store: store).append([origin.entry("state rebuild", at: now, detail: summary)])
+            try await AuditKey.log(store, stateDirectory: directory, creatingFor: desired).append([origin.entry("state rebuild", at: now, detail: summary)])
         }
         print("State \(summary). State serial \(serial).")
         if missing > 0 {

@@ -61,19 +61,34 @@ public struct AuditEntry: Codable, Hashable, Sendable {
     }
 }
 
-/// The hash-chained audit log: each record's hash covers the previous record's hash and its own canonical JSON,
-/// so an edited, removed or reordered record breaks the chain.
+/// The audit log: each record carries an authentication code over the previous record's and its own canonical JSON,
+/// keyed from the master key, and an anchor kept apart from the records notes the newest one. An edited, removed,
+/// inserted or reordered record breaks the chain; dropping the newest records or emptying the log contradicts the
+/// anchor; and without the key, a rewritten chain cannot be made to verify.
 ///
 /// ```swift
-/// try await AuditLog(store: state).append([entry])
-/// let problems = AuditLog.verify(try await state.auditRecords())
+/// let log = AuditLog(store: state, key: AuditLog.key(fromMasterKey: masterKey))
+/// try await log.append([entry])
+/// let result = AuditLog.verify(try await state.auditRecords(), anchor: try await state.auditAnchor(), key: log.key, stateSerial: 7)
 /// ```
 public struct AuditLog: Sendable {
     /// Where records are kept.
     public let store: any AuditLogStore
+    /// The key that authenticates the chain (derived from the master key); nil before any master key exists, when
+    /// records are only hash-chained.
+    public let key: Data?
 
     /// Creates an audit log over a store.
-    public init(store: any AuditLogStore) { self.store = store }
+    public init(store: any AuditLogStore, key: Data?) {
+        self.store = store
+        self.key = key
+    }
+
+    /// The audit key for a master key: a separate key (HKDF), so that the audit log never uses the stores' key as is.
+    public static func key(fromMasterKey master: SymmetricKey) -> Data {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: master, info: Data("tokenctl-audit-v1".utf8), outputByteCount: 32)
+            .withUnsafeBytes { Data($0) }
+    }
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -81,46 +96,120 @@ public struct AuditLog: Sendable {
         return encoder
     }()
 
-    /// Seals and appends entries after the last record.
+    /// Seals and appends entries after the last record, and moves the anchor to the newest one.
     public func append(_ entries: [AuditEntry]) async throws(StateError) {
         guard !entries.isEmpty else { return }
         let last = try await store.lastAuditRecord()
+        if key == nil, last?.hash.hasPrefix(Self.keyedPrefix) == true {
+            // An unauthenticated record after authenticated ones would read as tampering.
+            throw .unavailable(path: "the audit log", detail: "it is authenticated with a key derived from the master key, which is not "
+                               + "available here; set TOKENCTL_MASTER_KEY, or use the state directory that holds master.key")
+        }
         var previous = last?.hash ?? ""
         var sequence = (last?.sequence ?? 0) + 1
         var records: [AuditRecord] = []
         for entry in entries {
             let json = (try? Self.encoder.encode(entry)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-            let hash = Self.hash(previous: previous, json: json)
+            let hash = Self.seal(previous: previous, json: json, key: key)
             records.append(AuditRecord(sequence: sequence, json: json, previousHash: previous, hash: hash))
             previous = hash
             sequence += 1
         }
-        try await store.appendAudit(records)
+        let anchor = key.map { Self.anchor(sequence: sequence - 1, hash: previous, key: $0) }
+        try await store.appendAudit(records, anchor: anchor)
     }
 
-    static func hash(previous: String, json: String) -> String {
-        "sha256:" + Hex.string(SHA256.hash(data: Data((previous + "\n" + json).utf8)))
+    static let keyedPrefix = "hmac-sha256:"
+    static let unkeyedPrefix = "sha256:"
+
+    static func seal(previous: String, json: String, key: Data?) -> String {
+        let data = Data((previous + "\n" + json).utf8)
+        guard let key else { return unkeyedPrefix + Hex.string(SHA256.hash(data: data)) }
+        return keyedPrefix + Hex.string(HMAC<SHA256>.authenticationCode(for: data, using: SymmetricKey(data: key)))
     }
 
-    /// The problems in a chain of records (empty when intact): edits, removals and reorderings.
-    public static func verify(_ records: [AuditRecord]) -> [String] {
-        var problems: [String] = []
+    static func anchor(sequence: Int64, hash: String, key: Data) -> String {
+        "v1 \(sequence) \(hash) " + Hex.string(HMAC<SHA256>.authenticationCode(for: Data("tokenctl-audit-anchor\n\(sequence)\n\(hash)".utf8),
+                                                                             using: SymmetricKey(data: key)))
+    }
+
+    /// What a check of the log found.
+    public struct Verification: Sendable, Equatable {
+        /// The first problem, naming the first bad or missing entry; nil when the log is intact.
+        public var problem: String?
+        /// Records whose authentication code was checked with the key.
+        public var authenticated = 0
+        /// Records written before the log was authenticated (hash-chained only).
+        public var unauthenticated = 0
+    }
+
+    /// Checks the chain, its authentication codes and its anchor. `stateSerial` tells whether the state has a history
+    /// that an empty log would contradict.
+    public static func verify(_ records: [AuditRecord], anchor: String?, key: Data?, stateSerial: Int64) -> Verification {
+        var result = Verification()
+        func fail(_ problem: String) -> Verification {
+            result.problem = problem
+            return result
+        }
         var previous = ""
         var expected: Int64 = 1
         for record in records {
-            if record.sequence != expected {
-                problems.append("entry \(record.sequence) follows entry \(expected - 1): entries are missing or reordered")
+            if record.sequence > expected {
+                return fail("entr\(record.sequence - expected == 1 ? "y #\(expected) is" : "ies #\(expected)–#\(record.sequence - 1) are") "
+                            + "missing: the log jumps from #\(expected - 1) to #\(record.sequence)")
             }
+            if record.sequence != expected { return fail("entry #\(record.sequence) is out of order where #\(expected) was next") }
             if record.previousHash != previous {
-                problems.append("entry \(record.sequence) does not chain to the entry before it: an entry was removed, inserted or reordered")
+                return fail("entry #\(record.sequence) does not chain to the entry before it: an entry was removed, inserted or replaced")
             }
-            if hash(previous: record.previousHash, json: record.json) != record.hash {
-                problems.append("entry \(record.sequence) was edited: its content does not match its hash")
+            if record.hash.hasPrefix(keyedPrefix) {
+                guard let key else {
+                    return fail("the log is authenticated with a key derived from the master key, which is not available here; "
+                                + "set TOKENCTL_MASTER_KEY or pass the --state-dir that holds master.key")
+                }
+                guard seal(previous: record.previousHash, json: record.json, key: key) == record.hash else {
+                    return fail("entry #\(record.sequence) was edited or forged: its authentication code does not match its content")
+                }
+                result.authenticated += 1
+            } else {
+                guard result.authenticated == 0 else {
+                    return fail("entry #\(record.sequence) is not authenticated although the entries before it are: it was rewritten")
+                }
+                guard seal(previous: record.previousHash, json: record.json, key: nil) == record.hash else {
+                    return fail("entry #\(record.sequence) was edited: its content does not match its hash")
+                }
+                result.unauthenticated += 1
             }
             previous = record.hash
             expected = record.sequence + 1
         }
-        return problems
+        let last = records.last
+        if result.authenticated == 0 && result.unauthenticated > 0 {
+            return fail("none of the log's \(result.unauthenticated) entries is authenticated: it was written by an older tokenctl, or "
+                        + "rewritten by someone without the master key (an apply with this version authenticates it from then on)")
+        }
+        guard let anchor else {
+            if result.authenticated > 0 { return fail("the log's anchor is missing: it was removed, so the newest entries cannot be vouched for") }
+            if records.isEmpty && stateSerial > 0 {
+                return fail("the log is empty although the state has a history (serial \(stateSerial)): its entries were removed")
+            }
+            return result
+        }
+        let parts = anchor.split(separator: " ").map(String.init)
+        guard parts.count == 4, parts[0] == "v1", let sequence = Int64(parts[1]) else { return fail("the log's anchor is unreadable: it was altered") }
+        if let key, Self.anchor(sequence: sequence, hash: parts[2], key: key) != anchor {
+            return fail("the log's anchor was altered: its authentication code does not match")
+        }
+        let lastSequence = last?.sequence ?? 0
+        if sequence > lastSequence {
+            return fail("entr\(sequence - lastSequence == 1 ? "y #\(sequence) is" : "ies #\(lastSequence + 1)–#\(sequence) are") missing: "
+                        + "the log ends at #\(lastSequence) but its anchor records #\(sequence)")
+        }
+        if sequence < lastSequence {
+            return fail("entries #\(sequence + 1)–#\(lastSequence) were added without the key: the anchor records #\(sequence)")
+        }
+        if last?.hash != parts[2] { return fail("entry #\(sequence) is not the one the anchor records: it was replaced") }
+        return result
     }
 
     /// The entry a record holds.

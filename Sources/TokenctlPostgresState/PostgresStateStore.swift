@@ -28,7 +28,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
     /// The lease this store took, checked by every write.
     private var lease: (holder: String, host: String, processID: Int32, epoch: Int64)?
 
-    static let migrations = ["v1-initial"]
+    static let migrations = ["v1-initial", "v2-audit-anchor"]
 
     /// Opens (lazily: the first operation connects) the state at a `postgres://` URL.
     public init(url: String, logger: Logger = Logger(label: "tokenctl.state.postgres")) throws(StateError) {
@@ -141,6 +141,14 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
                         "CREATE TABLE tokenctl_token (namespace text NOT NULL, name text NOT NULL, data text NOT NULL, PRIMARY KEY (namespace, name))",
                         "CREATE TABLE tokenctl_audit (sequence bigint PRIMARY KEY, json text NOT NULL, previous_hash text NOT NULL, hash text NOT NULL)",
                         "INSERT INTO tokenctl_migrations (name) VALUES ('v1-initial')",
+                    ] {
+                        try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                }
+                if !applied.contains("v2-audit-anchor") {
+                    for statement in [
+                        "CREATE TABLE tokenctl_audit_anchor (id int PRIMARY KEY CHECK (id = 1), anchor text NOT NULL)",
+                        "INSERT INTO tokenctl_migrations (name) VALUES ('v2-audit-anchor')",
                     ] {
                         try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
@@ -309,7 +317,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
 
     // MARK: AuditLogStore
 
-    public func appendAudit(_ records: [AuditRecord]) async throws(StateError) {
+    public func appendAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
         guard !records.isEmpty else { return }
         let location = location
         try await run("append to the audit log") { connection in
@@ -326,7 +334,22 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
                     SELECT * FROM unnest(\(records.map(\.sequence))::bigint[], \(records.map(\.json))::text[],
                                          \(records.map(\.previousHash))::text[], \(records.map(\.hash))::text[])
                     """, logger: logger)
+                if let anchor {
+                    try await db.query("""
+                        INSERT INTO tokenctl_audit_anchor (id, anchor) VALUES (1, \(anchor))
+                        ON CONFLICT (id) DO UPDATE SET anchor = excluded.anchor
+                        """, logger: logger)
+                }
             }
+        }
+    }
+
+    public func auditAnchor() async throws(StateError) -> String? {
+        try await run("read the audit anchor") { connection in
+            var anchor: String?
+            for try await value in try await connection.query("SELECT anchor FROM tokenctl_audit_anchor WHERE id = 1", logger: logger)
+                .decode(String.self) { anchor = value }
+            return anchor
         }
     }
 

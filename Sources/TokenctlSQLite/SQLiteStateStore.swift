@@ -222,7 +222,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
 
     // MARK: Audit
 
-    public func appendAudit(_ records: [AuditRecord]) async throws(StateError) {
+    public func appendAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
         guard let writer else { throw .unavailable(path: path, detail: "it was opened read-only") }
         do {
             try await writer.write { db in
@@ -235,9 +235,21 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
                     try insert.execute(arguments: [record.sequence, record.json, record.previousHash, record.hash])
                     expected += 1
                 }
+                if let anchor {
+                    try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_anchor', ?)", arguments: [anchor])
+                }
             }
         } catch let error as StateError {
             throw error
+        } catch {
+            throw Self.classify(error, path: path)
+        }
+    }
+
+    public func auditAnchor() async throws(StateError) -> String? {
+        guard let writer else { return nil }
+        do {
+            return try await writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'audit_anchor'") }
         } catch {
             throw Self.classify(error, path: path)
         }

@@ -118,8 +118,12 @@ public struct AuditRecord: Hashable, Sendable {
 /// The append-only audit log every state backend keeps beside the state. Appending does not change the
 /// state serial, so recording a request never makes a saved plan stale.
 public protocol AuditLogStore: Sendable {
-    /// Appends sealed records; fails if a record's sequence is not the next one.
-    func appendAudit(_ records: [AuditRecord]) async throws(StateError)
+    /// Appends sealed records and, in the same transaction, replaces the anchor (an authenticated note of the newest
+    /// record, kept apart from the records so that dropping the newest records shows); fails if a record's sequence is
+    /// not the next one.
+    func appendAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError)
+    /// The anchor written with the newest records, if any.
+    func auditAnchor() async throws(StateError) -> String?
     /// Every record, in sequence order.
     func auditRecords() async throws(StateError) -> [AuditRecord]
     /// The last record, if any.

@@ -7,9 +7,10 @@ import TokenctlState
 
 /// The audit log records every request and change and detects tampering; issued secrets never reach any output.
 @Suite struct AuditAndCanaryTests {
-    static func sqlite(_ database: String, _ statement: String) throws -> BinaryRunner.Outcome {
+    /// Runs SQL on a database with Python's sqlite3, then a Python script with the connection as `c`.
+    static func sqlite(_ database: String, _ statement: String, then script: String = "") throws -> BinaryRunner.Outcome {
         try BinaryRunner.runProgram("/usr/bin/env", ["python3", "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()", database, statement])
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2])\n" + script + "c.commit()", database, statement])
     }
 
     @Test func auditRecordsRequestsAndChangesAndDetectsTampering() async throws {
@@ -36,20 +37,44 @@ import TokenctlState
         let database = workspace.state + "/state.db"
         #expect(try Self.sqlite(database, "PRAGMA wal_checkpoint(TRUNCATE);").status == 0)
         let pristine = try Data(contentsOf: URL(fileURLWithPath: database))
-        for (tampering, statement, message) in [
-            ("edited", "UPDATE audit SET entry = replace(entry, 'alice', 'mallory') WHERE sequence = 1", "entry 1 was edited"),
-            ("removed", "DELETE FROM audit WHERE sequence = 2", "entries are missing or reordered"),
+        // Someone with write access to the database but not the master key: every kind of rewrite is caught, and the
+        // message names the first bad or missing entry.
+        let rehash = "import hashlib; rows = c.execute('SELECT sequence, entry FROM audit ORDER BY sequence').fetchall(); p = ''\n"
+            + "for s, e in rows:\n    h = 'sha256:' + hashlib.sha256((p + '\\n' + e).encode()).hexdigest()\n"
+            + "    c.execute('UPDATE audit SET previous_hash = ?, hash = ? WHERE sequence = ?', (p, h, s)); p = h\n"
+        for (tampering, statement, script, message) in [
+            ("edited", "UPDATE audit SET entry = replace(entry, 'alice', 'mallory') WHERE sequence = 1", "", "entry #1 was edited or forged"),
+            ("removed", "DELETE FROM audit WHERE sequence = 2", "", "entry #2 is missing"),
             ("reordered", "UPDATE audit SET sequence = 10 WHERE sequence = 1; UPDATE audit SET sequence = 1 WHERE sequence = 2; "
-                + "UPDATE audit SET sequence = 2 WHERE sequence = 10", "does not chain"),
+                + "UPDATE audit SET sequence = 2 WHERE sequence = 10", "", "entry #1 does not chain"),
+            ("emptied", "DELETE FROM audit", "", "the log ends at #0 but its anchor records #3"),
+            ("newest dropped", "DELETE FROM audit WHERE sequence = 3", "", "entry #3 is missing: the log ends at #2"),
+            ("edited and rehashed", "UPDATE audit SET entry = replace(entry, 'alice', 'mallory') WHERE sequence = 2", rehash,
+             "none of the log's 3 entries is authenticated"),
+            ("newest rewritten", "UPDATE audit SET entry = replace(entry, 'plan --out', 'plan --oops') WHERE sequence = 3", "",
+             "entry #3 was edited or forged"),
+            ("rehashed, anchor dropped", "UPDATE audit SET entry = replace(entry, 'alice', 'mallory') WHERE sequence = 1; "
+                + "DELETE FROM meta WHERE key = 'audit_anchor'", rehash, "none of the log's 3 entries is authenticated"),
+            ("emptied, anchor dropped", "DELETE FROM audit; DELETE FROM meta WHERE key = 'audit_anchor'", "",
+             "the log is empty although the state has a history"),
         ] {
             try pristine.write(to: URL(fileURLWithPath: database))
             try? FileManager.default.removeItem(atPath: database + "-wal")
             try? FileManager.default.removeItem(atPath: database + "-shm")
-            #expect(try Self.sqlite(database, statement).status == 0)
+            #expect(try Self.sqlite(database, statement, then: script).status == 0)
             let verify = try workspace.run(["audit", "-f", "DIR", "--verify"])
             #expect(verify.status == 1, "\(tampering) entry not detected")
             #expect(verify.stderr.contains(message), "\(tampering): \(verify.stderr)")
         }
+        try pristine.write(to: URL(fileURLWithPath: database))
+        let intact = try workspace.run(["audit", "-f", "DIR", "--verify"])
+        #expect(intact.status == 0 && intact.stdout.contains("3 authenticated with the master key and anchored"), "\(intact.stdout)\(intact.stderr)")
+
+        // Without state there is nothing to vouch for: an error, not "intact: 0 entries".
+        let elsewhere = BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: elsewhere) }
+        let missing = try BinaryRunner.run(["audit", "--state-dir", elsewhere + "/.tokenctl", "--verify"])
+        #expect(missing.status == 1 && missing.stderr.contains("there is no state"), "\(missing.stdout)\(missing.stderr)")
     }
 
     @Test func issuedSecretsNeverReachAnyOutputPlanStateOrAudit() async throws {

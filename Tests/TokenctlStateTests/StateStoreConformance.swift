@@ -109,14 +109,19 @@ struct StateStoreConformance {
         #expect(try await store.lastAuditRecord() == nil)
         let first = AuditRecord(sequence: 1, json: "{\"a\":1}", previousHash: "", hash: "h1")
         let second = AuditRecord(sequence: 2, json: "{\"a\":2}", previousHash: "h1", hash: "h2")
-        try await store.appendAudit([first, second])
+        #expect(try await store.auditAnchor() == nil)
+        try await store.appendAudit([first, second], anchor: "anchor-2")
         #expect(try await store.auditRecords() == [first, second])
         #expect(try await store.lastAuditRecord() == second)
+        #expect(try await store.auditAnchor() == "anchor-2")
         #expect(try await store.serial() == 0, "recording a request must not make saved plans stale")
         await #expect(throws: StateError.self) {
-            try await store.appendAudit([AuditRecord(sequence: 5, json: "{}", previousHash: "h2", hash: "h5")])
+            try await store.appendAudit([AuditRecord(sequence: 5, json: "{}", previousHash: "h2", hash: "h5")], anchor: "anchor-5")
         }
         #expect(try await store.auditRecords().count == 2)
+        #expect(try await store.auditAnchor() == "anchor-2", "a refused append leaves the anchor where it was")
+        try await store.appendAudit([AuditRecord(sequence: 3, json: "{}", previousHash: "h2", hash: "h3")], anchor: nil)
+        #expect(try await store.auditAnchor() == "anchor-2", "an append without an anchor leaves it")
     }
 
     /// Every check, so that each backend runs them all as one parameterized test and none can be left out.
