@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import Foundation
 import TokenctlManifest
+import TokenctlHTTP
 import TokenctlModel
 import TokenctlPlanner
 import TokenctlPostgresState
@@ -44,6 +45,32 @@ struct RetirementOptions: ParsableArguments {
 
     /// The same options as arguments, for one-shot reconcile.
     var arguments: [String] { ["--retire-limit", String(retireLimit)] + (allowMassRetirement ? ["--allow-mass-retirement"] : []) }
+}
+
+/// `--idle-timeout`, `--request-timeout` and `--max-connections`: what the HTTP endpoint allows each client.
+struct ServerLimitOptions: ParsableArguments {
+    @Option(help: "Close a connection idle this long between requests, or this slow to send a request's header, e.g. 30s.")
+    var idleTimeout: String = "30s"
+
+    @Option(help: "Close a connection whose request body has not arrived this long after its header, e.g. 10s.")
+    var requestTimeout: String = "10s"
+
+    @Option(help: "Serve at most this many connections at once; more wait to be accepted.")
+    var maxConnections: Int = 1_000
+
+    func validate() throws {
+        for (name, value) in [("--idle-timeout", idleTimeout), ("--request-timeout", requestTimeout)] {
+            guard let duration = try? TokenDuration(parsing: value), duration.seconds > 0 else {
+                throw ValidationError("Invalid \(name) '\(value)': write a duration such as 10s.")
+            }
+        }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1.") }
+    }
+
+    var limits: ConnectionLimits {
+        func seconds(_ text: String, _ fallback: Int64) -> Int64 { (try? TokenDuration(parsing: text))?.seconds ?? fallback }
+        return ConnectionLimits(idleSeconds: seconds(idleTimeout, 30), requestSeconds: seconds(requestTimeout, 10), maxConnections: maxConnections)
+    }
 }
 
 /// Where the state lives: SQLite in the state directory (default), or PostgreSQL shared by several processes.

@@ -48,6 +48,8 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Flag(help: "With --listen: also answer POST /introspect (RFC 7662) for the builtin issuer's tokens.")
     var serveIntrospection = false
 
+    @OptionGroup var limits: ServerLimitOptions
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -87,7 +89,7 @@ struct ReconcileCommand: AsyncParsableCommand {
             }
             services.insert(HTTPEndpoint.service(address: try ListenAddress(parsing: listen), registry: registry,
                                                  readiness: { health.readiness(at: Date().timeIntervalSince1970) },
-                                                 introspection: introspection, logger: logger, onListening: ControllerRunner.announcer(logging.logFormat)),
+                                                 introspection: introspection, limits: limits.limits, logger: logger, onListening: ControllerRunner.announcer(logging.logFormat)),
                             at: 0)
         }
         services.append(WatchService(pass: { await pass.run($0) }, schedule: WakeSchedule(interval: seconds), health: health,

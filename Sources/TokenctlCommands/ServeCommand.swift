@@ -25,6 +25,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Where to listen: HOST:PORT, e.g. 127.0.0.1:8080, or :8080 for every interface.")
     var listen: String = "127.0.0.1:8080"
 
+    @OptionGroup var limits: ServerLimitOptions
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -43,7 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
                 FileManager.default.isReadableFile(atPath: authorityPath)
                     ? (true, "the builtin authority is readable") : (false, "cannot read \(authorityPath)")
             },
-            introspection: introspection, logger: logger, onListening: ControllerRunner.announcer(logging.logFormat))
+            introspection: introspection, limits: limits.limits, logger: logger, onListening: ControllerRunner.announcer(logging.logFormat))
         try await ControllerRunner.run([server, usage], logger: logger)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Metrics
 import NIOCore
@@ -53,7 +54,7 @@ public enum HTTPEndpoint {
     /// Builds the server as a `Service` for the process's ServiceGroup.
     public static func service(address: ListenAddress, registry: PrometheusCollectorRegistry,
                                readiness: @escaping @Sendable () -> (ready: Bool, reason: String),
-                               introspection: Introspection?, logger: Logger,
+                               introspection: Introspection?, limits: ConnectionLimits = ConnectionLimits(), logger: Logger,
                                onListening: @escaping @Sendable (String) -> Void) -> any Service {
         let router = Router(context: BasicRequestContext.self)
         router.get("healthz") { _, _ in text("ok\n") }
@@ -93,9 +94,13 @@ public enum HTTPEndpoint {
             }
         }
         let host = address.host
+        let requestTimeout = limits.requestTimeout
         return Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: address.port), serverName: nil),
+            server: .http1(configuration: HTTP1Channel.Configuration(
+                additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)], idleTimeout: limits.idleTimeout)),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: address.port), serverName: nil,
+                                                    availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
                 onListening(host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
