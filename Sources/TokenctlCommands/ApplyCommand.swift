@@ -110,11 +110,20 @@ struct ApplyCommand: AsyncParsableCommand {
         func engine() throws -> Engine {
             if let opened { return opened }
             let engine = Engine(drivers: try DriverFactory.makeOrExit(loaded.manifests, stateDirectory: directory, state: store),
-                                logger: Logger(label: "tokenctl.apply"), checkpoint: FaultInjection.checkpoint)
+                                logger: Logger(label: "tokenctl.apply"),
+                                auditor: Auditing.auditor(store, stateDirectory: directory, origin: origin, command: "apply",
+                                                          desired: loaded.manifests, at: now),
+                                checkpoint: FaultInjection.checkpoint)
             opened = engine
             return engine
         }
         var recorded = loadedState
+        // The request first; repairs and changes are then recorded each with the state write that makes them.
+        try await withState { () async throws(StateError) in
+            try await AuditKey.log(store, stateDirectory: directory, creatingFor: loaded.manifests).append([
+                origin.entry("apply", at: now, reason: reason, detail: saved == nil ? "from manifests" : "from a saved plan"),
+            ])
+        }
         var repairs: [String] = []
         if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
             let repairing = try engine()
@@ -122,10 +131,6 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         for note in repairs { printError("repaired: \(note)") }
         if !repairs.isEmpty { recorded = try await withState { () async throws(StateError) in try await store.load() } }
-        try await withState { () async throws(StateError) in
-            try await AuditKey.log(store, stateDirectory: directory, creatingFor: loaded.manifests).append([origin.entry("apply", at: now, reason: reason, detail: saved == nil ? "from manifests" : "from a saved plan")]
-                + repairs.map { origin.entry("apply", at: now, kind: "repair", detail: $0) })
-        }
         let plan: Plan
         if let saved {
             let digest = try manifestsDigest(loaded.files)
@@ -172,10 +177,6 @@ struct ApplyCommand: AsyncParsableCommand {
         let applying = try engine()
         let report = try await withState { () async throws(StateError) in
             try await applying.apply(plan, desired: loaded.manifests, state: recorded, now: now)
-        }
-        let after = try await withState { () async throws(StateError) in try await store.load() }
-        try await withState { () async throws(StateError) in
-            try await AuditKey.log(store, stateDirectory: directory, creatingFor: loaded.manifests).append(Auditing.changes(report, origin: origin, desired: loaded.manifests, state: after, at: now))
         }
         print("")
         for outcome in report.outcomes {

@@ -113,22 +113,29 @@ struct AuditCommand: AsyncParsableCommand {
 
 /// Recording requests and changes in the audit log.
 enum Auditing {
-    static func changes(_ report: ApplyReport, origin: RequestOrigin, desired: ManifestSet, state: RecordedState,
-                        at now: Timestamp) -> [AuditEntry] {
-        let tokens = Dictionary(desired.tokens.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        return report.outcomes.map { outcome in
-            let change = outcome.change
-            var entry = origin.entry("apply", at: now, kind: "change")
-            entry.token = change.token
-            entry.action = change.action.rawValue
-            entry.changeReason = change.reason.rawValue
-            entry.detail = change.ghost.map { "ghost \($0.credentialID) at \(change.issuer)" } ?? change.detail
-            entry.annotations = change.token.flatMap { tokens[$0]?.metadata.annotations }
-            let versions = change.token.flatMap { state.tokens[$0]?.versions } ?? []
-            entry.fingerprints = versions.filter { $0.version == change.version || $0.version == change.newVersion }
-                .map(\.fingerprint).filter { !$0.isEmpty }
-            entry.result = outcome.failure ?? "ok"
-            return entry
-        }
+    /// The engine's auditor for one run: change and repair entries carry this request's origin and `command`.
+    static func auditor(_ store: StateBackend.Store, stateDirectory: String, origin: RequestOrigin, command: String, desired: ManifestSet,
+                        at now: Timestamp) -> ChangeAuditor {
+        let tokens = Dictionary(desired.tokens.map { ($0.id, $0.metadata.annotations) }, uniquingKeysWith: { first, _ in first })
+        return ChangeAuditor(store: store, key: AuditKey.current(stateDirectory: stateDirectory, creatingFor: desired),
+                             entry: { change, failure, versions in
+                                 entry(change, failure: failure, versions: versions, annotations: change.token.flatMap { tokens[$0] },
+                                       origin: origin, command: command, at: now)
+                             },
+                             repairEntry: { origin.entry(command, at: now, kind: "repair", detail: $0) })
+    }
+
+    static func entry(_ change: PlannedChange, failure: String?, versions: [CredentialVersion], annotations: [String: String]?,
+                      origin: RequestOrigin, command: String, at now: Timestamp) -> AuditEntry {
+        var entry = origin.entry(command, at: now, kind: "change")
+        entry.token = change.token
+        entry.action = change.action.rawValue
+        entry.changeReason = change.reason.rawValue
+        entry.detail = change.ghost.map { "ghost \($0.credentialID) at \(change.issuer)" } ?? change.detail
+        entry.annotations = annotations
+        entry.fingerprints = versions.filter { $0.version == change.version || $0.version == change.newVersion }
+            .map(\.fingerprint).filter { !$0.isEmpty }
+        entry.result = failure ?? "ok"
+        return entry
     }
 }

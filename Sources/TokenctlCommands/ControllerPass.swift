@@ -166,15 +166,29 @@ actor ControllerPass {
         var opened: Engine?
         func engine() throws(DriverSetupError) -> Engine {
             if let opened { return opened }
-            let engine = Engine(drivers: try DriverFactory.make(desired, stateDirectory: directory, state: store),
-                                logger: logger, checkpoint: FaultInjection.checkpoint)
+            let engine = Engine(drivers: try DriverFactory.make(desired, stateDirectory: directory, state: store), logger: logger,
+                                auditor: Auditing.auditor(store, stateDirectory: directory, origin: requestOrigin(), command: "reconcile --watch",
+                                                          desired: desired, at: now),
+                                checkpoint: FaultInjection.checkpoint)
             opened = engine
             return engine
         }
+        // Asking git for the origin runs processes: only for a pass that changes something.
+        var origin: RequestOrigin?
+        func requestOrigin() -> RequestOrigin {
+            if let origin { return origin }
+            let current = RequestOrigin.current(manifestPaths: paths)
+            origin = current
+            return current
+        }
+        // The pass's request entry comes first; repairs and changes are recorded with the state writes that make them.
+        var requestAudited = false
         do {
             var recorded = try await store.load()
             var repairs: [String] = []
             if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
+                try await appendRequest(store, desired: desired, origin: requestOrigin(), now: now)
+                requestAudited = true
                 repairs = try await engine().repair(state: recorded, now: now)
                 for note in repairs { logger.notice("repaired", metadata: ["detail": "\(note)"]) }
                 recorded = try await store.load()
@@ -210,19 +224,13 @@ actor ControllerPass {
             var changes: [PassOutcome.Change] = []
             var after = recorded
             var nextDue = plan.nextDueAt
-            if plan.hasChanges || !repairs.isEmpty {
-                let origin = RequestOrigin.current(manifestPaths: paths)
-                try await AuditKey.log(store, stateDirectory: directory, creatingFor: desired).append([origin.entry("reconcile --watch", at: now, detail: "controller pass")]
-                    + repairs.map { origin.entry("reconcile --watch", at: now, kind: "repair", detail: $0) })
-                if plan.hasChanges {
-                    let report = try await engine().apply(plan, desired: desired, state: recorded, now: now)
-                    after = try await store.load()
-                    try await AuditKey.log(store, stateDirectory: directory, creatingFor: desired).append(Auditing.changes(report, origin: origin, desired: desired, state: after, at: now)
-                        .map { var entry = $0; entry.command = "reconcile --watch"; return entry })
-                    changes = report.outcomes.map { PassOutcome.Change(key: RetryBook.key(of: $0.change), action: $0.change.action,
-                                                                       failure: $0.failure) }
-                    nextDue = Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
-                }
+            if plan.hasChanges {
+                if !requestAudited { try await appendRequest(store, desired: desired, origin: requestOrigin(), now: now) }
+                let report = try await engine().apply(plan, desired: desired, state: recorded, now: now)
+                after = try await store.load()
+                changes = report.outcomes.map { PassOutcome.Change(key: RetryBook.key(of: $0.change), action: $0.change.action,
+                                                                   failure: $0.failure) }
+                nextDue = Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
             }
             let rows = TokenStatus.rows(after, lastUsed: StatusCommand.lastUsedTimes(after, directory: directory), now: now)
             return PassOutcome(result: changes.contains { $0.failure != nil } ? .partial : .success, stateReachable: true,
@@ -234,5 +242,10 @@ actor ControllerPass {
             // Issuers or stores that cannot be opened: the state was reached, the pass could not act.
             return PassOutcome(result: .failed, stateReachable: true, error: "\(error)")
         }
+    }
+
+    private func appendRequest(_ store: StateBackend.Store, desired: ManifestSet, origin: RequestOrigin, now: Timestamp) async throws {
+        try await AuditKey.log(store, stateDirectory: directory, creatingFor: desired)
+            .append([origin.entry("reconcile --watch", at: now, detail: "controller pass")])
     }
 }

@@ -127,12 +127,17 @@ enum AuditKey {
     /// when there is none yet, so that their very first entry is authenticated; read-only ones never do. No key is made
     /// while a store written with the generated key exists: that key was lost, and a new one must not pose as it.
     static func log(_ store: StateBackend.Store, stateDirectory: String, creatingFor manifests: ManifestSet? = nil) -> AuditLog {
+        AuditLog(store: store, key: current(stateDirectory: stateDirectory, creatingFor: manifests))
+    }
+
+    /// The key, made when `manifests` are given and no store written with the generated key exists.
+    static func current(stateDirectory: String, creatingFor manifests: ManifestSet?) -> Data? {
         var create = manifests != nil
         for store in manifests?.stores.values ?? [:].values {
             guard case .encryptedFile(let path, .environment(MasterKey.variable)) = store.kind else { continue }
             if FileManager.default.fileExists(atPath: DriverFactory.resolve(path, definedIn: store)) { create = false }
         }
-        return AuditLog(store: store, key: current(stateDirectory: stateDirectory, create: create))
+        return current(stateDirectory: stateDirectory, create: create)
     }
 }
 

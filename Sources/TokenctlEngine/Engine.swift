@@ -59,12 +59,34 @@ public struct Engine: Sendable {
     public let logger: Logger
     /// How many tokens are issued, delivered and recorded per batch (one state write and one store write per step).
     public var batchSize = 1_000
+    /// Records each change's audit entry with the state write that completes it; nil records none.
+    public let auditor: ChangeAuditor?
 
     /// Creates an engine.
-    public init(drivers: Drivers, logger: Logger = Logger(label: "tokenctl.engine"), checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(drivers: Drivers, logger: Logger = Logger(label: "tokenctl.engine"), auditor: ChangeAuditor? = nil,
+                checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
         self.drivers = drivers
         self.logger = logger
+        self.auditor = auditor
         self.checkpoint = checkpoint
+    }
+
+    /// One state write that also records the audit entries of the changes it completes (in the same transaction).
+    private func commit(_ writes: [StateWrite], completing outcomes: [ChangeOutcome], auditedAgainst audited: RecordedState? = nil,
+                        state: inout RecordedState) async throws(StateError) {
+        guard let auditor, !outcomes.isEmpty else {
+            state.serial = try await drivers.state.write(writes, expectedSerial: state.serial)
+            return
+        }
+        let sealed = try await auditor.seal(outcomes, state: audited ?? state)
+        state.serial = try await drivers.state.write(writes, expectedSerial: state.serial, audit: sealed.records, anchor: sealed.anchor)
+        auditor.committed(sealed)
+    }
+
+    /// The outcome of a change that ends without a state write, recorded in the audit log on its own.
+    private func alone(_ outcome: ChangeOutcome, state: RecordedState) async throws(StateError) -> ChangeOutcome {
+        try await auditor?.appendAlone([outcome], state: state)
+        return outcome
     }
 
     /// The points at which `checkpoint` is called.
@@ -82,10 +104,12 @@ public struct Engine: Sendable {
             (change.action == .issue || change.action == .rotate)
                 && change.token.flatMap { state.tokens[$0] }?.versions.contains { $0.status == .pending } == true
         }
-        for change in unresolved {
-            report.outcomes.append(ChangeOutcome(change: change, failure: "an earlier issue of this token is unresolved (its issuer could not "
-                                                 + "be asked whether it went through); the next run settles it first"))
+        let held = unresolved.map { change in
+            ChangeOutcome(change: change, failure: "an earlier issue of this token is unresolved (its issuer could not "
+                          + "be asked whether it went through); the next run settles it first")
         }
+        if !held.isEmpty { try await auditor?.appendAlone(held, state: state) }
+        report.outcomes += held
         let issues = plan.changes.filter { ($0.action == .issue || $0.action == .rotate) && !unresolved.contains($0) }
         for start in stride(from: 0, to: issues.count, by: batchSize) {
             let batch = Array(issues[start..<min(issues.count, start + batchSize)])
@@ -247,13 +271,14 @@ public struct Engine: Sendable {
             state.tokens[id] = record
             writes.append(.upsert(record))
         }
-        state.serial = try await drivers.state.write(writes, expectedSerial: state.serial)
+        let batchOutcomes = changes.map { change in ChangeOutcome(change: change, failure: change.token.flatMap { outcomes[$0] }) }
+        try await commit(writes, completing: batchOutcomes, state: &state)
         logger.debug("activated new versions", metadata: ["count": "\(writes.count)", "serial": "\(state.serial)"])
         for (issuerName, group) in Dictionary(grouping: rollBack, by: \.issuer) {
             try? await drivers.issuers[issuerName]?.revoke(group.map(\.credentialID), now: now)
         }
         checkpoint("after-record")
-        return changes.map { change in ChangeOutcome(change: change, failure: change.token.flatMap { outcomes[$0] }) }
+        return batchOutcomes
     }
 
     // MARK: Update and redeliver
@@ -261,26 +286,28 @@ public struct Engine: Sendable {
     private func update(_ change: PlannedChange, tokens: [TokenID: Token], state: inout RecordedState) async throws(StateError) -> ChangeOutcome {
         guard let id = change.token, let token = tokens[id], var record = state.tokens[id],
               let index = record.versions.lastIndex(where: { $0.status == .active }) else {
-            return ChangeOutcome(change: change, failure: "nothing to update")
+            return try await alone(ChangeOutcome(change: change, failure: "nothing to update"), state: state)
         }
         guard let issuer = drivers.issuers[token.issuer] else {
-            return ChangeOutcome(change: change, failure: "issuer '\(token.issuer)' is not available in this version of tokenctl")
+            return try await alone(ChangeOutcome(change: change, failure: "issuer '\(token.issuer)' is not available in this version of tokenctl"), state: state)
         }
         do {
             try await issuer.update(credentialID: record.versions[index].credentialID, scopes: token.scopes)
         } catch {
-            return ChangeOutcome(change: change, failure: "issuer '\(token.issuer)' failed: \(SafeError.describe(error))")
+            return try await alone(ChangeOutcome(change: change, failure: "issuer '\(token.issuer)' failed: \(SafeError.describe(error))"),
+                                   state: state)
         }
         record.versions[index].scopes = token.scopes
         state.tokens[id] = record
-        state.serial = try await drivers.state.write([.upsert(record)], expectedSerial: state.serial)
-        return ChangeOutcome(change: change, failure: nil)
+        let outcome = ChangeOutcome(change: change, failure: nil)
+        try await commit([.upsert(record)], completing: [outcome], state: &state)
+        return outcome
     }
 
     private func redeliver(_ change: PlannedChange, state: inout RecordedState, now: Timestamp) async throws(StateError) -> ChangeOutcome {
         guard let id = change.token, var record = state.tokens[id],
               let index = record.versions.lastIndex(where: { $0.status == .active }) else {
-            return ChangeOutcome(change: change, failure: "nothing to redeliver")
+            return try await alone(ChangeOutcome(change: change, failure: "nothing to redeliver"), state: state)
         }
         let current = record.versions[index]
         if change.reason == .deliveryRemoved {
@@ -303,12 +330,12 @@ public struct Engine: Sendable {
                 }
             }
             guard let secret else {
-                return ChangeOutcome(change: change, failure: "no store still holds v\(current.version)'s secret; it cannot be redelivered "
-                                     + "(rotate the token to issue a new one)")
+                return try await alone(ChangeOutcome(change: change, failure: "no store still holds v\(current.version)'s secret; it cannot be redelivered "
+                                     + "(rotate the token to issue a new one)"), state: state)
             }
             for key in change.stores {
                 guard let store = drivers.stores[key.store] else {
-                    return ChangeOutcome(change: change, failure: "store '\(key.store)' is not available in this version of tokenctl")
+                    return try await alone(ChangeOutcome(change: change, failure: "store '\(key.store)' is not available in this version of tokenctl"), state: state)
                 }
                 do {
                     let fingerprints = try await store.write(puts: [key.key: secret], removes: [])
@@ -316,13 +343,14 @@ public struct Engine: Sendable {
                     record.versions[index].deliveries.append(DeliveryRecord(store: key.store, key: key.key,
                                                                             contentFingerprint: fingerprints[key.key] ?? "", deliveredAt: now))
                 } catch {
-                    return ChangeOutcome(change: change, failure: "store '\(key.store)': \(error)")
+                    return try await alone(ChangeOutcome(change: change, failure: "store '\(key.store)': \(error)"), state: state)
                 }
             }
         }
         state.tokens[id] = record
-        state.serial = try await drivers.state.write([.upsert(record)], expectedSerial: state.serial)
-        return ChangeOutcome(change: change, failure: nil)
+        let outcome = ChangeOutcome(change: change, failure: nil)
+        try await commit([.upsert(record)], completing: [outcome], state: &state)
+        return outcome
     }
 
     // MARK: Retire
@@ -369,6 +397,7 @@ public struct Engine: Sendable {
         for (storeName, keys) in removes {
             _ = try? await drivers.stores[storeName]?.write(puts: [:], removes: keys)
         }
+        let beforeWrites = state
         var writes: [StateWrite] = []
         var touched = Set<TokenID>()
         for (offset, change) in changes.enumerated() where failures[offset] == nil {
@@ -389,8 +418,13 @@ public struct Engine: Sendable {
                 writes.append(.upsert(record))
             }
         }
-        if !writes.isEmpty { state.serial = try await drivers.state.write(writes, expectedSerial: state.serial) }
-        return changes.enumerated().map { ChangeOutcome(change: $1, failure: failures[$0]) }
+        let outcomes = changes.enumerated().map { ChangeOutcome(change: $1, failure: failures[$0]) }
+        if writes.isEmpty {
+            try await auditor?.appendAlone(outcomes, state: beforeWrites)
+        } else {
+            try await commit(writes, completing: outcomes, auditedAgainst: beforeWrites, state: &state)
+        }
+        return outcomes
     }
 
     // MARK: Helpers

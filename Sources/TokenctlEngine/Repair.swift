@@ -83,7 +83,14 @@ extension Engine {
                 writes.append(.upsert(record))
             }
         }
-        if !writes.isEmpty { _ = try await drivers.state.write(writes, expectedSerial: state.serial) }
+        // Each repair's audit entry goes with the state write that records it.
+        let sealed = try await auditor?.seal(notes.map { auditor?.repairEntry($0) }.compactMap { $0 })
+        if !writes.isEmpty {
+            _ = try await drivers.state.write(writes, expectedSerial: state.serial, audit: sealed?.records ?? [], anchor: sealed?.anchor)
+            if let sealed { auditor?.committed(sealed) }
+        } else if let sealed {
+            try await auditor?.appendAlone(sealed)
+        }
         return notes
     }
 

@@ -195,8 +195,9 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func write(_ writes: [StateWrite], expectedSerial: Int64?) async throws(StateError) -> Int64 {
+    public func write(_ writes: [StateWrite], expectedSerial: Int64?, audit: [AuditRecord], anchor: String?) async throws(StateError) -> Int64 {
         let lease = lease
+        let location = location
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var upsertNamespaces: [String] = [], upsertNames: [String] = [], upsertData: [String] = []
@@ -247,6 +248,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
                         WHERE t.namespace = d.namespace AND t.name = d.name
                         """, logger: logger)
                 }
+                try await Self.insertAudit(audit, anchor: anchor, db, location: location, logger: logger)
                 return newSerial
             }
         }
@@ -322,25 +324,34 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         let location = location
         try await run("append to the audit log") { connection in
             try await PostgresTransaction.run(connection, logger: logger) { db in
-                try await db.query("LOCK TABLE tokenctl_audit IN SHARE ROW EXCLUSIVE MODE", logger: logger)
-                var last: Int64 = 0
-                for try await value in try await db.query("SELECT coalesce(max(sequence), 0) FROM tokenctl_audit", logger: logger)
-                    .decode(Int64.self) { last = value }
-                for (offset, record) in records.enumerated() where record.sequence != last + 1 + Int64(offset) {
-                    throw StateError.writeFailed(path: location, detail: "audit record \(record.sequence) does not follow \(last + Int64(offset))")
-                }
-                try await db.query("""
-                    INSERT INTO tokenctl_audit (sequence, json, previous_hash, hash)
-                    SELECT * FROM unnest(\(records.map(\.sequence))::bigint[], \(records.map(\.json))::text[],
-                                         \(records.map(\.previousHash))::text[], \(records.map(\.hash))::text[])
-                    """, logger: logger)
-                if let anchor {
-                    try await db.query("""
-                        INSERT INTO tokenctl_audit_anchor (id, anchor) VALUES (1, \(anchor))
-                        ON CONFLICT (id) DO UPDATE SET anchor = excluded.anchor
-                        """, logger: logger)
-                }
+                try await Self.insertAudit(records, anchor: anchor, db, location: location, logger: logger)
             }
+        }
+    }
+
+    /// Appends audit records after the last one, and moves the anchor, inside the caller's transaction.
+    private static func insertAudit(_ records: [AuditRecord], anchor: String?, _ db: PostgresConnection, location: String,
+                                    logger: Logger) async throws {
+        guard !records.isEmpty || anchor != nil else { return }
+        if !records.isEmpty {
+            try await db.query("LOCK TABLE tokenctl_audit IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+            var last: Int64 = 0
+            for try await value in try await db.query("SELECT coalesce(max(sequence), 0) FROM tokenctl_audit", logger: logger)
+                .decode(Int64.self) { last = value }
+            for (offset, record) in records.enumerated() where record.sequence != last + 1 + Int64(offset) {
+                throw StateError.writeFailed(path: location, detail: "audit record \(record.sequence) does not follow \(last + Int64(offset))")
+            }
+            try await db.query("""
+                INSERT INTO tokenctl_audit (sequence, json, previous_hash, hash)
+                SELECT * FROM unnest(\(records.map(\.sequence))::bigint[], \(records.map(\.json))::text[],
+                                     \(records.map(\.previousHash))::text[], \(records.map(\.hash))::text[])
+                """, logger: logger)
+        }
+        if let anchor {
+            try await db.query("""
+                INSERT INTO tokenctl_audit_anchor (id, anchor) VALUES (1, \(anchor))
+                ON CONFLICT (id) DO UPDATE SET anchor = excluded.anchor
+                """, logger: logger)
         }
     }
 

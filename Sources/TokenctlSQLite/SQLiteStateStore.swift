@@ -152,7 +152,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func write(_ writes: [StateWrite], expectedSerial: Int64?) async throws(StateError) -> Int64 {
+    public func write(_ writes: [StateWrite], expectedSerial: Int64?, audit: [AuditRecord], anchor: String?) async throws(StateError) -> Int64 {
         guard let writer else { throw .unavailable(path: path, detail: "it was opened read-only") }
         do {
             return try await writer.write { db in
@@ -168,6 +168,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
                     }
                 }
                 try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'serial'", arguments: [String(current + 1)])
+                try self.insertAudit(audit, anchor: anchor, db)
                 return current + 1
             }
         } catch let error as StateError {
@@ -225,24 +226,27 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
     public func appendAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
         guard let writer else { throw .unavailable(path: path, detail: "it was opened read-only") }
         do {
-            try await writer.write { db in
-                var expected = (try Int64.fetchOne(db, sql: "SELECT max(sequence) FROM audit") ?? 0) + 1
-                let insert = try db.cachedStatement(sql: "INSERT INTO audit (sequence, entry, previous_hash, hash) VALUES (?, ?, ?, ?)")
-                for record in records {
-                    guard record.sequence == expected else {
-                        throw StateError.writeFailed(path: self.path, detail: "audit sequence \(record.sequence) where \(expected) was next")
-                    }
-                    try insert.execute(arguments: [record.sequence, record.json, record.previousHash, record.hash])
-                    expected += 1
-                }
-                if let anchor {
-                    try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_anchor', ?)", arguments: [anchor])
-                }
-            }
+            try await writer.write { db in try self.insertAudit(records, anchor: anchor, db) }
         } catch let error as StateError {
             throw error
         } catch {
             throw Self.classify(error, path: path)
+        }
+    }
+
+    private func insertAudit(_ records: [AuditRecord], anchor: String?, _ db: Database) throws {
+        guard !records.isEmpty || anchor != nil else { return }
+        var expected = (try Int64.fetchOne(db, sql: "SELECT max(sequence) FROM audit") ?? 0) + 1
+        let insert = try db.cachedStatement(sql: "INSERT INTO audit (sequence, entry, previous_hash, hash) VALUES (?, ?, ?, ?)")
+        for record in records {
+            guard record.sequence == expected else {
+                throw StateError.writeFailed(path: path, detail: "audit sequence \(record.sequence) where \(expected) was next")
+            }
+            try insert.execute(arguments: [record.sequence, record.json, record.previousHash, record.hash])
+            expected += 1
+        }
+        if let anchor {
+            try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_anchor', ?)", arguments: [anchor])
         }
     }
 

@@ -42,8 +42,10 @@ public protocol StateStore: Sendable {
     /// The serial of the last write (0 for a new state).
     func serial() async throws(StateError) -> Int64
     /// Applies `writes` atomically and returns the new serial (one more than before). With
-    /// `expectedSerial`, fails with `.serialMismatch` and writes nothing when the serial differs.
-    func write(_ writes: [StateWrite], expectedSerial: Int64?) async throws(StateError) -> Int64
+    /// `expectedSerial`, fails with `.serialMismatch` and writes nothing when the serial differs. `audit` records (and
+    /// the `anchor`, when given) are appended in the same transaction, so that the audit log and the state never
+    /// disagree about a change; they must follow the last record, as in `AuditLogStore.appendAudit`.
+    func write(_ writes: [StateWrite], expectedSerial: Int64?, audit: [AuditRecord], anchor: String?) async throws(StateError) -> Int64
     /// Takes the lock (or renews it for the same holder and process); a lapsed lock is taken over.
     /// Fails with `.locked` naming the holder when someone else holds it.
     func acquireLock(_ request: LockRequest, now: Timestamp) async throws(StateError) -> StateLock
@@ -51,6 +53,13 @@ public protocol StateStore: Sendable {
     func releaseLock(holder: String, processID: Int32) async throws(StateError)
     /// The lock in force at `now`, or nil when it is free or lapsed.
     func currentLock(now: Timestamp) async throws(StateError) -> StateLock?
+}
+
+extension StateStore {
+    /// Applies `writes` atomically, with no audit records.
+    public func write(_ writes: [StateWrite], expectedSerial: Int64?) async throws(StateError) -> Int64 {
+        try await write(writes, expectedSerial: expectedSerial, audit: [], anchor: nil)
+    }
 }
 
 /// Why the state could not be read or written; every message says what to do.

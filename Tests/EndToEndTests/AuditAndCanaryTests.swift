@@ -77,6 +77,39 @@ import TokenctlState
         #expect(missing.status == 1 && missing.stderr.contains("there is no state"), "\(missing.stdout)\(missing.stderr)")
     }
 
+    /// Killed right after the state write that activates a batch, the audit log already holds every change of it:
+    /// each change's entry is written in the same transaction as its state transition.
+    @Test func aCrashLeavesNoChangeUnaudited() async throws {
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        let names = (1...20).map { "svc-\($0)" }
+        workspace.write(ApplyCommandTests.manifests(tokens: names.map { ApplyCommandTests.token($0, lifespan: "90d", every: "30d", overlap: "1d") }.joined()))
+        let killed = try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--at", ApplyCommandTests.at(0)],
+                                       environment: ["TOKENCTL_FAULT": "after-record"])
+        #expect(killed.signal == SIGKILL, "the fault point was reached")
+        let active = try await workspace.recorded().tokens.values.filter { $0.active != nil }.count
+        #expect(active == 20)
+        let changes = try workspace.run(["audit", "-f", "DIR"]).stdout.split(separator: "\n").filter { $0.contains(" change apply issue ") }
+        #expect(changes.count == active, "\(changes.count) change entries for \(active) activated tokens")
+        #expect(try workspace.run(["audit", "-f", "DIR", "--verify"]).status == 0)
+
+        // Retirement after a crash between revocation and its record: neither state nor audit shows it, and the next
+        // apply records both together.
+        workspace.write(ApplyCommandTests.manifests(tokens: names.dropLast(2).map {
+            ApplyCommandTests.token($0, lifespan: "90d", every: "30d", overlap: "1d")
+        }.joined()))
+        let interrupted = try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--at", ApplyCommandTests.at(10)],
+                                            environment: ["TOKENCTL_FAULT": "after-revoke"])
+        #expect(interrupted.signal == SIGKILL)
+        func retireEntries() throws -> Int {
+            try workspace.run(["audit", "-f", "DIR"]).stdout.split(separator: "\n").filter { $0.contains(" change apply retire ") }.count
+        }
+        #expect(try await workspace.recorded().tokens.count == 20 && retireEntries() == 0)
+        #expect(try workspace.apply(at: 20).status == 0)
+        #expect(try await workspace.recorded().tokens.count == 18 && retireEntries() == 2)
+        #expect(try workspace.run(["audit", "-f", "DIR", "--verify"]).status == 0)
+    }
+
     @Test func issuedSecretsNeverReachAnyOutputPlanStateOrAudit() async throws {
         let workspace = ApplyCommandTests.Workspace()
         defer { workspace.remove() }
