@@ -86,6 +86,8 @@ import TokenctlState
         if !recorded.isEmpty {
             let store = try SQLiteStateStore(directory: workspace.state, mode: .readWrite)
             _ = try await store.write(recorded.map { .upsert($0) }, expectedSerial: 0)
+            // The builtin issuer's database exists wherever builtin tokens were applied (status flags its absence).
+            _ = try BuiltinAuthority(directory: workspace.state, mode: .readWrite)
         }
         return workspace
     }
