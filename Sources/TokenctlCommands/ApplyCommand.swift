@@ -42,6 +42,9 @@ struct ApplyCommand: AsyncParsableCommand {
 
     @OptionGroup var retirement: RetirementOptions
 
+    @Flag(help: "Apply although the state is empty while issuers or stores show earlier work: every token is issued again, and what was issued before stays valid until revoked (plan --refresh shows it as ghosts).")
+    var startFromEmptyState = false
+
     func validate() throws {
         if manifests.paths.isEmpty == (planFile == nil) {
             throw ValidationError("Pass either -f PATH (manifests) or a saved plan file, not both or neither.")
@@ -105,13 +108,16 @@ struct ApplyCommand: AsyncParsableCommand {
 
     private func applyLocked(loaded: ManifestLoadResult, recorded loadedState: RecordedState, origin: RequestOrigin, store: StateBackend.Store,
                              directory: String, saved: SavedPlan?, now: Timestamp) async throws -> Int32 {
+        let auditKey = try await withState { () async throws(StateError) in
+            try await AuditKey.forRun(store, stateDirectory: directory, manifests: loaded.manifests)
+        }
         // Issuers and stores are opened only when needed: a no-op apply should cost no more than a plan.
         var opened: Engine?
         func engine() throws -> Engine {
             if let opened { return opened }
             let engine = Engine(drivers: try DriverFactory.makeOrExit(loaded.manifests, stateDirectory: directory, state: store),
                                 logger: Logger(label: "tokenctl.apply"),
-                                auditor: Auditing.auditor(store, stateDirectory: directory, origin: origin, command: "apply",
+                                auditor: Auditing.auditor(store, key: auditKey, origin: origin, command: "apply",
                                                           desired: loaded.manifests, at: now),
                                 checkpoint: FaultInjection.checkpoint)
             opened = engine
@@ -120,7 +126,7 @@ struct ApplyCommand: AsyncParsableCommand {
         var recorded = loadedState
         // The request first; repairs and changes are then recorded each with the state write that makes them.
         try await withState { () async throws(StateError) in
-            try await AuditKey.log(store, stateDirectory: directory, creatingFor: loaded.manifests).append([
+            try await AuditLog(store: store, key: auditKey).append([
                 origin.entry("apply", at: now, reason: reason, detail: saved == nil ? "from manifests" : "from a saved plan"),
             ])
         }
@@ -149,7 +155,7 @@ struct ApplyCommand: AsyncParsableCommand {
                                                                    stores: try engine().drivers.stores) : nil
             plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now)
         }
-        if recorded.tokens.isEmpty, plan.changes.contains(where: { $0.action == .issue }),
+        if !startFromEmptyState, recorded.tokens.isEmpty, plan.changes.contains(where: { $0.action == .issue }),
            let signs = await StateRecovery.signsOfEarlierWork(desired: loaded.manifests, drivers: try engine().drivers, now: now) {
             printError(LostState.message(signs: signs, stateDescription: manifests.stateURL == nil ? "'\(directory)'" : "the shared state",
                                          paths: saved?.manifestPaths ?? manifests.paths))
@@ -199,7 +205,8 @@ enum LostState {
             + "The state was probably lost or emptied; applying now would issue every token again and leave the old credentials "
             + "valid. Nothing was changed. Rebuild the state from the issuers and stores with: tokenctl state rebuild "
             + paths.map { "-f \($0)" }.joined(separator: " ")
-            + " (then plan as usual), or restore the state from a backup."
+            + " (then plan as usual), or restore the state from a backup. For issuers that rebuild cannot read (postgres, exec), "
+            + "apply --start-from-empty-state issues every token again; revoke the old credentials afterwards (plan --refresh lists them)."
     }
 }
 

@@ -72,10 +72,12 @@ struct AuditCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let store = try openState(directory, mode: .readOnly, url: manifests.stateURL)
+        // The anchor before the records: an apply appending meanwhile then adds entries past the anchor, which is fine,
+        // rather than moving the anchor past the entries read, which would look like entries removed.
+        let serial = verify ? try await withState { () async throws(StateError) in try await store.serial() } : 0
+        let anchor = verify ? try await withState { () async throws(StateError) in try await store.auditAnchor() } : nil
         let records = try await withState { () async throws(StateError) in try await store.auditRecords() }
         if verify {
-            let anchor = try await withState { () async throws(StateError) in try await store.auditAnchor() }
-            let serial = try await withState { () async throws(StateError) in try await store.serial() }
             let result = AuditLog.verify(records, anchor: anchor, key: AuditKey.current(stateDirectory: directory), stateSerial: serial)
             if let problem = result.problem {
                 printError("tokenctl: error: audit log: \(problem)")
@@ -114,10 +116,10 @@ struct AuditCommand: AsyncParsableCommand {
 /// Recording requests and changes in the audit log.
 enum Auditing {
     /// The engine's auditor for one run: change and repair entries carry this request's origin and `command`.
-    static func auditor(_ store: StateBackend.Store, stateDirectory: String, origin: RequestOrigin, command: String, desired: ManifestSet,
+    static func auditor(_ store: StateBackend.Store, key: Data?, origin: RequestOrigin, command: String, desired: ManifestSet,
                         at now: Timestamp) -> ChangeAuditor {
         let tokens = Dictionary(desired.tokens.map { ($0.id, $0.metadata.annotations) }, uniquingKeysWith: { first, _ in first })
-        return ChangeAuditor(store: store, key: AuditKey.current(stateDirectory: stateDirectory, creatingFor: desired),
+        return ChangeAuditor(store: store, key: key,
                              entry: { change, failure, versions in
                                  entry(change, failure: failure, versions: versions, annotations: change.token.flatMap { tokens[$0] },
                                        origin: origin, command: command, at: now)

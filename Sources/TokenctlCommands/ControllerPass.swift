@@ -70,7 +70,9 @@ actor ControllerPass {
         let changedBefore = ManifestSettling.lastChange(paths)
         let loaded = ManifestLoader().load(paths: paths, now: now)
         let changedAfter = ManifestSettling.lastChange(paths)
-        let sinceChange = Date().timeIntervalSince1970 - max(changedBefore, changedAfter)
+        var sinceChange = Date().timeIntervalSince1970 - max(changedBefore, changedAfter)
+        // A modification time in the future (a skewed clock, `touch -d`) would keep the files unsettled for good.
+        if sinceChange < -1 { sinceChange = settle }
         if settle > 0 && (changedBefore != changedAfter || sinceChange < settle) {
             // Being written (an editor, a git checkout, a half-copied file): act on nothing read now. The last set that
             // validated and settled stays in force, and the pass runs again once the files have been left alone.
@@ -167,11 +169,15 @@ actor ControllerPass {
         func engine() throws(DriverSetupError) -> Engine {
             if let opened { return opened }
             let engine = Engine(drivers: try DriverFactory.make(desired, stateDirectory: directory, state: store), logger: logger,
-                                auditor: Auditing.auditor(store, stateDirectory: directory, origin: requestOrigin(), command: "reconcile --watch",
-                                                          desired: desired, at: now),
                                 checkpoint: FaultInjection.checkpoint)
             opened = engine
             return engine
+        }
+        /// The engine with an auditor, for what changes credentials (its request entry written first).
+        func auditedEngine(key: Data?) throws(DriverSetupError) -> Engine {
+            Engine(drivers: try engine().drivers, logger: logger,
+                   auditor: Auditing.auditor(store, key: key, origin: requestOrigin(), command: "reconcile --watch", desired: desired, at: now),
+                   checkpoint: FaultInjection.checkpoint)
         }
         // Asking git for the origin runs processes: only for a pass that changes something.
         var origin: RequestOrigin?
@@ -182,14 +188,15 @@ actor ControllerPass {
             return current
         }
         // The pass's request entry comes first; repairs and changes are recorded with the state writes that make them.
-        var requestAudited = false
+        var auditKey: Data??
         do {
             var recorded = try await store.load()
             var repairs: [String] = []
             if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
-                try await appendRequest(store, desired: desired, origin: requestOrigin(), now: now)
-                requestAudited = true
-                repairs = try await engine().repair(state: recorded, now: now)
+                let key = try await AuditKey.forRun(store, stateDirectory: directory, manifests: desired)
+                try await AuditLog(store: store, key: key).append([requestOrigin().entry("reconcile --watch", at: now, detail: "controller pass")])
+                auditKey = .some(key)
+                repairs = try await auditedEngine(key: key).repair(state: recorded, now: now)
                 for note in repairs { logger.notice("repaired", metadata: ["detail": "\(note)"]) }
                 recorded = try await store.load()
             }
@@ -225,8 +232,14 @@ actor ControllerPass {
             var after = recorded
             var nextDue = plan.nextDueAt
             if plan.hasChanges {
-                if !requestAudited { try await appendRequest(store, desired: desired, origin: requestOrigin(), now: now) }
-                let report = try await engine().apply(plan, desired: desired, state: recorded, now: now)
+                let key: Data?
+                if let known = auditKey {
+                    key = known
+                } else {
+                    key = try await AuditKey.forRun(store, stateDirectory: directory, manifests: desired)
+                    try await AuditLog(store: store, key: key).append([requestOrigin().entry("reconcile --watch", at: now, detail: "controller pass")])
+                }
+                let report = try await auditedEngine(key: key).apply(plan, desired: desired, state: recorded, now: now)
                 after = try await store.load()
                 changes = report.outcomes.map { PassOutcome.Change(key: RetryBook.key(of: $0.change), action: $0.change.action,
                                                                    failure: $0.failure) }
@@ -244,8 +257,4 @@ actor ControllerPass {
         }
     }
 
-    private func appendRequest(_ store: StateBackend.Store, desired: ManifestSet, origin: RequestOrigin, now: Timestamp) async throws {
-        try await AuditKey.log(store, stateDirectory: directory, creatingFor: desired)
-            .append([origin.entry("reconcile --watch", at: now, detail: "controller pass")])
-    }
 }

@@ -7,6 +7,7 @@ import Logging
 import TokenctlModel
 import TokenctlPostgresIssuer
 import TokenctlSQLite
+import TokenctlState
 import TokenctlStores
 
 /// Why issuers or stores could not be opened; the message names the issuer or store and says what to check.
@@ -123,17 +124,13 @@ enum AuditKey {
         return AuditLog.key(fromMasterKey: master)
     }
 
-    /// The audit log of a state store. Commands that change credentials pass their manifests and make the master key
-    /// when there is none yet, so that their very first entry is authenticated; read-only ones never do. No key is made
-    /// while a store written with the generated key exists: that key was lost, and a new one must not pose as it.
-    static func log(_ store: StateBackend.Store, stateDirectory: String, creatingFor manifests: ManifestSet? = nil) -> AuditLog {
-        AuditLog(store: store, key: current(stateDirectory: stateDirectory, creatingFor: manifests))
-    }
 
-    /// The key, made when `manifests` are given and no store written with the generated key exists.
-    static func current(stateDirectory: String, creatingFor manifests: ManifestSet?) -> Data? {
-        var create = manifests != nil
-        for store in manifests?.stores.values ?? [:].values {
+    /// The key for a run that changes credentials. A missing master key is made only while nothing needs the old one:
+    /// no store written with the generated key exists, and no audit entry was sealed with it. Otherwise the key was
+    /// lost, a new one must not pose as it, and the run stops with a message saying so.
+    static func forRun(_ store: StateBackend.Store, stateDirectory: String, manifests: ManifestSet) async throws(StateError) -> Data? {
+        var create = try await store.lastAuditRecord().map { !AuditLog.isAuthenticated($0) } ?? true
+        for store in manifests.stores.values {
             guard case .encryptedFile(let path, .environment(MasterKey.variable)) = store.kind else { continue }
             if FileManager.default.fileExists(atPath: DriverFactory.resolve(path, definedIn: store)) { create = false }
         }

@@ -42,14 +42,9 @@ struct PlanCommand: AsyncParsableCommand {
 
     @OptionGroup var retirement: RetirementOptions
 
-    @Option(help: "With --out: how long to wait for the state lock to record the saved plan in the audit log, e.g. 30s.")
-    var lockTimeout: String = "30s"
-
     func validate() throws {
         if manifests.paths.isEmpty { throw ValidationError("Missing manifests: pass -f PATH (a file or a directory), e.g. -f Examples/quickstart.") }
-        if (try? TokenDuration(parsing: lockTimeout)) == nil {
-            throw ValidationError("Invalid --lock-timeout '\(lockTimeout)': write a duration such as 30s or 5m.")
-        }
+
     }
 
     func run() async throws {
@@ -73,23 +68,9 @@ struct PlanCommand: AsyncParsableCommand {
         var plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now)
         if let out {
             plan.manifestsDigest = try manifestsDigest(loaded.files)
-            // A saved plan is a request for change: record it (the audit log sits beside the state; the serial is untouched).
-            // Under the state lock, like every write: an apply running now must not find its audit chain moved.
-            let writable = try openState(directory, mode: .readWrite, url: manifests.stateURL)
-            let lock = try await StateLockHolder.acquire(writable, timeout: (try? TokenDuration(parsing: lockTimeout)) ?? TokenDuration(seconds: 30),
-                                                         ttl: StateBackend.lockTTL(url: manifests.stateURL))
-            do {
-                try SavedPlanFile.write(SavedPlan(plan: plan, manifestPaths: manifests.paths, stateDirectory: directory), to: out)
-                let origin = RequestOrigin.current(manifestPaths: manifests.paths)
-                try await withState { () async throws(StateError) in
-                    try await AuditKey.log(writable, stateDirectory: directory).append([origin.entry("plan --out", at: now,
-                        detail: "\(PlanRenderer.summary(plan)) Saved to \(out); manifests \(plan.manifestsDigest)")])
-                }
-            } catch {
-                await lock.release()
-                throw error
-            }
-            await lock.release()
+            // Plan writes nothing to the state or its audit log (an apply running now must find both as it left them): the
+            // saved plan is recorded when it is applied, with its digest.
+            try SavedPlanFile.write(SavedPlan(plan: plan, manifestPaths: manifests.paths, stateDirectory: directory), to: out)
         }
         switch json ? .json : format {
         case .json:

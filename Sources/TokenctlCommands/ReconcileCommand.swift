@@ -33,6 +33,9 @@ struct ReconcileCommand: AsyncParsableCommand {
 
     @OptionGroup var retirement: RetirementOptions
 
+    @Flag(help: "One pass only: apply although the state is empty while issuers or stores show earlier work (see apply).")
+    var startFromEmptyState = false
+
     @Option(help: "With --watch: how long the manifest files must be left unchanged before the controller acts on them, e.g. 3s.")
     var settle: String = "3s"
 
@@ -63,9 +66,14 @@ struct ReconcileCommand: AsyncParsableCommand {
         }
         _ = every
         if let listen { _ = try ListenAddress(parsing: listen) }
-        guard (try? TokenDuration(parsing: settle)) != nil || settle == "0" else {
+        guard (try? TokenDuration(parsing: settle)) != nil || settle == "0" || settle == "0s" else {
             throw ValidationError("Invalid --settle '\(settle)': write a duration such as 3s (0s acts on files at once).")
         }
+    }
+
+    /// `--settle` in seconds; 0 acts on files at once.
+    var settleSeconds: Double {
+        settle == "0" || settle == "0s" ? 0 : Double((try? TokenDuration(parsing: settle))?.seconds ?? 3)
     }
 
     func run() async throws {
@@ -77,7 +85,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         let health = ControllerHealth(staleAfter: max(2 * seconds + 60, 120))
         let pass = ControllerPass(paths: manifests.paths, directory: directory, stateURL: manifests.stateURL, refresh: refresh,
                                   retirementGuard: retirement.retirementGuard,
-                                  settle: Double((try? TokenDuration(parsing: settle))?.seconds ?? 3), logger: logger)
+                                  settle: settleSeconds, logger: logger)
         let statusFile = StatusFileWriter(directory: directory)
         var services: [any Service] = []
         if let listen {
@@ -105,6 +113,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         if let url = manifests.stateURLOption { arguments += ["--state", url] }
         if refresh { arguments.append("--refresh") }
         arguments += retirement.arguments
+        if startFromEmptyState { arguments.append("--start-from-empty-state") }
         if let reason { arguments += ["--reason", reason] }
         var apply = try ApplyCommand.parse(arguments)
         try await apply.run()

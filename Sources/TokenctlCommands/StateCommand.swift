@@ -64,20 +64,23 @@ struct StateRebuildCommand: AsyncParsableCommand {
                        + "rebuild only fills an empty state and never overwrites one (plan --refresh shows how state and issuers differ)")
             return 1
         }
+        let auditKey = try await withState { () async throws(StateError) in
+            try await AuditKey.forRun(store, stateDirectory: directory, manifests: desired)
+        }
         let drivers = try DriverFactory.makeOrExit(desired, stateDirectory: directory, state: store)
         let rebuilt = await StateRecovery.rebuild(desired: desired, drivers: drivers, now: now)
         for note in rebuilt.notes { printError("note: \(note)") }
-        let serial = try await withState { () async throws(StateError) in
-            rebuilt.tokens.isEmpty ? recorded.serial : try await store.write(rebuilt.tokens.map { .upsert($0) }, expectedSerial: recorded.serial)
-        }
         let versions = rebuilt.tokens.reduce(0) { $0 + $1.versions.count }
         let delivered = rebuilt.tokens.reduce(0) { total, token in total + token.versions.reduce(0) { $0 + $1.deliveries.count } }
         let missing = desired.tokens.count - rebuilt.tokens.count
         let summary = "rebuilt \(rebuilt.tokens.count) of \(desired.tokens.count) token\(desired.tokens.count == 1 ? "" : "s") "
             + "(\(versions) live credential version\(versions == 1 ? "" : "s"), \(delivered) deliver\(delivered == 1 ? "y" : "ies") found)"
+        // The rebuilt state and its audit entry in one transaction.
         let origin = RequestOrigin.current(manifestPaths: manifests.paths)
-        try await withState { () async throws(StateError) in
-            try await AuditKey.log(store, stateDirectory: directory, creatingFor: desired).append([origin.entry("state rebuild", at: now, detail: summary)])
+        let serial = try await withState { () async throws(StateError) in
+            let sealed = try await AuditLog(store: store, key: auditKey).seal([origin.entry("state rebuild", at: now, detail: summary)])
+            return try await store.write(rebuilt.tokens.map { .upsert($0) }, expectedSerial: recorded.serial, audit: sealed.records,
+                                         anchor: sealed.anchor)
         }
         print("State \(summary). State serial \(serial).")
         if missing > 0 {

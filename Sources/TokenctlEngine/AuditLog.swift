@@ -99,6 +99,16 @@ public struct AuditLog: Sendable {
     /// Seals and appends entries after the last record, and moves the anchor to the newest one.
     public func append(_ entries: [AuditEntry]) async throws(StateError) {
         guard !entries.isEmpty else { return }
+        let sealed = try await seal(entries)
+        try await store.appendAudit(sealed.records, anchor: sealed.anchor)
+    }
+
+    /// Whether a record was sealed with a key (rather than only hash-chained).
+    public static func isAuthenticated(_ record: AuditRecord) -> Bool { record.hash.hasPrefix(keyedPrefix) }
+
+    /// Entries sealed to follow the last record, with the anchor that names the newest, for a caller that writes them in
+    /// its own transaction (`StateStore.write(_:expectedSerial:audit:anchor:)`) while holding the state lock.
+    public func seal(_ entries: [AuditEntry]) async throws(StateError) -> (records: [AuditRecord], anchor: String?) {
         let last = try await store.lastAuditRecord()
         if key == nil, last?.hash.hasPrefix(Self.keyedPrefix) == true {
             // An unauthenticated record after authenticated ones would read as tampering.
@@ -115,8 +125,7 @@ public struct AuditLog: Sendable {
             previous = hash
             sequence += 1
         }
-        let anchor = key.map { Self.anchor(sequence: sequence - 1, hash: previous, key: $0) }
-        try await store.appendAudit(records, anchor: anchor)
+        return (records, key.map { Self.anchor(sequence: sequence - 1, hash: previous, key: $0) })
     }
 
     static let keyedPrefix = "hmac-sha256:"
@@ -205,10 +214,10 @@ public struct AuditLog: Sendable {
             return fail("entr\(sequence - lastSequence == 1 ? "y #\(sequence) is" : "ies #\(lastSequence + 1)–#\(sequence) are") missing: "
                         + "the log ends at #\(lastSequence) but its anchor records #\(sequence)")
         }
-        if sequence < lastSequence {
-            return fail("entries #\(sequence + 1)–#\(lastSequence) were added without the key: the anchor records #\(sequence)")
-        }
-        if last?.hash != parts[2] { return fail("entry #\(sequence) is not the one the anchor records: it was replaced") }
+        // Read before the records, the anchor may be older than entries appended meanwhile (authenticated, as checked
+        // above): it must then match the entry it names.
+        let anchored = sequence >= 1 && Int(sequence) <= records.count ? records[Int(sequence) - 1].hash : nil
+        if sequence > 0 && anchored != parts[2] { return fail("entry #\(sequence) is not the one the anchor records: it was replaced") }
         return result
     }
 

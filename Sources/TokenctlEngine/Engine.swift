@@ -381,21 +381,19 @@ public struct Engine: Sendable {
         }
         logger.debug("revoked", metadata: ["count": "\(byIssuer.values.map(\.count).reduce(0, +))"])
         checkpoint("after-revoke")
-        // Remove from stores what still holds a retired version (not a key its successor has overwritten).
-        var removes: [String: [String]] = [:]
+        // Remove from stores what still holds a retired version: only keys whose content is still that version's (not a
+        // key its successor, or another token, has written since).
+        var candidates: [String: [String: String]] = [:]  // store → key → the retired version's content fingerprint
         for (offset, change) in changes.enumerated() where failures[offset] == nil && change.ghost == nil {
             guard let id = change.token, let record = state.tokens[id],
                   let version = record.versions.first(where: { $0.version == change.version }) else { continue }
-            for delivery in version.deliveries {
-                let takenOver = record.versions.contains { other in
-                    other.version != version.version && other.status != .revoked
-                        && other.deliveries.contains { $0.store == delivery.store && $0.key == delivery.key }
-                }
-                if !takenOver { removes[delivery.store, default: []].append(delivery.key) }
-            }
+            for delivery in version.deliveries { candidates[delivery.store, default: [:]][delivery.key] = delivery.contentFingerprint }
         }
-        for (storeName, keys) in removes {
-            _ = try? await drivers.stores[storeName]?.write(puts: [:], removes: keys)
+        for (storeName, recorded) in candidates {
+            guard let store = drivers.stores[storeName],
+                  let held = try? await store.fingerprints(keys: Array(recorded.keys)) else { continue }
+            let removes = recorded.filter { key, fingerprint in held[key] == fingerprint }.map(\.key)
+            if !removes.isEmpty { _ = try? await store.write(puts: [:], removes: removes) }
         }
         let beforeWrites = state
         var writes: [StateWrite] = []

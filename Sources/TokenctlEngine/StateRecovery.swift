@@ -51,8 +51,8 @@ public enum StateRecovery {
 
     /// Rebuilds the records of the tokens in `desired` from their issuers' records (the idempotency key names each
     /// credential's token and version) and from the stores (a secret whose fingerprint matches a credential
-    /// counts as delivered). Revoked and expired credentials are left out; the newest live version is active, older
-    /// live ones are retiring until the token's overlap after it ends.
+    /// counts as delivered). Revoked and expired credentials are left out; the newest live version a store holds is
+    /// active, older live ones retire when the token's overlap after it ends, newer ones (never delivered) at once.
     public static func rebuild(desired: ManifestSet, drivers: Drivers, now: Timestamp) async -> Rebuilt {
         var rebuilt = Rebuilt()
         // Each store is read once for every key the manifests deliver to (an encrypted file is decrypted once, not per key).
@@ -98,7 +98,7 @@ public enum StateRecovery {
             }
             for token in tokens {
                 guard let found = byToken[token.id], !found.isEmpty else { continue }
-                rebuilt.tokens.append(record(token, found, issuer: issuer, held: held))
+                rebuilt.tokens.append(record(token, found, issuer: issuer, held: held, now: now))
             }
         }
         rebuilt.tokens.sort { $0.id < $1.id }
@@ -106,7 +106,7 @@ public enum StateRecovery {
     }
 
     private static func record(_ token: Token, _ found: [(version: Int, record: IssuedRecord)], issuer: any RebuildableIssuer,
-                               held: [String: [String: Secret]]) -> RecordedToken {
+                               held: [String: [String: Secret]], now: Timestamp) -> RecordedToken {
         // One credential per version: a repaired crash may have issued a version twice; the later one is what stores got.
         var byVersion: [Int: IssuedRecord] = [:]
         for (version, record) in found where byVersion[version].map({ record.issuedAt >= $0.issuedAt }) ?? true {
@@ -120,12 +120,6 @@ public enum StateRecovery {
                 version: version, credentialID: record.credentialID, fingerprint: record.fingerprint, scopes: record.scopes,
                 issuedAt: record.issuedAt, expiresAt: record.expiresAt, status: .active, intentKey: record.idempotencyKey))
         }
-        if let newest = versions.last {
-            for index in versions.indices.dropLast() {
-                versions[index].status = .retiring
-                versions[index].retireAfter = newest.issuedAt + token.rotation.overlap
-            }
-        }
         let fingerprints = Dictionary(versions.enumerated().map { ($1.fingerprint, $0) }, uniquingKeysWith: { first, _ in first })
         for delivery in token.deliverTo {
             guard let secret = held[delivery.store]?[delivery.key],
@@ -133,6 +127,13 @@ public enum StateRecovery {
             versions[index].deliveries.append(DeliveryRecord(store: delivery.store, key: delivery.key,
                                                              contentFingerprint: contentFingerprint(key: delivery.key, secret: secret),
                                                              deliveredAt: versions[index].issuedAt))
+        }
+        // The newest version a store holds is the one in use; newer ones never reached a store (an interrupted issue)
+        // and retire at once, older ones when the overlap after the active one ends.
+        let active = versions.lastIndex { !$0.deliveries.isEmpty } ?? versions.count - 1
+        for index in versions.indices where index != active {
+            versions[index].status = .retiring
+            versions[index].retireAfter = index > active ? now : versions[active].issuedAt + token.rotation.overlap
         }
         return RecordedToken(id: token.id, issuer: token.issuer, owner: token.owner, lifespan: token.lifespan,
                              rotationEvery: token.effectiveRotationEvery, overlap: token.rotation.overlap, window: token.rotation.window?.text,

@@ -85,11 +85,12 @@ public struct DiagnosticRenderer {
         let start = starts[line - 1]
         return bytes.withUnsafeBufferPointer { buffer -> String? in
             guard start <= buffer.count else { return nil }
-            // Very long lines (a huge scalar) are cut: the caret's column is what matters.
-            let limit = min(buffer.count, start + 400)
+            // Judged whole (a secret may straddle any cut), then cut: the caret's column is what matters.
             var end = start
-            while end < limit, buffer[end] != 10, buffer[end] != 13 { end += 1 }
-            return String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self)
+            while end < buffer.count, buffer[end] != 10, buffer[end] != 13 { end += 1 }
+            let line = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self)
+            if end - start <= 400 || SecretScanner.lineFinding(line) != nil { return line }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<start + 400]), as: UTF8.self)
         }
     }
 

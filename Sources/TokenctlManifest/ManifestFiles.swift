@@ -5,7 +5,7 @@ import TokenctlModel
 ///
 /// The rule, documented in docs/security.md: a symbolic link is followed only when its target lies inside the
 /// directory it belongs to — the `-f` directory for a link found while walking it, the link's own directory for
-/// a link named with `-f`. Manifests come from a repository that others write to, so a link must not turn
+/// a link named with `-f` (to a file or a directory). Manifests come from a repository that others write to, so a link must not turn
 /// `tokenctl plan` into a way to read (and echo in diagnostics) any file the runner can read.
 enum ManifestFiles {
     static func discover(paths: [String], diagnostics: inout [Diagnostic]) -> [String] {
@@ -18,12 +18,22 @@ enum ManifestFiles {
                                               at: nil))
                 continue
             }
-            if FileType(info) == .link {
-                let parent = realPath((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)
-                guard let target = realPath(path), let parent, contains(parent, target) else {
-                    diagnostics.append(outsideRoot(path, root: (path as NSString).deletingLastPathComponent, isDirectory: false))
+            // `lstat("link/")` follows the link, so trailing slashes go before the path itself is examined.
+            var trimmed = path
+            while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+            if lstat(trimmed, &info) == 0, FileType(info) == .link {
+                let parent = realPath((trimmed as NSString).deletingLastPathComponent.isEmpty ? "." : (trimmed as NSString).deletingLastPathComponent)
+                guard let target = realPath(trimmed), let parent, contains(parent, target) else {
+                    diagnostics.append(outsideRoot(path, root: (trimmed as NSString).deletingLastPathComponent, isDirectory: false))
                     continue
                 }
+            }
+            if leavesWorkingDirectory(trimmed) {
+                diagnostics.append(Diagnostic(.error, "symlink-outside-root",
+                    "'\(path)' lies in the current directory but leads out of it through a symbolic link in its path; tokenctl follows "
+                    + "links only within the paths it is given, so that a repository cannot point it at other files; pass the real "
+                    + "path with -f", at: nil))
+                continue
             }
             guard stat(path, &info) == 0, FileType(info) == .directory else {
                 if seen.insert(path).inserted { files.append(path) }
@@ -60,7 +70,9 @@ enum ManifestFiles {
                 var targetInfo = stat()
                 let target = realPath(full)
                 let isDirectory = stat(full, &targetInfo) == 0 && FileType(targetInfo) == .directory
-                guard let target, contains(root, target) else {
+                // Inside the root but in a hidden directory (.tokenctl, .git) counts as outside: the walk never goes there.
+                guard let target, contains(root, target),
+                      !target.dropFirst(root.count).split(separator: "/").contains(where: { $0.hasPrefix(".") }) else {
                     if isManifestName || isDirectory { diagnostics.append(outsideRoot(full, root: display, isDirectory: isDirectory)) }
                     continue
                 }
@@ -80,6 +92,21 @@ enum ManifestFiles {
             "'\(link)' is a symbolic link to \(what) outside \(place), or to nothing; tokenctl follows links only to files "
             + "inside the paths given with -f, so that a manifest repository cannot make it read other files; "
             + "replace the link with the file itself, or pass the target's real path with -f", at: nil)
+    }
+
+    /// Whether a path written inside the current directory (the repository a CI job runs in) resolves outside it: a link
+    /// somewhere along it, such as `manifests` → `/`, leads out. Paths written outside the current directory are the
+    /// operator's own choice and are taken as given.
+    static func leavesWorkingDirectory(_ path: String) -> Bool {
+        let cwd = FileManager.default.currentDirectoryPath
+        var components: [Substring] = []
+        for component in ((path.hasPrefix("/") ? path : cwd + "/" + path) as String).split(separator: "/") {
+            if component == "." || component.isEmpty { continue }
+            if component == ".." { _ = components.popLast() } else { components.append(component) }
+        }
+        let lexical = "/" + components.joined(separator: "/")
+        guard contains(cwd, lexical), let real = realPath(path), let realCWD = realPath(cwd) else { return false }
+        return !contains(realCWD, real)
     }
 
     /// Whether `path` is `root` or lies under it (both real paths).

@@ -91,9 +91,12 @@ public enum SecretScanner {
         var rest = line.drop { $0 == " " || $0 == "\t" }
         if rest.hasPrefix("- ") { rest = rest.dropFirst(2) }
         if rest.hasPrefix("export ") { rest = rest.dropFirst(7) }
+        rest = rest.drop { $0 == " " || $0 == "{" || $0 == "[" }
+        // A quoted key (`"db_password": …`) counts as its name.
+        if let quote = rest.first, quote == "\"" || quote == "'" { rest = rest.dropFirst() }
         let name = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }
         guard !name.isEmpty else { return nil }
-        var after = rest[name.endIndex...].drop { $0 == " " }
+        var after = rest[name.endIndex...].drop { $0 == " " || $0 == "\"" || $0 == "'" }
         guard let separator = after.first else { return nil }
         after = after.dropFirst()
         if separator == ":" {

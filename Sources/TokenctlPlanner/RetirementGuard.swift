@@ -22,7 +22,8 @@ public struct RetirementGuard: Sendable, Hashable {
 
     /// What tripped the guard.
     public struct Tripped: Sendable, Hashable {
-        /// Tokens the plan retires because they left the manifests.
+        /// Tokens the plan retires because they left the manifests, plus ghosts it revokes (a state restored from an old
+        /// backup makes every newer credential look like a ghost).
         public var retiring: Int
         /// Tokens the state manages (with a credential not yet revoked).
         public var managed: Int
@@ -32,11 +33,14 @@ public struct RetirementGuard: Sendable, Hashable {
         public var limitPercent: Int
         /// A few of the tokens, for the message.
         public var examples: [TokenID]
+        /// How many of `retiring` are ghosts.
+        public var ghosts: Int = 0
 
         /// A full sentence for logs and errors.
         public var message: String {
             let share = managed == 0 ? 100 : retiring * 100 / managed
-            let sample = examples.map(\.description).joined(separator: ", ") + (retiring > examples.count ? ", …" : "")
+            var sample = examples.map(\.description).joined(separator: ", ") + (retiring - ghosts > examples.count ? ", …" : "")
+            if ghosts > 0 { sample += (sample.isEmpty ? "" : ", ") + "\(ghosts) ghost\(ghosts == 1 ? "" : "s")" }
             return "this plan retires \(retiring) of the \(managed) managed tokens (\(share)%: \(sample)), more than the "
                 + "\(limitPercent)% (\(allowed)) allowed at once; if the manifests are complete and this is intended, apply with "
                 + "--allow-mass-retirement (or raise --retire-limit); if not, check that every manifest path is given with -f "
@@ -55,11 +59,12 @@ public struct RetirementGuard: Sendable, Hashable {
         for change in plan.changes where change.action == .retire && change.reason == .removedFromManifests {
             if let token = change.token { retiring.insert(token) }
         }
-        guard !retiring.isEmpty else { return nil }
+        let ghosts = plan.changes.filter { $0.action == .ghost && $0.retireGhost }.count
+        guard !retiring.isEmpty || ghosts > 0 else { return nil }
         let managed = recorded.tokens.values.filter { $0.versions.contains { $0.status != .revoked } }.count
         let allowed = allowed(managed: managed)
-        guard retiring.count > allowed else { return nil }
-        return Tripped(retiring: retiring.count, managed: managed, allowed: allowed, limitPercent: limitPercent,
-                       examples: Array(retiring.sorted().prefix(3)))
+        guard retiring.count + ghosts > allowed else { return nil }
+        return Tripped(retiring: retiring.count + ghosts, managed: managed, allowed: allowed, limitPercent: limitPercent,
+                       examples: Array(retiring.sorted().prefix(3)), ghosts: ghosts)
     }
 }

@@ -20,14 +20,15 @@ import TokenctlState
         let apply = try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--reason", "SEC-9 first issue"],
                                       environment: ["TOKENCTL_ACTOR": "alice"])
         #expect(apply.status == 0)
-        #expect(try workspace.run(["plan", "-f", "DIR", "--out", workspace.root + "/plan.json"]).status == 0)
+        #expect(try workspace.run(["plan", "-f", "DIR", "--out", workspace.root + "/plan.json"]).status == 0, "a plan writes no audit entry")
+        #expect(try workspace.run(["apply", "-f", "DIR", "--auto-approve"], environment: ["TOKENCTL_ACTOR": "bob"]).status == 0)
         let log = try workspace.run(["audit", "-f", "DIR"])
         let lines = log.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 3, "\(log.stdout)")
         #expect(lines.first?.contains("alice@") == true && lines.first?.contains("request apply") == true)
         #expect(lines.first?.contains("reason: SEC-9 first issue") == true)
         #expect(lines.dropFirst().first?.contains("change apply issue apps/web NotIssued → ok") == true)
-        #expect(lines.last?.contains("request plan --out") == true)
+        #expect(lines.last?.contains("bob@") == true && lines.last?.contains("request apply") == true)
         let json = try workspace.run(["audit", "-f", "DIR", "--json"]).stdout.split(separator: "\n")
         let change = try #require(try JSONSerialization.jsonObject(with: Data(json[1].utf8)) as? [String: Any])
         let entry = try #require(change["entry"] as? [String: Any])
@@ -51,7 +52,7 @@ import TokenctlState
             ("newest dropped", "DELETE FROM audit WHERE sequence = 3", "", "entry #3 is missing: the log ends at #2"),
             ("edited and rehashed", "UPDATE audit SET entry = replace(entry, 'alice', 'mallory') WHERE sequence = 2", rehash,
              "none of the log's 3 entries is authenticated"),
-            ("newest rewritten", "UPDATE audit SET entry = replace(entry, 'plan --out', 'plan --oops') WHERE sequence = 3", "",
+            ("newest rewritten", "UPDATE audit SET entry = replace(entry, 'bob', 'eve') WHERE sequence = 3", "",
              "entry #3 was edited or forged"),
             ("rehashed, anchor dropped", "UPDATE audit SET entry = replace(entry, 'alice', 'mallory') WHERE sequence = 1; "
                 + "DELETE FROM meta WHERE key = 'audit_anchor'", rehash, "none of the log's 3 entries is authenticated"),

@@ -102,3 +102,23 @@ import TokenctlModel
         #expect(controller.stderr.contains("waiting for them to settle"))
     }
 }
+
+/// A `-f` path written inside the working directory cannot lead out of it through a link anywhere along it.
+@Suite struct ManifestPathTests {
+    @Test func aPathThroughALinkOutOfTheWorkingDirectoryIsRefused() throws {
+        let root = BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let secretLine = "DATABASE_URL=postgres://app:hunter4-canary@db/prod"
+        try FileManager.default.createDirectory(atPath: root + "/repo", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/elsewhere/prod", withIntermediateDirectories: true)
+        BinaryRunner.write(secretLine + "\n", to: root + "/elsewhere/prod/app.yaml")
+        try FileManager.default.createSymbolicLink(atPath: root + "/repo/manifests", withDestinationPath: root + "/elsewhere")
+        for path in ["manifests/", "manifests/prod", "./manifests/prod/", "manifests/prod/app.yaml"] {
+            let outcome = try BinaryRunner.runProgram("/bin/sh", ["-c", "cd \"$1\" && exec \"$0\" validate -f \"$2\"", BinaryRunner.executable,
+                                                                  root + "/repo", path])
+            #expect(outcome.status == 1, "\(path): \(outcome.stdout)\(outcome.stderr)")
+            #expect(outcome.stderr.contains("symbolic link") && !outcome.stderr.contains("hunter4-canary") && !outcome.stdout.contains("hunter4"),
+                    "\(path): \(outcome.stderr)")
+        }
+    }
+}

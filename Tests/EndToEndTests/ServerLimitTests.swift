@@ -34,14 +34,19 @@ import Testing
         }
     }
 
+    /// `tokenctl serve` over an applied workspace, with `limits` as options.
+    static func serve(_ workspace: ApplyCommandTests.Workspace, _ limits: [String]) throws -> ControllerProcess {
+        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
+        #expect(try workspace.apply(at: 0).status == 0)
+        let server = try ControllerProcess(["serve", "--state-dir", workspace.state, "--listen", "127.0.0.1:0"] + limits, scratch: workspace.root)
+        try server.waitUntilListening()
+        return server
+    }
+
     @Test func slowAndIdleConnectionsAreClosedAndTheServerStaysUp() async throws {
         let workspace = ApplyCommandTests.Workspace()
         defer { workspace.remove() }
-        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
-        #expect(try workspace.apply(at: 0).status == 0)
-        let server = try ControllerProcess(["serve", "--state-dir", workspace.state, "--listen", "127.0.0.1:0", "--idle-timeout", "2s",
-                                            "--request-timeout", "2s", "--max-connections", "64"], scratch: workspace.root)
-        try server.waitUntilListening()
+        let server = try Self.serve(workspace, ["--idle-timeout", "2s", "--request-timeout", "2s", "--max-connections", "64"])
         // 50 clients that trickle a header and stop, one that never sends anything, and one that announces a body
         // (within the size limit, so that it is waited for) and sends a few bytes of it.
         var slow = (0..<50).compactMap { _ in Self.connect(server.address, sending: "POST /introspect HTTP/1.1\r\nHost: x\r\n") }
@@ -61,12 +66,8 @@ import Testing
     @Test func aBodyThatNeverArrivesIsBoundedByTheRequestTimeout() async throws {
         let workspace = ApplyCommandTests.Workspace()
         defer { workspace.remove() }
-        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
-        #expect(try workspace.apply(at: 0).status == 0)
         // A long idle timeout, so that only the request timeout can end the wait for the announced body.
-        let server = try ControllerProcess(["serve", "--state-dir", workspace.state, "--listen", "127.0.0.1:0", "--idle-timeout", "60s",
-                                            "--request-timeout", "2s"], scratch: workspace.root)
-        try server.waitUntilListening()
+        let server = try Self.serve(workspace, ["--idle-timeout", "60s", "--request-timeout", "2s"])
         let client = try #require(Self.connect(server.address, sending:
             "POST /introspect HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ntoken="))
         defer { close(client) }

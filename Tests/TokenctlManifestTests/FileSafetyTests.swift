@@ -77,6 +77,29 @@ import TokenctlModel
         #expect(result.manifests.tokens.count == 1)
     }
 
+    @Test func aLinkIntoAHiddenDirectoryIsRefused() throws {
+        let layout = Layout()
+        defer { layout.remove() }
+        try FileManager.default.createDirectory(atPath: layout.manifests + "/.tokenctl", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: layout.manifests + "/.tokenctl/master.key", contents: Data((Self.outsideSecret + "\n").utf8))
+        try FileManager.default.createSymbolicLink(atPath: layout.manifests + "/key.yaml", withDestinationPath: ".tokenctl/master.key")
+        let result = layout.load([layout.manifests])
+        #expect(result.diagnostics.map(\.code) == ["symlink-outside-root"])
+        #expect(!Self.everyOutput(result).contains("hunter2-canary"))
+    }
+
+    @Test func aNamedDirectoryLinkWithATrailingSlashIsStillALink() throws {
+        let layout = Layout()
+        defer { layout.remove() }
+        FileManager.default.createFile(atPath: layout.top + "/outside/more.yaml", contents: Data((Self.outsideSecret + "\n").utf8))
+        try FileManager.default.createSymbolicLink(atPath: layout.manifests + "/linked", withDestinationPath: layout.top + "/outside")
+        for path in [layout.manifests + "/linked", layout.manifests + "/linked/", layout.manifests + "/linked//"] {
+            let result = layout.load([path])
+            #expect(result.diagnostics.map(\.code) == ["symlink-outside-root"], "\(path): \(result.diagnostics)")
+            #expect(!Self.everyOutput(result).contains("hunter2-canary"))
+        }
+    }
+
     @Test func aFIFOIsRefusedWithoutWaiting() throws {
         let layout = Layout()
         defer { layout.remove() }
@@ -150,6 +173,7 @@ import TokenctlModel
 
     @Test(arguments: [
         ("DATABASE_URL=postgres://app:pw@db/prod", true), ("export API_TOKEN=abc123", true), ("  password: hunter2", true),
+        ("  \"db_password\": hunter2", true), ("{password: hunter2}", true), ("  - {'api_key': x1}", true),
         ("  secretFormat: scram-sha-256", false), ("  scopes: [secrets:read, tokens:write]", false), ("kind: Token", false),
         ("    encryptedFile: {path: secrets.vault, key: env:TOKENCTL_MASTER_KEY}", false), ("  url: https://grafana.example.com/d/abc", false),
     ])

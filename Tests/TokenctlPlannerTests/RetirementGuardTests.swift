@@ -48,4 +48,16 @@ import TokenctlPlanner
         let plan = Planner.plan(desired: manifests([token("payments/t10")]), recorded: recordedState, observed: nil, now: now)
         #expect(RetirementGuard().check(plan, recorded: recordedState) == nil)
     }
+
+    @Test func ghostsRevokedAtOnceCountToo() {
+        // A state restored from an old backup: every credential issued since looks like a ghost of a `ghosts: retire` issuer.
+        let recordedState = state((1...10).map { recorded("payments/t\($0)", issuer: "strict") })
+        let desired = manifests((1...10).map { token("payments/t\($0)", issuer: "strict") })
+        var inventory = recordedState.tokens.values.map { observed("strict", $0.versions[0].credentialID) }
+        inventory += (1...5).map { observed("strict", "newer-\($0)") }
+        let plan = Planner.plan(desired: desired, recorded: recordedState, observed: Observation(inventories: ["strict": inventory]), now: now)
+        #expect(plan.changes.filter { $0.action == .ghost && $0.retireGhost }.count == 5)
+        let tripped = RetirementGuard().check(plan, recorded: recordedState)
+        #expect(tripped?.retiring == 5 && tripped?.ghosts == 5 && tripped?.message.contains("5 ghosts") == true)
+    }
 }
