@@ -85,9 +85,11 @@ public struct DiagnosticRenderer {
         let start = starts[line - 1]
         return bytes.withUnsafeBufferPointer { buffer -> String? in
             guard start <= buffer.count else { return nil }
-            // Judged whole (a secret may straddle any cut), then cut: the caret's column is what matters.
+            // Very long lines (a huge scalar) are cut to 400 bytes, the caret's column being what matters; the cut line is
+            // judged with 1 KiB past it, so that a secret straddling the cut is seen whole.
+            let judged = min(buffer.count, start + 1_424)
             var end = start
-            while end < buffer.count, buffer[end] != 10, buffer[end] != 13 { end += 1 }
+            while end < judged, buffer[end] != 10, buffer[end] != 13 { end += 1 }
             let line = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self)
             if end - start <= 400 || SecretScanner.lineFinding(line) != nil { return line }
             return String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<start + 400]), as: UTF8.self)

@@ -71,8 +71,9 @@ enum ManifestFiles {
                 let target = realPath(full)
                 let isDirectory = stat(full, &targetInfo) == 0 && FileType(targetInfo) == .directory
                 // Inside the root but in a hidden directory (.tokenctl, .git) counts as outside: the walk never goes there.
+                // Kubernetes' `..data`/`..2026_…` directories of a mounted ConfigMap are where its files really live.
                 guard let target, contains(root, target),
-                      !target.dropFirst(root.count).split(separator: "/").contains(where: { $0.hasPrefix(".") }) else {
+                      !target.dropFirst(root.count).split(separator: "/").contains(where: { $0.hasPrefix(".") && !$0.hasPrefix("..") }) else {
                     if isManifestName || isDirectory { diagnostics.append(outsideRoot(full, root: display, isDirectory: isDirectory)) }
                     continue
                 }
