@@ -280,6 +280,11 @@ public final class BuiltinAuthority: Sendable {
         }
     }
 
+    /// Whether an id has the form this authority gives its credentials (`tk-` and 16 hexadecimal digits).
+    public static func isCredentialID(_ id: String) -> Bool {
+        id.utf8.count == 19 && id.hasPrefix("tk-") && id.utf8.dropFirst(3).allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+
     static func newCredentialID() -> String {
         var generator = SystemRandomNumberGenerator()
         return "tk-" + Hex.string(withUnsafeBytes(of: (generator.next() as UInt64).bigEndian) { Array($0) })

@@ -39,7 +39,7 @@ struct StatusCommand: AsyncParsableCommand {
         let state = try await withState { () async throws(StateError) in try await store.load() }
         let lastUsed = Self.lastUsedTimes(state, directory: directory)
         var rows = ControllerStatusFile.annotate(TokenStatus.rows(state, lastUsed: lastUsed, now: now), directory: directory)
-        rows = Self.flagLostAuthority(rows, paths: manifests.paths, directory: directory)
+        rows = Self.flagLostAuthority(rows, state: state, paths: manifests.paths, directory: directory)
         if let threshold = unused.flatMap({ try? TokenDuration(parsing: $0) }) {
             rows = rows.filter { UnusedTokens.isUnused($0, now: now, threshold: threshold) }
             if rows.isEmpty && !json {
@@ -55,14 +55,23 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     /// With `authority.db` gone, no builtin credential can be verified any more: say so on every builtin token rather than
-    /// "ok". Which issuers are builtin is in the manifests, read only in this rare case.
-    static func flagLostAuthority(_ rows: [TokenStatus.Row], paths: [String], directory: String) -> [TokenStatus.Row] {
+    /// "ok". Which issuers are builtin is in the manifests, read only in this rare case; without them (`--state-dir`
+    /// alone), the form of the recorded credential ids tells.
+    static func flagLostAuthority(_ rows: [TokenStatus.Row], state: RecordedState, paths: [String], directory: String) -> [TokenStatus.Row] {
         let path = (directory as NSString).appendingPathComponent(BuiltinAuthority.fileName)
-        guard !rows.isEmpty, !paths.isEmpty, !FileManager.default.fileExists(atPath: path) else { return rows }
-        let loaded = ManifestLoader().load(paths: paths, now: Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)))
-        let builtin = Set(loaded.manifests.issuers.values.filter { if case .builtin = $0.kind { true } else { false } }.map(\.metadata.name))
+        guard !rows.isEmpty, !FileManager.default.fileExists(atPath: path) else { return rows }
+        let isBuiltin: (TokenStatus.Row) -> Bool
+        if paths.isEmpty {
+            isBuiltin = { row in
+                state.tokens[row.token]?.versions.contains { $0.status != .revoked && BuiltinAuthority.isCredentialID($0.credentialID) } ?? false
+            }
+        } else {
+            let loaded = ManifestLoader().load(paths: paths, now: Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)))
+            let builtin = Set(loaded.manifests.issuers.values.filter { if case .builtin = $0.kind { true } else { false } }.map(\.metadata.name))
+            isBuiltin = { builtin.contains($0.issuer) }
+        }
         return rows.map { row in
-            guard builtin.contains(row.issuer) else { return row }
+            guard isBuiltin(row) else { return row }
             var row = row
             row.health = .needsAttention
             row.note = "the builtin issuer's database \(path) is missing, so this credential can no longer be verified; restore it from "

@@ -111,6 +111,9 @@ import TokenctlState
         #expect(rows.count == 5)
         #expect(rows.allSatisfy { ($0["health"] as? String) == "needs attention" && (($0["note"] as? String) ?? "").contains("authority.db") },
                 "\(rows)")
+        // Without the manifests, from the state directory alone, the builtin credentials are recognised by their ids.
+        let bare = try BinaryRunner.run(["status", "--state-dir", workspace.state, "--at", ApplyCommandTests.at(10)])
+        #expect(bare.stdout.split(separator: "\n").filter { $0.hasPrefix("apps/") && $0.contains("needs attention (the builtin issuer") }.count == 5, "\(bare.stdout)")
     }
 
     @Test func planOutWritesNothingToTheStateAndWorksUnderAnotherHoldersLock() async throws {

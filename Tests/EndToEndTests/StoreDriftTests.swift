@@ -58,4 +58,31 @@ import Testing
         let replacement = try workspace.secret("web")
         #expect(replacement.hasPrefix("tkc_") && replacement != lost)
     }
+
+    /// A renamed token that keeps its key: retiring the old name must not delete what the new one just stored there.
+    @Test func retiringATokenLeavesAKeyAnotherTokenNowHolds() throws {
+        let workspace = Workspace()
+        defer { workspace.remove() }
+        func token(_ name: String) -> String {
+            """
+            ---
+            apiVersion: tokenctl/v1
+            kind: Token
+            metadata: {name: \(name), namespace: apps, owner: team-apps}
+            spec: {issuer: local, scopes: [read], lifespan: 90d, deliverTo: [{store: vault, key: apps/shared}, {store: envfile, key: apps/shared}]}
+
+            """
+        }
+        workspace.write(ManifestText.header() + token("old"))
+        #expect(try workspace.apply(at: 0).status == 0)
+        workspace.write(ManifestText.header() + token("new"))
+        let renamed = try workspace.apply(at: 10)
+        #expect(renamed.status == 0, "\(renamed.stdout)\(renamed.stderr)")
+        #expect(renamed.stdout.contains("+ issue") && renamed.stdout.contains("- retire"), "\(renamed.stdout)")
+        let current = try workspace.secret("new")
+        #expect(current.hasPrefix("tkc_"), "the new token's secret is still in the stores")
+        #expect(try workspace.verify(current, at: 11) == 0)
+        let dotenv = try String(contentsOfFile: workspace.root + "/app.env", encoding: .utf8)
+        #expect(dotenv.contains("APPS_SHARED="), "the dotenv entry was deleted by the retirement")
+    }
 }
