@@ -157,7 +157,7 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         if !startFromEmptyState, recorded.tokens.isEmpty, plan.changes.contains(where: { $0.action == .issue }),
            let signs = await StateRecovery.signsOfEarlierWork(desired: loaded.manifests, drivers: try engine().drivers, now: now) {
-            printError(LostState.message(signs: signs, stateDescription: manifests.stateURL == nil ? "'\(directory)'" : "the shared state",
+            printError("tokenctl: error: " + LostState.message(signs: signs, stateDescription: manifests.stateURL == nil ? "'\(directory)'" : "the shared state",
                                          paths: saved?.manifestPaths ?? manifests.paths))
             return 1
         }
@@ -201,7 +201,7 @@ struct ApplyCommand: AsyncParsableCommand {
 /// The refusal to treat lost state as a fresh start.
 enum LostState {
     static func message(signs: String, stateDescription: String, paths: [String]) -> String {
-        "tokenctl: error: the state in \(stateDescription) records no tokens, but earlier work is still there: \(signs). "
+        "the state in \(stateDescription) records no tokens, but earlier work is still there: \(signs). "
             + "The state was probably lost or emptied; applying now would issue every token again and leave the old credentials "
             + "valid. Nothing was changed. Rebuild the state from the issuers and stores with: tokenctl state rebuild "
             + paths.map { "-f \($0)" }.joined(separator: " ")

@@ -193,8 +193,7 @@ actor ControllerPass {
             var recorded = try await store.load()
             var repairs: [String] = []
             if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
-                let key = try await AuditKey.forRun(store, stateDirectory: directory, manifests: desired)
-                try await AuditLog(store: store, key: key).append([requestOrigin().entry("reconcile --watch", at: now, detail: "controller pass")])
+                let key = try await auditRequest(store, desired: desired, origin: requestOrigin(), now: now)
                 auditKey = .some(key)
                 repairs = try await auditedEngine(key: key).repair(state: recorded, now: now)
                 for note in repairs { logger.notice("repaired", metadata: ["detail": "\(note)"]) }
@@ -213,7 +212,7 @@ actor ControllerPass {
                 // Empty state beside live credentials is lost state, not a fresh start: wait for an operator.
                 return PassOutcome(result: .failed, stateReachable: true,
                                    error: LostState.message(signs: signs, stateDescription: stateURL == nil ? "'\(directory)'" : "the shared state",
-                                                            paths: paths).replacingOccurrences(of: "tokenctl: error: ", with: ""))
+                                                            paths: paths))
             }
             if let tripped = retirementGuard?.check(plan, recorded: recorded) {
                 // Held, not applied in part: the rest of such a plan is as suspect as its retirements.
@@ -236,8 +235,7 @@ actor ControllerPass {
                 if let known = auditKey {
                     key = known
                 } else {
-                    key = try await AuditKey.forRun(store, stateDirectory: directory, manifests: desired)
-                    try await AuditLog(store: store, key: key).append([requestOrigin().entry("reconcile --watch", at: now, detail: "controller pass")])
+                    key = try await auditRequest(store, desired: desired, origin: requestOrigin(), now: now)
                 }
                 let report = try await auditedEngine(key: key).apply(plan, desired: desired, state: recorded, now: now)
                 after = try await store.load()
@@ -257,4 +255,10 @@ actor ControllerPass {
         }
     }
 
+    /// Writes the pass's request entry, before any repair or change is recorded; returns the audit key the pass uses.
+    private func auditRequest(_ store: StateBackend.Store, desired: ManifestSet, origin: RequestOrigin, now: Timestamp) async throws -> Data? {
+        let key = try await AuditKey.forRun(store, stateDirectory: directory, manifests: desired)
+        try await AuditLog(store: store, key: key).append([origin.entry("reconcile --watch", at: now, detail: "controller pass")])
+        return key
+    }
 }

@@ -115,7 +115,7 @@ enum DriverFactory {
 }
 
 /// The key that authenticates the audit log: derived from the master key (TOKENCTL_MASTER_KEY, else
-/// `.tokenctl/master.key`), never created here.
+/// `.tokenctl/master.key`); only `forRun` may make that key, and only when nothing needs an older one.
 enum AuditKey {
     static func current(stateDirectory: String, create: Bool = false) -> Data? {
         guard let master = try? MasterKey.resolve(.environment(MasterKey.variable), stateDirectory: stateDirectory, create: create) else {
@@ -123,7 +123,6 @@ enum AuditKey {
         }
         return AuditLog.key(fromMasterKey: master)
     }
-
 
     /// The key for a run that changes credentials. A missing master key is made only while nothing needs the old one:
     /// no store written with the generated key exists, and no audit entry was sealed with it. Otherwise the key was

@@ -44,7 +44,6 @@ struct PlanCommand: AsyncParsableCommand {
 
     func validate() throws {
         if manifests.paths.isEmpty { throw ValidationError("Missing manifests: pass -f PATH (a file or a directory), e.g. -f Examples/quickstart.") }
-
     }
 
     func run() async throws {

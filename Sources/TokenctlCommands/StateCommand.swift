@@ -23,8 +23,8 @@ struct StateRebuildCommand: AsyncParsableCommand {
             For each token of the manifests, asks its issuer which live credentials were issued for it (the builtin \
             issuer records the token and version with each credential) and reads the stores to see which of them \
             each key holds. The newest live version becomes active, older live ones retiring. Refuses to touch a \
-            state that records any token. Issuers that cannot tell (postgres, exec) are listed and left out: their \
-            tokens are issued again by the next apply. Exit codes: 0 rebuilt, 1 error.
+            state that records any token. Issuers that cannot tell (postgres, exec) are listed and left out: \
+            apply --start-from-empty-state issues their tokens again. Exit codes: 0 rebuilt, 1 error.
             """
     )
 

@@ -106,26 +106,39 @@ public struct AuditLog: Sendable {
     /// Whether a record was sealed with a key (rather than only hash-chained).
     public static func isAuthenticated(_ record: AuditRecord) -> Bool { record.hash.hasPrefix(keyedPrefix) }
 
-    /// Entries sealed to follow the last record, with the anchor that names the newest, for a caller that writes them in
-    /// its own transaction (`StateStore.write(_:expectedSerial:audit:anchor:)`) while holding the state lock.
-    public func seal(_ entries: [AuditEntry]) async throws(StateError) -> (records: [AuditRecord], anchor: String?) {
+    /// Records sealed to follow the newest one, with the anchor that names the last of them (nil without a key).
+    public struct Sealed: Sendable {
+        /// The records, in order after the newest one.
+        public var records: [AuditRecord]
+        /// The anchor naming the last of them.
+        public var anchor: String?
+    }
+
+    /// Entries sealed to follow the last record, for a caller that writes them in its own transaction
+    /// (`StateStore.write(_:expectedSerial:audit:anchor:)`) while holding the state lock.
+    public func seal(_ entries: [AuditEntry]) async throws(StateError) -> Sealed {
         let last = try await store.lastAuditRecord()
-        if key == nil, last?.hash.hasPrefix(Self.keyedPrefix) == true {
+        return try Self.seal(entries, after: last.map { ($0.sequence, $0.hash) }, key: key)
+    }
+
+    /// Seals entries to follow the record `head` names (nil for an empty log): the one sealing routine of the log.
+    static func seal(_ entries: [AuditEntry], after head: (sequence: Int64, hash: String)?, key: Data?) throws(StateError) -> Sealed {
+        guard !entries.isEmpty else { return Sealed(records: [], anchor: nil) }
+        if key == nil, head?.hash.hasPrefix(keyedPrefix) == true {
             // An unauthenticated record after authenticated ones would read as tampering.
             throw .unavailable(path: "the audit log", detail: "it is authenticated with a key derived from the master key, which is not "
                                + "available here; set TOKENCTL_MASTER_KEY, or use the state directory that holds master.key")
         }
-        var previous = last?.hash ?? ""
-        var sequence = (last?.sequence ?? 0) + 1
+        var (sequence, previous) = head ?? (0, "")
         var records: [AuditRecord] = []
         for entry in entries {
-            let json = (try? Self.encoder.encode(entry)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-            let hash = Self.seal(previous: previous, json: json, key: key)
+            let json = (try? encoder.encode(entry)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            sequence += 1
+            let hash = seal(previous: previous, json: json, key: key)
             records.append(AuditRecord(sequence: sequence, json: json, previousHash: previous, hash: hash))
             previous = hash
-            sequence += 1
         }
-        return (records, key.map { Self.anchor(sequence: sequence - 1, hash: previous, key: $0) })
+        return Sealed(records: records, anchor: key.map { anchor(sequence: sequence, hash: previous, key: $0) })
     }
 
     static let keyedPrefix = "hmac-sha256:"

@@ -8,9 +8,9 @@ import TokenctlState
 /// can never leave an issued, rotated or retired credential without its entry (or an entry without its change).
 ///
 /// ```swift
-/// let auditor = ChangeAuditor(store: state, key: auditKey) { change, failure, versions in
+/// let auditor = ChangeAuditor(store: state, key: auditKey, entry: { change, failure, versions in
 ///     AuditEntry(at: now, kind: "change", requestID: id, actor: "alice", host: "ci", command: "apply", token: change.token)
-/// }
+/// }, repairEntry: { note in AuditEntry(at: now, kind: "repair", requestID: id, actor: "alice", host: "ci", command: "apply", detail: note) })
 /// let engine = Engine(drivers: drivers, auditor: auditor)
 /// ```
 public final class ChangeAuditor: Sendable {
@@ -34,60 +34,42 @@ public final class ChangeAuditor: Sendable {
         self.repairEntry = repairEntry
     }
 
-    /// Records sealed for one state write; pass them to `StateStore.write(_:expectedSerial:audit:anchor:)`, then to `committed`.
-    public struct Sealed: Sendable {
-        /// The records, in order after the last one.
-        public var records: [AuditRecord]
-        /// The anchor naming the newest of them (nil without a key).
-        public var anchor: String?
-    }
-
-    /// Seals the entries of `outcomes` to follow the newest record.
-    func seal(_ outcomes: [ChangeOutcome], state: RecordedState) async throws(StateError) -> Sealed {
-        try await seal(outcomes.map { outcome in
+    /// The entries of `outcomes`, with each token's versions as `state` records them.
+    func entries(_ outcomes: [ChangeOutcome], state: RecordedState) -> [AuditEntry] {
+        outcomes.map { outcome in
             build(outcome.change, outcome.failure, outcome.change.token.flatMap { state.tokens[$0]?.versions } ?? [])
-        })
-    }
-
-    /// Seals entries to follow the newest record.
-    func seal(_ entries: [AuditEntry]) async throws(StateError) -> Sealed {
-        guard !entries.isEmpty else { return Sealed(records: [], anchor: nil) }
-        var current = head.withLock { $0 }
-        if current == nil {
-            let last = try await store.lastAuditRecord()
-            if key == nil, last?.hash.hasPrefix(AuditLog.keyedPrefix) == true {
-                throw .unavailable(path: "the audit log", detail: "it is authenticated with a key derived from the master key, which is not "
-                                   + "available here; set TOKENCTL_MASTER_KEY, or use the state directory that holds master.key")
-            }
-            current = (last?.sequence ?? 0, last?.hash ?? "")
         }
-        var (sequence, previous) = current ?? (0, "")
-        var records: [AuditRecord] = []
-        for entry in entries {
-            let json = (try? AuditLog.encoder.encode(entry)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-            sequence += 1
-            let hash = AuditLog.seal(previous: previous, json: json, key: key)
-            records.append(AuditRecord(sequence: sequence, json: json, previousHash: previous, hash: hash))
-            previous = hash
-        }
-        return Sealed(records: records, anchor: key.map { AuditLog.anchor(sequence: sequence, hash: previous, key: $0) })
     }
 
-    /// Moves the head past records that a write committed.
-    func committed(_ sealed: Sealed) {
-        guard let last = sealed.records.last else { return }
-        head.withLock { $0 = (last.sequence, last.hash) }
+    /// Applies `writes` and appends `entries` in one transaction; returns the new serial.
+    func write(_ writes: [StateWrite], to state: any StateStore, expectedSerial: Int64, audit entries: [AuditEntry]) async throws(StateError) -> Int64 {
+        let sealed = try await seal(entries)
+        let serial = try await state.write(writes, expectedSerial: expectedSerial, audit: sealed.records, anchor: sealed.anchor)
+        committed(sealed)
+        return serial
     }
 
-    /// Appends the entries of changes that completed without a state write (a failure before anything was recorded).
-    func appendAlone(_ outcomes: [ChangeOutcome], state: RecordedState) async throws(StateError) {
-        try await appendAlone(try await seal(outcomes, state: state))
-    }
-
-    /// Appends sealed records that go with no state write.
-    func appendAlone(_ sealed: Sealed) async throws(StateError) {
+    /// Appends entries that go with no state write (a change that failed before anything was recorded).
+    func append(_ entries: [AuditEntry]) async throws(StateError) {
+        let sealed = try await seal(entries)
         guard !sealed.records.isEmpty else { return }
         try await store.appendAudit(sealed.records, anchor: sealed.anchor)
         committed(sealed)
+    }
+
+    private func seal(_ entries: [AuditEntry]) async throws(StateError) -> AuditLog.Sealed {
+        guard !entries.isEmpty else { return AuditLog.Sealed(records: [], anchor: nil) }
+        var current = head.withLock { $0 }
+        if current == nil {
+            let last = try await store.lastAuditRecord()
+            current = (last?.sequence ?? 0, last?.hash ?? "")
+        }
+        return try AuditLog.seal(entries, after: current, key: key)
+    }
+
+    /// Moves the head past records that a write committed.
+    private func committed(_ sealed: AuditLog.Sealed) {
+        guard let last = sealed.records.last else { return }
+        head.withLock { $0 = (last.sequence, last.hash) }
     }
 }

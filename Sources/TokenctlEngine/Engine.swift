@@ -78,14 +78,13 @@ public struct Engine: Sendable {
             state.serial = try await drivers.state.write(writes, expectedSerial: state.serial)
             return
         }
-        let sealed = try await auditor.seal(outcomes, state: audited ?? state)
-        state.serial = try await drivers.state.write(writes, expectedSerial: state.serial, audit: sealed.records, anchor: sealed.anchor)
-        auditor.committed(sealed)
+        state.serial = try await auditor.write(writes, to: drivers.state, expectedSerial: state.serial,
+                                               audit: auditor.entries(outcomes, state: audited ?? state))
     }
 
     /// The outcome of a change that ends without a state write, recorded in the audit log on its own.
     private func alone(_ outcome: ChangeOutcome, state: RecordedState) async throws(StateError) -> ChangeOutcome {
-        try await auditor?.appendAlone([outcome], state: state)
+        try await auditor?.append(auditor?.entries([outcome], state: state) ?? [])
         return outcome
     }
 
@@ -108,7 +107,7 @@ public struct Engine: Sendable {
             ChangeOutcome(change: change, failure: "an earlier issue of this token is unresolved (its issuer could not "
                           + "be asked whether it went through); the next run settles it first")
         }
-        if !held.isEmpty { try await auditor?.appendAlone(held, state: state) }
+        try await auditor?.append(auditor?.entries(held, state: state) ?? [])
         report.outcomes += held
         let issues = plan.changes.filter { ($0.action == .issue || $0.action == .rotate) && !unresolved.contains($0) }
         for start in stride(from: 0, to: issues.count, by: batchSize) {
@@ -418,7 +417,7 @@ public struct Engine: Sendable {
         }
         let outcomes = changes.enumerated().map { ChangeOutcome(change: $1, failure: failures[$0]) }
         if writes.isEmpty {
-            try await auditor?.appendAlone(outcomes, state: beforeWrites)
+            try await auditor?.append(auditor?.entries(outcomes, state: beforeWrites) ?? [])
         } else {
             try await commit(writes, completing: outcomes, auditedAgainst: beforeWrites, state: &state)
         }

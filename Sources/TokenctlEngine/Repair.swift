@@ -84,12 +84,13 @@ extension Engine {
             }
         }
         // Each repair's audit entry goes with the state write that records it.
-        let sealed = try await auditor?.seal(notes.map { auditor?.repairEntry($0) }.compactMap { $0 })
-        if !writes.isEmpty {
-            _ = try await drivers.state.write(writes, expectedSerial: state.serial, audit: sealed?.records ?? [], anchor: sealed?.anchor)
-            if let sealed { auditor?.committed(sealed) }
-        } else if let sealed {
-            try await auditor?.appendAlone(sealed)
+        let entries = auditor.map { auditor in notes.map(auditor.repairEntry) } ?? []
+        if writes.isEmpty {
+            try await auditor?.append(entries)
+        } else if let auditor {
+            _ = try await auditor.write(writes, to: drivers.state, expectedSerial: state.serial, audit: entries)
+        } else {
+            _ = try await drivers.state.write(writes, expectedSerial: state.serial)
         }
         return notes
     }

@@ -71,8 +71,8 @@ public enum StateRecovery {
         for (name, tokens) in tokensByIssuer.sorted(by: { $0.key < $1.key }) {
             guard let issuer = drivers.issuers[name] as? any RebuildableIssuer else {
                 rebuilt.notes.append("issuer '\(name)' cannot tell which token a credential was issued for, so its \(tokens.count) "
-                    + "token\(tokens.count == 1 ? " is" : "s are") not rebuilt: the next apply issues them again, and plan --refresh "
-                    + "lists the old credentials as ghosts")
+                    + "token\(tokens.count == 1 ? " is" : "s are") not rebuilt: apply --start-from-empty-state issues them again, and "
+                    + "plan --refresh lists the old credentials as ghosts")
                 continue
             }
             let records: [IssuedRecord]
