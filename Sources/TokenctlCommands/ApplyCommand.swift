@@ -34,7 +34,8 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(help: "Why this apply is made; recorded in the audit log.")
     var reason: String?
 
-    @Option(help: "Apply as if it were this time (for tests and forecasts).")
+    /// Refused: kept (hidden) only to explain why, since apply mints real credentials on the real clock.
+    @Option(help: .hidden)
     var at: String?
 
     @Flag(help: "Ask issuers for their inventories first, as plan --refresh does: find ghosts and credentials missing at the issuer.")
@@ -46,6 +47,7 @@ struct ApplyCommand: AsyncParsableCommand {
     var startFromEmptyState = false
 
     func validate() throws {
+        if at != nil { throw ValidationError(ClockOption.refusedOnApply("apply")) }
         if manifests.paths.isEmpty == (planFile == nil) {
             throw ValidationError("Pass either -f PATH (manifests) or a saved plan file, not both or neither.")
         }
@@ -55,7 +57,7 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let now = try ClockOption.moment(at)
+        let now = ClockOption.now()
         let saved = try planFile.map(SavedPlanFile.read)
         let paths = saved?.manifestPaths ?? manifests.paths
         let directory = saved?.stateDirectory ?? manifests.stateDirectory
@@ -140,16 +142,11 @@ struct ApplyCommand: AsyncParsableCommand {
         let plan: Plan
         if let saved {
             let digest = try manifestsDigest(loaded.files)
-            switch saved.staleness(currentSerial: recorded.serial, currentDigest: digest) {
-            case nil: plan = saved.plan
-            case let .stateChanged(planned, current)?:
-                printError("tokenctl: error: the saved plan is stale: it was made at state serial \(planned), the state is now at \(current); "
-                           + "make a new plan with tokenctl plan --out")
-                return 1
-            case .manifestsChanged?:
-                printError("tokenctl: error: the saved plan was made from other manifests; make a new plan with tokenctl plan --out")
+            if let staleness = saved.staleness(currentSerial: recorded.serial, currentDigest: digest, now: now) {
+                printError("tokenctl: error: \(saved.message(staleness))")
                 return 1
             }
+            plan = saved.plan
         } else {
             let observed = refresh ? try await Inventory.observe(loaded.manifests, issuers: try engine().drivers.issuers,
                                                                    stores: try engine().drivers.stores) : nil

@@ -66,11 +66,7 @@ struct AuditCommand: AsyncParsableCommand {
 
     func run() async throws {
         let directory = manifests.stateDirectory
-        guard StateBackend.exists(directory: directory, url: manifests.stateURL) else {
-            printError("tokenctl: error: there is no state in '\(directory)', so no audit log to show; pass -f with the manifests "
-                       + "that were applied, or --state-dir with the directory that holds state.db")
-            throw ExitCode(1)
-        }
+        try requireState(manifests, holding: "no audit log to show")
         let store = try openState(directory, mode: .readOnly, url: manifests.stateURL)
         // The anchor before the records: an apply appending meanwhile then adds entries past the anchor, which is fine,
         // rather than moving the anchor past the entries read, which would look like entries removed.

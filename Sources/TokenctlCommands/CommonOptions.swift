@@ -24,6 +24,11 @@ struct ManifestOptions: ParsableArguments {
 
     var stateDirectory: String { StateLocation.directory(explicit: stateDir, manifestPaths: paths) }
 
+    /// The state directory quoted for a message, saying why it is the current directory when nothing named it.
+    var stateDirectoryForMessages: String {
+        paths.isEmpty && stateDir == nil ? "'\(stateDirectory)' (no -f or --state-dir given, so the current directory)" : "'\(stateDirectory)'"
+    }
+
     /// The PostgreSQL state URL, if state is shared: --state, else TOKENCTL_STATE_URL.
     var stateURL: String? { StateBackend.url(explicit: stateURLOption) }
 }
@@ -127,6 +132,15 @@ func loadManifestsOrExit(_ paths: [String], now: Timestamp, quiet: Bool = false)
         throw ExitCode(3)
     }
     return result
+}
+
+/// Stops with a message naming where it looked when there is no state: only apply creates state.
+func requireState(_ manifests: ManifestOptions, holding what: String) throws {
+    guard !StateBackend.exists(directory: manifests.stateDirectory, url: manifests.stateURL) else { return }
+    printError("tokenctl: error: there is no state in \(manifests.stateDirectoryForMessages), so \(what); pass -f with the manifests that were applied "
+               + "(the state is .tokenctl beside the first path), --state-dir with the directory that holds state.db, or "
+               + "--state for shared state on PostgreSQL")
+    throw ExitCode(1)
 }
 
 /// Opens the state store (SQLite in `directory`, or PostgreSQL at `url`), turning state errors into a message and exit code 1.

@@ -39,6 +39,10 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Option(help: "With --watch: how long the manifest files must be left unchanged before the controller acts on them, e.g. 3s.")
     var settle: String = "3s"
 
+    /// Refused: kept (hidden) only to explain why, since reconcile mints real credentials on the real clock.
+    @Option(help: .hidden)
+    var at: String?
+
     @Flag(help: "Keep running as a controller.")
     var watch = false
 
@@ -56,6 +60,7 @@ struct ReconcileCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        if at != nil { throw ValidationError(ClockOption.refusedOnApply("reconcile")) }
         if manifests.paths.isEmpty { throw ValidationError("Missing manifests: pass -f PATH.") }
         if !watch && (listen != nil || serveIntrospection) {
             throw ValidationError("--listen and --serve-introspection need --watch (for the builtin issuer alone, use tokenctl serve).")

@@ -14,6 +14,7 @@ enum SecretLookup {
         let id = TokenID(namespace: parts[0], name: parts[1])
         let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
         let loaded = try loadManifestsOrExit(manifests.paths, now: now, quiet: true)
+        try requireState(manifests, holding: "no token has a secret yet")
         let store = try openState(manifests.stateDirectory, mode: .readOnly, url: manifests.stateURL)
         let state = try await withState { () async throws(StateError) in try await store.load() }
         guard let version = state.tokens[id]?.active else {

@@ -35,6 +35,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let now = try ClockOption.moment(at)
         let directory = manifests.stateDirectory
+        try requireState(manifests, holding: "no token is managed yet (tokenctl apply creates it)")
         let store = try openState(directory, mode: .readOnly, url: manifests.stateURL)
         let state = try await withState { () async throws(StateError) in try await store.load() }
         let lastUsed = Self.lastUsedTimes(state, directory: directory)
@@ -115,6 +116,7 @@ struct ForecastCommand: AsyncParsableCommand {
             throw ValidationError("Invalid --within '\(within)': write a duration such as 7d or 30d.")
         }
         let desired = manifests.paths.isEmpty ? nil : try loadManifestsOrExit(manifests.paths, now: now, quiet: true).manifests
+        try requireState(manifests, holding: "no token is managed yet (tokenctl apply creates it)")
         let store = try openState(manifests.stateDirectory, mode: .readOnly, url: manifests.stateURL)
         let state = try await withState { () async throws(StateError) in try await store.load() }
         let events = Forecast.events(desired: desired, recorded: state, now: now, within: horizon)
@@ -170,18 +172,11 @@ struct ShowCommand: AsyncParsableCommand {
         let digest = try manifestsDigest(files)
         let store = try openState(saved.stateDirectory, mode: .readOnly, url: StateBackend.url(explicit: nil))
         let serial = try await withState { () async throws(StateError) in try await store.serial() }
-        switch saved.staleness(currentSerial: serial, currentDigest: digest) {
-        case nil:
-            printError("The plan still applies: state serial \(serial), manifests unchanged.")
-        case let .stateChanged(planned, current)?:
-            printError("tokenctl: error: the plan is stale: it was made at state serial \(planned), the state is now at \(current); "
-                       + "make a new plan with tokenctl plan --out")
-            throw ExitCode(1)
-        case .manifestsChanged?:
-            printError("tokenctl: error: the plan was made from other manifests than those now at \(saved.manifestPaths.joined(separator: ", ")); "
-                       + "make a new plan with tokenctl plan --out")
+        if let staleness = saved.staleness(currentSerial: serial, currentDigest: digest, now: ClockOption.now()) {
+            printError("tokenctl: error: \(saved.message(staleness))")
             throw ExitCode(1)
         }
+        printError("The plan still applies: state serial \(serial), manifests unchanged.")
     }
 }
 

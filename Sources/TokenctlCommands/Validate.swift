@@ -55,12 +55,22 @@ struct Validate: AsyncParsableCommand {
 
 /// Reads `--at`, or the current time when it is absent; the only clock read of a command.
 enum ClockOption {
+    /// The current time, for commands that act (apply, reconcile): they have no `--at`.
+    static func now() -> Timestamp { Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)) }
+
     static func moment(_ text: String?) throws -> Timestamp {
-        guard let text else { return Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)) }
+        guard let text else { return now() }
         do {
             return try Timestamp(parsing: text)
         } catch {
             throw ValidationError("Invalid --at '\(text)': write a date such as 2027-03-01 or a time such as 2027-03-01T12:00:00Z.")
         }
+    }
+
+    /// Why `--at` is refused by a command that issues and revokes real credentials.
+    static func refusedOnApply(_ command: String) -> String {
+        "\(command) does not take --at: it issues and revokes real credentials, and a shifted clock would give them "
+            + "shifted expiry and audit times. Preview a moment with plan --at, status --at or forecast; to see rotation "
+            + "happen, give a token a short lifespan and rotation interval (e.g. lifespan: 10m, rotation: {every: 2m})."
     }
 }

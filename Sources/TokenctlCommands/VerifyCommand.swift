@@ -26,6 +26,13 @@ struct VerifyCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let token = Secret(line)
+        let directory = manifests.stateDirectory
+        guard FileManager.default.fileExists(atPath: directory + "/" + BuiltinAuthority.fileName) else {
+            printError("tokenctl: error: there is no builtin issuer's authority in \(manifests.stateDirectoryForMessages), so no token can be checked; pass -f "
+                       + "with the manifests that were applied (the state is .tokenctl beside the first path) or --state-dir "
+                       + "with the directory that holds authority.db")
+            throw ExitCode(1)
+        }
         let authority: BuiltinAuthority
         do {
             authority = try BuiltinAuthority(directory: manifests.stateDirectory, mode: .readWrite)

@@ -25,12 +25,35 @@ public struct SavedPlan: Hashable, Sendable, Codable {
         case stateChanged(planned: Int64, current: Int64)
         /// The manifests differ from those the plan was made from.
         case manifestsChanged
+        /// The plan was made for a later moment (`plan --at`): what it lists is not due yet.
+        case madeForLater(plannedFor: Timestamp)
     }
 
-    /// Whether the plan still fits the current state serial and manifests digest.
-    public func staleness(currentSerial: Int64, currentDigest: String) -> Staleness? {
+    /// How far ahead of the applying machine's clock a plan may have been made, for clocks that differ a little.
+    public static let clockTolerance: Int64 = 300
+
+    /// Whether the plan still fits the current state serial, manifests digest and time.
+    public func staleness(currentSerial: Int64, currentDigest: String, now: Timestamp) -> Staleness? {
         if plan.stateSerial != currentSerial { return .stateChanged(planned: plan.stateSerial, current: currentSerial) }
         if plan.manifestsDigest != currentDigest { return .manifestsChanged }
+        if plan.createdAt.secondsSinceEpoch > now.secondsSinceEpoch + Self.clockTolerance {
+            return .madeForLater(plannedFor: plan.createdAt)
+        }
         return nil
+    }
+
+    /// Why the plan cannot be applied, as a sentence that says what to do.
+    public func message(_ staleness: Staleness) -> String {
+        switch staleness {
+        case let .stateChanged(planned, current):
+            return "the saved plan is stale: it was made at state serial \(planned), the state is now at \(current); "
+                + "make a new plan with tokenctl plan --out"
+        case .manifestsChanged:
+            return "the saved plan was made from other manifests than those now at \(manifestPaths.joined(separator: ", ")); "
+                + "make a new plan with tokenctl plan --out"
+        case let .madeForLater(plannedFor):
+            return "the saved plan was made for \(plannedFor) (plan --at), which has not come yet, so what it lists is not due; "
+                + "make a plan for now with tokenctl plan --out, or apply this one after that time"
+        }
     }
 }

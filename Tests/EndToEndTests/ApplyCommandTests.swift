@@ -42,8 +42,13 @@ import TokenctlStores
             try BinaryRunner.run(arguments.map { $0 == "DIR" ? root : $0 }, environment: environment)
         }
 
+        /// Runs tokenctl with its clock at `moment` (see `BinaryRunner.run(at:)`).
+        func run(at moment: String, _ arguments: [String], environment: [String: String] = [:]) throws -> BinaryRunner.Outcome {
+            try BinaryRunner.run(at: moment, arguments.map { $0 == "DIR" ? root : $0 }, environment: environment)
+        }
+
         func apply(at seconds: Int64, _ extra: [String] = []) throws -> BinaryRunner.Outcome {
-            try run(["apply", "-f", "DIR", "--auto-approve", "--at", ApplyCommandTests.at(seconds)] + extra)
+            try run(at: ApplyCommandTests.at(seconds), ["apply", "-f", "DIR", "--auto-approve"] + extra)
         }
 
         /// The current secret of a token, read through `tokenctl secret get` into a file, never printed.
@@ -68,6 +73,21 @@ import TokenctlStores
         }
 
         func remove() { try? FileManager.default.removeItem(atPath: root) }
+    }
+
+    @Test func applyAndReconcileRefuseAShiftedClock() throws {
+        let workspace = Workspace()
+        defer { workspace.remove() }
+        workspace.write(Self.manifests(tokens: Self.token("web", lifespan: "1h", every: "40m", overlap: "10m")))
+        for command in ["apply", "reconcile"] {
+            let refused = try workspace.run([command, "-f", "DIR", "--auto-approve", "--at", Self.at(31 * 86_400)]
+                .filter { command == "apply" || $0 != "--auto-approve" })
+            #expect(refused.status == 1, "\(command): \(refused.stdout)\(refused.stderr)")
+            #expect(refused.stderr.contains("\(command) does not take --at: it issues and revokes real credentials"), "\(refused.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: workspace.state), "nothing was issued or recorded")
+        #expect(!FileManager.default.fileExists(atPath: workspace.root + "/secrets.vault"))
+        #expect(!(try workspace.run(["apply", "--help"]).stdout.contains("--at")), "apply's help does not offer --at")
     }
 
     @Test func quickstartAppliesAndSecondApplyChangesNothing() throws {
@@ -211,7 +231,7 @@ import TokenctlStores
         let vaultBefore = try Data(contentsOf: URL(fileURLWithPath: workspace.root + "/secrets.vault"))
         let v1 = try workspace.secret("web")
         let wrongKey = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
-        let failed = try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--at", Self.at(40 * 86_400)],
+        let failed = try workspace.run(at: Self.at(40 * 86_400), ["apply", "-f", "DIR", "--auto-approve"],
                                        environment: ["TOKENCTL_MASTER_KEY": wrongKey])
         #expect(failed.status == 1)
         #expect(failed.stdout.contains("cannot decrypt"))
@@ -242,6 +262,50 @@ import TokenctlStores
         let again = try workspace.run(["apply", planFile])
         #expect(again.status == 1)
         #expect(again.stderr.contains("the saved plan is stale"))
+    }
+
+    @Test func aPlanMadeForALaterMomentIsNotAppliedNow() throws {
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
+        #expect(try workspace.run(["apply", "-f", "DIR", "--auto-approve"]).status == 0)
+        let later = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970) + 40 * 86_400).description
+        let planFile = workspace.root + "/plan.json"
+        let planned = try workspace.run(["plan", "-f", "DIR", "--at", later, "--out", planFile])
+        #expect(planned.stdout.contains("RotationDue"), "\(planned.stdout)")
+        let version = try workspace.secret("web")
+        let refused = try workspace.run(["apply", planFile])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("the saved plan was made for \(later) (plan --at), which has not come yet"), "\(refused.stderr)")
+        #expect(try workspace.secret("web") == version, "nothing was rotated")
+        #expect(try workspace.run(["show", planFile]).status == 1)
+    }
+
+    @Test func commandsOutsideTheirDirectoryCreateNothingAndSayWhereTheyLooked() throws {
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
+        #expect(try workspace.run(["apply", "-f", "DIR", "--auto-approve"]).status == 0)
+        let secret = try workspace.secret("web")
+        #expect(try workspace.run(["status", "-f", "DIR"]).status == 0)
+        let elsewhere = BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: elsewhere) }
+        BinaryRunner.write(secret + "\n", to: workspace.root + "/presented")
+        // From another directory, without -f: each command reads ./.tokenctl, which does not exist.
+        func runThere(_ command: String) throws -> BinaryRunner.Outcome {
+            try BinaryRunner.runProgram("/bin/sh", ["-c", "cd \"$1\" && exec \"$0\" \(command) < \"$2\"", BinaryRunner.executable,
+                                                    elsewhere, workspace.root + "/presented"])
+        }
+        for command in ["verify", "status", "forecast", "audit --verify"] {
+            let outcome = try runThere(command)
+            #expect(outcome.status == 1, "\(command): \(outcome.stdout)\(outcome.stderr)")
+            #expect(outcome.stderr.contains("(no -f or --state-dir given, so the current directory)"), "\(command): \(outcome.stderr)")
+            #expect(!outcome.stdout.contains("unknown") && !outcome.stdout.contains("intact"), "\(command): \(outcome.stdout)")
+        }
+        #expect((try FileManager.default.contentsOfDirectory(atPath: elsewhere)).isEmpty, "no command created state")
+        let named = try BinaryRunner.runProgram("/bin/sh", ["-c", "exec \"$0\" verify --state-dir \"$1\" < \"$2\"", BinaryRunner.executable,
+                                                             workspace.state, workspace.root + "/presented"])
+        #expect(named.status == 0 && named.stdout.hasPrefix("valid:"), "with the state named, the same token is valid: \(named.stderr)")
     }
 
     @Test func execPutsTheSecretInTheEnvironment() throws {

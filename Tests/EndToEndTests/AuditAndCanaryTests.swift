@@ -85,7 +85,7 @@ import TokenctlState
         defer { workspace.remove() }
         let names = (1...20).map { "svc-\($0)" }
         workspace.write(ApplyCommandTests.manifests(tokens: names.map { ApplyCommandTests.token($0, lifespan: "90d", every: "30d", overlap: "1d") }.joined()))
-        let killed = try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--at", ApplyCommandTests.at(0)],
+        let killed = try workspace.run(at: ApplyCommandTests.at(0), ["apply", "-f", "DIR", "--auto-approve"],
                                        environment: ["TOKENCTL_FAULT": "after-record"])
         #expect(killed.signal == SIGKILL, "the fault point was reached")
         let active = try await workspace.recorded().tokens.values.filter { $0.active != nil }.count
@@ -99,7 +99,7 @@ import TokenctlState
         workspace.write(ApplyCommandTests.manifests(tokens: names.dropLast(2).map {
             ApplyCommandTests.token($0, lifespan: "90d", every: "30d", overlap: "1d")
         }.joined()))
-        let interrupted = try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--at", ApplyCommandTests.at(10)],
+        let interrupted = try workspace.run(at: ApplyCommandTests.at(10), ["apply", "-f", "DIR", "--auto-approve"],
                                             environment: ["TOKENCTL_FAULT": "after-revoke"])
         #expect(interrupted.signal == SIGKILL)
         func retireEntries() throws -> Int {
@@ -116,20 +116,22 @@ import TokenctlState
         defer { workspace.remove() }
         workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web") + ApplyCommandTests.token("api")))
         var outputs: [String] = []
-        func run(_ arguments: [String]) throws {
+        func run(at moment: String? = nil, _ arguments: [String]) throws {
             // Every command logs at debug level, so that the logs are searched too.
-            let outcome = try workspace.run(arguments, environment: ["TOKENCTL_LOG_LEVEL": "debug"])
+            let debug = ["TOKENCTL_LOG_LEVEL": "debug"]
+            let outcome = try moment.map { try workspace.run(at: $0, arguments, environment: debug) }
+                ?? workspace.run(arguments, environment: debug)
             outputs.append(outcome.stdout + outcome.stderr)
         }
-        try run(["apply", "-f", "DIR", "--auto-approve", "--at", ApplyCommandTests.at(0)])
+        try run(at: ApplyCommandTests.at(0), ["apply", "-f", "DIR", "--auto-approve"])
         var canaries = [try workspace.secret("web"), try workspace.secret("api")]
-        try run(["apply", "-f", "DIR", "--auto-approve", "--at", ApplyCommandTests.at(5)])  // rotate
+        try run(at: ApplyCommandTests.at(5), ["apply", "-f", "DIR", "--auto-approve"])  // rotate
         canaries += [try workspace.secret("web"), try workspace.secret("api")]
         canaries.append(try String(contentsOfFile: workspace.state + "/master.key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
         try run(["plan", "-f", "DIR", "--at", ApplyCommandTests.at(9), "--out", workspace.root + "/plan.json"])
         try run(["plan", "-f", "DIR", "--at", ApplyCommandTests.at(9), "--json", "--refresh"])
         try run(["show", workspace.root + "/plan.json"])
-        try run(["apply", workspace.root + "/plan.json", "--at", ApplyCommandTests.at(9)])
+        try run(at: ApplyCommandTests.at(9), ["apply", workspace.root + "/plan.json"])
         try run(["status", "-f", "DIR", "--json"])
         try run(["status", "-f", "DIR"])
         try run(["forecast", "-f", "DIR", "--within", "1d"])

@@ -30,6 +30,27 @@ struct BinaryRunner {
         try runProgram(executable, arguments, environment: environment)
     }
 
+    /// Runs tokenctl with the system clock starting at `moment` (an RFC 3339 time) and ticking from there.
+    ///
+    /// apply and reconcile take no `--at` (they mint real credentials), so tests that need them at another time run
+    /// them under libfaketime (Debian's `faketime`), which shifts the clock of the process from outside.
+    static func run(at moment: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+        try runProgram(executable, arguments, environment: try clock(at: moment).merging(environment) { $1 })
+    }
+
+    /// The environment that starts a process's wall clock at `moment` through libfaketime, preloaded directly (not
+    /// through the `faketime` wrapper, which forks: a signal to it would not reach tokenctl).
+    static func clock(at moment: String) throws -> [String: String] {
+        let library = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+        try #require(FileManager.default.fileExists(atPath: library),
+                     "the tests run apply at other times under libfaketime: install it with apt-get install faketime")
+        let start = "@" + moment.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "")
+        // Without FAKETIME_SHARED the Swift runtime saw no arguments under the library (observed with 0.9.10); a
+        // semaphore that does not exist leaves each process its own clock, which is what these tests want.
+        return ["LD_PRELOAD": library, "FAKETIME": start, "FAKETIME_SHARED": "/tokenctl-tests-none /tokenctl-tests-none",
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1", "TZ": "UTC"]
+    }
+
     static func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
         let scratch = NSTemporaryDirectory() + "tokenctl-run-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
@@ -89,7 +110,8 @@ struct BinaryRunner {
     }
 
     /// Starts tokenctl, kills it with SIGKILL after `delay` seconds (if still running), and returns how it ended.
-    static func killed(after delay: Double, _ arguments: [String]) throws -> (exited: Bool, status: Int32) {
+    static func killed(after delay: Double, at moment: String, _ arguments: [String]) throws -> (exited: Bool, status: Int32) {
+        let environment = ProcessInfo.processInfo.environment.merging(try clock(at: moment)) { $1 }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -97,9 +119,13 @@ struct BinaryRunner {
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
         var pid: pid_t = 0
-        try #require(posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0)
+        try #require(posix_spawn(&pid, executable, &actions, nil, argv, envp) == 0)
         usleep(useconds_t(delay * 1_000_000))
         kill(pid, SIGKILL)
         var status: Int32 = 0

@@ -34,7 +34,7 @@ import TokenctlStores
     static func day(_ days: Int64) -> String { ApplyCommandTests.at(days * 86_400) }
 
     static func apply(_ workspace: ApplyCommandTests.Workspace, at moment: String, fault: String? = nil) throws -> BinaryRunner.Outcome {
-        try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--at", moment], environment: fault.map { ["TOKENCTL_FAULT": $0] } ?? [:])
+        try workspace.run(at: moment, ["apply", "-f", "DIR", "--auto-approve"], environment: fault.map { ["TOKENCTL_FAULT": $0] } ?? [:])
     }
 
     /// The invariants of SPEC §4 and the apply issue, checked against the issuer's inventory and both stores.
@@ -101,9 +101,9 @@ import TokenctlStores
             defer { workspace.remove() }
             workspace.write(Self.manifests(count: 300))
             let delay = Double.random(in: 0.05...0.6, using: &generator)
-            _ = try BinaryRunner.killed(after: delay, ["apply", "-f", workspace.root, "--auto-approve", "--at", Self.day(0)])
+            _ = try BinaryRunner.killed(after: delay, at: Self.day(0), ["apply", "-f", workspace.root, "--auto-approve"])
             // A second kill during the repairing run, then a clean one.
-            _ = try BinaryRunner.killed(after: delay / 2, ["apply", "-f", workspace.root, "--auto-approve", "--at", Self.day(0)])
+            _ = try BinaryRunner.killed(after: delay / 2, at: Self.day(0), ["apply", "-f", workspace.root, "--auto-approve"])
             let rerun = try Self.apply(workspace, at: Self.day(0))
             #expect(rerun.status == 0, "round \(round) (killed after \(delay) s): \(rerun.stderr.suffix(500))")
             try await Self.checkInvariants(workspace, expected: 300, context: "round \(round), killed after \(delay) s")

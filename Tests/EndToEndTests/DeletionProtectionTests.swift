@@ -33,12 +33,12 @@ import TokenctlModel
         #expect(plan.stderr.contains("apply would refuse this plan") && plan.stderr.contains("retires 10 of the 20 managed tokens"),
                 "\(plan.stderr)")
 
-        let refused = try workspace.run(["apply"] + partial + ["--auto-approve", "--at", ApplyCommandTests.at(10)])
+        let refused = try workspace.run(at: ApplyCommandTests.at(10), ["apply"] + partial + ["--auto-approve"])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("more than the 10% (2) allowed") && refused.stderr.contains("Nothing was changed"), "\(refused.stderr)")
         #expect(try workspace.inventory().filter(\.revoked).isEmpty, "no credential was revoked")
 
-        let raised = try workspace.run(["apply"] + partial + ["--auto-approve", "--retire-limit", "60", "--at", ApplyCommandTests.at(10)])
+        let raised = try workspace.run(at: ApplyCommandTests.at(10), ["apply"] + partial + ["--auto-approve", "--retire-limit", "60"])
         #expect(raised.status == 0, "\(raised.stdout)\(raised.stderr)")
         #expect(try workspace.inventory().filter(\.revoked).count == 10)
     }
@@ -46,8 +46,8 @@ import TokenctlModel
     @Test func consentRetiresThemAll() throws {
         let workspace = try Self.appliedTwoTeams()
         defer { workspace.remove() }
-        let applied = try workspace.run(["apply", "-f", workspace.root + "/base.yaml", "--state-dir", workspace.state, "--auto-approve",
-                                         "--allow-mass-retirement", "--at", ApplyCommandTests.at(10)])
+        let applied = try workspace.run(at: ApplyCommandTests.at(10), ["apply", "-f", workspace.root + "/base.yaml", "--state-dir",
+                                                                       workspace.state, "--auto-approve", "--allow-mass-retirement"])
         #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
         #expect(try workspace.inventory().filter(\.revoked).count == 20)
     }

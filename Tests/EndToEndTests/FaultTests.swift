@@ -57,8 +57,9 @@ import TokenctlModel
         let many = (0..<400).map { "svc-\($0)" }
         workspace.write(Self.manifests(vaultPath: "secrets.vault", tokens: ["web"] + many))
         // A file-size limit stands in for a full disk: writes past 64 KiB fail with EFBIG.
-        let limited = try BinaryRunner.runProgram("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f 128; exec \"$0\" apply -f \"$1\" --auto-approve --at \"$2\"",
-                                                             BinaryRunner.executable, workspace.root, ApplyCommandTests.at(10)])
+        let limited = try BinaryRunner.runProgram("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f 128; exec \"$0\" apply -f \"$1\" --auto-approve",
+                                                             BinaryRunner.executable, workspace.root],
+                                                  environment: try BinaryRunner.clock(at: ApplyCommandTests.at(10)))
         #expect(limited.status == 1, "\(limited.stdout.suffix(300))\(limited.stderr.suffix(300))")
         #expect(limited.signal == 0, "it must fail with a message, not crash")
         let output = limited.stdout + limited.stderr

@@ -162,7 +162,7 @@ import TokenctlState
         _ = try await store.write([], expectedSerial: 1)
         let stale = try BinaryRunner.run(["show", planFile])
         #expect(stale.status == 1)
-        #expect(stale.stderr.contains("the plan is stale: it was made at state serial 1, the state is now at 2"))
+        #expect(stale.stderr.contains("the saved plan is stale: it was made at state serial 1, the state is now at 2"))
 
         // Truncated: refused with a clear message.
         let data = try Data(contentsOf: URL(fileURLWithPath: planFile))

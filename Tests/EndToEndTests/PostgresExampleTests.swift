@@ -39,7 +39,7 @@ import TokenctlModel
         #expect(try BinaryRunner.run(["validate", "-f", root]).status == 0)
         let plan = try BinaryRunner.run(["plan", "-f", root, "--refresh"], environment: environment)
         #expect(plan.status == 0, "\(plan.stderr)")
-        let applied = try BinaryRunner.run(["apply", "-f", root, "--auto-approve", "--at", at(0)], environment: environment)
+        let applied = try BinaryRunner.run(at: at(0), ["apply", "-f", root, "--auto-approve"], environment: environment)
         #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
         #expect(try roles() == ["tk_analytics_nightly_export_v1", "tk_analytics_reporting_v1"])
         let v1 = env("REPORTING_DATABASE_URL")
@@ -48,7 +48,7 @@ import TokenctlModel
         #expect(env("EXPORT_DB_PASSWORD").count == 32)
 
         // A week later the reporting role rotates; both versions log in during the day of overlap.
-        let rotated = try BinaryRunner.run(["apply", "-f", root, "--auto-approve", "--at", at(7 * 86_400)], environment: environment)
+        let rotated = try BinaryRunner.run(at: at(7 * 86_400), ["apply", "-f", root, "--auto-approve"], environment: environment)
         #expect(rotated.status == 0, "\(rotated.stdout)\(rotated.stderr)")
         let v2 = env("REPORTING_DATABASE_URL")
         #expect(v2.hasPrefix("postgresql://tk_analytics_reporting_v2:"))
@@ -56,7 +56,7 @@ import TokenctlModel
         #expect((try? cluster.psql("SELECT 1", url: v2)) != nil)
         // A role that owns something is reassigned to app_owner when it retires.
         try cluster.psql("CREATE TABLE owned_by_v1 (id int); ALTER TABLE owned_by_v1 OWNER TO tk_analytics_reporting_v1")
-        #expect(try BinaryRunner.run(["apply", "-f", root, "--auto-approve", "--at", at(8 * 86_400 + 60)], environment: environment).status == 0)
+        #expect(try BinaryRunner.run(at: at(8 * 86_400 + 60), ["apply", "-f", root, "--auto-approve"], environment: environment).status == 0)
         #expect(try !roles().contains("tk_analytics_reporting_v1"))
         #expect((try? cluster.psql("SELECT 1", url: v1)) == nil)
         #expect(try cluster.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'owned_by_v1'").contains("app_owner"))

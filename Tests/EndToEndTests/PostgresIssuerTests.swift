@@ -63,7 +63,8 @@ import TokenctlSQLite
         }
 
         func apply(at offset: Int64 = 0, _ extra: [String] = [], environment extra2: [String: String] = [:]) throws -> BinaryRunner.Outcome {
-            try run(["apply", "-f", "DIR", "--auto-approve", "--at", Self.moment(offset)] + extra, environment: extra2)
+            try workspace.run(at: Self.moment(offset), ["apply", "-f", "DIR", "--auto-approve"] + extra,
+                              environment: environment.merging(extra2) { _, new in new })
         }
 
         static let start = Int64(Date().timeIntervalSince1970)
@@ -234,8 +235,9 @@ import TokenctlSQLite
         let tokens = (0..<300).map { world.token("bulk\($0)", format: "password") }.joined()
         world.workspace.write(world.issuer() + tokens)
         // Kill the issuer's server connections (they have no application_name; psql's are named) while apply runs.
-        let apply = try ControllerProcess(["apply", "-f", world.workspace.root, "--auto-approve", "--at", World.moment(0)],
-                                          environment: world.environment, scratch: world.workspace.root)
+        let apply = try ControllerProcess(["apply", "-f", world.workspace.root, "--auto-approve"],
+                                          environment: world.environment.merging(try BinaryRunner.clock(at: World.moment(0))) { $1 },
+                                          scratch: world.workspace.root)
         let killed = waitFor(timeout: 30) { () -> Bool? in
             guard let roles = try? world.roles(), !roles.isEmpty else { return nil }
             let count = (try? world.cluster.psql("""

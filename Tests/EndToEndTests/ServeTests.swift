@@ -32,11 +32,11 @@ import TokenctlState
         // Issued two hours ago: 'old' (one-hour lifespan) has expired since, 'gone' was retired soon after issue.
         workspace.write(ManifestText.header() + Self.token("old", lifespan: "1h", every: "40m") + Self.token("api") + Self.token("idle")
                         + Self.token("gone"))
-        #expect(try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--at", Self.ago(7_200)]).status == 0)
+        #expect(try workspace.run(at: Self.ago(7_200), ["apply", "-f", "DIR", "--auto-approve"]).status == 0)
         let expired = try workspace.secret("old")
         let gone = try workspace.secret("gone")
         workspace.write(ManifestText.header() + Self.token("old", lifespan: "1h", every: "40m") + Self.token("api") + Self.token("idle"))
-        let retired = try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--at", Self.ago(7_100)])
+        let retired = try workspace.run(at: Self.ago(7_100), ["apply", "-f", "DIR", "--auto-approve"])
         #expect(retired.status == 0, "\(retired.stdout)\(retired.stderr)")
         let active = try workspace.secret("api")
 
