@@ -175,22 +175,22 @@ let package = Package(
         .testTarget(
             name: "TokenctlIssuerAndStoreTests",
             dependencies: [
-                "TokenctlBuiltinIssuer", "TokenctlStores", "TokenctlModel", "TokenctlManifest",
+                "TokenctlBuiltinIssuer", "TokenctlStores", "TokenctlModel", "TokenctlManifest", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(
             name: "TokenctlStateTests",
-            dependencies: ["TokenctlState", "TokenctlSQLite", "TokenctlPostgresState", "TokenctlModel", "PostgresTestSupport",
+            dependencies: ["TokenctlState", "TokenctlSQLite", "TokenctlPostgresState", "TokenctlModel", "TestSupport",
                            .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        // Starts throwaway PostgreSQL clusters for the tests (Tests/Postgres/pg-cluster.sh).
-        .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport"),
+        // Scratch directories removed when the test process exits, and throwaway PostgreSQL clusters (Tests/Postgres/pg-cluster.sh).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "TokenctlPostgresTests",
             dependencies: [
-                "TokenctlPostgresIssuer", "TokenctlPostgresSupport", "TokenctlModel", "PostgresTestSupport",
+                "TokenctlPostgresIssuer", "TokenctlPostgresSupport", "TokenctlModel", "TestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
@@ -203,12 +203,12 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenctlManifestTests",
-            dependencies: ["TokenctlManifest", "TokenctlModel"]
+            dependencies: ["TokenctlManifest", "TokenctlModel", "TestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["tokenctl", "TokenctlModel", "TokenctlState", "TokenctlSQLite", "TokenctlBuiltinIssuer", "TokenctlPostgresState",
-                           "PostgresTestSupport"]
+                           "TestSupport"]
         ),
     ]
 )

@@ -190,7 +190,7 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         let failed = report.failures.count
         let done = report.outcomes.count - failed
-        print("Apply complete: \(done) change\(done == 1 ? "" : "s") applied, \(failed) failed. State serial \(report.serial).")
+        print("Apply complete: \(counted(done, "change")) applied, \(failed) failed. State serial \(report.serial).")
         return failed > 0 ? 1 : 0
     }
 }

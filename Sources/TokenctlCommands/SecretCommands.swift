@@ -84,12 +84,13 @@ struct ExecCommand: AsyncParsableCommand {
     @Option(name: .customLong("env"), parsing: .singleValue, help: "VAR=NAMESPACE/NAME (repeatable).")
     var variables: [String] = []
 
-    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
+    // After `--` only, so that `tokenctl exec --help` is help and not a command named --help.
+    @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
     var command: [String] = []
 
     func run() async throws {
-        let arguments = command.first == "--" ? Array(command.dropFirst()) : command
-        guard !arguments.isEmpty else { throw ValidationError("Give the command to run after --.") }
+        let arguments = command
+        guard !arguments.isEmpty else { throw ValidationError("Give the command to run after --, e.g. -- ./deploy.sh.") }
         if manifests.paths.isEmpty { throw ValidationError("Pass -f PATH: the manifests say which stores hold the secrets.") }
         for variable in variables {
             guard let equals = variable.firstIndex(of: "="), equals != variable.startIndex else {
@@ -99,6 +100,7 @@ struct ExecCommand: AsyncParsableCommand {
             secret.withRevealed { _ = setenv(String(variable[..<equals]), $0, 1) }
         }
         let argv = arguments.map { strdup($0) } + [nil]
+        umask(Tokenctl.inheritedUmask)
         execvp(arguments[0], argv)
         printError("tokenctl: error: cannot run \(arguments[0]): \(String(cString: strerror(errno)))")
         throw ExitCode(1)

@@ -12,10 +12,10 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve RFC 7662 token introspection for the builtin issuer (POST /introspect), with /metrics, /healthz and /readyz.",
         discussion: """
-            POST /introspect with the form field token answers {"active":true,"scope":…,"exp":…,"iat":…,"sub":…,\\
-            "token_type":"Bearer"}, or only {"active":false} for an unknown, revoked, expired or malformed token. \\
-            Each valid check records the token's last use (written every 5 seconds), which tokenctl status shows. \\
-            Bodies over 4 KiB are refused (413). Bind to loopback or put an authenticating proxy in front: \\
+            POST /introspect with the form field token answers {"active":true,"scope":…,"exp":…,"iat":…,"sub":…,\
+            "token_type":"Bearer"}, or only {"active":false} for an unknown, revoked, expired or malformed token. \
+            Each valid check records the token's last use (written every 5 seconds), which tokenctl status shows. \
+            Bodies over 4 KiB are refused (413). Bind to loopback or put an authenticating proxy in front: \
             the endpoint itself does not authenticate callers.
             """
     )

@@ -60,7 +60,7 @@ struct StateRebuildCommand: AsyncParsableCommand {
     private func rebuildLocked(_ desired: ManifestSet, store: StateBackend.Store, directory: String, now: Timestamp) async throws -> Int32 {
         let recorded = try await withState { () async throws(StateError) in try await store.load() }
         guard recorded.tokens.isEmpty else {
-            printError("tokenctl: error: the state already records \(recorded.tokens.count) token\(recorded.tokens.count == 1 ? "" : "s"); "
+            printError("tokenctl: error: the state already records \(counted(recorded.tokens.count, "token")); "
                        + "rebuild only fills an empty state and never overwrites one (plan --refresh shows how state and issuers differ)")
             return 1
         }
@@ -73,7 +73,7 @@ struct StateRebuildCommand: AsyncParsableCommand {
         let versions = rebuilt.tokens.reduce(0) { $0 + $1.versions.count }
         let delivered = rebuilt.tokens.reduce(0) { total, token in total + token.versions.reduce(0) { $0 + $1.deliveries.count } }
         let missing = desired.tokens.count - rebuilt.tokens.count
-        let summary = "rebuilt \(rebuilt.tokens.count) of \(desired.tokens.count) token\(desired.tokens.count == 1 ? "" : "s") "
+        let summary = "rebuilt \(rebuilt.tokens.count) of \(counted(desired.tokens.count, "token")) "
             + "(\(versions) live credential version\(versions == 1 ? "" : "s"), \(delivered) deliver\(delivered == 1 ? "y" : "ies") found)"
         // The rebuilt state and its audit entry in one transaction.
         let origin = RequestOrigin.current(manifestPaths: manifests.paths)

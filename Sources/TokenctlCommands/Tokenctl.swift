@@ -14,8 +14,14 @@ public struct Tokenctl: AsyncParsableCommand {
 
     public init() {}
 
+    /// The file-creation mask tokenctl was started with, restored for the commands `tokenctl exec` runs.
+    nonisolated(unsafe) static var inheritedUmask: mode_t = 0o022
+
     /// Runs the command line, mapping every failure onto tokenctl's exit codes (0, 1, 2, 3).
     public static func runMain() async -> Never {
+        // Every file tokenctl creates is private to its owner, including those SQLite makes beside a database
+        // (state.db-wal, state.db-shm), which would otherwise follow the caller's umask.
+        inheritedUmask = umask(0o077)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

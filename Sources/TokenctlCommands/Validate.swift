@@ -43,13 +43,14 @@ struct Validate: AsyncParsableCommand {
     static func summary(_ result: ManifestLoadResult) -> String {
         let counts = DiagnosticSummary(result.diagnostics)
         let set = result.manifests
-        let scope = "\(result.documents) document\(result.documents == 1 ? "" : "s") in \(result.files.count) file\(result.files.count == 1 ? "" : "s")"
+        let scope = "\(counted(result.documents, "document")) in \(counted(result.files.count, "file"))"
         if result.hasErrors || result.hasPolicyViolations {
-            return "Invalid: \(counts.errors) error\(counts.errors == 1 ? "" : "s"), \(counts.policyViolations) policy violation"
-                + "\(counts.policyViolations == 1 ? "" : "s"), \(counts.warnings) warning\(counts.warnings == 1 ? "" : "s") (\(scope))."
+            return "Invalid: \(counted(counts.errors, "error")), \(counted(counts.policyViolations, "policy violation")), "
+                + "\(counted(counts.warnings, "warning")) (\(scope))."
         }
-        return "Valid: \(set.tokens.count) tokens, \(set.issuers.count) issuers, \(set.stores.count) stores, "
-            + "\(set.policies.count) policies (\(scope))\(counts.warnings > 0 ? ", \(counts.warnings) warnings" : "")."
+        return "Valid: \(counted(set.tokens.count, "token")), \(counted(set.issuers.count, "issuer")), \(counted(set.stores.count, "store")), "
+            + "\(counted(set.policies.count, "policy", plural: "policies")) (\(scope))"
+            + "\(counts.warnings > 0 ? ", " + counted(counts.warnings, "warning") : "")."
     }
 }
 

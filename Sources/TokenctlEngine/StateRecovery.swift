@@ -26,7 +26,7 @@ public enum StateRecovery {
                 guard !record.revoked, record.expiresAt.map({ $0 > now }) ?? true, let issued = record.issuedFor else { return false }
                 return wanted.contains(issued.token)
             }
-            if !live.isEmpty { signs.append("issuer '\(name)' holds \(live.count) live credential\(live.count == 1 ? "" : "s") issued for these tokens") }
+            if !live.isEmpty { signs.append("issuer '\(name)' holds \(counted(live.count, "live credential")) issued for these tokens") }
         }
         var keysByStore: [String: [String]] = [:]
         for token in desired.tokens {
@@ -93,7 +93,7 @@ public enum StateRecovery {
                 byToken[issued.token, default: []].append((issued.version, record))
             }
             if unclaimed > 0 {
-                rebuilt.notes.append("\(unclaimed) live credential\(unclaimed == 1 ? "" : "s") at issuer '\(name)' belong\(unclaimed == 1 ? "s" : "") "
+                rebuilt.notes.append("\(counted(unclaimed, "live credential")) at issuer '\(name)' belong\(unclaimed == 1 ? "s" : "") "
                     + "to no token of these manifests; plan --refresh lists them as ghosts")
             }
             for token in tokens {

@@ -122,7 +122,7 @@ public struct DiagnosticRenderer {
             "diagnostics": items,
             "omittedDiagnostics": max(0, result.diagnostics.count - maxShown),
         ]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -87,10 +87,11 @@ public enum SecretScanner {
     static let entropyThreshold = 3.5
     /// The fewest hexadecimal digits, and bits per digit, that make a hexadecimal string a secret.
     static let hexMinimumLength = 32
-    static let hexEntropyThreshold = 3.3
-    /// The share of character pairs that change class the way random text does (see `characterBreaks`): below it, a
-    /// segment of 4 or more characters reads like a word; a random stretch must reach it as a whole.
-    static let breakRatio = 0.25
+    static let hexEntropyThreshold = 3.1
+    /// The share of character pairs inside segments that change class the way random text does (`characterBreaks`)
+    /// that a random stretch reaches: about half of them in base64, 0.4 in lowercase letters and digits; 0.14 in
+    /// `OrdersApiCiProductionEuWest1b`, none in `ip-10-42-17-203`.
+    static let breakRatio = 0.15
 
     /// What the value looks like, e.g. "a GitHub token (ghp_…, 40 characters)", or nil when it looks harmless.
     public static func finding(in value: String) -> String? {
@@ -316,11 +317,11 @@ public enum SecretScanner {
             let segment = segmentStart..<index
             if segment.count >= 2 {
                 let segmentBreaks = characterBreaks(text, segment)
-                if segment.count >= 4, Double(segmentBreaks) < breakRatio * Double(segment.count - 1) {
+                if isWord(text, segment, breaks: segmentBreaks) {
                     // A word: it ends the stretch before it.
-                    let stretch = Stretch(range: stretchStart..<segmentStart, shown: shown, breaks: breaks, pairs: pairs)
+                    let stretch = Stretch(range: stretchStart..<max(stretchStart, segmentStart - 1), shown: shown, breaks: breaks, pairs: pairs)
                     if let finding = judge(text, stretch, digest: digest) { return finding }
-                    stretchStart = index
+                    stretchStart = index + 1
                     breaks = 0
                     pairs = 0
                     shown = nil
@@ -333,7 +334,7 @@ public enum SecretScanner {
             segmentStart = index + 1
             index += 1
         }
-        return judge(text, Stretch(range: stretchStart..<text.count, shown: shown, breaks: breaks, pairs: pairs), digest: digest)
+        return judge(text, Stretch(range: min(stretchStart, text.count)..<text.count, shown: shown, breaks: breaks, pairs: pairs), digest: digest)
     }
 
     /// Consecutive segments that do not read like words, and their class changes (`characterBreaks`) out of `pairs`.
@@ -347,10 +348,8 @@ public enum SecretScanner {
     /// Whether a stretch is random: long, high entropy, and as many class changes as random text; hexadecimal digits
     /// count when there are 32 or more of them, outside a digest.
     private static func judge(_ text: UnsafeBufferPointer<UInt8>, _ stretch: Stretch, digest: Bool) -> Finding? {
-        var lower = stretch.range.lowerBound
-        var upper = stretch.range.upperBound
-        while lower < upper, isSegmentSeparator(text[lower]) { lower += 1 }
-        while upper > lower, isSegmentSeparator(text[upper - 1]) { upper -= 1 }
+        let lower = stretch.range.lowerBound
+        let upper = stretch.range.upperBound
         guard upper - lower >= entropyMinimumLength else { return nil }
         var hasUpper = false, hasLower = false, hasDigit = false, allHex = true
         var total = 0
@@ -379,6 +378,35 @@ public enum SecretScanner {
         let classes = (hasUpper ? 1 : 0) + (hasLower ? 1 : 0) + (hasDigit ? 1 : 0)
         guard classes >= 2, entropy >= entropyThreshold, Double(stretch.breaks) >= breakRatio * Double(stretch.pairs) else { return nil }
         return Finding(kind: "a long random string", excerpt: masked(text, shown), length: shown.count)
+    }
+
+    /// Whether a segment reads like a word: 5 or more letters, a quarter of them vowels, in lower case, in capitals, or
+    /// capitalised words run together (`orders`, `ORDERS`, `AmazonEKSClusterPolicy`), with at most one class change per
+    /// 10 letters;
+    /// a number may end it (`Policy2`, `OrdersApiEuWest1b`). Shorter segments, and segments with digits elsewhere
+    /// (`west`, `v1beta1`, `7d9f8b6c5`), belong to the stretch around them.
+    private static func isWord(_ text: UnsafeBufferPointer<UInt8>, _ segment: Range<Int>, breaks: Int) -> Bool {
+        // A number of up to 4 digits at the end (`Policy2`), and one lowercase letter after it (`West1b`), is set aside.
+        var end = segment.upperBound
+        if end - segment.lowerBound >= 2, characterClass(text[end - 1]) == .lower, characterClass(text[end - 2]) == .digit { end -= 1 }
+        var digits = 0
+        while end > segment.lowerBound, characterClass(text[end - 1]) == .digit {
+            end -= 1
+            digits += 1
+        }
+        guard digits <= 4 else { return false }
+        if digits == 0 { end = segment.upperBound }
+        let letters = segment.lowerBound..<end
+        let letterBreaks = letters == segment ? breaks : characterBreaks(text, letters)
+        guard letters.count >= 5, letterBreaks * 10 < letters.count else { return false }
+        // Words have vowels (`orders`: 2 of 6); random letters seldom have a quarter of them (`Dxrf`).
+        var vowels = 0
+        for byte in text[letters] {
+            guard (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) else { return false }
+            let lower = byte | 0x20
+            if lower == 97 || lower == 101 || lower == 105 || lower == 111 || lower == 117 || lower == 121 { vowels += 1 }
+        }
+        return vowels * 4 >= letters.count
     }
 
     private enum CharacterClass {

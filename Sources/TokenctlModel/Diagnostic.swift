@@ -72,3 +72,8 @@ public struct DiagnosticSummary: Sendable {
         }
     }
 }
+
+/// A count with its noun, "1 token" or "2 tokens", for messages (`plural` for nouns not made with -s).
+public func counted(_ count: Int, _ singular: String, plural: String? = nil) -> String {
+    "\(count) \(count == 1 ? singular : plural ?? singular + "s")"
+}

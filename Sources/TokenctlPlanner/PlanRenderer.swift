@@ -35,8 +35,8 @@ public enum PlanRenderer {
                              ("retire", "to retire")] {
             if let count = counts[key] { parts.append("\(count) \(label)") }
         }
-        if let count = counts["ghostRetired"] { parts.append("\(count) ghost\(count == 1 ? "" : "s") to retire") }
-        if let count = counts["ghostReported"] { parts.append("\(count) ghost\(count == 1 ? "" : "s") reported") }
+        if let count = counts["ghostRetired"] { parts.append("\(counted(count, "ghost")) to retire") }
+        if let count = counts["ghostReported"] { parts.append("\(counted(count, "ghost")) reported") }
         return parts.isEmpty ? "No changes." : "Plan: \(parts.joined(separator: ", "))."
     }
 
@@ -54,10 +54,12 @@ public enum PlanRenderer {
         }
     }
 
-    static func extra(_ change: PlannedChange) -> String {
+    /// The short note shown after an issue, rotate or redeliver line: the new credential's expiry, or the stores.
+    public static func extra(_ change: PlannedChange) -> String {
         switch change.action {
         case .issue, .rotate:
-            return change.facts["expires"] ?? ""
+            guard let lifespan = change.facts["lifespan"] else { return "" }
+            return lifespan == "never" ? "never expires" : "expires in \(lifespan)"
         case .redeliver: return change.stores.map(\.description).joined(separator: ", ")
         default: return ""
         }

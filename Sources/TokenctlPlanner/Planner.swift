@@ -63,7 +63,12 @@ public enum Planner {
         let settings = Schedule.Settings(token)
         let nextVersion = (recorded?.latestVersion ?? 0) + 1
         // Built only for the tokens that change: most tokens of a large set have nothing to do.
-        var expiryText: String { token.lifespan.duration.map { "expires in \($0)" } ?? "never expires" }
+        // Data, not prose: the lifespan and the moment the new credential would expire (absent when it never does).
+        var expiry: [String: String] {
+            guard let lifespan = token.lifespan.duration else { return ["lifespan": "never"] }
+            return ["lifespan": lifespan.description,
+                    "newVersionExpiresAt": Timestamp(secondsSinceEpoch: now.secondsSinceEpoch + lifespan.seconds).description]
+        }
 
         // Retiring versions whose overlap has ended.
         for version in recorded?.versions ?? [] where version.status == .retiring {
@@ -88,20 +93,20 @@ public enum Planner {
                     action: .issue, token: token.id, issuer: token.issuer, version: current.version, newVersion: nextVersion,
                     reason: .missingAtIssuer,
                     detail: "v\(current.version) (id \(current.credentialID)) is \(found == nil ? "gone from" : "revoked at") the issuer",
-                    facts: ["credentialID": current.credentialID, "expires": expiryText]))
+                    facts: expiry.merging(["credentialID": current.credentialID]) { $1 }))
                 return
             }
         }
         guard let recorded, let current = recorded.active else {
             changes.append(PlannedChange(action: .issue, token: token.id, issuer: token.issuer, newVersion: nextVersion,
-                                         reason: .notIssued, detail: "no credential yet", facts: ["expires": expiryText]))
+                                         reason: .notIssued, detail: "no credential yet", facts: expiry))
             return
         }
         let age = now.secondsSinceEpoch - current.issuedAt.secondsSinceEpoch
         func rotate(_ reason: PlanReason, _ detail: String, facts: [String: String] = [:]) {
             changes.append(PlannedChange(action: .rotate, token: token.id, issuer: token.issuer, version: current.version,
                                          newVersion: nextVersion, reason: reason, detail: detail,
-                                         facts: facts.merging(["expires": expiryText]) { current, _ in current }))
+                                         facts: facts.merging(expiry) { current, _ in current }))
         }
 
         if recorded.issuer != token.issuer {

@@ -40,7 +40,7 @@ public struct RetirementGuard: Sendable, Hashable {
         public var message: String {
             let share = managed == 0 ? 100 : retiring * 100 / managed
             var sample = examples.map(\.description).joined(separator: ", ") + (retiring - ghosts > examples.count ? ", …" : "")
-            if ghosts > 0 { sample += (sample.isEmpty ? "" : ", ") + "\(ghosts) ghost\(ghosts == 1 ? "" : "s")" }
+            if ghosts > 0 { sample += (sample.isEmpty ? "" : ", ") + "\(counted(ghosts, "ghost"))" }
             return "this plan retires \(retiring) of the \(managed) managed tokens (\(share)%: \(sample)), more than the "
                 + "\(limitPercent)% (\(allowed)) allowed at once; if the manifests are complete and this is intended, apply with "
                 + "--allow-mass-retirement (or raise --retire-limit); if not, check that every manifest path is given with -f "

@@ -119,7 +119,7 @@ public enum TokenStatus {
                 .joined(separator: "  ") + "\n"
         }
         let counts = Dictionary(grouping: rows, by: \.health).mapValues(\.count)
-        text += "\n\(rows.count) token\(rows.count == 1 ? "" : "s"): " + [Health.ok, .rotationDue, .expiring, .expired, .needsAttention]
+        text += "\n\(counted(rows.count, "token")): " + [Health.ok, .rotationDue, .expiring, .expired, .needsAttention]
             .compactMap { health in counts[health].map { "\($0) \(health.rawValue)" } }.joined(separator: ", ") + ".\n"
         return text
     }

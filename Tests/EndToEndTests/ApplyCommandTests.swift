@@ -105,6 +105,13 @@ import TokenctlStores
         let mode = try FileManager.default.attributesOfItem(atPath: workspace.state + "/master.key")[.posixPermissions] as? Int
         #expect(mode == 0o600)
         #expect((try FileManager.default.attributesOfItem(atPath: workspace.root + "/secrets.vault")[.posixPermissions] as? Int) == 0o600)
+        // SQLite's companions (state.db-wal, state.db-shm) too: every file tokenctl makes is private to its owner.
+        let made = try FileManager.default.contentsOfDirectory(atPath: workspace.state)
+        #expect(made.contains("state.db-wal") || made.contains("state.db-shm") || made.contains("state.db"))
+        for file in made {
+            let mode = try FileManager.default.attributesOfItem(atPath: workspace.state + "/" + file)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(file) is \(String(mode ?? 0, radix: 8))")
+        }
         let second = try workspace.run(["apply", "-f", "DIR", "--auto-approve"])
         #expect(second.status == 0)
         #expect(second.stdout == "No changes. Issued credentials match the manifests.\n")

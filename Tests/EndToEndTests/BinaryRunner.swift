@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Runs the built `tokenctl` binary and captures its output, exit status, time and peak memory.
@@ -134,9 +135,7 @@ struct BinaryRunner {
     }
 
     static func temporaryDirectory() -> String {
-        let path = NSTemporaryDirectory() + "tokenctl-e2e-" + UUID().uuidString
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
+        Scratch.directory("tokenctl-e2e")
     }
 
     static func write(_ text: String, to path: String) {

@@ -25,7 +25,7 @@ import Testing
     @Test func quickstartValidates() throws {
         let outcome = try BinaryRunner.run(["validate", "-f", BinaryRunner.packageRoot.appendingPathComponent("Examples/quickstart").path])
         #expect(outcome.status == 0, "\(outcome.stderr)")
-        #expect(outcome.stdout.hasPrefix("Valid: 3 tokens, 1 issuers, 1 stores, 1 policies"))
+        #expect(outcome.stdout.hasPrefix("Valid: 3 tokens, 1 issuer, 1 store, 1 policy (6 documents in 1 file)"), "no \"1 issuers\": \(outcome.stdout)")
     }
 
     @Test func errorsExitOneWithEveryDiagnostic() throws {

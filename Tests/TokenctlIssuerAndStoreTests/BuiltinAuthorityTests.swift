@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TestSupport
 import GRDB
 import Testing
 import TokenctlBuiltinIssuer
@@ -8,9 +9,7 @@ import TokenctlModel
 import TokenctlStores
 
 func scratchDirectory() -> String {
-    let path = NSTemporaryDirectory() + "tokenctl-unit-" + UUID().uuidString
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+    Scratch.directory("tokenctl-unit")
 }
 
 @Suite struct BuiltinAuthorityTests {

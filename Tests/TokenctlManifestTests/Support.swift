@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import TokenctlManifest
 import TokenctlModel
@@ -35,9 +36,7 @@ enum Fixture {
     static let now = Timestamp(secondsSinceEpoch: 1_795_910_400)  // 2026-11-29T00:00:00Z
 
     static func directory() -> String {
-        let path = NSTemporaryDirectory() + "tokenctl-tests-" + UUID().uuidString
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
+        Scratch.directory("tokenctl-tests")
     }
 
     /// Loads `files` (name → text), plus `base.yaml` unless `withBase` is false.

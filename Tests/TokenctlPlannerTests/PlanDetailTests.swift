@@ -40,10 +40,13 @@ private func single(_ plan: Plan, sourceLocation: Testing.SourceLocation = #_sou
         #expect(change.version == nil)
         #expect(change.newVersion == 1)
         #expect(change.issuer == "local")
-        #expect(change.facts == ["expires": "expires in 90d"])
+        // Data for --json: the lifespan and a timestamp, not prose.
+        #expect(change.facts == ["lifespan": "90d", "newVersionExpiresAt": Timestamp(secondsSinceEpoch: now.secondsSinceEpoch + 90 * 86_400).description])
+        #expect(PlanRenderer.extra(change) == "expires in 90d")
 
         let permanent = try single(plan([token(x, lifespan: "never", every: nil)]))
-        #expect(permanent.facts["expires"] == "never expires")
+        #expect(permanent.facts == ["lifespan": "never"])
+        #expect(PlanRenderer.extra(permanent) == "never expires")
 
         let afterPending = try single(plan([token(x)], [recorded(x, versions: [version(1, status: .revoked), version(2, status: .pending)])]))
         #expect(afterPending.newVersion == 3)
@@ -56,7 +59,8 @@ private func single(_ plan: Plan, sourceLocation: Testing.SourceLocation = #_sou
         #expect(change.newVersion == 4)
         #expect(change.detail == "age 31d ≥ every 30d")
         let due = try #require(Schedule.rotationDue(id: tid(x), issuedAt: ago("31d"), settings: Schedule.Settings(token(x))))
-        #expect(change.facts == ["age": "31d", "every": "30d", "dueAt": due.description, "expires": "expires in 90d"])
+        #expect(change.facts == ["age": "31d", "every": "30d", "dueAt": due.description, "lifespan": "90d",
+                                 "newVersionExpiresAt": Timestamp(secondsSinceEpoch: now.secondsSinceEpoch + 90 * 86_400).description])
         // issuedAt + every, at most every/20 earlier.
         #expect(due <= ago("31d") + duration("30d"))
         #expect(due >= ago("31d") + duration("28d12h"))
@@ -94,7 +98,8 @@ private func single(_ plan: Plan, sourceLocation: Testing.SourceLocation = #_sou
         let expiresAt = fromNow("12h")
         let change = try single(plan([token(x)], [recorded(x, versions: [version(1, issuedAt: ago("5d"), expiresAt: expiresAt)])]))
         #expect(change.detail == "v1 expires 2026-12-01 00:00 UTC, within its overlap 1d")
-        #expect(change.facts == ["expiresAt": expiresAt.description, "overlap": "1d", "expires": "expires in 90d"])
+        #expect(change.facts == ["expiresAt": expiresAt.description, "overlap": "1d", "lifespan": "90d",
+                                 "newVersionExpiresAt": Timestamp(secondsSinceEpoch: now.secondsSinceEpoch + 90 * 86_400).description])
 
         let windowed = try single(plan([token(x, window: "Sat,Sun 09:00-17:00 UTC")],
                                        [recorded(x, versions: [version(1, issuedAt: ago("5d"), expiresAt: expiresAt)])]))

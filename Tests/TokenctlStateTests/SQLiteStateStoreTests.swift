@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import TokenctlModel
 import TokenctlSQLite
@@ -6,7 +7,7 @@ import TokenctlState
 import GRDB
 
 func temporaryStateDirectory() -> String {
-    NSTemporaryDirectory() + "tokenctl-state-" + UUID().uuidString + "/.tokenctl"
+    Scratch.path("tokenctl-state") + "/.tokenctl"
 }
 
 @Suite struct SQLiteStateStoreTests {
@@ -65,7 +66,7 @@ func temporaryStateDirectory() -> String {
     }
 
     @Test func stateDirectoryDefaultsBesideTheManifests() throws {
-        let base = NSTemporaryDirectory() + "tokenctl-loc-" + UUID().uuidString
+        let base = Scratch.path("tokenctl-loc")
         try FileManager.default.createDirectory(atPath: base + "/manifests", withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: base + "/manifests/a.yaml", contents: Data())
         #expect(StateLocation.directory(explicit: nil, manifestPaths: [base + "/manifests"]) == base + "/manifests/.tokenctl")
