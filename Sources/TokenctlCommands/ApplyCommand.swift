@@ -16,7 +16,8 @@ struct ApplyCommand: AsyncParsableCommand {
         discussion: """
             From manifests (-f), apply plans, shows the plan and asks for confirmation on a terminal (--auto-approve \
             otherwise). From a saved plan (PLANFILE), it applies exactly that plan, and refuses it when the state or the \
-            manifests changed since. Exit codes: 0 success, 1 error or a failed change, 3 policy violation.
+            manifests changed since. Exit codes: 0 success, 1 error or a failed change, \
+            3 policy violation (the tokens concerned get no new credential; every other change is applied).
             """
     )
 
@@ -75,14 +76,14 @@ struct ApplyCommand: AsyncParsableCommand {
             lock = try await StateLockHolder.acquire(store, timeout: timeout, ttl: StateBackend.lockTTL(url: stateURL))
             stateLoad = Self.load(store)
             do {
-                loaded = try loadManifestsOrExit(paths, now: now)
+                loaded = try loadManifestsOrExit(paths, now: now, holdingViolators: true)
             } catch {
                 await lock.release()
                 throw error
             }
         } else {
             // No state yet: check the manifests before creating anything.
-            loaded = try loadManifestsOrExit(paths, now: now)
+            loaded = try loadManifestsOrExit(paths, now: now, holdingViolators: true)
             store = try openState(directory, mode: .readWrite, url: stateURL)
             lock = try await StateLockHolder.acquire(store, timeout: timeout, ttl: StateBackend.lockTTL(url: stateURL))
             stateLoad = Self.load(store)
@@ -150,7 +151,7 @@ struct ApplyCommand: AsyncParsableCommand {
         } else {
             let observed = refresh ? try await Inventory.observe(loaded.manifests, issuers: try engine().drivers.issuers,
                                                                    stores: try engine().drivers.stores) : nil
-            plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now)
+            plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now, held: loaded.policyHolds)
         }
         if !startFromEmptyState, recorded.tokens.isEmpty, plan.changes.contains(where: { $0.action == .issue }),
            let signs = await StateRecovery.signsOfEarlierWork(desired: loaded.manifests, drivers: try engine().drivers, now: now) {
@@ -159,7 +160,9 @@ struct ApplyCommand: AsyncParsableCommand {
             return 1
         }
         print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
-        guard plan.hasChanges else { return 0 }
+        // Held tokens do not stop the other changes; the run still ends with the policy's exit code.
+        let heldCode: Int32 = plan.held.isEmpty ? 0 : 3
+        guard plan.hasChanges else { return heldCode }
         if let tripped = retirement.retirementGuard?.check(plan, recorded: recorded) {
             printError("tokenctl: error: \(tripped.message). Nothing was changed.")
             return 1
@@ -191,7 +194,10 @@ struct ApplyCommand: AsyncParsableCommand {
         let failed = report.failures.count
         let done = report.outcomes.count - failed
         print("Apply complete: \(counted(done, "change")) applied, \(failed) failed. State serial \(report.serial).")
-        return failed > 0 ? 1 : 0
+        if !plan.held.isEmpty {
+            printError("tokenctl: \(counted(plan.held.count, "token")) held by policy got no new credential; fix the violations above.")
+        }
+        return failed > 0 ? 1 : heldCode
     }
 }
 

@@ -118,7 +118,9 @@ func printError(_ text: String) {
 }
 
 /// Loads the manifests; prints diagnostics and exits 1 (errors) or 3 (policy violations) when they are not usable.
-func loadManifestsOrExit(_ paths: [String], now: Timestamp, quiet: Bool = false) throws -> ManifestLoadResult {
+/// With `holdingViolators` (plan, apply), policy violations do not stop the run: the tokens concerned are held
+/// (`ManifestLoadResult.policyHolds`) and the caller exits 3 at the end.
+func loadManifestsOrExit(_ paths: [String], now: Timestamp, quiet: Bool = false, holdingViolators: Bool = false) throws -> ManifestLoadResult {
     let result = ManifestLoader().load(paths: paths, now: now)
     var renderer = DiagnosticRenderer(colors: useColors(fileDescriptor: 2))
     let shown = quiet ? result.diagnostics.filter { $0.severity != .warning } : result.diagnostics
@@ -128,8 +130,14 @@ func loadManifestsOrExit(_ paths: [String], now: Timestamp, quiet: Bool = false)
         throw ExitCode(1)
     }
     if result.hasPolicyViolations {
-        printError("tokenctl: the manifests violate policy; nothing is planned until they comply.")
-        throw ExitCode(3)
+        guard holdingViolators else {
+            printError("tokenctl: the manifests violate policy; fix them and run again (tokenctl validate shows them too).")
+            throw ExitCode(3)
+        }
+        if !quiet {
+            printError("tokenctl: \(counted(result.policyHolds.count, "token")) violate\(result.policyHolds.count == 1 ? "s" : "") policy and "
+                       + "get no new credential until they comply; every other change proceeds.")
+        }
     }
     return result
 }

@@ -87,7 +87,8 @@ actor ControllerPass {
             outcome.nextDueAt = min(outcome.nextDueAt ?? retryAt, retryAt)
             return outcome
         }
-        let problems = loaded.diagnostics.filter { $0.severity != .warning }
+        // Errors make a set unusable; policy violations only hold their tokens, judged again at every pass (below).
+        let problems = loaded.diagnostics.filter { $0.severity == .error }
         if problems.isEmpty {
             lastGood = loaded
         } else {
@@ -206,7 +207,15 @@ actor ControllerPass {
             } else {
                 observed = nil
             }
-            var plan = Planner.plan(desired: desired, recorded: recorded, observed: observed, now: now)
+            // Policy is judged at this pass's moment, not when the files were read: an exception that expired since holds
+            // its token now, without a restart or a change to the files.
+            let violations = PolicyChecker.check(desired, now: now).filter { $0.severity == .policy }
+            let holds = PolicyChecker.holds(violations)
+            for violation in violations.prefix(20) {
+                logger.error("policy violation: token held", metadata: ["token": "\(violation.token.map { "\($0)" } ?? "-")",
+                                                                        "diagnostic": "\(violation.message)"])
+            }
+            var plan = Planner.plan(desired: desired, recorded: recorded, observed: observed, now: now, held: holds)
             if recorded.tokens.isEmpty, plan.changes.contains(where: { $0.action == .issue }),
                let signs = await StateRecovery.signsOfEarlierWork(desired: desired, drivers: try engine().drivers, now: now) {
                 // Empty state beside live credentials is lost state, not a fresh start: wait for an operator.
@@ -244,8 +253,10 @@ actor ControllerPass {
                 nextDue = Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
             }
             let rows = TokenStatus.rows(after, lastUsed: StatusCommand.lastUsedTimes(after, directory: directory), now: now)
-            return PassOutcome(result: changes.contains { $0.failure != nil } ? .partial : .success, stateReachable: true,
-                               changes: changes, plannedKeys: plannedKeys, deferredCount: deferred.count, nextDueAt: nextDue,
+            let held = holds.isEmpty ? nil : "\(counted(holds.count, "token")) held by policy (no new credential until they comply): "
+                + holds.keys.sorted().prefix(5).map(\.description).joined(separator: ", ")
+            return PassOutcome(result: changes.contains { $0.failure != nil } || held != nil ? .partial : .success, stateReachable: true,
+                               error: held, changes: changes, plannedKeys: plannedKeys, deferredCount: deferred.count, nextDueAt: nextDue,
                                fleet: FleetSnapshot(rows: rows, now: now))
         } catch let error as StateError {
             return .unreachable("\(error)")

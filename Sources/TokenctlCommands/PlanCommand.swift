@@ -16,7 +16,8 @@ struct PlanCommand: AsyncParsableCommand {
         discussion: """
             Reads the manifests and the recorded state (read-only) and prints the changes. Without --refresh no issuer is asked \
             anything. Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error, 2 changes pending \
-            (--detailed-exitcode), 3 policy violation.
+            (--detailed-exitcode), 3 policy violation (the plan lists the \
+            tokens held, and plans every other change).
             """
     )
 
@@ -54,7 +55,7 @@ struct PlanCommand: AsyncParsableCommand {
         let stateLoad = Task { () async -> Result<RecordedState, StateError> in
             do throws(StateError) { return .success(try await store.load()) } catch { return .failure(error) }
         }
-        let loaded = try loadManifestsOrExit(manifests.paths, now: now, quiet: json || format != .human)
+        let loaded = try loadManifestsOrExit(manifests.paths, now: now, quiet: json || format != .human, holdingViolators: true)
         let recorded = try await withState { () async throws(StateError) in try await stateLoad.value.get() }
         if let lock = try await withState({ () async throws(StateError) in try await store.currentLock(now: now) }) {
             printError("note: the state is locked by \(lock.holder) on \(lock.host) (pid \(lock.processID)) since \(lock.acquiredAt); "
@@ -64,7 +65,7 @@ struct PlanCommand: AsyncParsableCommand {
         if refresh {
             observed = try await Inventory.observe(loaded.manifests, stateDirectory: directory)
         }
-        var plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now)
+        var plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now, held: loaded.policyHolds)
         if let out {
             plan.manifestsDigest = try manifestsDigest(loaded.files)
             // Plan writes nothing to the state or its audit log (an apply running now must find both as it left them): the
@@ -83,7 +84,7 @@ struct PlanCommand: AsyncParsableCommand {
         if let tripped = retirement.retirementGuard?.check(plan, recorded: recorded) {
             printError("warning: apply would refuse this plan: \(tripped.message).")
         }
-        let code: Int32 = detailedExitcode && plan.hasDrift ? 2 : 0
+        let code: Int32 = !plan.held.isEmpty ? 3 : detailedExitcode && plan.hasDrift ? 2 : 0
         // Exit with everything still alive: freeing 100k tokens twice over only to exit is a noticeable share of a plan.
         fflush(nil)
         withExtendedLifetime((loaded, recorded, plan)) { Foundation.exit(code) }

@@ -18,7 +18,12 @@ enum SecretLookup {
         let store = try openState(manifests.stateDirectory, mode: .readOnly, url: manifests.stateURL)
         let state = try await withState { () async throws(StateError) in try await store.load() }
         guard let version = state.tokens[id]?.active else {
-            printError("tokenctl: error: token \(id) has no active credential; run tokenctl apply first")
+            if !loaded.manifests.tokens.contains(where: { $0.id == id }) {
+                printError("tokenctl: error: token \(id) is not in the manifests\(state.tokens[id] == nil ? "" : " (it was retired)"); "
+                           + "check the name (tokenctl status lists the managed tokens)")
+            } else {
+                printError("tokenctl: error: token \(id) has no active credential yet; run tokenctl apply to issue it")
+            }
             throw ExitCode(1)
         }
         let drivers = try DriverFactory.makeOrExit(loaded.manifests, stateDirectory: manifests.stateDirectory, state: store)

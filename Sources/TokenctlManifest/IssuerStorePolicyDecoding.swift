@@ -63,6 +63,8 @@ extension FileDecoder {
                 return nil
             }
             kind = .exec(command: exec.command, timeout: exec.timeout)
+            warning("not-implemented", "exec issuers are not implemented yet: apply reports every change of their tokens as "
+                    + "failed; use the builtin or postgres issuer until then", at: location(first))
         }
         guard let metadata else { return nil }
         return .issuer(Issuer(metadata: metadata.metadata, kind: kind, ghosts: ghosts.flatMap { GhostPolicy(rawValue: $0.value) } ?? .report))
@@ -148,6 +150,8 @@ extension FileDecoder {
                 return nil
             }
             kind = .exec(command: exec.command, timeout: exec.timeout)
+            warning("not-implemented", "exec stores are not implemented yet: apply reports every delivery to them as failed; "
+                    + "use an encrypted-file or dotenv store until then", at: location(first))
         }
         guard let metadata else { return nil }
         return .store(Store(metadata: metadata.metadata, kind: kind))

@@ -17,6 +17,8 @@ public struct ManifestLoadResult: Sendable {
     public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
     /// Whether some policy is violated.
     public var hasPolicyViolations: Bool { diagnostics.contains { $0.severity == .policy } }
+    /// The tokens that violate a policy, each with the violations' messages: planning holds them, and only them.
+    public var policyHolds: [TokenID: [String]] { PolicyChecker.holds(diagnostics) }
 }
 
 /// Finds manifest files, decodes them in parallel and validates the set as a whole.
@@ -46,9 +48,8 @@ public struct ManifestLoader: Sendable {
         }
         var set = ManifestSet()
         SetValidator.assemble(&results, into: &set, diagnostics: &diagnostics)
-        if !diagnostics.contains(where: { $0.severity == .error }) {
-            diagnostics.append(contentsOf: PolicyChecker.check(set, now: now))
-        }
+        // Every diagnostic at once: the tokens that decoded are checked against policy even when others have errors.
+        diagnostics.append(contentsOf: PolicyChecker.check(set, now: now))
         return ManifestLoadResult(manifests: set, diagnostics: Diagnostic.sortedForDisplay(diagnostics), files: files,
                                   documents: documents)
     }

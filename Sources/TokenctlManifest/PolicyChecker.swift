@@ -36,6 +36,15 @@ public enum PolicyChecker {
         return chunks.take().flatMap { $0 }
     }
 
+    /// The tokens that `diagnostics` find in violation of a policy, with the violations' messages.
+    public static func holds(_ diagnostics: [Diagnostic]) -> [TokenID: [String]] {
+        var holds: [TokenID: [String]] = [:]
+        for diagnostic in diagnostics where diagnostic.severity == .policy {
+            if let token = diagnostic.token { holds[token, default: []].append(diagnostic.message) }
+        }
+        return holds
+    }
+
     /// A copy of `policies` that shares no storage with them: every token retains the policy's strings and
     /// arrays, and workers retaining the same objects contend on their reference counts.
     private static func privateCopy(of policies: [Policy]) -> [Policy] {
@@ -60,24 +69,24 @@ public enum PolicyChecker {
             case .deny:
                 diagnostics.append(Diagnostic(.policy, "permanent-token",
                     "token '\(token.id)' has lifespan never, but Policy \(name) denies permanent tokens; give it a finite lifespan such as 90d",
-                    at: token.locations.lifespan))
+                    at: token.locations.lifespan, token: token.id))
             case .requireException:
                 guard let exception = token.exception else {
                     diagnostics.append(Diagnostic(.policy, "permanent-token",
                         "token '\(token.id)' has lifespan never without an exception; Policy \(name) requires one: add spec.exception "
                         + "with reason, approvedBy, ticket and expires, or give it a finite lifespan",
-                        at: token.locations.lifespan))
+                        at: token.locations.lifespan, token: token.id))
                     continue
                 }
                 if now >= exception.expires {
                     diagnostics.append(Diagnostic(.policy, "exception-expired",
                         "the exception for permanent token '\(token.id)' expired on \(exception.expiresText) (ticket \(exception.ticket)); "
                         + "renew the review and move 'expires' forward, or give the token a finite lifespan",
-                        at: exception.location))
+                        at: exception.location, token: token.id))
                 } else if now + exceptionWarningPeriod >= exception.expires {
                     diagnostics.append(Diagnostic(.warning, "exception-expiring",
                         "the exception for permanent token '\(token.id)' expires on \(exception.expiresText) (ticket \(exception.ticket)); "
-                        + "renew the review before then", at: exception.location))
+                        + "renew the review before then", at: exception.location, token: token.id))
                 }
             }
         }
@@ -88,13 +97,13 @@ public enum PolicyChecker {
         if let max = policy.maxLifespan, let lifespan = token.lifespan.duration, lifespan > max {
             diagnostics.append(Diagnostic(.policy, "max-lifespan",
                 "token '\(token.id)' has lifespan \(lifespan), longer than the \(max) Policy '\(name)' allows; shorten it to at most \(max)",
-                at: token.locations.lifespan))
+                at: token.locations.lifespan, token: token.id))
         }
         if let max = policy.maxRotationEvery, let every = token.effectiveRotationEvery, every > max {
             let what = token.rotation.every == nil ? "rotates every \(every) (two thirds of its lifespan, the default)" : "rotates every \(every)"
             diagnostics.append(Diagnostic(.policy, "max-rotation",
                 "token '\(token.id)' \(what), less often than the \(max) Policy '\(name)' allows; set rotation.every to at most \(max)",
-                at: token.locations.rotationEvery ?? token.locations.lifespan))
+                at: token.locations.rotationEvery ?? token.locations.lifespan, token: token.id))
         }
         guard let rules = policy.scopes else { return }
         func applies(_ rule: Policy.ScopeRule) -> Bool { rule.owners.contains { $0.matches(token.owner) } }
@@ -107,7 +116,7 @@ public enum PolicyChecker {
                 : "owner '\(token.owner)' may hold \(allowed.joined(separator: ", "))"
             diagnostics.append(Diagnostic(.policy, "scope-not-allowed",
                 "scope '\(scope)' is not allowed for token '\(token.id)' by Policy '\(name)': \(detail); remove the scope or extend the policy",
-                at: token.locations.scopes[index]))
+                at: token.locations.scopes[index], token: token.id))
         }
     }
 }

@@ -215,8 +215,8 @@ public enum SecretScanner {
         var start = range.lowerBound
         var digest = isAfterDigestLabel(bytes, start)
         // A `key=value` run: judge the value (`==` is base64 padding, not a setting). `sha256=<hex>` is a digest.
-        if let equals = bytes[range].firstIndex(of: UInt8(ascii: "=")), equals > start, equals + 1 < range.upperBound,
-           bytes[equals + 1] != UInt8(ascii: "=") {
+        if let equals = firstIndex(of: UInt8(ascii: "="), in: bytes, start..<range.upperBound), equals > start,
+           equals + 1 < range.upperBound, bytes[equals + 1] != UInt8(ascii: "=") {
             digest = digest || isDigestName(bytes, start..<equals)
             start = equals + 1
         }
@@ -226,7 +226,7 @@ public enum SecretScanner {
         var position = start
         while position < run.upperBound {
             if let finding = knownPrefix(bytes, at: position, end: run.upperBound) { return finding }
-            guard let slash = bytes[position..<run.upperBound].firstIndex(of: UInt8(ascii: "/")) else { break }
+            guard let slash = firstIndex(of: UInt8(ascii: "/"), in: bytes, position..<run.upperBound) else { break }
             position = slash + 1
         }
         if let finding = jsonWebToken(bytes, run) { return finding }
@@ -257,7 +257,8 @@ public enum SecretScanner {
               bytes[run.lowerBound + 2] == UInt8(ascii: "J") else { return nil }
         var firstDot: Int?
         var secondDot: Int?
-        for index in run {
+        var index = run.lowerBound
+        while index < run.upperBound {
             let byte = bytes[index]
             if byte == UInt8(ascii: ".") {
                 if firstDot == nil {
@@ -270,6 +271,7 @@ public enum SecretScanner {
             } else if !isAlphanumeric(byte), byte != UInt8(ascii: "-"), byte != UInt8(ascii: "_") {
                 return nil
             }
+            index += 1
         }
         guard let firstDot, let secondDot, firstDot - run.lowerBound >= 10, secondDot - firstDot > 10 else { return nil }
         return Finding(kind: "a JSON Web Token", excerpt: masked(bytes, run), length: run.count)
@@ -280,11 +282,12 @@ public enum SecretScanner {
         // Generated names such as `tokenctl-e2e-<UUID>` are identifiers: a UUID becomes a separator, so that what is
         // around it is judged alone. Most runs hold none, and are judged where they are.
         func startsUUID(_ index: Int) -> Bool {
-            index + 36 <= run.upperBound && bytes[index + 8] == UInt8(ascii: "-") && isUUID(bytes[index..<index + 36])
+            index + 36 <= run.upperBound && bytes[index + 8] == UInt8(ascii: "-") && bytes[index + 13] == UInt8(ascii: "-")
+                && isUUID(bytes, at: index)
         }
-        guard let first = run.first(where: startsUUID) else {
-            return stretches(in: UnsafeBufferPointer(rebasing: bytes[run]), digest: digest)
-        }
+        var first = run.lowerBound
+        while first < run.upperBound, !startsUUID(first) { first += 1 }
+        if first == run.upperBound { return stretches(in: UnsafeBufferPointer(rebasing: bytes[run]), digest: digest) }
         var text: [UInt8] = Array(bytes[run.lowerBound..<first])
         text.reserveCapacity(run.count)
         var index = first
@@ -355,7 +358,11 @@ public enum SecretScanner {
         var total = 0
         let entropy = withUnsafeTemporaryAllocation(of: Int.self, capacity: 128) { counts -> Double in
             counts.initialize(repeating: 0)
-            for byte in text[lower..<upper] where isAlphanumeric(byte) {
+            var index = lower
+            while index < upper {
+                let byte = text[index]
+                index += 1
+                guard isAlphanumeric(byte) else { continue }
                 counts[Int(byte)] += 1
                 total += 1
                 if byte >= 65 && byte <= 90 {
@@ -382,9 +389,8 @@ public enum SecretScanner {
 
     /// Whether a segment reads like a word: 5 or more letters, a quarter of them vowels, in lower case, in capitals, or
     /// capitalised words run together (`orders`, `ORDERS`, `AmazonEKSClusterPolicy`), with at most one class change per
-    /// 10 letters;
-    /// a number may end it (`Policy2`, `OrdersApiEuWest1b`). Shorter segments, and segments with digits elsewhere
-    /// (`west`, `v1beta1`, `7d9f8b6c5`), belong to the stretch around them.
+    /// 10 letters; a number may end it (`Policy2`, `OrdersApiEuWest1b`). Shorter segments, and segments with digits
+    /// elsewhere (`west`, `v1beta1`, `7d9f8b6c5`), belong to the stretch around them.
     private static func isWord(_ text: UnsafeBufferPointer<UInt8>, _ segment: Range<Int>, breaks: Int) -> Bool {
         // A number of up to 4 digits at the end (`Policy2`), and one lowercase letter after it (`West1b`), is set aside.
         var end = segment.upperBound
@@ -401,10 +407,13 @@ public enum SecretScanner {
         guard letters.count >= 5, letterBreaks * 10 < letters.count else { return false }
         // Words have vowels (`orders`: 2 of 6); random letters seldom have a quarter of them (`Dxrf`).
         var vowels = 0
-        for byte in text[letters] {
+        var index = letters.lowerBound
+        while index < letters.upperBound {
+            let byte = text[index]
             guard (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) else { return false }
             let lower = byte | 0x20
             if lower == 97 || lower == 101 || lower == 105 || lower == 111 || lower == 117 || lower == 121 { vowels += 1 }
+            index += 1
         }
         return vowels * 4 >= letters.count
     }
@@ -449,6 +458,16 @@ public enum SecretScanner {
         String(decoding: bytes[range.lowerBound..<min(range.upperBound, range.lowerBound + 4)], as: UTF8.self) + "…"
     }
 
+    /// Where `byte` first occurs in `bytes[range]`: a plain loop, which debug builds run as fast as the rest.
+    private static func firstIndex(of byte: UInt8, in bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int? {
+        var index = range.lowerBound
+        while index < range.upperBound {
+            if bytes[index] == byte { return index }
+            index += 1
+        }
+        return nil
+    }
+
     private static func isSegmentSeparator(_ byte: UInt8) -> Bool {
         byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
             || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "=")
@@ -472,16 +491,19 @@ public enum SecretScanner {
         return isDigestName(bytes, start..<index - 1)
     }
 
-    /// `8-4-4-4-12` hexadecimal: an identifier, not a secret.
-    private static func isUUID(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
-        guard bytes.count == 36 else { return false }
-        for (offset, byte) in bytes.enumerated() {
-            if [8, 13, 18, 23].contains(offset) {
+    /// `8-4-4-4-12` hexadecimal from `start`: an identifier, not a secret.
+    private static func isUUID(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool {
+        guard start >= 0, start + 36 <= bytes.count else { return false }
+        var offset = 0
+        while offset < 36 {
+            let byte = bytes[start + offset]
+            if offset == 8 || offset == 13 || offset == 18 || offset == 23 {
                 guard byte == UInt8(ascii: "-") else { return false }
             } else {
                 let isHex = (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 70) || (byte >= 97 && byte <= 102)
                 guard isHex else { return false }
             }
+            offset += 1
         }
         return true
     }
@@ -493,12 +515,6 @@ public enum SecretScanner {
     static func isTokenByte(_ byte: UInt8) -> Bool {
         isAlphanumeric(byte) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "=")
             || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
-    }
-
-    static func shannonEntropy(_ word: UnsafeBufferPointer<UInt8>) -> Double {
-        var counts = [Int](repeating: 0, count: 256)
-        for byte in word { counts[Int(byte)] += 1 }
-        return counts.withUnsafeMutableBufferPointer { shannonEntropy(counts: $0, total: word.count) }
     }
 
     private static func shannonEntropy(counts: UnsafeMutableBufferPointer<Int>, total: Int) -> Double {

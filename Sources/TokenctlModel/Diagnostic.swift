@@ -28,13 +28,16 @@ public struct Diagnostic: Hashable, Sendable {
     public var message: String
     /// A short stable identifier of the rule that produced the diagnostic, e.g. `unknown-field`.
     public var code: String
+    /// The token a policy violation concerns: planning holds that token (no new credential) and no other.
+    public var token: TokenID?
 
     /// Creates a diagnostic.
-    public init(_ severity: Severity, _ code: String, _ message: String, at location: SourceLocation?) {
+    public init(_ severity: Severity, _ code: String, _ message: String, at location: SourceLocation?, token: TokenID? = nil) {
         self.severity = severity
         self.code = code
         self.message = message
         self.location = location
+        self.token = token
     }
 
     /// Orders diagnostics by file and position, errors before warnings at the same place.

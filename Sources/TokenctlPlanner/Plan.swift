@@ -93,6 +93,9 @@ public struct Plan: Hashable, Sendable, Codable {
     public var changes: [PlannedChange]
     /// The earliest future moment something falls due (rotation, retirement, expiry); nil when nothing will.
     public var nextDueAt: Timestamp?
+    /// Tokens that violate a policy: they get no new credential (no issue, rotate or update) until they comply, while
+    /// every other change proceeds. Not changes: apply does nothing for them, and exits 3.
+    public var held: [HeldToken] = []
 
     /// Creates a plan.
     public init(createdAt: Timestamp, stateSerial: Int64, manifestsDigest: String = "", refreshed: Bool, changes: [PlannedChange],
@@ -103,6 +106,19 @@ public struct Plan: Hashable, Sendable, Codable {
         self.refreshed = refreshed
         self.changes = changes
         self.nextDueAt = nextDueAt
+    }
+
+    /// Reads a plan, also one saved before plans listed held tokens.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        formatVersion = try container.decode(Int.self, forKey: .formatVersion)
+        createdAt = try container.decode(Timestamp.self, forKey: .createdAt)
+        stateSerial = try container.decode(Int64.self, forKey: .stateSerial)
+        manifestsDigest = try container.decode(String.self, forKey: .manifestsDigest)
+        refreshed = try container.decode(Bool.self, forKey: .refreshed)
+        changes = try container.decode([PlannedChange].self, forKey: .changes)
+        nextDueAt = try container.decodeIfPresent(Timestamp.self, forKey: .nextDueAt)
+        held = try container.decodeIfPresent([HeldToken].self, forKey: .held) ?? []
     }
 
     /// Whether the plan changes anything (reported-only ghosts count as no change).
@@ -120,5 +136,22 @@ public struct Plan: Hashable, Sendable, Codable {
             counts[key, default: 0] += 1
         }
         return counts
+    }
+}
+
+/// A token that violates a policy, and so is given no new credential until it complies.
+public struct HeldToken: Hashable, Sendable, Codable {
+    /// The token held.
+    public var token: TokenID
+    /// The policy violations, as full sentences.
+    public var violations: [String]
+    /// The changes withheld from it (issue, rotate, update), empty when none was due.
+    public var withheld: [PlanAction]
+
+    /// Creates a held token.
+    public init(token: TokenID, violations: [String], withheld: [PlanAction]) {
+        self.token = token
+        self.violations = violations
+        self.withheld = withheld
     }
 }

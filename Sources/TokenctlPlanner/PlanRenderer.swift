@@ -8,7 +8,7 @@ import TokenctlModel
 public enum PlanRenderer {
     /// The terminal view of SPEC §2.
     public static func human(_ plan: Plan, colors: Bool = false) -> String {
-        guard !plan.changes.isEmpty else {
+        guard !plan.changes.isEmpty || !plan.held.isEmpty else {
             return "No changes. Issued credentials match the manifests.\n"
         }
         let rows = plan.changes.map { change in (change, subject(change), extra(change)) }
@@ -22,6 +22,12 @@ public enum PlanRenderer {
             line += extra.isEmpty ? change.issuer : "\(change.issuer.padding(to: issuerWidth)) \(extra)"
             text += line.trailingSpacesRemoved + "\n"
             text += String(repeating: " ", count: 14) + "\(change.reason.rawValue): \(change.detail)\n"
+        }
+        for held in plan.held {
+            let line = "  \(paint("!", "31", colors)) \(paint("held".padding(to: 9), "31", colors)) \(held.token.description.padding(to: subjectWidth)) "
+                + heldNote(held)
+            text += line.trailingSpacesRemoved + "\n"
+            for violation in held.violations { text += String(repeating: " ", count: 14) + "PolicyViolation: \(violation)\n" }
         }
         text += "\n" + summary(plan) + "\n"
         return text
@@ -37,14 +43,22 @@ public enum PlanRenderer {
         }
         if let count = counts["ghostRetired"] { parts.append("\(counted(count, "ghost")) to retire") }
         if let count = counts["ghostReported"] { parts.append("\(counted(count, "ghost")) reported") }
+        if !plan.held.isEmpty { parts.append("\(plan.held.count) held by policy") }
         return parts.isEmpty ? "No changes." : "Plan: \(parts.joined(separator: ", "))."
+    }
+
+    /// What a held token goes without, e.g. `no rotate until it complies`.
+    static func heldNote(_ held: HeldToken) -> String {
+        held.withheld.isEmpty ? "no new credential until it complies"
+            : "no \(held.withheld.map(\.rawValue).joined(separator: ", ")) until it complies"
     }
 
     /// The change's subject as the plan shows it, e.g. `payments/api v1 → v2`.
     public static func subject(of change: PlannedChange) -> String { subject(change) }
 
     static func subject(_ change: PlannedChange) -> String {
-        if let ghost = change.ghost { return "\(change.issuer) \(ghost.hint) (id \(ghost.credentialID))" }
+        // The issuer has its own column.
+        if let ghost = change.ghost { return "\(ghost.hint) (id \(ghost.credentialID))" }
         let id = change.token?.description ?? "?"
         switch (change.version, change.newVersion) {
         case let (old?, new?) where change.action == .rotate: return "\(id) v\(old) → v\(new)"

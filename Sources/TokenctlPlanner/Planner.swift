@@ -9,10 +9,13 @@ import TokenctlModel
 /// ```
 ///
 /// No I/O and no clock reads; the result is independent of the order of its inputs.
-/// Policy is checked before planning (a manifest set that violates policy is not planned).
+/// Policy is checked before planning; tokens that violate it are passed as `held` and get no new credential, while
+/// every other token is planned as usual.
 public enum Planner {
-    /// Plans every change as of `now`. `observed` is nil unless issuers were asked (`--refresh`).
-    public static func plan(desired: ManifestSet, recorded: RecordedState, observed: Observation?, now: Timestamp) -> Plan {
+    /// Plans every change as of `now`. `observed` is nil unless issuers were asked (`--refresh`); `held` maps the tokens
+    /// that violate a policy to the violations (`ManifestLoadResult.policyHolds`).
+    public static func plan(desired: ManifestSet, recorded: RecordedState, observed: Observation?, now: Timestamp,
+                            held: [TokenID: [String]] = [:]) -> Plan {
         // Tokens are planned independently, so chunks of them are planned on every core; the changes
         // are sorted at the end, which makes the result independent of input order and of the chunking.
         let tokens = desired.tokens
@@ -54,7 +57,23 @@ public enum Planner {
         if let observed { planGhosts(desired: desired, recorded: recorded, observed: observed, into: &changes) }
         changes.sort(by: Self.displayOrder)
         nextDue = nextDue.flatMap { $0 > now ? $0 : nil }
-        return Plan(createdAt: now, stateSerial: recorded.serial, refreshed: observed != nil, changes: changes, nextDueAt: nextDue)
+        var plan = Plan(createdAt: now, stateSerial: recorded.serial, refreshed: observed != nil, changes: changes, nextDueAt: nextDue)
+        if !held.isEmpty { withhold(held, from: &plan) }
+        return plan
+    }
+
+    /// The actions that give a token a new or changed credential, which a policy violation withholds.
+    static let withheldByPolicy: Set<PlanAction> = [.issue, .rotate, .update]
+
+    /// Removes the new credentials of the held tokens from the plan and lists the tokens, with what was withheld.
+    static func withhold(_ held: [TokenID: [String]], from plan: inout Plan) {
+        var withheld: [TokenID: [PlanAction]] = [:]
+        plan.changes.removeAll { change in
+            guard let token = change.token, held[token] != nil, withheldByPolicy.contains(change.action) else { return false }
+            withheld[token, default: []].append(change.action)
+            return true
+        }
+        plan.held = held.keys.sorted().map { HeldToken(token: $0, violations: held[$0] ?? [], withheld: withheld[$0] ?? []) }
     }
 
     private static func planToken(_ token: Token, issuer: Issuer?, recorded: RecordedToken?, observed: Observation?,
@@ -242,7 +261,9 @@ public enum Planner {
                 let unmarked = credential.unmarked == true
                 let detail = unmarked
                     ? "named like tokenctl's credentials but without its ownership marker; reported only, never touched"
-                    : "not issued by tokenctl; " + (retire ? "will be revoked (issuer ghosts: retire)" : "reported only (issuer ghosts: report)")
+                    : "valid at the issuer but not recorded in this state (made by hand or by another state, or recorded in a "
+                        + "state since lost or restored from an older backup: tokenctl state rebuild); "
+                        + (retire ? "will be revoked (issuer ghosts: retire)" : "reported only (issuer ghosts: report)")
                 changes.append(PlannedChange(
                     action: .ghost, token: nil, issuer: issuerName, reason: .unmanaged, detail: detail,
                     facts: ["credentialID": credential.credentialID], ghost: credential, retireGhost: retire && !unmarked))

@@ -226,8 +226,8 @@ import TokenctlState
         #expect(!without.stdout.contains("ghost"), "without --refresh no issuer is asked")
         let refreshed = try BinaryRunner.run(["plan", "-f", workspace.manifests, "--at", Self.now, "--refresh"])
         #expect(refreshed.status == 0, "\(refreshed.stderr)")
-        #expect(refreshed.stdout.contains("! ghost     local \(ghost.hint) (id \(ghost.credentialID))"))
-        #expect(refreshed.stdout.contains("Unmanaged: not issued by tokenctl; reported only (issuer ghosts: report)"))
+        #expect(refreshed.stdout.contains("! ghost     \(ghost.hint) (id \(ghost.credentialID))"), "the issuer is named once")
+        #expect(refreshed.stdout.contains("Unmanaged: valid at the issuer but not recorded in this state"))
         // Recorded credentials are not at the issuer under their recorded ids: planned as missing.
         #expect(refreshed.stdout.contains("MissingAtIssuer"))
         let secretLeaks = ghost.secret.map { secret in secret.withRevealed { refreshed.stdout.contains($0) || refreshed.stderr.contains($0) } } ?? false

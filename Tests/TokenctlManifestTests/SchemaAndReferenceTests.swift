@@ -55,7 +55,10 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 
     @Test func referenceSetIsValid() {
         let result = ManifestLoader().load(paths: [packageRoot.appendingPathComponent("Manifests/reference").path], now: Fixture.now)
-        #expect(result.diagnostics.isEmpty, "\(result.diagnostics.map { "\($0.location?.description ?? "-") \($0.message)" })")
+        // The reference set shows every type, so it includes the exec issuer and store, which warn that they are not built.
+        let notBuilt = result.diagnostics.filter { $0.code == "not-implemented" }
+        #expect(notBuilt.count == 2 && notBuilt.allSatisfy { $0.severity == .warning && $0.message.contains("not implemented yet") })
+        #expect(result.diagnostics.count == notBuilt.count, "\(result.diagnostics.map { "\($0.location?.description ?? "-") \($0.message)" })")
         #expect(result.manifests.tokens.count >= 5)
         #expect(Set(result.manifests.issuers.values.map(\.kind.typeName)) == Set(ManifestFields.issuerTypes))
         #expect(Set(result.manifests.stores.values.map(\.kind.typeName)) == Set(ManifestFields.storeTypes))

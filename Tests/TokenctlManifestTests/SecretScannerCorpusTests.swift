@@ -316,6 +316,38 @@ import TokenctlManifest
         #expect(path.excerpt == "aB3d…" && path.length == 39)
     }
 
+    /// Through the decoder: the literal-secret diagnostic names the kind and shows the masked excerpt, and no output
+    /// holds the secret; the issue's ordinary values load without one.
+    @Test func diagnosticsShowTheMaskedExcerpt() throws {
+        let secret = Self.secrets[0]
+        let result = Fixture.load(Fixture.token(spec: """
+              issuer: local
+              scopes: [orders:read]
+              lifespan: 90d
+              deliverTo:
+                - {store: vault, key: \(secret)}
+            """))
+        let diagnostic = try #require(result.diagnostics.first { $0.code == "literal-secret" }, "\(result.diagnostics.map(\.message))")
+        #expect(diagnostic.message.contains("a GitHub token (ghp_…, 40 characters)"), "\(diagnostic.message)")
+        var renderer = DiagnosticRenderer(colors: false)
+        let output = renderer.render(result.diagnostics) + DiagnosticRenderer.json(result)
+        #expect(!output.contains(secret) && !output.contains(String(secret.dropFirst(4).prefix(12))), "the output holds the secret")
+
+        let ordinary = Fixture.load(Fixture.token(spec: """
+              issuer: local
+              scopes: [orders:read]
+              lifespan: 90d
+              deliverTo:
+                - {store: vault, key: "payments/orders-api-ci-production-eu-west-1b"}
+            """).replacingOccurrences(of: "  owner: team-payments", with: """
+              owner: team-payments
+              annotations:
+                dashboard: "https://grafana.example.com/d/aBcD1234/orders-overview?orgId=1&var-env=prod&from=now-6h"
+                kustomize: kustomize.config.k8s.io/v1beta1
+            """))
+        #expect(!ordinary.diagnostics.contains { $0.code == "literal-secret" }, "\(ordinary.diagnostics.map(\.message))")
+    }
+
     @Test func digestsAreIdentifiersOnlyAfterTheirLabel() {
         let digest = Self.digests[0]
         #expect(SecretScanner.finding(in: "ghcr.io/acme/orders-api@sha256:" + digest) == nil)

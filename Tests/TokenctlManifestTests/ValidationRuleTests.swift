@@ -137,7 +137,8 @@ import TokenctlModel
             kind: Token
             metadata: {name: d, owner: team-payments}
             spec: {issuer: local, scopes: [orders:read], secretFormat: password, lifespan: 9d}
-            """, expected: [(9, 50, "bad-value"), (14, 16, "duplicate-name"), (19, 16, "bad-value")]),
+            """, expected: [(9, 29, "scope-not-allowed"), (9, 50, "bad-value"), (14, 16, "duplicate-name"), (14, 29, "scope-not-allowed"),
+                            (19, 16, "bad-value")]),
         Case(name: "PEM block", source: Fixture.token(spec: """
               issuer: local
               scopes: [orders:read]

@@ -212,7 +212,7 @@ private func single(_ plan: Plan, sourceLocation: Testing.SourceLocation = #_sou
         #expect(change.issuer == "local")
         #expect(change.ghost == ghost)
         #expect(!change.retireGhost)
-        #expect(change.detail == "not issued by tokenctl; reported only (issuer ghosts: report)")
+        #expect(change.detail == "valid at the issuer but not recorded in this state (made by hand or by another state, or recorded in a state since lost or restored from an older backup: tokenctl state rebuild); reported only (issuer ghosts: report)")
         #expect(change.facts == ["credentialID": "1042"])
         #expect(!result.hasChanges)
         #expect(result.counts == ["ghostReported": 1])
@@ -223,7 +223,7 @@ private func single(_ plan: Plan, sourceLocation: Testing.SourceLocation = #_sou
                           observed: Observation(inventories: ["strict": [observed("strict", credentialID(x, 1)), observed("strict", "1042")]]))
         let change = try single(result)
         #expect(change.retireGhost)
-        #expect(change.detail == "not issued by tokenctl; will be revoked (issuer ghosts: retire)")
+        #expect(change.detail == "valid at the issuer but not recorded in this state (made by hand or by another state, or recorded in a state since lost or restored from an older backup: tokenctl state rebuild); will be revoked (issuer ghosts: retire)")
         #expect(result.hasChanges)
         #expect(result.counts == ["ghostRetired": 1])
     }

@@ -46,8 +46,8 @@ private func encode(_ plan: Plan) throws -> String {
                       SpecChanged: scopes [read] → [read, write]
           > redeliver payments/sync-delivered v1        local        file:ci.env
                       DeliveryMissing: not in file:ci.env
-          ! ghost     local tkc_…a91f (id 1042)         local
-                      Unmanaged: not issued by tokenctl; reported only (issuer ghosts: report)
+          ! ghost     tkc_…a91f (id 1042)               local
+                      Unmanaged: valid at the issuer but not recorded in this state (made by hand or by another state, or recorded in a state since lost or restored from an older backup: tokenctl state rebuild); reported only (issuer ghosts: report)
 
         Plan: 1 to issue, 1 to rotate, 1 to update, 1 to redeliver, 1 to retire, 1 ghost reported.
 
