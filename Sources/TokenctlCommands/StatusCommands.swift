@@ -41,6 +41,11 @@ struct StatusCommand: AsyncParsableCommand {
         let lastUsed = Self.lastUsedTimes(state, directory: directory)
         var rows = ControllerStatusFile.annotate(TokenStatus.rows(state, lastUsed: lastUsed, now: now), directory: directory)
         rows = Self.flagLostAuthority(rows, state: state, paths: manifests.paths, directory: directory)
+        if !manifests.paths.isEmpty {
+            // The stores are defined in the manifests: with -f, what they hold is compared with what was delivered.
+            let loaded = ManifestLoader().load(paths: manifests.paths, now: now)
+            rows = await StoreCheck.flagMismatches(rows, state: state, manifests: loaded.manifests, stateDirectory: directory)
+        }
         if let threshold = unused.flatMap({ try? TokenDuration(parsing: $0) }) {
             rows = rows.filter { UnusedTokens.isUnused($0, now: now, threshold: threshold) }
             if rows.isEmpty && !json {

@@ -5,7 +5,7 @@ import Foundation
 /// Text is read as runs of token characters (letters, digits and `+/=_-.`). A run is flagged when it starts with a
 /// known credential prefix (`ghp_`, `glpat-`, `AKIA`, `xoxb-`, `sk_live_`, …), is a JSON Web Token, or holds a long
 /// random-looking stretch. Runs are cut into segments at `/ . - _ + =`, and a segment that reads like a word
-/// (`orders`, `production`, `ClusterPolicy`, `2xlarge`) ends a stretch: identifiers such as
+/// (`orders`, `production`, `ClusterPolicy`) ends a stretch: identifiers such as
 /// `payments/orders-api-ci-production-eu-west-1b` or `kustomize.config.k8s.io/v1beta1` pass, base64 and tokens do not.
 /// UUIDs, and digests after `sha256:` (or `sha256=`), are identifiers; any other run of 32 or more hexadecimal digits,
 /// a bare git commit hash included, counts as a secret.
@@ -89,8 +89,8 @@ public enum SecretScanner {
     static let hexMinimumLength = 32
     static let hexEntropyThreshold = 3.1
     /// The share of character pairs inside segments that change class the way random text does (`characterBreaks`)
-    /// that a random stretch reaches: about half of them in base64, 0.4 in lowercase letters and digits; 0.14 in
-    /// `OrdersApiCiProductionEuWest1b`, none in `ip-10-42-17-203`.
+    /// that a random stretch reaches: about half of them in base64, 0.4 in lowercase letters and digits, none in
+    /// `ip-10-42-17-203`.
     static let breakRatio = 0.15
 
     /// What the value looks like, e.g. "a GitHub token (ghp_…, 40 characters)", or nil when it looks harmless.

@@ -190,7 +190,7 @@ import TokenctlStores
                                                      expiresAt: nil, idempotencyKey: nil), now: Self.t0)
         let ghostSecret = try #require(ghost.secret).withRevealed { $0 }
         let reported = try workspace.run(["plan", "-f", "DIR", "--refresh", "--at", Self.at(10)])
-        #expect(reported.stdout.contains("! ghost     local \(ghost.hint) (id \(ghost.credentialID))"))
+        #expect(reported.stdout.contains("! ghost     \(ghost.hint) (id \(ghost.credentialID))"))
         #expect(reported.stdout.contains("reported only (issuer ghosts: report)"))
         // A CI drift check sees reported ghosts: they count as changes for --detailed-exitcode.
         let drift = try workspace.run(["plan", "-f", "DIR", "--refresh", "--detailed-exitcode", "--at", Self.at(10)])

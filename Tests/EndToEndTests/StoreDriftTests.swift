@@ -46,6 +46,22 @@ import Testing
         #expect(try workspace.secret("web") == current)
     }
 
+    @Test func statusSaysWhenAStoreNoLongerHoldsWhatWasDelivered() throws {
+        let workspace = try Self.applied()
+        defer { workspace.remove() }
+        let backup = try #require(FileManager.default.contents(atPath: workspace.root + "/secrets.vault"))
+        #expect(try workspace.apply(at: 31 * 86_400).status == 0, "a rotation: the vault now holds v2")
+        let fine = try workspace.run(["status", "-f", "DIR", "--at", ApplyCommandTests.at(31 * 86_400 + 10)])
+        #expect(fine.stdout.contains("1 token: 1 ok."), "\(fine.stdout)\(fine.stderr)")
+        #expect(FileManager.default.createFile(atPath: workspace.root + "/secrets.vault", contents: backup))
+        unlink(workspace.root + "/app.env")
+        let status = try workspace.run(["status", "-f", "DIR", "--json", "--at", ApplyCommandTests.at(31 * 86_400 + 10)])
+        #expect(status.stdout.contains("store 'vault' holds something else under 'apps/web'"), "\(status.stdout)\(status.stderr)")
+        #expect(status.stdout.contains("store 'envfile' has nothing under 'apps/web'"), "\(status.stdout)")
+        let table = try workspace.run(["status", "-f", "DIR", "--at", ApplyCommandTests.at(31 * 86_400 + 10)])
+        #expect(!table.stdout.contains("1 ok"), "\(table.stdout)")
+    }
+
     @Test func aSecretNoStoreHoldsIsReplacedByARotation() throws {
         let workspace = try Self.applied()
         defer { workspace.remove() }
