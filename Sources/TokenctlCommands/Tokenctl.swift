@@ -7,7 +7,7 @@ public struct Tokenctl: AsyncParsableCommand {
         commandName: "tokenctl",
         abstract: "Declarative reconciliation of API tokens: plan, apply, rotate, retire.",
         version: "0.1.0",
-        subcommands: [Validate.self, PlanCommand.self, ApplyCommand.self, ReconcileCommand.self, ShowCommand.self, StatusCommand.self, ForecastCommand.self,
+        subcommands: [Validate.self, PlanCommand.self, ApplyCommand.self, ReconcileCommand.self, ShowCommand.self, StatusCommand.self, ForecastCommand.self, RotateCommand.self,
                       VerifyCommand.self, ServeCommand.self, SecretCommand.self, ExecCommand.self, AuditCommand.self,
                       StateCommand.self]
     )

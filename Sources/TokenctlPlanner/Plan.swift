@@ -32,6 +32,10 @@ public enum PlanReason: String, Hashable, Sendable, Codable, CaseIterable {
     case missingAtIssuer = "MissingAtIssuer"
     case revokeIncomplete = "RevokeIncomplete"
     case deliveryLost = "DeliveryLost"
+    /// An operator asked for the rotation (`tokenctl rotate`).
+    case requested = "Requested"
+    /// An operator declared the credential compromised (`tokenctl rotate --compromised`): revoked at once.
+    case compromised = "Compromised"
 }
 
 /// One planned change, with its reason and the figures behind it.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenctlManifest
+import TokenctlModel
 
 /// The secret scanner tuned on a corpus: ordinary manifest values that must pass, and secret shapes that must be caught,
 /// with a finding that names the kind and shows only a masked excerpt.

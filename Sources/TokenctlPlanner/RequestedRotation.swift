@@ -1,0 +1,87 @@
+import TokenctlModel
+
+/// A rotation an operator asks for now, whatever the schedule says (`tokenctl rotate`): incident response.
+///
+/// ```swift
+/// let request = RequestedRotation(tokens: [TokenID(namespace: "payments", name: "api")], reason: "INC-42: leaked in a log",
+///                                 compromised: true)
+/// let plan = request.plan(desired: manifests, recorded: state, now: now)
+/// ```
+public struct RequestedRotation: Hashable, Sendable {
+    /// The tokens to rotate.
+    public var tokens: [TokenID]
+    /// Why, recorded in the audit log and shown in the plan.
+    public var reason: String
+    /// Revoke the current credential at once instead of letting it overlap its successor.
+    public var compromised: Bool
+
+    /// Creates a request.
+    public init(tokens: [TokenID], reason: String, compromised: Bool) {
+        self.tokens = tokens
+        self.reason = reason
+        self.compromised = compromised
+    }
+
+    /// The tokens of `desired` chosen by names, a label selector and an issuer (each given filter must match).
+    public static func select(_ desired: ManifestSet, names: [TokenID], labels: [String: String], issuer: String?) -> [TokenID] {
+        let wanted = Set(names)
+        return desired.tokens.filter { token in
+            (wanted.isEmpty || wanted.contains(token.id))
+                && labels.allSatisfy { token.metadata.labels[$0.key] == $0.value }
+                && (issuer == nil || token.issuer == issuer)
+        }.map(\.id).sorted()
+    }
+
+    /// What the audit log's request entry says besides the reason.
+    public var auditDetail: String {
+        (compromised ? "compromised: revoke at once; " : "") + "rotate " + tokens.map(\.description).joined(separator: ", ")
+    }
+
+    /// Why some of the requested tokens cannot be rotated (not in the manifests, no active credential), as sentences.
+    public func problems(desired: ManifestSet, recorded: RecordedState) -> [String] {
+        let managed = Set(desired.tokens.map(\.id))
+        return Set(tokens).sorted().compactMap { id in
+            if !managed.contains(id) { return "token \(id) is not in the manifests; only managed tokens can be rotated" }
+            if recorded.tokens[id]?.active == nil { return "token \(id) has no active credential yet; tokenctl apply issues it" }
+            return nil
+        }
+    }
+
+    /// The rotations (and, when compromised, the immediate retirements of the current versions), and nothing else.
+    /// Tokens held by policy get no successor (they are listed in `held`); a compromised one is still revoked. Tokens
+    /// with a problem (see `problems`) are left out.
+    public func plan(desired: ManifestSet, recorded: RecordedState, now: Timestamp, held: [TokenID: [String]] = [:]) -> Plan {
+        let specs = Dictionary(desired.tokens.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var changes: [PlannedChange] = []
+        var notRotated: [HeldToken] = []
+        for id in Set(tokens).sorted() {
+            guard let token = specs[id], let record = recorded.tokens[id], let active = record.active else { continue }
+            if let violations = held[id] {
+                notRotated.append(HeldToken(token: id, violations: violations, withheld: [.rotate]))
+                if compromised {
+                    // A compromised credential is revoked even when policy withholds its successor.
+                    changes.append(retirement(of: active, token: token))
+                }
+                continue
+            }
+            var facts = ["lifespan": token.lifespan.duration?.description ?? "never"]
+            if let lifespan = token.lifespan.duration {
+                facts["newVersionExpiresAt"] = Timestamp(secondsSinceEpoch: now.secondsSinceEpoch + lifespan.seconds).description
+            }
+            let overlap = compromised ? "the current version is revoked at once (compromised)"
+                : "the current version overlaps its successor for \(token.rotation.overlap)"
+            changes.append(PlannedChange(action: .rotate, token: id, issuer: token.issuer, version: active.version,
+                                         newVersion: record.latestVersion + 1, reason: .requested,
+                                         detail: "requested: \(reason); \(overlap)", facts: facts))
+            if compromised { changes.append(retirement(of: active, token: token)) }
+        }
+        var plan = Plan(createdAt: now, stateSerial: recorded.serial, refreshed: false, changes: changes, nextDueAt: nil)
+        plan.held = notRotated
+        return plan
+    }
+
+    private func retirement(of version: CredentialVersion, token: Token) -> PlannedChange {
+        PlannedChange(action: .retire, token: token.id, issuer: token.issuer, version: version.version, reason: .compromised,
+                      detail: "compromised: revoked now, without overlap (\(reason))")
+    }
+}
