@@ -114,7 +114,7 @@ struct ApplyWorkflow {
         // The request first; repairs and changes are then recorded each with the state write that makes them.
         try await withState { () async throws(StateError) in
             try await AuditLog(store: store, key: auditKey).append([
-                origin.entry(command, at: now, reason: reason, detail: source.auditDetail),
+                origin.entry(command, at: now, reason: reason, detail: source.auditDetail + Self.allowances(loaded)),
             ])
         }
         var repairs: [String] = []
@@ -191,5 +191,12 @@ struct ApplyWorkflow {
             printError("tokenctl: \(counted(plan.held.count, "token")) held by policy got no new credential; fix the violations above.")
         }
         return failed > 0 ? 1 : heldCode
+    }
+
+    /// The secret-like values that manifests allow (`tokenctl.io/allow-secret-like`), for the request's audit entry.
+    static func allowances(_ loaded: ManifestLoadResult) -> String {
+        let allowed = loaded.diagnostics.filter { $0.code == SecretAllowance.code }.compactMap(\.location)
+        guard !allowed.isEmpty else { return "" }
+        return "; secret-like values allowed by \(SecretAllowance.annotation) at " + allowed.map(\.description).joined(separator: ", ")
     }
 }

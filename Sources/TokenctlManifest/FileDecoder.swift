@@ -87,6 +87,8 @@ final class FileDecoder {
     /// The labels and annotations read last, shared by documents that repeat them.
     var previousLabels: [String: String] = [:]
     var previousAnnotations: [String: String] = [:]
+    /// The spec fields the document's metadata allows to look like secrets (annotation `tokenctl.io/allow-secret-like`).
+    var allowedSecretLikeFields: Set<String> = []
 
     init(file: String, stream: EventStream) {
         self.file = file
@@ -171,6 +173,7 @@ final class FileDecoder {
         }
         let documentLocation = location(first)
         tokenReferences.removeAll(keepingCapacity: true)
+        allowedSecretLikeFields = []
         var acceptedToken = false
         defer { if !acceptedToken { result.references.append(contentsOf: tokenReferences) } }
         var apiVersion: Located<String>?
@@ -186,6 +189,8 @@ final class FileDecoder {
         func decodeMetadataNow(_ kindName: String) throws(FatalDecodingError) {
             metadataSeen = true
             metadata = try decodeMetadata(kind: kindName, first: try stream.next())
+            // The spec is always decoded after the metadata, so its allowance is known when the spec is scanned.
+            allowedSecretLikeFields = SecretAllowance.fields(in: metadata?.metadata.annotations ?? [:])
             if let metadata {
                 result.declared.append(DeclaredName(kind: kindName, namespace: metadata.namespace, name: metadata.metadata.name,
                                                     location: metadata.metadata.location))
@@ -374,11 +379,21 @@ final class FileDecoder {
 
     // MARK: Secrets
 
+    /// Reports a scalar that looks like a secret; true when it is refused (the caller then drops it). A field the
+    /// document's metadata allows is kept, with a warning that every apply also records in the audit log.
     @discardableResult
-    func scanForSecret(_ event: YAMLEvent) -> Bool {
-        guard let finding = SecretScanner.finding(in: event.text) else { return false }
-        error("literal-secret", "this value looks like a secret (\(finding)); never write secrets in manifests: "
-              + "reference them as env:NAME or file:PATH, and revoke the exposed secret", at: event)
+    func scanForSecret(_ event: YAMLEvent, field: @autoclosure () -> String? = nil) -> Bool {
+        guard let match = SecretScanner.match(in: event.text) else { return false }
+        let field = field()
+        if let field, allowedSecretLikeFields.contains(field) {
+            warning(SecretAllowance.code, "'\(field)' looks like a secret (\(match.description)) but is allowed by the annotation "
+                    + "\(SecretAllowance.annotation); every apply records the allowance in the audit log", at: location(event))
+            return false
+        }
+        let subject = field.map { "'\($0)' looks like a secret" } ?? "this value looks like a secret"
+        let allow = field.map { "; if it is not one, allow it with the annotation \(SecretAllowance.annotation): \($0)" } ?? ""
+        error("literal-secret", "\(subject): \(match.description); never write secrets in manifests: reference them as "
+              + "env:NAME or file:PATH, and revoke the exposed secret\(allow)", at: event)
         return true
     }
 }

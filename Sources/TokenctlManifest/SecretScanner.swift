@@ -106,9 +106,14 @@ public enum SecretScanner {
         return value.withUTF8 { bytes in scan(bytes) }
     }
 
+    /// What the UTF-8 text looks like, as `match(in:)` for a string.
+    static func match(in bytes: UnsafeBufferPointer<UInt8>) -> Finding? {
+        bytes.count >= 14 ? scan(bytes) : nil
+    }
+
     /// What the UTF-8 text looks like, as `finding(in:)` for a string.
     static func finding(in bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        bytes.count >= 14 ? scan(bytes)?.description : nil
+        match(in: bytes)?.description
     }
 
     /// `line` with every word that looks like a secret replaced by `(sensitive)`, for echoing source lines.

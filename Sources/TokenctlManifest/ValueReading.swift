@@ -15,7 +15,7 @@ extension FileDecoder {
         }
         if first.isNullScalar { return nil }
         // A value flagged as a secret is reported once and never echoed by later messages.
-        if scanForSecret(first) { return nil }
+        if scanForSecret(first, field: field()) { return nil }
         return Located(first.value, at: location(first))
     }
 

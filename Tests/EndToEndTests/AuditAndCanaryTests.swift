@@ -157,3 +157,24 @@ import TokenctlState
         #expect(!canaries.contains { vault.contains($0) })
     }
 }
+
+/// An allowance for a secret-like value is recorded in the audit log by every apply.
+@Suite struct SecretAllowanceAuditTests {
+    @Test func everyApplyRecordsTheAllowance() throws {
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        workspace.write(ManifestText.header(dotenv: false) + """
+            ---
+            apiVersion: tokenctl/v1
+            kind: Token
+            metadata: {name: web, namespace: apps, owner: team-a, annotations: {tokenctl.io/allow-secret-like: deliverTo.key}}
+            spec: {issuer: local, scopes: [orders:read], lifespan: 30d, deliverTo: [{store: vault, key: "apps/Zk3q9XbT2mLp8RwY4vN7cJ1hG6dS5aE0"}]}
+
+            """)
+        let applied = try workspace.run(["apply", "-f", "DIR", "--auto-approve"])
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        #expect(applied.stderr.contains("warning: 'deliverTo.key' looks like a secret"), "\(applied.stderr)")
+        let audit = try workspace.run(["audit", "-f", "DIR"])
+        #expect(audit.stdout.contains("secret-like values allowed by tokenctl.io/allow-secret-like at"), "\(audit.stdout)")
+    }
+}
