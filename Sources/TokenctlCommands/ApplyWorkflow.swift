@@ -122,7 +122,7 @@ struct ApplyWorkflow {
             let repairing = try engine()
             repairs = try await withState { () async throws(StateError) in try await repairing.repair(state: recorded, now: now) }
         }
-        for note in repairs { printError("repaired: \(note)") }
+        for line in Self.repairReport(repairs) { printError(line) }
         if !repairs.isEmpty { recorded = try await withState { () async throws(StateError) in try await store.load() } }
         let plan: Plan
         switch source {
@@ -184,13 +184,17 @@ struct ApplyWorkflow {
                 print("  failed  \(outcome.change.action.rawValue) \(subject): \(failure)")
             }
         }
-        let failed = report.failures.count
-        let done = report.outcomes.count - failed
-        print("Apply complete: \(counted(done, "change")) applied, \(failed) failed. State serial \(report.serial).")
+        // Count what the plan listed; retirements that a rotation without overlap made due in the same run are extra.
+        let listed = Set(plan.changes)
+        let planned = report.outcomes.filter { listed.contains($0.change) }
+        let followUps = report.outcomes.count - planned.count
+        let failed = planned.filter { $0.failure != nil }.count
+        let extra = followUps == 0 ? "" : " (and \(counted(followUps, "retirement")) of a version its rotation replaced at once)"
+        print("Apply complete: \(counted(planned.count - failed, "change")) applied, \(failed) failed\(extra). State serial \(report.serial).")
         if !plan.held.isEmpty {
             printError("tokenctl: \(counted(plan.held.count, "token")) held by policy got no new credential; fix the violations above.")
         }
-        return failed > 0 ? 1 : heldCode
+        return report.failures.isEmpty ? heldCode : 1
     }
 
     /// The secret-like values that manifests allow (`tokenctl.io/allow-secret-like`), for the request's audit entry.
@@ -198,5 +202,18 @@ struct ApplyWorkflow {
         let allowed = loaded.diagnostics.filter { $0.code == SecretAllowance.code }.compactMap(\.location)
         guard !allowed.isEmpty else { return "" }
         return "; secret-like values allowed by \(SecretAllowance.annotation) at " + allowed.map(\.description).joined(separator: ", ")
+    }
+
+    /// The repairs of an interrupted run: each on its own line when few, else counts by outcome (the audit log keeps
+    /// one entry per repair, `tokenctl audit` shows them).
+    static func repairReport(_ notes: [String], detailLimit: Int = 5) -> [String] {
+        guard notes.count > detailLimit else { return notes.map { "repaired: \($0)" } }
+        let completed = notes.filter { $0.hasSuffix("delivered to every store and activated") }.count
+        let rolledBack = notes.filter { $0.hasSuffix("it will be issued again") }.count
+        let pending = notes.count - completed - rolledBack
+        var parts = ["\(completed) completed and activated", "\(rolledBack) rolled back (issued again by this run)"]
+        if pending > 0 { parts.append("\(pending) left pending (the issuer could not be asked; the next run checks again)") }
+        return ["repaired \(counted(notes.count, "change")) an interrupted run left unfinished: " + parts.joined(separator: ", ")
+                + "; tokenctl audit lists each"]
     }
 }

@@ -14,7 +14,7 @@ public enum PlanRenderer {
         let rows = plan.changes.map { change in (change, subject(change), extra(change)) }
         let subjectWidth = max(32, rows.map { $0.1.count }.max() ?? 0)
         let issuerWidth = max(12, rows.map { $0.0.issuer.count }.max() ?? 0)
-        var text = ""
+        var text = header(plan) + "\n"
         for (change, subject, extra) in rows {
             let (symbol, colour) = Self.symbol(change)
             let action = change.action.rawValue.padding(to: 9)
@@ -31,6 +31,11 @@ public enum PlanRenderer {
         }
         text += "\n" + summary(plan) + "\n"
         return text
+    }
+
+    /// `Planned for 2026-11-30 12:00 UTC at state serial 3:`, the moment and state the plan was made for.
+    public static func header(_ plan: Plan) -> String {
+        "Planned for \(plan.createdAt.minuteText) at state serial \(plan.stateSerial)\(plan.refreshed ? ", issuers refreshed" : ""):"
     }
 
     /// `Plan: 1 to issue, 1 to rotate, … .`

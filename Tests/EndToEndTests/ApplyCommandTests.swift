@@ -315,6 +315,20 @@ import TokenctlStores
         #expect(named.status == 0 && named.stdout.hasPrefix("valid:"), "with the state named, the same token is valid: \(named.stderr)")
     }
 
+    @Test func theSummaryCountsWhatThePlanListed() throws {
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        // No overlap: the rotation's predecessor is retired in the same run, a change the plan did not list.
+        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "0s")))
+        #expect(try workspace.apply(at: 0).status == 0)
+        let rotated = try workspace.apply(at: 31 * 86_400)
+        #expect(rotated.status == 0, "\(rotated.stdout)\(rotated.stderr)")
+        #expect(rotated.stdout.hasPrefix("Planned for 2026-12-31 12:00 UTC at state serial"), "\(rotated.stdout)")
+        #expect(rotated.stdout.contains("Plan: 1 to rotate."), "\(rotated.stdout)")
+        #expect(rotated.stdout.contains("Apply complete: 1 change applied, 0 failed (and 1 retirement of a version its rotation "
+                                        + "replaced at once)."), "\(rotated.stdout)")
+    }
+
     @Test func execPutsTheSecretInTheEnvironment() throws {
         let workspace = ApplyCommandTests.Workspace()
         defer { workspace.remove() }

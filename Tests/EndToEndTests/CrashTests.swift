@@ -65,6 +65,20 @@ import TokenctlStores
         #expect(missing == 0, "\(context): \(missing) deliveries do not hold the active secret")
     }
 
+    @Test func repairsAreSummarisedByOutcome() async throws {
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        workspace.write(Self.manifests(count: 12))
+        // Killed once every credential is issued and delivered but none activated: the rerun completes all twelve.
+        #expect(try Self.apply(workspace, at: Self.day(0), fault: "after-deliver").signal == SIGKILL)
+        let rerun = try Self.apply(workspace, at: Self.day(0))
+        #expect(rerun.status == 0, "\(rerun.stdout)\(rerun.stderr)")
+        #expect(rerun.stderr.contains("repaired 12 changes an interrupted run left unfinished: 12 completed and activated, "
+                                      + "0 rolled back"), "\(rerun.stderr)")
+        #expect(!rerun.stderr.contains("repaired: "), "no line per token: \(rerun.stderr)")
+        try await Self.checkInvariants(workspace, expected: 12, context: "after the summarised repair")
+    }
+
     @Test(arguments: ["after-intent", "after-issue", "after-record-issue", "after-deliver", "after-record"])
     func killedWhileIssuing(_ point: String) async throws {
         let workspace = ApplyCommandTests.Workspace()

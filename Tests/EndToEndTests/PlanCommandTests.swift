@@ -98,6 +98,7 @@ import TokenctlState
         let outcome = try BinaryRunner.run(["plan", "-f", workspace.manifests, "--at", Self.now])
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.stdout == """
+            Planned for 2026-11-30 12:00 UTC at state serial 1:
               - retire    payments/legacy v2               local
                           RemovedFromManifests: no longer in the manifests; revoke and remove from every store
               ~ rotate    payments/orders-api-ci v1 → v2   local        expires in 90d

@@ -36,6 +36,7 @@ private func encode(_ plan: Plan) throws -> String {
         #expect(plan.changes.map(\.action) == [.issue, .rotate, .retire, .update, .redeliver, .ghost])
         // Pinned from a run and checked against SPEC §2: a line per change, the reason under it, a summary last.
         let expected = """
+        Planned for 2026-11-30 12:00 UTC at state serial 7, issuers refreshed:
           + issue     payments/orders-api-ci v1         local        expires in 90d
                       NotIssued: no credential yet
           ~ rotate    payments/reporting-reader v3 → v4 local        expires in 90d
