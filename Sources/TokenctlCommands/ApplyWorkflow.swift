@@ -173,15 +173,16 @@ struct ApplyWorkflow {
                 return 1
             }
         }
-        let applying = try engine()
+        var applying = try engine()
+        let progress = ApplyProgress(total: plan.changes.count)
+        applying.onOutcomes = { progress.record($0) }
+        print("")
         let report = try await withState { () async throws(StateError) in
             try await applying.apply(plan, desired: loaded.manifests, state: recorded, now: now)
         }
-        print("")
-        for outcome in report.outcomes {
-            let subject = PlanRenderer.subject(of: outcome.change)
-            if let failure = outcome.failure {
-                print("  failed  \(outcome.change.action.rawValue) \(subject): \(failure)")
+        if !progress.linePerChange {
+            for outcome in report.outcomes {
+                if let failure = outcome.failure { print(ApplyProgress.line(outcome, failure: failure)) }
             }
         }
         // Count what the plan listed; retirements that a rotation without overlap made due in the same run are extra.

@@ -65,7 +65,9 @@ struct PlanCommand: AsyncParsableCommand {
         if refresh {
             observed = try await Inventory.observe(loaded.manifests, stateDirectory: directory)
         }
-        var plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now, held: loaded.policyHolds)
+        var plan = TerminalProgress.around("Planning") {
+            Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now, held: loaded.policyHolds)
+        }
         if let out {
             plan.manifestsDigest = try manifestsDigest(loaded.files)
             // Plan writes nothing to the state or its audit log (an apply running now must find both as it left them): the

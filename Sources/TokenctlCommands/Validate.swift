@@ -26,7 +26,7 @@ struct Validate: AsyncParsableCommand {
 
     func run() async throws {
         let now = try ClockOption.moment(at)
-        let result = ManifestLoader().load(paths: paths, now: now)
+        let result = TerminalProgress.around("Reading manifests") { ManifestLoader().load(paths: paths, now: now) }
         if json {
             print(DiagnosticRenderer.json(result))
         } else {

@@ -61,6 +61,8 @@ public struct Engine: Sendable {
     public var batchSize = 1_000
     /// Records each change's audit entry with the state write that completes it; nil records none.
     public let auditor: ChangeAuditor?
+    /// Told the outcomes of each step as it completes (a batch of issues, an update, the retirements), for progress.
+    public var onOutcomes: (@Sendable ([ChangeOutcome]) -> Void)?
 
     /// Creates an engine.
     public init(drivers: Drivers, logger: Logger = Logger(label: "tokenctl.engine"), auditor: ChangeAuditor? = nil,
@@ -88,6 +90,11 @@ public struct Engine: Sendable {
         return outcome
     }
 
+    private func announced(_ outcomes: [ChangeOutcome]) -> [ChangeOutcome] {
+        if !outcomes.isEmpty { onOutcomes?(outcomes) }
+        return outcomes
+    }
+
     /// The points at which `checkpoint` is called.
     public static let checkpoints = ["after-intent", "after-issue", "after-record-issue", "after-deliver", "after-record", "after-revoke"]
 
@@ -108,24 +115,24 @@ public struct Engine: Sendable {
                           + "be asked whether it went through); the next run settles it first")
         }
         try await auditor?.append(auditor?.entries(held, state: state) ?? [])
-        report.outcomes += held
+        report.outcomes += announced(held)
         let issues = plan.changes.filter { ($0.action == .issue || $0.action == .rotate) && !unresolved.contains($0) }
         for start in stride(from: 0, to: issues.count, by: batchSize) {
             let batch = Array(issues[start..<min(issues.count, start + batchSize)])
-            report.outcomes += try await issueBatch(batch, tokens: tokensByID, issuers: desired.issuers, state: &state, now: now)
+            report.outcomes += announced(try await issueBatch(batch, tokens: tokensByID, issuers: desired.issuers, state: &state, now: now))
         }
         for change in plan.changes where change.action == .update {
-            report.outcomes.append(try await update(change, tokens: tokensByID, state: &state))
+            report.outcomes += announced([try await update(change, tokens: tokensByID, state: &state)])
         }
         for change in plan.changes where change.action == .redeliver {
-            report.outcomes.append(try await redeliver(change, state: &state, now: now))
+            report.outcomes += announced([try await redeliver(change, state: &state, now: now)])
         }
         let retires = plan.changes.filter { $0.action == .retire || ($0.action == .ghost && $0.retireGhost) }
-        report.outcomes += try await retire(retires, state: &state, now: now)
+        report.outcomes += announced(try await retire(retires, state: &state, now: now))
         // Rotations with no overlap left their predecessor retiring until now: retire it in the same run.
         let followUp = Planner.plan(desired: desired, recorded: state, observed: nil, now: now).changes
             .filter { $0.action == .retire && $0.reason == .overlapEnded }
-        report.outcomes += try await retire(followUp, state: &state, now: now)
+        report.outcomes += announced(try await retire(followUp, state: &state, now: now))
         report.serial = state.serial
         return report
     }

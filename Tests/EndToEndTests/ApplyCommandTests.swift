@@ -362,7 +362,7 @@ import TokenctlStores
                                                     + postgresIssuer))
         let outcome = try workspace.run(["apply", "-f", "DIR", "--auto-approve"])
         #expect(outcome.status == 1)
-        #expect(outcome.stdout.contains("failed  issue apps/reader v1: issuer 'reporting-db': the environment variable PG_ADMIN_URL (its admin URL) is not set"))
+        #expect(outcome.stdout.contains("failed  issue     apps/reader v1: issuer 'reporting-db': the environment variable PG_ADMIN_URL (its admin URL) is not set"))
         #expect(outcome.stdout.contains("Apply complete: 1 change applied, 1 failed."))
         #expect(try workspace.verify(try workspace.secret("web"), at: 0) == 0)
     }

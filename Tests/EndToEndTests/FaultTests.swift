@@ -25,7 +25,7 @@ import TokenctlModel
         workspace.write(Self.manifests(vaultPath: "missing/dir/secrets.vault", tokens: ["web"]))
         let failed = try workspace.apply(at: 0)
         #expect(failed.status == 1)
-        #expect(failed.stdout.contains("failed  issue apps/web v1: store 'vault': cannot write '\(workspace.root)/missing/dir/secrets.vault'"))
+        #expect(failed.stdout.contains("failed  issue     apps/web v1: store 'vault': cannot write '\(workspace.root)/missing/dir/secrets.vault'"))
         #expect(try workspace.inventory().filter { !$0.revoked }.isEmpty, "an undeliverable credential is revoked")
         try FileManager.default.createDirectory(atPath: workspace.root + "/missing/dir", withIntermediateDirectories: true)
         let recovered = try workspace.apply(at: 10)

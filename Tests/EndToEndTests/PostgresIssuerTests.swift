@@ -190,7 +190,7 @@ import TokenctlSQLite
         #expect(plan.stderr.contains("token apps/bad: scope role:\(world.prefix)_nosuch: no role named \(world.prefix)_nosuch"))
         let partial = try world.apply()
         #expect(partial.status == 1)
-        #expect(partial.stdout.contains("failed  issue apps/bad v1") && partial.stdout.contains("does not exist"))
+        #expect(partial.stdout.contains("failed  issue     apps/bad v1") && partial.stdout.contains("does not exist"))
         #expect(try world.roles() == [world.role("good", 1)])
 
         // A role name clash with a role tokenctl does not manage.
