@@ -64,7 +64,8 @@ struct ApplyCommand: AsyncParsableCommand {
             stateDirectory: saved?.stateDirectory ?? manifests.stateDirectory, stateURL: manifests.stateURL,
             source: saved.map { .saved($0) } ?? .manifests, autoApprove: autoApprove,
             lockTimeout: (try? TokenDuration(parsing: lockTimeout)) ?? TokenDuration(seconds: 0), reason: reason, refresh: refresh,
-            retirementGuard: retirement.retirementGuard, startFromEmptyState: startFromEmptyState)
+            retirementGuard: retirement.retirementGuard, startFromEmptyState: startFromEmptyState,
+            newManifestRoots: retirement.newManifestRoots)
         try await workflow.run()
     }
 }

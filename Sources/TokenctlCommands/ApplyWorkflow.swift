@@ -42,6 +42,8 @@ struct ApplyWorkflow {
     var refresh: Bool
     var retirementGuard: RetirementGuard?
     var startFromEmptyState: Bool
+    /// `--new-manifest-roots`: record this run's `-f` paths as the roots the state is managed from.
+    var newManifestRoots = false
 
     func run() async throws {
         let now = ClockOption.now()
@@ -111,6 +113,18 @@ struct ApplyWorkflow {
             return engine
         }
         var recorded = loadedState
+        // Only a plan made from the manifests depends on which files were read; a saved plan was checked when made.
+        let checksRoots: Bool = if case .manifests = source { true } else { false }
+        func roots(record: Bool) async throws -> String? {
+            guard checksRoots else { return nil }
+            return try await withState { () async throws(StateError) in
+                try await ManifestRoots.check(store, paths: manifestPaths, acceptNew: newManifestRoots, record: record)
+            }
+        }
+        if let refusal = try await roots(record: false) {
+            printError("tokenctl: error: \(refusal). Nothing was changed.")
+            return 1
+        }
         // The request first; repairs and changes are then recorded each with the state write that makes them.
         try await withState { () async throws(StateError) in
             try await AuditLog(store: store, key: auditKey).append([
@@ -155,7 +169,10 @@ struct ApplyWorkflow {
         print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
         // Held tokens do not stop the other changes; the run still ends with the policy's exit code.
         let heldCode: Int32 = plan.held.isEmpty ? 0 : 3
-        guard plan.hasChanges else { return heldCode }
+        guard plan.hasChanges else {
+            _ = try await roots(record: true)
+            return heldCode
+        }
         if let tripped = retirementGuard?.check(plan, recorded: recorded) {
             printError("tokenctl: error: \(tripped.message). Nothing was changed.")
             return 1
@@ -173,6 +190,7 @@ struct ApplyWorkflow {
                 return 1
             }
         }
+        _ = try await roots(record: true)
         var applying = try engine()
         let progress = ApplyProgress(total: plan.changes.count)
         applying.onOutcomes = { progress.record($0) }

@@ -41,6 +41,9 @@ struct RetirementOptions: ParsableArguments {
     @Flag(help: "Retire any number of tokens: the manifests are complete and the mass retirement is intended.")
     var allowMassRetirement = false
 
+    @Flag(help: "The -f paths given are the complete manifests now: record them as the roots this state is managed from (a plan only checks them).")
+    var newManifestRoots = false
+
     func validate() throws {
         guard (0...100).contains(retireLimit) else { throw ValidationError("--retire-limit takes a percentage from 0 to 100.") }
     }
@@ -49,7 +52,10 @@ struct RetirementOptions: ParsableArguments {
     var retirementGuard: RetirementGuard? { allowMassRetirement ? nil : RetirementGuard(limitPercent: retireLimit) }
 
     /// The same options as arguments, for one-shot reconcile.
-    var arguments: [String] { ["--retire-limit", String(retireLimit)] + (allowMassRetirement ? ["--allow-mass-retirement"] : []) }
+    var arguments: [String] {
+        ["--retire-limit", String(retireLimit)] + (allowMassRetirement ? ["--allow-mass-retirement"] : [])
+            + (newManifestRoots ? ["--new-manifest-roots"] : [])
+    }
 }
 
 /// `--idle-timeout`, `--request-timeout` and `--max-connections`: what the HTTP endpoint allows each client.

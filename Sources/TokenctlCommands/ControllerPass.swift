@@ -30,6 +30,8 @@ actor ControllerPass {
     private let stateURL: String?
     private let refresh: Bool
     private let retirementGuard: RetirementGuard?
+    /// `--new-manifest-roots`: record the controller's `-f` paths as the roots the state is managed from.
+    private let newManifestRoots: Bool
     /// How long the manifest files must have been left alone before a pass acts on them.
     private let settle: Double
     private let logger: Logger
@@ -43,7 +45,8 @@ actor ControllerPass {
     private var leadership: StateLockHolder?
 
     /// `retirementGuard` nil lets a pass retire any number of tokens (`--allow-mass-retirement`).
-    init(paths: [String], directory: String, stateURL: String?, refresh: Bool, retirementGuard: RetirementGuard?, settle: Double = 3,
+    init(paths: [String], directory: String, stateURL: String?, refresh: Bool, retirementGuard: RetirementGuard?,
+         newManifestRoots: Bool = false, settle: Double = 3,
          logger: Logger) {
         self.settle = settle
         self.paths = paths
@@ -51,6 +54,7 @@ actor ControllerPass {
         self.stateURL = stateURL
         self.refresh = refresh
         self.retirementGuard = retirementGuard
+        self.newManifestRoots = newManifestRoots
         self.logger = logger
         stateSeen = stateURL == nil && FileManager.default.fileExists(atPath: Self.statePath(directory))
     }
@@ -192,6 +196,10 @@ actor ControllerPass {
         var auditKey: Data??
         do {
             var recorded = try await store.load()
+            if let refusal = try await ManifestRoots.check(store, paths: paths, acceptNew: newManifestRoots, record: true) {
+                logger.error("manifest roots differ from the state's", metadata: ["detail": "\(refusal)"])
+                return PassOutcome(result: .failed, stateReachable: true, error: refusal + "; the controller waits for an operator")
+            }
             var repairs: [String] = []
             if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
                 let key = try await auditRequest(store, desired: desired, origin: requestOrigin(), now: now)

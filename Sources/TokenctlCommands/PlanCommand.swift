@@ -57,6 +57,12 @@ struct PlanCommand: AsyncParsableCommand {
         }
         let loaded = try loadManifestsOrExit(manifests.paths, now: now, quiet: json || format != .human, holdingViolators: true)
         let recorded = try await withState { () async throws(StateError) in try await stateLoad.value.get() }
+        if let refusal = try await withState({ () async throws(StateError) in
+            try await ManifestRoots.check(store, paths: manifests.paths, acceptNew: retirement.newManifestRoots, record: false)
+        }) {
+            printError("tokenctl: error: \(refusal)")
+            throw ExitCode(1)
+        }
         if let lock = try await withState({ () async throws(StateError) in try await store.currentLock(now: now) }) {
             printError("note: the state is locked by \(lock.holder) on \(lock.host) (pid \(lock.processID)) since \(lock.acquiredAt); "
                        + "this plan only reads it, but an apply now would wait for that lock.")

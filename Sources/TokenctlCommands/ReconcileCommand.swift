@@ -89,7 +89,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         let directory = manifests.stateDirectory
         let health = ControllerHealth(staleAfter: max(2 * seconds + 60, 120))
         let pass = ControllerPass(paths: manifests.paths, directory: directory, stateURL: manifests.stateURL, refresh: refresh,
-                                  retirementGuard: retirement.retirementGuard,
+                                  retirementGuard: retirement.retirementGuard, newManifestRoots: retirement.newManifestRoots,
                                   settle: settleSeconds, logger: logger)
         let statusFile = StatusFileWriter(directory: directory)
         var services: [any Service] = []

@@ -49,6 +49,12 @@ struct StateRebuildCommand: AsyncParsableCommand {
         let code: Int32
         do {
             code = try await rebuildLocked(loaded.manifests, store: store, directory: directory, now: now)
+            if code == 0 {
+                // The rebuilt state is managed from the manifests it was rebuilt from.
+                _ = try await withState { () async throws(StateError) in
+                    try await ManifestRoots.check(store, paths: manifests.paths, acceptNew: true, record: true)
+                }
+            }
         } catch {
             await lock.release()
             throw error

@@ -28,7 +28,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
     /// The lease this store took, checked by every write.
     private var lease: (holder: String, host: String, processID: Int32, epoch: Int64)?
 
-    static let migrations = ["v1-initial", "v2-audit-anchor"]
+    static let migrations = ["v1-initial", "v2-audit-anchor", "v3-settings"]
 
     /// Opens (lazily: the first operation connects) the state at a `postgres://` URL.
     public init(url: String, logger: Logger = Logger(label: "tokenctl.state.postgres")) throws(StateError) {
@@ -149,6 +149,14 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
                     for statement in [
                         "CREATE TABLE tokenctl_audit_anchor (id int PRIMARY KEY CHECK (id = 1), anchor text NOT NULL)",
                         "INSERT INTO tokenctl_migrations (name) VALUES ('v2-audit-anchor')",
+                    ] {
+                        try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                }
+                if !applied.contains("v3-settings") {
+                    for statement in [
+                        "CREATE TABLE tokenctl_setting (key text PRIMARY KEY, value text NOT NULL)",
+                        "INSERT INTO tokenctl_migrations (name) VALUES ('v3-settings')",
                     ] {
                         try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
@@ -351,6 +359,24 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
             try await db.query("""
                 INSERT INTO tokenctl_audit_anchor (id, anchor) VALUES (1, \(anchor))
                 ON CONFLICT (id) DO UPDATE SET anchor = excluded.anchor
+                """, logger: logger)
+        }
+    }
+
+    public func setting(_ key: String) async throws(StateError) -> String? {
+        try await run("read a setting") { connection in
+            var value: String?
+            for try await text in try await connection.query("SELECT value FROM tokenctl_setting WHERE key = \(key)", logger: logger)
+                .decode(String.self) { value = text }
+            return value
+        }
+    }
+
+    public func setSetting(_ key: String, to value: String) async throws(StateError) {
+        try await run("record a setting") { connection in
+            try await connection.query("""
+                INSERT INTO tokenctl_setting (key, value) VALUES (\(key), \(value))
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value
                 """, logger: logger)
         }
     }

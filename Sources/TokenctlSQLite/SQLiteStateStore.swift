@@ -211,6 +211,28 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
+    public func setting(_ key: String) async throws(StateError) -> String? {
+        guard let writer else { return nil }
+        do {
+            return try await writer.read { db in
+                try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: ["setting." + key])
+            }
+        } catch {
+            throw Self.classify(error, path: path)
+        }
+    }
+
+    public func setSetting(_ key: String, to value: String) async throws(StateError) {
+        guard let writer else { throw StateError.writeFailed(path: path, detail: "the state was opened read-only") }
+        do {
+            try await writer.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: ["setting." + key, value])
+            }
+        } catch {
+            throw Self.classify(error, path: path)
+        }
+    }
+
     public func currentLock(now: Timestamp) async throws(StateError) -> StateLock? {
         guard let writer else { return nil }
         do {

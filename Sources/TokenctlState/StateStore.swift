@@ -53,6 +53,10 @@ public protocol StateStore: Sendable {
     func releaseLock(holder: String, processID: Int32) async throws(StateError)
     /// The lock in force at `now`, or nil when it is free or lapsed.
     func currentLock(now: Timestamp) async throws(StateError) -> StateLock?
+    /// A setting recorded with the state (such as the manifest roots it is managed from), or nil when never set.
+    func setting(_ key: String) async throws(StateError) -> String?
+    /// Records a setting; it does not change the serial (a saved plan stays valid).
+    func setSetting(_ key: String, to value: String) async throws(StateError)
 }
 
 extension StateStore {

@@ -27,7 +27,19 @@ import TokenctlModel
     @Test func aPartialSetOfManifestsRetiresNothingWithoutConsent() throws {
         let workspace = try Self.appliedTwoTeams()
         defer { workspace.remove() }
-        let partial = ["-f", workspace.root + "/base.yaml", "-f", workspace.root + "/team-b.yaml", "--state-dir", workspace.state]
+        let files = ["-f", workspace.root + "/base.yaml", "-f", workspace.root + "/team-b.yaml", "--state-dir", workspace.state]
+        // The state records the roots it is managed from: another set is refused, saying what differs.
+        let directory = URL(fileURLWithPath: workspace.root).lastPathComponent
+        let other = try workspace.run(["plan"] + files + ["--at", ApplyCommandTests.at(10)])
+        #expect(other.status == 1, "\(other.stdout)\(other.stderr)")
+        #expect(other.stderr.contains("this state is managed from the manifests at \(directory), and this run reads base.yaml, "
+                                      + "team-b.yaml (not given: \(directory); new: base.yaml, team-b.yaml)"), "\(other.stderr)")
+        let unconsented = try workspace.run(at: ApplyCommandTests.at(10), ["apply"] + files + ["--auto-approve"])
+        #expect(unconsented.status == 1 && unconsented.stderr.contains("--new-manifest-roots"), "\(unconsented.stderr)")
+        #expect(try workspace.inventory().filter(\.revoked).isEmpty, "no credential was revoked")
+
+        // Declared the new complete set, the blast-radius guard still stands between it and a mass retirement.
+        let partial = files + ["--new-manifest-roots"]
         let plan = try workspace.run(["plan"] + partial + ["--at", ApplyCommandTests.at(10)])
         #expect(plan.status == 0)
         #expect(plan.stderr.contains("apply would refuse this plan") && plan.stderr.contains("retires 10 of the 20 managed tokens"),
@@ -47,7 +59,8 @@ import TokenctlModel
         let workspace = try Self.appliedTwoTeams()
         defer { workspace.remove() }
         let applied = try workspace.run(at: ApplyCommandTests.at(10), ["apply", "-f", workspace.root + "/base.yaml", "--state-dir",
-                                                                       workspace.state, "--auto-approve", "--allow-mass-retirement"])
+                                                                       workspace.state, "--auto-approve", "--allow-mass-retirement",
+                                                                       "--new-manifest-roots"])
         #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
         #expect(try workspace.inventory().filter(\.revoked).count == 20)
     }
@@ -67,6 +80,20 @@ import TokenctlModel
         controller.signal(SIGTERM)
         #expect(controller.waitForExit(timeout: 20) == 0)
         #expect(controller.stderr.contains("plan held by the retirement guard"))
+    }
+
+    @Test func theControllerRefusesAnotherSetOfRoots() async throws {
+        let workspace = try Self.appliedTwoTeams()
+        defer { workspace.remove() }
+        let controller = try ControllerProcess(["reconcile", "--watch", "-f", workspace.root + "/base.yaml", "-f", workspace.root + "/team-b.yaml",
+                                                "--state-dir", workspace.state, "--interval", "1s", "--settle", "0s",
+                                                "--allow-mass-retirement"],
+                                               environment: ["TOKENCTL_LOG_LEVEL": "info"], scratch: workspace.root)
+        #expect(await waitForAsync(timeout: 20) { controller.stderr.contains("manifest roots differ from the state's") ? true : nil } == true,
+                "\(controller.stderr.suffix(1500))")
+        controller.signal(SIGTERM)
+        #expect(controller.waitForExit(timeout: 20) == 0)
+        #expect(try workspace.inventory().filter(\.revoked).isEmpty, "even with mass retirement allowed, nothing was retired")
     }
 
     @Test func theControllerDoesNotActOnAHalfWrittenManifest() async throws {

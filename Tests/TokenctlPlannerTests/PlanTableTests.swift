@@ -219,6 +219,39 @@ let planCases: [PlanCase] = [
     @Test func everyActionAndReasonIsCovered() {
         let expected = planCases.flatMap(\.expected)
         #expect(Set(expected.map(\.action)) == Set(PlanAction.allCases))
-        #expect(Set(expected.map(\.reason)) == Set(PlanReason.allCases))
+        // Requested and Compromised come only from an operator's request (RequestedRotationTests), never from the planner.
+        #expect(Set(expected.map(\.reason)) == Set(PlanReason.allCases).subtracting([.requested, .compromised]))
+    }
+}
+
+@Suite struct RequestedRotationTests {
+    static let x = "payments/x", y = "payments/y"
+
+    @Test func rotatesOnlyWhatWasAskedForWhateverTheSchedule() {
+        let request = RequestedRotation(tokens: [tid(Self.x)], reason: "INC-1", compromised: false)
+        let plan = request.plan(desired: manifests([token(Self.x), token(Self.y)]),
+                                recorded: state([recorded(Self.x, versions: [version(2, issuedAt: ago("1d"))]),
+                                                 recorded(Self.y, versions: [version(1, issuedAt: ago("40d"))])]), now: now)
+        #expect(plan.changes.map(\.action) == [.rotate])
+        #expect(plan.changes.first?.reason == .requested && plan.changes.first?.version == 2 && plan.changes.first?.newVersion == 3)
+        #expect(plan.changes.first?.detail.hasPrefix("requested: INC-1; the current version overlaps its successor") == true)
+    }
+
+    @Test func aCompromisedCredentialIsRetiredInTheSamePlanEvenWhenPolicyHoldsItsSuccessor() {
+        let request = RequestedRotation(tokens: [tid(Self.x), tid(Self.y)], reason: "leak", compromised: true)
+        let recordedState = state([recorded(Self.x, versions: [version(1, issuedAt: ago("1d"))]),
+                                   recorded(Self.y, versions: [version(1, issuedAt: ago("1d"))])])
+        let plan = request.plan(desired: manifests([token(Self.x), token(Self.y)]), recorded: recordedState, now: now,
+                                held: [tid(Self.y): ["scope not allowed"]])
+        #expect(plan.changes.map { "\($0.action) \($0.token?.description ?? "")" } == ["rotate payments/x", "retire payments/x", "retire payments/y"])
+        #expect(plan.changes.filter { $0.action == .retire }.allSatisfy { $0.reason == .compromised && $0.version == 1 })
+        #expect(plan.held.map(\.token) == [tid(Self.y)])
+    }
+
+    @Test func unknownOrUnissuedTokensAreProblemsNotSilentSkips() {
+        let request = RequestedRotation(tokens: [tid(Self.x), tid("payments/nope")], reason: "r", compromised: false)
+        let problems = request.problems(desired: manifests([token(Self.x)]), recorded: state([]))
+        #expect(problems == ["token payments/nope is not in the manifests; only managed tokens can be rotated",
+                             "token payments/x has no active credential yet; tokenctl apply issues it"])
     }
 }

@@ -104,6 +104,16 @@ struct StateStoreConformance {
         #expect(state.tokens[tokens[1234].id] == tokens[1234])
     }
 
+    func settingsPersistWithoutChangingTheSerial() async throws {
+        let store = try await makeStore()
+        #expect(try await store.setting("manifest_roots") == nil)
+        try await store.setSetting("manifest_roots", to: "[\"a\"]")
+        try await store.setSetting("manifest_roots", to: "[\"a\",\"b\"]")
+        #expect(try await store.setting("manifest_roots") == "[\"a\",\"b\"]")
+        #expect(try await store.setting("serial") == nil, "settings are their own namespace")
+        #expect(try await store.serial() == 0)
+    }
+
     func auditIsAppendOnlyInSequenceAndLeavesTheSerial() async throws {
         let store = try await makeStore()
         #expect(try await store.lastAuditRecord() == nil)
@@ -128,6 +138,7 @@ struct StateStoreConformance {
     enum Check: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case emptyStoreHasSerialZero, writesRoundTripEveryField, everyWriteIncrementsTheSerial, staleSerialWritesNothing
         case upsertReplacesVersionsAndDeleteForgets, lockExcludesOthersAndLapses, holdsManyTokens, auditIsAppendOnly
+        case settingsPersistWithoutChangingTheSerial
 
         var testDescription: String { rawValue }
     }
@@ -142,6 +153,7 @@ struct StateStoreConformance {
         case .lockExcludesOthersAndLapses: try await lockExcludesOthersAndLapses()
         case .holdsManyTokens: try await holdsManyTokens()
         case .auditIsAppendOnly: try await auditIsAppendOnlyInSequenceAndLeavesTheSerial()
+        case .settingsPersistWithoutChangingTheSerial: try await settingsPersistWithoutChangingTheSerial()
         }
     }
 }
