@@ -197,7 +197,7 @@ let package = Package(
         .testTarget(
             name: "TokenctlPlannerTests",
             dependencies: [
-                "TokenctlPlanner", "TokenctlModel",
+                "TokenctlPlanner", "TokenctlModel", "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

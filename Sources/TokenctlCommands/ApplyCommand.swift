@@ -49,6 +49,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func validate() throws {
         if at != nil { throw ValidationError(ClockOption.refusedOnApply("apply")) }
+        try checkReason(reason)
         if manifests.paths.isEmpty == (planFile == nil) {
             throw ValidationError("Pass either -f PATH (manifests) or a saved plan file, not both or neither.")
         }

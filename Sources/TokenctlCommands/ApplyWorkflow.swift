@@ -125,6 +125,15 @@ struct ApplyWorkflow {
             printError("tokenctl: error: \(refusal). Nothing was changed.")
             return 1
         }
+        // A request that cannot be carried out is refused before anything is written, the audit log included.
+        if case .requested(let request) = source {
+            let problems = request.problems(desired: loaded.manifests, recorded: recorded)
+            guard problems.isEmpty else {
+                for problem in problems { printError("tokenctl: error: \(problem)") }
+                printError("tokenctl: nothing was changed.")
+                return 1
+            }
+        }
         // The request first; repairs and changes are then recorded each with the state write that makes them.
         try await withState { () async throws(StateError) in
             try await AuditLog(store: store, key: auditKey).append([
@@ -146,19 +155,18 @@ struct ApplyWorkflow {
                 printError("tokenctl: error: \(saved.message(staleness))")
                 return 1
             }
-            plan = saved.plan
+            // Policy is judged now: an exception that expired since the plan was saved holds its token.
+            var current = saved.plan
+            if !loaded.policyHolds.isEmpty { Planner.withhold(loaded.policyHolds, from: &current) }
+            plan = current
         case .requested(let request):
-            let problems = request.problems(desired: loaded.manifests, recorded: recorded)
-            guard problems.isEmpty else {
-                for problem in problems { printError("tokenctl: error: \(problem)") }
-                printError("tokenctl: nothing was changed.")
-                return 1
-            }
             plan = request.plan(desired: loaded.manifests, recorded: recorded, now: now, held: loaded.policyHolds)
         case .manifests:
             let observed = refresh ? try await Inventory.observe(loaded.manifests, issuers: try engine().drivers.issuers,
                                                                    stores: try engine().drivers.stores) : nil
-            plan = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now, held: loaded.policyHolds)
+            plan = TerminalProgress.around("Planning") {
+                Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now, held: loaded.policyHolds)
+            }
         }
         if !startFromEmptyState, recorded.tokens.isEmpty, plan.changes.contains(where: { $0.action == .issue }),
            let signs = await StateRecovery.signsOfEarlierWork(desired: loaded.manifests, drivers: try engine().drivers, now: now) {
@@ -231,7 +239,7 @@ struct ApplyWorkflow {
         let rolledBack = notes.filter { $0.hasSuffix("it will be issued again") }.count
         let pending = notes.count - completed - rolledBack
         var parts = ["\(completed) completed and activated", "\(rolledBack) rolled back (issued again by this run)"]
-        if pending > 0 { parts.append("\(pending) left pending (the issuer could not be asked; the next run checks again)") }
+        if pending > 0 { parts.append("\(pending) left pending (an issuer could not be asked or could not revoke; the next run tries again)") }
         return ["repaired \(counted(notes.count, "change")) an interrupted run left unfinished: " + parts.joined(separator: ", ")
                 + "; tokenctl audit lists each"]
     }

@@ -148,6 +148,14 @@ func loadManifestsOrExit(_ paths: [String], now: Timestamp, quiet: Bool = false,
     return result
 }
 
+/// Refuses a `--reason` that looks like it holds a secret: reasons go to the audit log and the plan, and an incident
+/// responder may paste the leaked credential into one.
+func checkReason(_ reason: String?) throws {
+    guard let reason, let match = SecretScanner.match(in: reason) else { return }
+    throw ValidationError("--reason looks like it holds a secret (\(match.description)); it is recorded in the audit log, so "
+                          + "describe the incident without the credential.")
+}
+
 /// Stops with a message naming where it looked when there is no state: only apply creates state.
 func requireState(_ manifests: ManifestOptions, holding what: String) throws {
     guard !StateBackend.exists(directory: manifests.stateDirectory, url: manifests.stateURL) else { return }

@@ -202,7 +202,7 @@ actor ControllerPass {
             }
             var repairs: [String] = []
             if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
-                let key = try await auditRequest(store, desired: desired, origin: requestOrigin(), now: now)
+                let key = try await auditRequest(store, loaded: loaded, origin: requestOrigin(), now: now)
                 auditKey = .some(key)
                 repairs = try await auditedEngine(key: key).repair(state: recorded, now: now)
                 for note in repairs { logger.notice("repaired", metadata: ["detail": "\(note)"]) }
@@ -252,7 +252,7 @@ actor ControllerPass {
                 if let known = auditKey {
                     key = known
                 } else {
-                    key = try await auditRequest(store, desired: desired, origin: requestOrigin(), now: now)
+                    key = try await auditRequest(store, loaded: loaded, origin: requestOrigin(), now: now)
                 }
                 let report = try await auditedEngine(key: key).apply(plan, desired: desired, state: recorded, now: now)
                 after = try await store.load()
@@ -275,9 +275,10 @@ actor ControllerPass {
     }
 
     /// Writes the pass's request entry, before any repair or change is recorded; returns the audit key the pass uses.
-    private func auditRequest(_ store: StateBackend.Store, desired: ManifestSet, origin: RequestOrigin, now: Timestamp) async throws -> Data? {
+    private func auditRequest(_ store: StateBackend.Store, loaded: ManifestLoadResult, origin: RequestOrigin, now: Timestamp) async throws -> Data? {
+        let desired = loaded.manifests
         let key = try await AuditKey.forRun(store, stateDirectory: directory, manifests: desired)
-        try await AuditLog(store: store, key: key).append([origin.entry("reconcile --watch", at: now, detail: "controller pass")])
+        try await AuditLog(store: store, key: key).append([origin.entry("reconcile --watch", at: now, detail: "controller pass" + ApplyWorkflow.allowances(loaded))])
         return key
     }
 }

@@ -54,6 +54,14 @@ enum DriverFactory {
         return drivers
     }
 
+    /// The stores opened for reading only: a store whose key cannot be had without creating one is skipped with a
+    /// warning that ends with `fallback` (what the command does instead).
+    static func readOnlyStores(_ manifests: ManifestSet, stateDirectory: String, fallback: String) throws -> [String: any SecretStore] {
+        try makeStores(manifests, stateDirectory: stateDirectory, createMasterKey: false, skip: { name, failure in
+            printError("warning: store '\(name)' cannot be checked (\(failure)); \(fallback)")
+        })
+    }
+
     /// The stores the manifests name. Without `createMasterKey`, a missing generated master key is an error rather than
     /// created (read-only commands create nothing).
     static func makeStores(_ manifests: ManifestSet, stateDirectory: String, createMasterKey: Bool,

@@ -100,12 +100,9 @@ enum Inventory {
                 continue  // Not built yet: observe(_:issuers:) says so.
             }
         }
-        // Read-only: a store whose key cannot be had without creating one is not checked.
         let stores: [String: any SecretStore]
         do {
-            stores = try DriverFactory.makeStores(manifests, stateDirectory: stateDirectory, createMasterKey: false, skip: { name, failure in
-                printError("warning: store '\(name)' cannot be checked (\(failure)); its deliveries are planned from state only")
-            })
+            stores = try DriverFactory.readOnlyStores(manifests, stateDirectory: stateDirectory, fallback: "its deliveries are planned from state only")
         } catch {
             printError("tokenctl: error: \(error)")
             throw ExitCode(1)

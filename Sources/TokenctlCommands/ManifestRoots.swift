@@ -7,9 +7,19 @@ enum ManifestRoots {
     static let settingKey = "manifest_roots"
 
     /// The roots as recorded: each path's last component (`manifests`, `base.yaml`), so that the same repository checked
-    /// out elsewhere (a CI runner, a mounted ConfigMap with the same name) is the same set.
+    /// out elsewhere (a CI runner, a mounted ConfigMap with the same name) is the same set; roots whose last components
+    /// are equal keep as many parents as tell them apart (`a/manifests`, `b/manifests`).
     static func names(_ paths: [String]) -> [String] {
-        Set(paths.map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().lastPathComponent }).sorted()
+        let components = Set(paths.map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path })
+            .sorted().map { $0.split(separator: "/").map(String.init) }
+        var depth = [Int](repeating: 1, count: components.count)
+        while true {
+            let names = components.indices.map { components[$0].suffix(depth[$0]).joined(separator: "/") }
+            let clashing = Dictionary(grouping: names.indices, by: { names[$0] }).values
+                .filter { $0.count > 1 }.joined().filter { depth[$0] < components[$0].count }
+            if clashing.isEmpty { return Set(names).sorted() }
+            for index in clashing { depth[index] += 1 }
+        }
     }
 
     /// Why this run's roots may not be used with this state, or nil when they may. With `record`, a state that has no

@@ -61,6 +61,7 @@ struct ReconcileCommand: AsyncParsableCommand {
 
     func validate() throws {
         if at != nil { throw ValidationError(ClockOption.refusedOnApply("reconcile")) }
+        try checkReason(reason)
         if manifests.paths.isEmpty { throw ValidationError("Missing manifests: pass -f PATH.") }
         if !watch && (listen != nil || serveIntrospection) {
             throw ValidationError("--listen and --serve-introspection need --watch (for the builtin issuer alone, use tokenctl serve).")

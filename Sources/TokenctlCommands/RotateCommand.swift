@@ -51,6 +51,7 @@ struct RotateCommand: AsyncParsableCommand {
             throw ValidationError("Invalid --selector '\(label)': write label=value, e.g. team=payments.")
         }
         if reason.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("Give a --reason: it is recorded in the audit log.") }
+        try checkReason(reason)
         if (try? TokenDuration(parsing: lockTimeout)) == nil {
             throw ValidationError("Invalid --lock-timeout '\(lockTimeout)': write a duration such as 30s or 5m.")
         }

@@ -12,9 +12,7 @@ enum StoreCheck {
                                stateDirectory: String) async -> [TokenStatus.Row] {
         let stores: [String: any SecretStore]
         do {
-            stores = try DriverFactory.makeStores(manifests, stateDirectory: stateDirectory, createMasterKey: false, skip: { name, failure in
-                printError("warning: store '\(name)' cannot be checked (\(failure)); status shows its deliveries from state only")
-            })
+            stores = try DriverFactory.readOnlyStores(manifests, stateDirectory: stateDirectory, fallback: "status shows its deliveries from state only")
         } catch {
             printError("warning: the stores cannot be checked (\(error)); status shows deliveries from state only")
             return rows

@@ -9,8 +9,13 @@ final class TerminalProgress {
     private let queue = DispatchQueue(label: "tokenctl.progress")
     private let shown = ShownFlag()
 
+    /// How long work runs before the line appears: `TOKENCTL_PROGRESS_AFTER` seconds (e.g. 0.5), else 1.
+    static var delay: Double {
+        ProcessInfo.processInfo.environment["TOKENCTL_PROGRESS_AFTER"].flatMap(Double.init).map { max(0, $0) } ?? 1
+    }
+
     /// Starts showing `label` after `delay` seconds, with the elapsed time, until `finish`.
-    init(_ label: String, delay: Double = 1) {
+    init(_ label: String, delay: Double = TerminalProgress.delay) {
         guard isatty(2) == 1 else {
             timer = nil
             return

@@ -89,6 +89,8 @@ final class FileDecoder {
     var previousAnnotations: [String: String] = [:]
     /// The spec fields the document's metadata allows to look like secrets (annotation `tokenctl.io/allow-secret-like`).
     var allowedSecretLikeFields: Set<String> = []
+    /// Whether a spec is being read: only spec fields can be allowed (metadata is read before its annotation is known).
+    var decodingSpec = false
 
     init(file: String, stream: EventStream) {
         self.file = file
@@ -198,6 +200,8 @@ final class FileDecoder {
         }
         func decodeSpecNow(_ kindName: String) throws(FatalDecodingError) {
             specSeen = true
+            decodingSpec = true
+            defer { decodingSpec = false }
             errorsBeforeSpec = result.diagnostics.count
             let specFirst = try stream.next()
             switch kindName {
@@ -385,13 +389,13 @@ final class FileDecoder {
     func scanForSecret(_ event: YAMLEvent, field: @autoclosure () -> String? = nil) -> Bool {
         guard let match = SecretScanner.match(in: event.text) else { return false }
         let field = field()
-        if let field, allowedSecretLikeFields.contains(field) {
+        if decodingSpec, let field, allowedSecretLikeFields.contains(field) {
             warning(SecretAllowance.code, "'\(field)' looks like a secret (\(match.description)) but is allowed by the annotation "
                     + "\(SecretAllowance.annotation); every apply records the allowance in the audit log", at: location(event))
             return false
         }
         let subject = field.map { "'\($0)' looks like a secret" } ?? "this value looks like a secret"
-        let allow = field.map { "; if it is not one, allow it with the annotation \(SecretAllowance.annotation): \($0)" } ?? ""
+        let allow = decodingSpec ? field.map { "; if it is not one, allow it with the annotation \(SecretAllowance.annotation): \($0)" } ?? "" : ""
         error("literal-secret", "\(subject): \(match.description); never write secrets in manifests: reference them as "
               + "env:NAME or file:PATH, and revoke the exposed secret\(allow)", at: event)
         return true

@@ -65,8 +65,9 @@ public enum Planner {
     /// The actions that give a token a new or changed credential, which a policy violation withholds.
     static let withheldByPolicy: Set<PlanAction> = [.issue, .rotate, .update]
 
-    /// Removes the new credentials of the held tokens from the plan and lists the tokens, with what was withheld.
-    static func withhold(_ held: [TokenID: [String]], from plan: inout Plan) {
+    /// Removes the new credentials of the held tokens from the plan and lists the tokens, with what was withheld; also
+    /// applied to a saved plan at apply time, since policy is judged at that moment.
+    public static func withhold(_ held: [TokenID: [String]], from plan: inout Plan) {
         var withheld: [TokenID: [PlanAction]] = [:]
         plan.changes.removeAll { change in
             guard let token = change.token, held[token] != nil, withheldByPolicy.contains(change.action) else { return false }

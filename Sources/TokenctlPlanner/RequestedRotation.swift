@@ -58,30 +58,32 @@ public struct RequestedRotation: Hashable, Sendable {
             guard let token = specs[id], let record = recorded.tokens[id], let active = record.active else { continue }
             if let violations = held[id] {
                 notRotated.append(HeldToken(token: id, violations: violations, withheld: [.rotate]))
-                if compromised {
-                    // A compromised credential is revoked even when policy withholds its successor.
-                    changes.append(retirement(of: active, token: token))
-                }
+                // A compromised credential is revoked even when policy withholds its successor.
+                if compromised { changes += retirements(of: record) }
                 continue
             }
             var facts = ["lifespan": token.lifespan.duration?.description ?? "never"]
             if let lifespan = token.lifespan.duration {
                 facts["newVersionExpiresAt"] = Timestamp(secondsSinceEpoch: now.secondsSinceEpoch + lifespan.seconds).description
             }
-            let overlap = compromised ? "the current version is revoked at once (compromised)"
+            let overlap = compromised ? "every version still valid is revoked at once (compromised)"
                 : "the current version overlaps its successor for \(token.rotation.overlap)"
             changes.append(PlannedChange(action: .rotate, token: id, issuer: token.issuer, version: active.version,
                                          newVersion: record.latestVersion + 1, reason: .requested,
                                          detail: "requested: \(reason); \(overlap)", facts: facts))
-            if compromised { changes.append(retirement(of: active, token: token)) }
+            if compromised { changes += retirements(of: record) }
         }
         var plan = Plan(createdAt: now, stateSerial: recorded.serial, refreshed: false, changes: changes, nextDueAt: nil)
         plan.held = notRotated
         return plan
     }
 
-    private func retirement(of version: CredentialVersion, token: Token) -> PlannedChange {
-        PlannedChange(action: .retire, token: token.id, issuer: token.issuer, version: version.version, reason: .compromised,
-                      detail: "compromised: revoked now, without overlap (\(reason))")
+    /// Every version still valid (the active one and those still overlapping their successors): a leak may be older
+    /// than the last rotation. At the issuer that made them, which the manifests may have changed since.
+    private func retirements(of record: RecordedToken) -> [PlannedChange] {
+        record.versions.filter { $0.status == .active || $0.status == .retiring }.map { version in
+            PlannedChange(action: .retire, token: record.id, issuer: record.issuer, version: version.version, reason: .compromised,
+                          detail: "compromised: revoked now, without overlap (\(reason))")
+        }
     }
 }

@@ -226,14 +226,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
         return try await run("write the state") { connection in
             try await PostgresTransaction.run(connection, logger: logger) { db in
-                if let lease {
-                    // Fencing: the lease must still be ours, checked under the row lock in the writing transaction.
-                    let rows = try await db.query("SELECT holder, epoch FROM tokenctl_lock WHERE id = 1 FOR UPDATE", logger: logger)
-                    for try await (holder, epoch) in rows.decode((String?, Int64).self) where epoch != lease.epoch || holder != lease.holder {
-                        throw StateError.fenced(holder: holder ?? "nobody",
-                                                detail: "this store held the lease at epoch \(lease.epoch); the lock is at epoch \(epoch)")
-                    }
-                }
+                try await Self.checkFence(db, lease: lease, logger: logger)
                 var newSerial: Int64?
                 let updated = try await db.query("""
                     UPDATE tokenctl_meta SET serial = serial + 1 WHERE id = 1 AND (\(expectedSerial)::bigint IS NULL OR serial = \(expectedSerial))
@@ -363,6 +356,17 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
     }
 
+    /// Fencing: the lease this store holds, if any, must still be ours, checked under the row lock in the writing transaction.
+    private static func checkFence(_ db: PostgresConnection, lease: (holder: String, host: String, processID: Int32, epoch: Int64)?,
+                                   logger: Logger) async throws {
+        guard let lease else { return }
+        let rows = try await db.query("SELECT holder, epoch FROM tokenctl_lock WHERE id = 1 FOR UPDATE", logger: logger)
+        for try await (holder, epoch) in rows.decode((String?, Int64).self) where epoch != lease.epoch || holder != lease.holder {
+            throw StateError.fenced(holder: holder ?? "nobody",
+                                    detail: "this store held the lease at epoch \(lease.epoch); the lock is at epoch \(epoch)")
+        }
+    }
+
     public func setting(_ key: String) async throws(StateError) -> String? {
         try await run("read a setting") { connection in
             var value: String?
@@ -373,11 +377,16 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
     }
 
     public func setSetting(_ key: String, to value: String) async throws(StateError) {
+        let lease = lease
         try await run("record a setting") { connection in
-            try await connection.query("""
-                INSERT INTO tokenctl_setting (key, value) VALUES (\(key), \(value))
-                ON CONFLICT (key) DO UPDATE SET value = excluded.value
-                """, logger: logger)
+            try await PostgresTransaction.run(connection, logger: logger) { db in
+                // Fenced like every state write: a holder that lost the lease must not change what its successor relies on.
+                try await Self.checkFence(db, lease: lease, logger: logger)
+                try await db.query("""
+                    INSERT INTO tokenctl_setting (key, value) VALUES (\(key), \(value))
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                    """, logger: logger)
+            }
         }
     }
 

@@ -257,6 +257,15 @@ import TokenctlStores
 
 /// More of apply: saved plans, exec, and one failing change not stopping the others.
 @Suite struct ApplyMoreTests {
+    /// A workspace with one long-lived token, `apps/web`, applied now.
+    static func appliedWeb() throws -> ApplyCommandTests.Workspace {
+        let workspace = ApplyCommandTests.Workspace()
+        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
+        let applied = try workspace.run(["apply", "-f", "DIR", "--auto-approve"])
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        return workspace
+    }
+
     @Test func appliesASavedPlanAndRefusesItOnceStale() throws {
         let workspace = ApplyCommandTests.Workspace()
         defer { workspace.remove() }
@@ -272,10 +281,8 @@ import TokenctlStores
     }
 
     @Test func aPlanMadeForALaterMomentIsNotAppliedNow() throws {
-        let workspace = ApplyCommandTests.Workspace()
+        let workspace = try Self.appliedWeb()
         defer { workspace.remove() }
-        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
-        #expect(try workspace.run(["apply", "-f", "DIR", "--auto-approve"]).status == 0)
         let later = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970) + 40 * 86_400).description
         let planFile = workspace.root + "/plan.json"
         let planned = try workspace.run(["plan", "-f", "DIR", "--at", later, "--out", planFile])
@@ -289,10 +296,8 @@ import TokenctlStores
     }
 
     @Test func commandsOutsideTheirDirectoryCreateNothingAndSayWhereTheyLooked() throws {
-        let workspace = ApplyCommandTests.Workspace()
+        let workspace = try Self.appliedWeb()
         defer { workspace.remove() }
-        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
-        #expect(try workspace.run(["apply", "-f", "DIR", "--auto-approve"]).status == 0)
         let secret = try workspace.secret("web")
         #expect(try workspace.run(["status", "-f", "DIR"]).status == 0)
         let elsewhere = BinaryRunner.temporaryDirectory()
@@ -330,10 +335,8 @@ import TokenctlStores
     }
 
     @Test func execPutsTheSecretInTheEnvironment() throws {
-        let workspace = ApplyCommandTests.Workspace()
+        let workspace = try Self.appliedWeb()
         defer { workspace.remove() }
-        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
-        #expect(try workspace.run(["apply", "-f", "DIR", "--auto-approve"]).status == 0)
         let secret = try workspace.secret("web")
         BinaryRunner.write(secret, to: workspace.root + "/expected")
         let checked = try workspace.run(["exec", "-f", "DIR", "--env", "API_TOKEN=apps/web", "--", "/bin/sh", "-c",
@@ -391,10 +394,8 @@ import TokenctlStores
     }
 
     @Test func secretGetRefusesATerminalUnlessRevealed() throws {
-        let workspace = ApplyCommandTests.Workspace()
+        let workspace = try ApplyMoreTests.appliedWeb()
         defer { workspace.remove() }
-        workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
-        #expect(try workspace.run(["apply", "-f", "DIR", "--auto-approve"]).status == 0)
         let secret = try workspace.secret("web")
         let refused = try Self.onTerminal("'\(BinaryRunner.executable)' secret get -f '\(workspace.root)' apps/web", input: "")
         #expect(refused.stdout.contains("refusing to print a secret to a terminal"))

@@ -39,12 +39,17 @@ struct BinaryRunner {
         try runProgram(executable, arguments, environment: try clock(at: moment).merging(environment) { $1 })
     }
 
+    /// Removes the shared-memory clock libfaketime made for a process (it makes one per process and leaves it).
+    static func removeClockFiles(of pid: pid_t) {
+        for name in ["/dev/shm/faketime_shm_\(pid)", "/dev/shm/sem.faketime_sem_\(pid)"] { unlink(name) }
+    }
+
     /// The environment that starts a process's wall clock at `moment` through libfaketime, preloaded directly (not
     /// through the `faketime` wrapper, which forks: a signal to it would not reach tokenctl).
     static func clock(at moment: String) throws -> [String: String] {
-        let library = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
-        try #require(FileManager.default.fileExists(atPath: library),
-                     "the tests run apply at other times under libfaketime: install it with apt-get install faketime")
+        let library = try #require(["x86_64", "aarch64"].map { "/usr/lib/\($0)-linux-gnu/faketime/libfaketime.so.1" }
+                                       .first(where: FileManager.default.fileExists(atPath:)),
+                                   "the tests run apply at other times under libfaketime: install it with apt-get install faketime")
         let start = "@" + moment.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "")
         // Without FAKETIME_SHARED the Swift runtime saw no arguments under the library (observed with 0.9.10); a
         // semaphore that does not exist leaves each process its own clock, which is what these tests want.
@@ -62,6 +67,7 @@ struct BinaryRunner {
         var status: Int32 = 0
         var usage = rusage()
         wait4(pid, &status, 0, &usage)
+        if environment["FAKETIME"] != nil { removeClockFiles(of: pid) }
         let seconds = Date().timeIntervalSince(start)
         let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
@@ -131,6 +137,7 @@ struct BinaryRunner {
         kill(pid, SIGKILL)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
+        removeClockFiles(of: pid)
         return ((status & 0x7f) == 0, (status >> 8) & 0xff)
     }
 

@@ -21,6 +21,7 @@ final class ControllerProcess {
             var status: Int32 = 0
             waitpid(pid, &status, 0)
         }
+        BinaryRunner.removeClockFiles(of: pid)
     }
 
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }

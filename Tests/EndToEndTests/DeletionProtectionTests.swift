@@ -55,6 +55,22 @@ import TokenctlModel
         #expect(try workspace.inventory().filter(\.revoked).count == 10)
     }
 
+    @Test func rootsWithTheSameNameAreToldApart() throws {
+        let workspace = Workspace()
+        defer { workspace.remove() }
+        for team in ["a", "b"] {
+            try FileManager.default.createDirectory(atPath: workspace.root + "/teams/\(team)/manifests", withIntermediateDirectories: true)
+        }
+        BinaryRunner.write(ManifestText.header() + Self.tokens(Self.teamA), to: workspace.root + "/teams/a/manifests/tokens.yaml")
+        BinaryRunner.write(Self.tokens(Self.teamB), to: workspace.root + "/teams/b/manifests/tokens.yaml")
+        let both = ["-f", workspace.root + "/teams/a/manifests", "-f", workspace.root + "/teams/b/manifests", "--state-dir", workspace.state]
+        #expect(try workspace.run(at: ApplyCommandTests.at(0), ["apply"] + both + ["--auto-approve"]).status == 0)
+        let one = try workspace.run(["plan", "-f", workspace.root + "/teams/a/manifests", "--state-dir", workspace.state,
+                                     "--allow-mass-retirement", "--at", ApplyCommandTests.at(10)])
+        #expect(one.status == 1, "\(one.stdout)\(one.stderr)")
+        #expect(one.stderr.contains("managed from the manifests at a/manifests, b/manifests, and this run reads manifests"), "\(one.stderr)")
+    }
+
     @Test func consentRetiresThemAll() throws {
         let workspace = try Self.appliedTwoTeams()
         defer { workspace.remove() }

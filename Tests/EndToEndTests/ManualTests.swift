@@ -38,7 +38,11 @@ import Testing
                                     "docs/man/\(file) is missing; \(regenerate)")
             for argument in command.arguments ?? [] where argument.shouldDisplay {
                 for name in argument.names ?? [] where name.kind == "long" {
-                    #expect(page.contains("Fl -\(name.name)"), "docs/man/\(file) lacks --\(name.name); \(regenerate)")
+                    // The whole flag: "Fl -state" must not pass for "Fl -state-dir".
+                    let documented = page.components(separatedBy: "\n").contains { line in
+                        line.range(of: "Fl -\(NSRegularExpression.escapedPattern(for: name.name))( |$)", options: .regularExpression) != nil
+                    }
+                    #expect(documented, "docs/man/\(file) lacks --\(name.name); \(regenerate)")
                 }
             }
         }

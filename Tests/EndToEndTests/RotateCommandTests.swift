@@ -48,8 +48,13 @@ import Testing
         let workspace = try Self.applied()
         defer { workspace.remove() }
         let web = try workspace.secret("web")
+        let auditBefore = try workspace.run(["audit", "-f", "DIR", "--json"]).stdout
         let unknown = try workspace.run(["rotate", "-f", "DIR", "apps/nope", "--reason", "x", "--auto-approve"])
         #expect(unknown.status == 1 && unknown.stderr.contains("token apps/nope is not in the manifests"), "\(unknown.stderr)")
+        #expect(try workspace.run(["audit", "-f", "DIR", "--json"]).stdout == auditBefore, "a refused request writes nothing, not even to the audit log")
+        let pasted = try workspace.run(["rotate", "-f", "DIR", "apps/web", "--reason", "leaked \(web)", "--auto-approve"])
+        #expect(pasted.status == 1 && pasted.stderr.contains("--reason looks like it holds a secret"), "\(pasted.stderr)")
+        #expect(!pasted.stderr.contains(web) && !pasted.stdout.contains(web), "the pasted credential is not echoed")
         let unconfirmed = try workspace.run(["rotate", "-f", "DIR", "apps/web", "--reason", "x"])
         #expect(unconfirmed.status == 1 && unconfirmed.stderr.contains("stdin is not a terminal"), "\(unconfirmed.stderr)")
         let noReason = try workspace.run(["rotate", "-f", "DIR", "apps/web", "--auto-approve"])

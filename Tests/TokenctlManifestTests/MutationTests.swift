@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import TokenctlManifest
 import TokenctlModel
@@ -6,17 +7,6 @@ import TokenctlModel
 /// Feeds thousands of random mutations of the reference manifests to the decoder: it must never
 /// crash, and every diagnostic must point inside the file it names.
 @Suite struct MutationTests {
-    /// A small deterministic generator, so a failure can be replayed from its seed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static let fragments: [[UInt8]] = [
         "---\n", ": ", "- ", "[", "]", "{", "}", "&a ", "*a", "*b", "!!str ", "? ", "|\n", ">-\n", "\"", "'", "#", "\t", "\n  ",
@@ -24,7 +14,7 @@ import TokenctlModel
         "<<: *a\n", "%YAML 1.1\n", "...\n",
     ].map { Array($0.utf8) }
 
-    static func mutate(_ source: [UInt8], using random: inout SplitMix) -> [UInt8] {
+    static func mutate(_ source: [UInt8], using random: inout SplitMix64) -> [UInt8] {
         var bytes = source
         for _ in 0..<Int.random(in: 1...4, using: &random) {
             guard !bytes.isEmpty else { break }
@@ -60,7 +50,7 @@ import TokenctlModel
     @Test func thousandsOfMutationsNeverCrash() throws {
         let sources = try Self.referenceFiles()
         try #require(sources.count >= 3)
-        var random = SplitMix(state: 0x70_6B_65_6E)
+        var random = SplitMix64(seed: 0x70_6B_65_6E)
         let loader = ManifestLoader()
         var withErrors = 0
         for round in 0..<3_000 {

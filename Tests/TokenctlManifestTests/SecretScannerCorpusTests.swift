@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import TokenctlManifest
 import TokenctlModel
@@ -156,18 +157,6 @@ import TokenctlModel
 
     // MARK: Secret shapes
 
-    /// A deterministic generator (SplitMix64), so that the fake secrets are the same on every run.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static let base62 = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
     static let base64 = base62 + ["+", "/"]
@@ -176,11 +165,11 @@ import TokenctlModel
     static let lowerAlphanumeric = Array("0123456789abcdefghijklmnopqrstuvwxyz")
     static let hex = Array("0123456789abcdef")
 
-    static func random(_ count: Int, _ alphabet: [Character], _ generator: inout SeededGenerator) -> String {
+    static func random(_ count: Int, _ alphabet: [Character], _ generator: inout SplitMix64) -> String {
         String((0..<count).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
     }
 
-    static func randomBytes(_ count: Int, _ generator: inout SeededGenerator) -> Data {
+    static func randomBytes(_ count: Int, _ generator: inout SplitMix64) -> Data {
         Data((0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
     }
 
@@ -191,7 +180,7 @@ import TokenctlModel
 
     /// Fake credentials with the shape and randomness of real ones, built from a fixed seed.
     static let secrets: [String] = {
-        var g = SeededGenerator(state: 0x746F_6B65_6E63_746C)
+        var g = SplitMix64(seed: 0x746F_6B65_6E63_746C)
         var values: [String] = []
         // GitHub.
         for _ in 0..<3 { values.append("ghp_" + random(36, base62, &g)) }

@@ -224,6 +224,20 @@ let planCases: [PlanCase] = [
     }
 }
 
+@Suite struct PolicyHoldPlanningTests {
+    @Test func heldTokensGetNoNewCredentialAndEveryOtherChangeStays() {
+        let due = recorded("payments/due", versions: [version(1, issuedAt: ago("31d"))])
+        let plan = Planner.plan(desired: manifests([token("payments/due"), token("payments/new"), token("payments/fine")]),
+                                recorded: state([due]), observed: nil, now: now,
+                                held: [tid("payments/due"): ["too long"], tid("payments/new"): ["scope not allowed"]])
+        #expect(plan.changes.map { "\($0.action) \($0.token?.description ?? "")" } == ["issue payments/fine"])
+        #expect(plan.held.map(\.token) == [tid("payments/due"), tid("payments/new")])
+        #expect(plan.held.map(\.withheld) == [[.rotate], [.issue]])
+        #expect(plan.held.first?.violations == ["too long"])
+        #expect(PlanRenderer.summary(plan) == "Plan: 1 to issue, 2 held by policy.")
+    }
+}
+
 @Suite struct RequestedRotationTests {
     static let x = "payments/x", y = "payments/y"
 
@@ -246,6 +260,15 @@ let planCases: [PlanCase] = [
         #expect(plan.changes.map { "\($0.action) \($0.token?.description ?? "")" } == ["rotate payments/x", "retire payments/x", "retire payments/y"])
         #expect(plan.changes.filter { $0.action == .retire }.allSatisfy { $0.reason == .compromised && $0.version == 1 })
         #expect(plan.held.map(\.token) == [tid(Self.y)])
+    }
+
+    @Test func compromisedRevokesEveryVersionStillValidAtTheIssuerThatMadeIt() {
+        let request = RequestedRotation(tokens: [tid(Self.x)], reason: "leak", compromised: true)
+        let record = recorded(Self.x, issuer: "strict", versions: [version(1, status: .retiring), version(2, issuedAt: ago("1h"))])
+        let plan = request.plan(desired: manifests([token(Self.x)]), recorded: state([record]), now: now)
+        let retired = plan.changes.filter { $0.action == .retire }
+        #expect(retired.map(\.version) == [1, 2], "the overlapping v1 may have leaked too")
+        #expect(retired.allSatisfy { $0.issuer == "strict" }, "revoked where it was issued, whatever the manifests say now")
     }
 
     @Test func unknownOrUnissuedTokensAreProblemsNotSilentSkips() {

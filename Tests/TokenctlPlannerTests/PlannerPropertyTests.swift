@@ -1,5 +1,6 @@
 import Foundation
 import PropertyBased
+import TestSupport
 import Testing
 import TokenctlModel
 import TokenctlPlanner
@@ -92,18 +93,6 @@ struct Scenario: Sendable, CustomStringConvertible {
     }
 }
 
-/// A small seeded generator for shuffles inside a property.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
 
 private let scenarios = zip(
     zip(Gen.int(in: 0...15), Gen.int(in: 0...2_400), Gen.int(in: 0...60), Gen.int(in: 0...0x7FFFF)).array(of: 0...14),
