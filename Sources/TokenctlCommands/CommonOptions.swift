@@ -149,9 +149,10 @@ func loadManifestsOrExit(_ paths: [String], now: Timestamp, quiet: Bool = false,
 }
 
 /// Refuses a `--reason` that looks like it holds a secret: reasons go to the audit log and the plan, and an incident
-/// responder may paste the leaked credential into one.
+/// responder may paste the leaked credential into one. A bare hexadecimal run passes: in a reason it is a commit
+/// (`--reason "$GITHUB_REPOSITORY@$GITHUB_SHA"`), a build or a ticket id far more often than a secret.
 func checkReason(_ reason: String?) throws {
-    guard let reason, let match = SecretScanner.match(in: reason) else { return }
+    guard let reason, let match = SecretScanner.match(in: reason), !match.isBareHexadecimal else { return }
     throw ValidationError("--reason looks like it holds a secret (\(match.description)); it is recorded in the audit log, so "
                           + "describe the incident without the credential.")
 }

@@ -26,6 +26,12 @@ public enum SecretScanner {
         /// The length of the flagged word in characters (it is ASCII), or nil for a PEM block.
         public let length: Int?
 
+        /// The kind of a bare run of hexadecimal digits, which in free text is as often a commit or build id as a secret.
+        public static let hexadecimalKind = "a long hexadecimal string"
+
+        /// Whether only its shape (a bare hexadecimal run) makes it look like a secret.
+        public var isBareHexadecimal: Bool { kind == Self.hexadecimalKind }
+
         /// `kind (excerpt, N characters)`, e.g. "a GitHub token (ghp_…, 40 characters)": what `finding(in:)` returns.
         public var description: String {
             if let length { return "\(kind) (\(excerpt), \(length) characters)" }
@@ -385,7 +391,7 @@ public enum SecretScanner {
         let shown = stretch.shown ?? lower..<upper
         if allHex {
             guard !digest, hasDigit, hasUpper || hasLower, total >= hexMinimumLength, entropy >= hexEntropyThreshold else { return nil }
-            return Finding(kind: "a long hexadecimal string", excerpt: masked(text, shown), length: shown.count)
+            return Finding(kind: Finding.hexadecimalKind, excerpt: masked(text, shown), length: shown.count)
         }
         let classes = (hasUpper ? 1 : 0) + (hasLower ? 1 : 0) + (hasDigit ? 1 : 0)
         guard classes >= 2, entropy >= entropyThreshold, Double(stretch.breaks) >= breakRatio * Double(stretch.pairs) else { return nil }

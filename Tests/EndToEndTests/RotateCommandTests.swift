@@ -62,5 +62,8 @@ import Testing
         let nothingChosen = try workspace.run(["rotate", "-f", "DIR", "--reason", "x", "--auto-approve"])
         #expect(nothingChosen.status == 1, "\(nothingChosen.stderr)")
         #expect(try workspace.secret("web") == web)
+        let commit = try workspace.run(["rotate", "-f", "DIR", "apps/web", "--reason", "deploy 0123456789abcdef0123456789abcdef01234567",
+                                        "--auto-approve"])
+        #expect(commit.status == 0, "a commit id in a reason is not a secret: \(commit.stderr)")
     }
 }

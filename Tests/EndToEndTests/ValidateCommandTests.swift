@@ -92,6 +92,8 @@ import Testing
         #expect(diagnostics.first?["line"] as? Int == 19)
         #expect(diagnostics.first?["column"] as? Int == 13)
         #expect(diagnostics.first?["severity"] as? String == "error")
+        // Paths as written, not JSON-escaped ("\/tmp\/…"), so that grep and jq users find them.
+        #expect(outcome.stdout.contains("\"file\" : \"\(dir)/all.yaml\"") && !outcome.stdout.contains("\\/"), "\(outcome.stdout)")
     }
 
     @Test func usageErrorsExitOne() throws {
