@@ -215,10 +215,18 @@ public struct Engine: Sendable {
             } else {
                 // Not issued (or an idempotent replay without a secret): drop the intent; repair revokes anything left.
                 if issued[id] != nil { outcomes[id] = "the issuer returned an earlier credential without its secret; it will be revoked and reissued" }
-                record.versions[index].status = .revoked
                 record.versions[index].credentialID = issued[id]?.credentialID ?? ""
-                if let credentialID = issued[id]?.credentialID, let issuer = drivers.issuers[item.token.issuer] {
-                    try? await issuer.revoke([credentialID], now: now)
+                // Revoked before the state says so: if revoking fails, the version stays pending with its id, and the next
+                // run's repair revokes it, rather than state calling revoked a credential still valid at the issuer.
+                if let credentialID = issued[id]?.credentialID {
+                    if await revoke([credentialID], at: item.token.issuer, now: now) {
+                        record.versions[index].status = .revoked
+                    } else {
+                        outcomes[id] = "the issuer returned an earlier credential without its secret, and revoking it failed; "
+                            + "the next run revokes it and issues again"
+                    }
+                } else {
+                    record.versions[index].status = .revoked
                 }
             }
             state.tokens[id] = record
@@ -249,19 +257,36 @@ public struct Engine: Sendable {
         }
         checkpoint("after-deliver")
 
+        // A secret no store holds is lost: revoke it before the state says so. A revoke that fails leaves the version
+        // pending, and the next run's repair revokes it, rather than state calling revoked a credential still valid.
+        var undeliverable: [String: [(id: TokenID, credentialID: String)]] = [:]
+        for item in pending {
+            guard issued[item.token.id]?.secret != nil, let record = state.tokens[item.token.id],
+                  let version = record.versions.last(where: { $0.version == item.version }),
+                  !version.deliveries.isEmpty, version.deliveries.allSatisfy({ failedStores[$0.store] != nil }) else { continue }
+            undeliverable[item.token.issuer, default: []].append((item.token.id, version.credentialID))
+        }
+        var revokeFailed = Set<TokenID>()
+        for (issuerName, group) in undeliverable where !(await revoke(group.map(\.credentialID), at: issuerName, now: now)) {
+            revokeFailed.formUnion(group.map(\.id))
+        }
+
         // Activate: the new version becomes active, the old one retires after its overlap.
         writes = []
-        var rollBack: [(issuer: String, credentialID: String)] = []
         for item in pending {
             let id = item.token.id
             guard issued[id]?.secret != nil, var record = state.tokens[id],
                   let index = record.versions.lastIndex(where: { $0.version == item.version }) else { continue }
             let delivered = record.versions[index].deliveries.filter { failedStores[$0.store] == nil }
             if !record.versions[index].deliveries.isEmpty && delivered.isEmpty {
-                // No store holds the secret: it is lost. Revoke it; the old version stays active.
-                record.versions[index].status = .revoked
-                rollBack.append((item.token.issuer, record.versions[index].credentialID))
-                outcomes[id] = record.versions[index].deliveries.compactMap { failedStores[$0.store] }.first ?? "delivery failed"
+                // No store holds the secret: it was revoked above; the old version stays active.
+                let failure = record.versions[index].deliveries.compactMap { failedStores[$0.store] }.first ?? "delivery failed"
+                if revokeFailed.contains(id) {
+                    outcomes[id] = failure + "; revoking the undelivered credential failed too, and the next run revokes it"
+                } else {
+                    record.versions[index].status = .revoked
+                    outcomes[id] = failure
+                }
             } else {
                 for other in record.versions.indices where record.versions[other].status == .active {
                     record.versions[other].status = .retiring
@@ -280,11 +305,20 @@ public struct Engine: Sendable {
         let batchOutcomes = changes.map { change in ChangeOutcome(change: change, failure: change.token.flatMap { outcomes[$0] }) }
         try await commit(writes, completing: batchOutcomes, state: &state)
         logger.debug("activated new versions", metadata: ["count": "\(writes.count)", "serial": "\(state.serial)"])
-        for (issuerName, group) in Dictionary(grouping: rollBack, by: \.issuer) {
-            try? await drivers.issuers[issuerName]?.revoke(group.map(\.credentialID), now: now)
-        }
         checkpoint("after-record")
         return batchOutcomes
+    }
+
+    /// Revokes credentials at an issuer; false when that failed or the issuer is not available.
+    private func revoke(_ credentialIDs: [String], at issuerName: String, now: Timestamp) async -> Bool {
+        guard let issuer = drivers.issuers[issuerName] else { return false }
+        do {
+            try await issuer.revoke(credentialIDs, now: now)
+            return true
+        } catch {
+            logger.warning("revoke failed", metadata: ["issuer": "\(issuerName)", "error": "\(SafeError.describe(error))"])
+            return false
+        }
     }
 
     // MARK: Update and redeliver
