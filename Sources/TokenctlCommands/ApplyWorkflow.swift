@@ -140,7 +140,7 @@ struct ApplyWorkflow {
                 origin.entry(command, at: now, reason: reason, detail: source.auditDetail + Self.allowances(loaded)),
             ])
         }
-        var repairs: [String] = []
+        var repairs: [RepairNote] = []
         if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
             let repairing = try engine()
             repairs = try await withState { () async throws(StateError) in try await repairing.repair(state: recorded, now: now) }
@@ -233,13 +233,13 @@ struct ApplyWorkflow {
 
     /// The repairs of an interrupted run: each on its own line when few, else counts by outcome (the audit log keeps
     /// one entry per repair, `tokenctl audit` shows them).
-    static func repairReport(_ notes: [String], detailLimit: Int = 5) -> [String] {
+    static func repairReport(_ notes: [RepairNote], detailLimit: Int = 5) -> [String] {
         guard notes.count > detailLimit else { return notes.map { "repaired: \($0)" } }
-        let completed = notes.filter { $0.hasSuffix("delivered to every store and activated") }.count
-        let rolledBack = notes.filter { $0.hasSuffix("it will be issued again") }.count
-        let pending = notes.count - completed - rolledBack
-        var parts = ["\(completed) completed and activated", "\(rolledBack) rolled back (issued again by this run)"]
-        if pending > 0 { parts.append("\(pending) left pending (an issuer could not be asked or could not revoke; the next run tries again)") }
+        func count(_ outcome: RepairNote.Outcome) -> Int { notes.filter { $0.outcome == outcome }.count }
+        var parts = ["\(count(.completed)) completed and activated", "\(count(.rolledBack)) rolled back (issued again by this run)"]
+        if count(.leftPending) > 0 {
+            parts.append("\(count(.leftPending)) left pending (an issuer could not be asked or could not revoke; the next run tries again)")
+        }
         return ["repaired \(counted(notes.count, "change")) an interrupted run left unfinished: " + parts.joined(separator: ", ")
                 + "; tokenctl audit lists each"]
     }

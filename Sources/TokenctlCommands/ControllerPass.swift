@@ -200,7 +200,7 @@ actor ControllerPass {
                 logger.error("manifest roots differ from the state's", metadata: ["detail": "\(refusal)"])
                 return PassOutcome(result: .failed, stateReachable: true, error: refusal + "; the controller waits for an operator")
             }
-            var repairs: [String] = []
+            var repairs: [RepairNote] = []
             if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
                 let key = try await auditRequest(store, loaded: loaded, origin: requestOrigin(), now: now)
                 auditKey = .some(key)

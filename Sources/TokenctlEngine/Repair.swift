@@ -2,6 +2,29 @@ import TokenctlModel
 import TokenctlState
 import TokenctlStores
 
+/// What repair did about one interrupted version, with a sentence saying so.
+public struct RepairNote: Sendable, Hashable, CustomStringConvertible {
+    /// How the version ended up.
+    public enum Outcome: Sendable, Hashable {
+        /// Delivered to every store and activated: the interrupted issue or rotation completed.
+        case completed
+        /// Revoked (or never issued): the token is issued again.
+        case rolledBack
+        /// Still pending: the issuer could not be asked, or could not revoke; the next run tries again.
+        case leftPending
+    }
+
+    /// How the version ended up.
+    public var outcome: Outcome
+    /// The sentence, naming the token and version.
+    public var description: String
+
+    init(_ outcome: Outcome, _ description: String) {
+        self.outcome = outcome
+        self.description = description
+    }
+}
+
 extension Engine {
     /// Finishes or undoes every issue a crash interrupted, so that nothing is issued twice, no credential
     /// stays valid at an issuer without being in state, and no active token lacks its secret in its stores.
@@ -12,10 +35,10 @@ extension Engine {
     /// - issued, delivered to at least one store: the secret is read back from that store, written to the
     ///   stores that lack it, and the version becomes active (the rotation completes);
     /// - issued, delivered nowhere: the secret is lost, so the credential is revoked.
-    public func repair(state current: RecordedState, now: Timestamp) async throws(StateError) -> [String] {
+    public func repair(state current: RecordedState, now: Timestamp) async throws(StateError) -> [RepairNote] {
         var state = current
         guard state.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) else { return [] }
-        var notes: [String] = []
+        var notes: [RepairNote] = []
         var writes: [StateWrite] = []
         for id in state.tokens.keys.sorted() {
             guard var record = state.tokens[id] else { continue }
@@ -25,8 +48,8 @@ extension Engine {
                 let issuer = drivers.issuers[record.issuer]
                 var credentialID = version.credentialID
                 if credentialID.isEmpty, version.intentKey != nil, issuer == nil {
-                    notes.append("\(id) v\(version.version): issuer '\(record.issuer)' is not available to ask whether an interrupted issue "
-                                 + "went through; it stays pending until it is")
+                    notes.append(RepairNote(.leftPending, "\(id) v\(version.version): issuer '\(record.issuer)' is not available to ask whether an interrupted issue "
+                                 + "went through; it stays pending until it is"))
                     continue
                 }
                 if credentialID.isEmpty, let key = version.intentKey, let issuer {
@@ -34,8 +57,8 @@ extension Engine {
                         credentialID = try await issuer.credential(forIdempotencyKey: key) ?? ""
                     } catch {
                         // Not knowing whether the issuer made it is not "never issued": keep the intent for the next run.
-                        notes.append("\(id) v\(version.version): cannot ask issuer '\(record.issuer)' whether an interrupted issue went "
-                                     + "through (\(SafeError.describe(error))); it stays pending and the next run checks again")
+                        notes.append(RepairNote(.leftPending, "\(id) v\(version.version): cannot ask issuer '\(record.issuer)' whether an interrupted issue went "
+                                     + "through (\(SafeError.describe(error))); it stays pending and the next run checks again"))
                         continue
                     }
                 }
@@ -56,7 +79,7 @@ extension Engine {
                         }
                         record.versions[index].status = .active
                         record.versions[index].credentialID = credentialID
-                        notes.append("\(id) v\(version.version): an apply stopped after issuing it; delivered to every store and activated")
+                        notes.append(RepairNote(.completed, "\(id) v\(version.version): an apply stopped after issuing it; delivered to every store and activated"))
                         changed = true
                         continue
                     }
@@ -67,15 +90,15 @@ extension Engine {
                         guard let issuer else { throw RepairFailure.noIssuer }
                         try await issuer.revoke([credentialID], now: now)
                     } catch {
-                        notes.append("\(id) v\(version.version): cannot revoke credential \(credentialID) left by an interrupted apply "
-                                     + "(\(SafeError.describe(error))); it stays pending and the next apply tries again")
+                        notes.append(RepairNote(.leftPending, "\(id) v\(version.version): cannot revoke credential \(credentialID) left by an interrupted apply "
+                                     + "(\(SafeError.describe(error))); it stays pending and the next apply tries again"))
                         continue
                     }
                 }
                 record.versions[index].status = .revoked
                 record.versions[index].credentialID = credentialID
-                notes.append("\(id) v\(version.version): an apply stopped before its secret was stored; "
-                             + (credentialID.isEmpty ? "it was never issued" : "credential \(credentialID) revoked") + "; it will be issued again")
+                notes.append(RepairNote(.rolledBack, "\(id) v\(version.version): an apply stopped before its secret was stored; "
+                             + (credentialID.isEmpty ? "it was never issued" : "credential \(credentialID) revoked") + "; it will be issued again"))
                 changed = true
             }
             if changed {
@@ -84,7 +107,7 @@ extension Engine {
             }
         }
         // Each repair's audit entry goes with the state write that records it.
-        let entries = auditor.map { auditor in notes.map(auditor.repairEntry) } ?? []
+        let entries = auditor.map { auditor in notes.map { auditor.repairEntry($0.description) } } ?? []
         if writes.isEmpty {
             try await auditor?.append(entries)
         } else if let auditor {
