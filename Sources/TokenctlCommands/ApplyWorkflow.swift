@@ -155,6 +155,20 @@ struct ApplyWorkflow {
                 printError("tokenctl: error: \(saved.message(staleness))")
                 return 1
             }
+            // The plan is the contract: it must be exactly what the same state and manifests give for the moment it
+            // was made for, so that an edited file cannot make apply do something planning never proposed.
+            let observed = saved.plan.refreshed
+                ? try await Inventory.observe(loaded.manifests, issuers: try engine().drivers.issuers, stores: try engine().drivers.stores)
+                : nil
+            var expected = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: saved.plan.createdAt,
+                                        held: Dictionary(saved.plan.held.map { ($0.token, $0.violations) }, uniquingKeysWith: { $1 }))
+            expected.manifestsDigest = digest
+            if let mismatch = SavedPlanFile.mismatch(saved.plan, expected: expected) {
+                printError("tokenctl: error: the saved plan does not match what tokenctl plans from the same state and manifests for "
+                           + "the moment it was made for: \(mismatch)\(saved.plan.refreshed ? " (it was made with --refresh: the issuers or stores may have changed since)" : ""). "
+                           + "The file was edited or made by another tokenctl version; nothing was changed. Make a new plan with tokenctl plan --out")
+                return 1
+            }
             // Policy is judged now: an exception that expired since the plan was saved holds its token.
             var current = saved.plan
             if !loaded.policyHolds.isEmpty { Planner.withhold(loaded.policyHolds, from: &current) }

@@ -103,6 +103,8 @@ struct AuditCommand: AsyncParsableCommand {
                 if let commit = entry.gitCommit { line += " git \(commit.prefix(12))\(entry.gitDirty == true ? " (dirty)" : "")" }
                 if let reason = entry.reason { line += " reason: \(reason)" }
                 if let detail = entry.detail { line += " — \(detail)" }
+            } else if entry.token == nil, let detail = entry.detail {
+                line += " — \(detail)"
             }
             print(line)
         }

@@ -136,6 +136,9 @@ enum AuditKey {
     /// no store written with the generated key exists, and no audit entry was sealed with it. Otherwise the key was
     /// lost, a new one must not pose as it, and the run stops with a message saying so.
     static func forRun(_ store: StateBackend.Store, stateDirectory: String, manifests: ManifestSet) async throws(StateError) -> Data? {
+        if let interrupted = MasterKey.interruptedRotation(stateDirectory: stateDirectory) {
+            throw .masterKey(detail: interrupted)
+        }
         var create = try await store.lastAuditRecord().map { !AuditLog.isAuthenticated($0) } ?? true
         for store in manifests.stores.values {
             guard case .encryptedFile(let path, .environment(MasterKey.variable)) = store.kind else { continue }
@@ -171,8 +174,25 @@ enum MasterKey {
         }
     }
 
+    /// Where `tokenctl rekey` keeps a generated new key until the rotation is complete.
+    static func pendingPath(stateDirectory: String) -> String {
+        (stateDirectory as NSString).appendingPathComponent(fileName + ".new")
+    }
+
+    /// Why nothing may use the master key yet: a rotation of the generated key was interrupted, so some stores may
+    /// already be under the new key and the old one must not write to them or to the audit log.
+    static func interruptedRotation(stateDirectory: String) -> String? {
+        let pending = pendingPath(stateDirectory: stateDirectory)
+        guard FileManager.default.fileExists(atPath: pending) else { return nil }
+        return "a rotation of the master key was interrupted (\(pending) holds the new key); finish it first with: "
+            + "tokenctl rekey --state-dir \(stateDirectory) -f MANIFESTS (never delete that file: stores may already be under it)"
+    }
+
     static func fromStateDirectory(_ directory: String, create: Bool = true, existingStore: String? = nil) throws(StoreError) -> SymmetricKey {
         let path = (directory as NSString).appendingPathComponent(fileName)
+        if let interrupted = interruptedRotation(stateDirectory: directory) {
+            throw .keyUnavailable(reference: path, detail: interrupted)
+        }
         if let data = FileManager.default.contents(atPath: path) {
             return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: path)
         }

@@ -78,7 +78,9 @@ struct PlanCommand: AsyncParsableCommand {
             plan.manifestsDigest = try manifestsDigest(loaded.files)
             // Plan writes nothing to the state or its audit log (an apply running now must find both as it left them): the
             // saved plan is recorded when it is applied, with its digest.
-            try SavedPlanFile.write(SavedPlan(plan: plan, manifestPaths: manifests.paths, stateDirectory: directory), to: out)
+            // Absolute paths: the plan applies from any directory, and reads exactly the files it was made from.
+            try SavedPlanFile.write(SavedPlan(plan: plan, manifestPaths: manifests.paths.map(SavedPlanFile.absolute),
+                                              stateDirectory: SavedPlanFile.absolute(directory)), to: out)
         }
         switch json ? .json : format {
         case .json:
@@ -110,37 +112,5 @@ enum PlanJSON {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-}
-
-/// Reading and writing `plan --out` files.
-enum SavedPlanFile {
-    static func write(_ saved: SavedPlan, to path: String) throws {
-        do {
-            try atomicWrite(Data(try PlanJSON.encode(saved).utf8), to: path, mode: 0o644)
-        } catch {
-            printError("tokenctl: error: cannot save the plan to '\(path)' (\(error)); check the directory exists and is writable")
-            throw ExitCode(1)
-        }
-    }
-
-    static func read(_ path: String) throws -> SavedPlan {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            printError("tokenctl: error: cannot read the plan file '\(path)'; check the path")
-            throw ExitCode(1)
-        }
-        do {
-            let saved = try JSONDecoder().decode(SavedPlan.self, from: data)
-            guard saved.kind == "tokenctl-plan", saved.plan.formatVersion == 1 else {
-                printError("tokenctl: error: '\(path)' is not a tokenctl plan of a format this version reads; make a new one with tokenctl plan --out")
-                throw ExitCode(1)
-            }
-            return saved
-        } catch let exit as ExitCode {
-            throw exit
-        } catch {
-            printError("tokenctl: error: '\(path)' is not a complete tokenctl plan (truncated or edited?); make a new one with tokenctl plan --out")
-            throw ExitCode(1)
-        }
     }
 }

@@ -118,6 +118,7 @@ public struct AuditLog: Sendable {
     /// (`StateStore.write(_:expectedSerial:audit:anchor:)`) while holding the state lock.
     public func seal(_ entries: [AuditEntry]) async throws(StateError) -> Sealed {
         let last = try await store.lastAuditRecord()
+        try Self.checkHead(last, key: key)
         return try Self.seal(entries, after: last.map { ($0.sequence, $0.hash) }, key: key)
     }
 
@@ -126,7 +127,7 @@ public struct AuditLog: Sendable {
         guard !entries.isEmpty else { return Sealed(records: [], anchor: nil) }
         if key == nil, head?.hash.hasPrefix(keyedPrefix) == true {
             // An unauthenticated record after authenticated ones would read as tampering.
-            throw .unavailable(path: "the audit log", detail: "it is authenticated with a key derived from the master key, which is not "
+            throw .masterKey(detail: "the audit log is authenticated with a key derived from the master key, which is not "
                                + "available here; set TOKENCTL_MASTER_KEY, or use the state directory that holds master.key")
         }
         var (sequence, previous) = head ?? (0, "")
@@ -139,6 +140,41 @@ public struct AuditLog: Sendable {
             previous = hash
         }
         return Sealed(records: records, anchor: key.map { anchor(sequence: sequence, hash: previous, key: $0) })
+    }
+
+    /// Fails when the newest record was authenticated with a key other than `key`: this process holds an out-of-date
+    /// master key (it was rotated by `tokenctl rekey`), and entries appended with it would read as tampering.
+    static func checkHead(_ last: AuditRecord?, key: Data?) throws(StateError) {
+        guard let key, let last, last.hash.hasPrefix(keyedPrefix), seal(previous: last.previousHash, json: last.json, key: key) != last.hash else {
+            return
+        }
+        throw .masterKey(detail: "the audit log's newest entry (#\(last.sequence)) was sealed with another master key, so the key "
+                         + "this process holds is not the one in use (a wrong TOKENCTL_MASTER_KEY, or one from before tokenctl rekey "
+                         + "rotated it), or the entry was altered; run with the current master key (tokenctl audit --verify shows "
+                         + "whether the log is intact)")
+    }
+
+    /// The log sealed again under `newKey`, followed by `entries` (for `tokenctl rekey`). Entries written before the
+    /// log was authenticated keep their plain hash chain; every authenticated one gets a new code, its content
+    /// unchanged. The log must verify under `oldKey`: re-sealing a log that does not would vouch for whatever changed it.
+    public static func resealed(_ records: [AuditRecord], anchor: String?, from oldKey: Data, to newKey: Data, stateSerial: Int64,
+                                appending entries: [AuditEntry]) throws(StateError) -> Sealed {
+        if let problem = verify(records, anchor: anchor, key: oldKey, stateSerial: stateSerial).problem {
+            throw .masterKey(detail: "the audit log fails verification (\(problem)); re-sealing it under a new key would hide that, so nothing was "
+                           + "re-sealed (tokenctl audit --verify shows the problem)")
+        }
+        var resealed: [AuditRecord] = []
+        resealed.reserveCapacity(records.count + entries.count)
+        var previous = ""
+        for record in records {
+            let hash = record.hash.hasPrefix(keyedPrefix) ? seal(previous: previous, json: record.json, key: newKey) : record.hash
+            resealed.append(AuditRecord(sequence: record.sequence, json: record.json, previousHash: previous, hash: hash))
+            previous = hash
+        }
+        let appended = try seal(entries, after: resealed.last.map { ($0.sequence, $0.hash) }, key: newKey)
+        let last = appended.records.last ?? resealed.last
+        return Sealed(records: resealed + appended.records,
+                      anchor: last.map { Self.anchor(sequence: $0.sequence, hash: $0.hash, key: newKey) })
     }
 
     static let keyedPrefix = "hmac-sha256:"

@@ -62,6 +62,7 @@ public final class ChangeAuditor: Sendable {
         var current = head.withLock { $0 }
         if current == nil {
             let last = try await store.lastAuditRecord()
+            try AuditLog.checkHead(last, key: key)
             current = (last?.sequence ?? 0, last?.hash ?? "")
         }
         return try AuditLog.seal(entries, after: current, key: key)

@@ -7,10 +7,12 @@ public struct SavedPlan: Hashable, Sendable, Codable {
     public var kind = "tokenctl-plan"
     /// The plan; `stateSerial` and `manifestsDigest` say what it was made against.
     public var plan: Plan
-    /// The manifest paths given with `-f`.
+    /// The manifest paths given with `-f`, made absolute.
     public var manifestPaths: [String]
-    /// The state directory it was planned against.
+    /// The state directory it was planned against, made absolute.
     public var stateDirectory: String
+    /// An authentication code over the rest of the file, keyed from the master key; nil when none existed.
+    public var seal: String?
 
     /// Creates a saved plan.
     public init(plan: Plan, manifestPaths: [String], stateDirectory: String) {

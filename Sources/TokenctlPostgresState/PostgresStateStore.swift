@@ -330,6 +330,40 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
     }
 
+    public func resealAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
+        let lease = lease
+        let location = location
+        try await run("re-seal the audit log") { connection in
+            try await PostgresTransaction.run(connection, logger: logger) { db in
+                try await Self.checkFence(db, lease: lease, logger: logger)
+                try await db.query("LOCK TABLE tokenctl_audit IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+                var last: Int64 = 0
+                for try await value in try await db.query("SELECT coalesce(max(sequence), 0) FROM tokenctl_audit", logger: logger)
+                    .decode(Int64.self) { last = value }
+                let existing = Array(records.prefix { $0.sequence <= last })
+                guard existing.count == last, existing.enumerated().allSatisfy({ $0.element.sequence == Int64($0.offset) + 1 }) else {
+                    throw StateError.writeFailed(path: location, detail: "a re-sealed audit log must hold all \(last) existing entries in sequence")
+                }
+                var updated: Int64 = 0
+                if !existing.isEmpty {
+                    let rows = try await db.query("""
+                        UPDATE tokenctl_audit a SET previous_hash = r.previous_hash, hash = r.hash
+                        FROM unnest(\(existing.map(\.sequence))::bigint[], \(existing.map(\.json))::text[],
+                                    \(existing.map(\.previousHash))::text[], \(existing.map(\.hash))::text[]) AS r(sequence, json, previous_hash, hash)
+                        WHERE a.sequence = r.sequence AND a.json = r.json
+                        RETURNING a.sequence
+                        """, logger: logger)
+                    for try await _ in rows.decode(Int64.self) { updated += 1 }
+                }
+                guard updated == last else {
+                    throw StateError.writeFailed(path: location, detail: "\(last - updated) audit entries differ from the ones recorded; "
+                                                 + "re-sealing never changes an entry")
+                }
+                try await Self.insertAudit(Array(records.dropFirst(existing.count)), anchor: anchor, db, location: location, logger: logger)
+            }
+        }
+    }
+
     /// Appends audit records after the last one, and moves the anchor, inside the caller's transaction.
     private static func insertAudit(_ records: [AuditRecord], anchor: String?, _ db: PostgresConnection, location: String,
                                     logger: Logger) async throws {

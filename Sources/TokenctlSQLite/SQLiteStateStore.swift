@@ -256,6 +256,33 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
+    public func resealAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
+        guard let writer else { throw .unavailable(path: path, detail: "it was opened read-only") }
+        let path = path
+        do {
+            try await writer.write { db in
+                let last = try Int64.fetchOne(db, sql: "SELECT max(sequence) FROM audit") ?? 0
+                let existing = records.prefix { $0.sequence <= last }
+                guard existing.count == last, existing.enumerated().allSatisfy({ $0.element.sequence == Int64($0.offset) + 1 }) else {
+                    throw StateError.writeFailed(path: path, detail: "a re-sealed audit log must hold all \(last) existing entries in sequence")
+                }
+                let update = try db.cachedStatement(sql: "UPDATE audit SET previous_hash = ?, hash = ? WHERE sequence = ? AND entry = ?")
+                for record in existing {
+                    try update.execute(arguments: [record.previousHash, record.hash, record.sequence, record.json])
+                    guard db.changesCount == 1 else {
+                        throw StateError.writeFailed(path: path, detail: "audit entry #\(record.sequence) differs from the one recorded; "
+                                                     + "re-sealing never changes an entry")
+                    }
+                }
+                try self.insertAudit(Array(records.dropFirst(existing.count)), anchor: anchor, db)
+            }
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw Self.classify(error, path: path)
+        }
+    }
+
     private func insertAudit(_ records: [AuditRecord], anchor: String?, _ db: Database) throws {
         guard !records.isEmpty || anchor != nil else { return }
         var expected = (try Int64.fetchOne(db, sql: "SELECT max(sequence) FROM audit") ?? 0) + 1

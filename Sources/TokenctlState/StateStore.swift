@@ -82,6 +82,8 @@ public enum StateError: Error, Equatable, Sendable, CustomStringConvertible {
     case writeFailed(path: String, detail: String)
     /// This process lost the state lock (its lease lapsed and another run took it): the write was refused.
     case fenced(holder: String, detail: String)
+    /// The master key this process has cannot authenticate the audit log (missing, out of date, mid-rotation).
+    case masterKey(detail: String)
 
     public var description: String {
         switch self {
@@ -101,6 +103,8 @@ public enum StateError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .fenced(holder, detail):
             "this process no longer holds the state lock (\(detail)); it is now held by \(holder), so nothing was written. "
                 + "The lease lapsed (was this process paused or cut off?); the holder plans again from the state"
+        case let .masterKey(detail):
+            "the master key cannot be used here: \(detail); nothing was written"
         case let .writeFailed(path, detail):
             "cannot write the state database '\(path)' (\(detail)); check free disk space and permissions, then re-run. This write "
                 + "was rolled back; what earlier steps recorded stays, and the next run repairs any unfinished issue"
@@ -135,6 +139,10 @@ public protocol AuditLogStore: Sendable {
     /// record, kept apart from the records so that dropping the newest records shows); fails if a record's sequence is
     /// not the next one.
     func appendAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError)
+    /// Replaces every record with `records` and the anchor with `anchor`, in one transaction: the same entries sealed
+    /// again under a new key (`tokenctl rekey`), followed by any new ones. Fails, changing nothing, unless `records`
+    /// holds every existing record with its entry unchanged, in sequence, before the new ones.
+    func resealAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError)
     /// The anchor written with the newest records, if any.
     func auditAnchor() async throws(StateError) -> String?
     /// Every record, in sequence order.

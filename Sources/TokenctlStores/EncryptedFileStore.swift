@@ -71,6 +71,46 @@ public actor EncryptedFileStore: SecretStore {
     /// Every key the store holds (for tests and inventories; never the values).
     public func keys() throws(StoreError) -> [String] { try load().keys.sorted() }
 
+    /// What rotating the key of the file does, or did.
+    public enum Reencryption: Sendable, Equatable {
+        /// The file opens with this store's key and is (or was) written again under the new one.
+        case reencrypted(entries: Int)
+        /// The file is already under the new key: an earlier, interrupted rotation got this far.
+        case alreadyUnderNewKey
+        /// There is no file yet.
+        case absent
+    }
+
+    /// What `reencrypt(into:)` would do, changing nothing: `tokenctl rekey` checks every store before it changes any.
+    public func reencryption(into target: EncryptedFileStore) async throws(StoreError) -> Reencryption {
+        guard FileManager.default.fileExists(atPath: path) else { return .absent }
+        if try await target.isUnderItsKey() { return .alreadyUnderNewKey }
+        return .reencrypted(entries: try load().count)
+    }
+
+    /// Decrypts the file with this store's key and writes it again, atomically, through `target`: the same file
+    /// under a new key. Idempotent: a file already under the target's key is left as it is.
+    public func reencrypt(into target: EncryptedFileStore) async throws(StoreError) -> Reencryption {
+        guard FileManager.default.fileExists(atPath: path) else { return .absent }
+        if try await target.isUnderItsKey() { return .alreadyUnderNewKey }
+        let entries = try load()
+        try await target.replaceAll(entries)
+        return .reencrypted(entries: entries.count)
+    }
+
+    /// Whether the file's header carries this store's key check.
+    func isUnderItsKey() throws(StoreError) -> Bool {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .io(path: path, detail: "cannot read it; check its permissions")
+        }
+        let bytes = [UInt8](data)
+        let headerLength = 9 + Self.keyCheckLength
+        guard bytes.count >= headerLength, Array(bytes[0..<8]) == Self.magic, bytes[8] == Self.formatVersion else { return false }
+        return Array(bytes[9..<headerLength]) == Self.keyCheck(key)
+    }
+
+    func replaceAll(_ entries: [String: String]) throws(StoreError) { try save(entries) }
+
     private func load() throws(StoreError) -> [String: String] {
         guard FileManager.default.fileExists(atPath: path) else { return [:] }
         guard let data = FileManager.default.contents(atPath: path) else {

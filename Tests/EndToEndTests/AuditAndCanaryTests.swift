@@ -138,15 +138,18 @@ import TokenctlState
         try run(["audit", "-f", "DIR", "--json"])
         try run(["audit", "-f", "DIR"])
         try run(["validate", "-f", "DIR"])
+        try run(["rekey", "-f", "DIR", "--reason", "canary check"])
+        canaries.append(try String(contentsOfFile: workspace.state + "/master.key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+        try run(["audit", "-f", "DIR", "--json"])
         for path in ["plan.json", ".tokenctl/state.db", ".tokenctl/state.db-wal", ".tokenctl/authority.db", ".tokenctl/authority.db-wal"] {
             if let data = FileManager.default.contents(atPath: workspace.root + "/" + path) {
                 outputs.append(String(decoding: data, as: UTF8.self))
             }
         }
-        #expect(canaries.count == 5 && canaries.allSatisfy { $0.count > 40 })
+        #expect(canaries.count == 6 && canaries.allSatisfy { $0.count > 40 })
         #expect(outputs.contains { $0.contains(" debug tokenctl.apply: ") && $0.contains("secret=(sensitive)") },
                 "the debug logs this test searches must exist")
-        #expect(Set(canaries).count == 5, "rotation must have issued new secrets")
+        #expect(Set(canaries).count == 6, "rotation must have issued new secrets, and rekey a new key")
         // Compare outside #expect, so that a failure never prints the secret.
         for (index, canary) in canaries.enumerated() {
             let leaks = outputs.filter { $0.contains(canary) }.count

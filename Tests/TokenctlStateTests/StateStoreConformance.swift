@@ -134,11 +134,39 @@ struct StateStoreConformance {
         #expect(try await store.auditAnchor() == "anchor-2", "an append without an anchor leaves it")
     }
 
+    func resealReplacesOnlyTheSealsOfUnchangedEntries() async throws {
+        let store = try await makeStore()
+        let original = [AuditRecord(sequence: 1, json: "{\"a\":1}", previousHash: "", hash: "h1"),
+                        AuditRecord(sequence: 2, json: "{\"a\":2}", previousHash: "h1", hash: "h2")]
+        try await store.appendAudit(original, anchor: "anchor-2")
+        let resealed = [AuditRecord(sequence: 1, json: "{\"a\":1}", previousHash: "", hash: "k1"),
+                        AuditRecord(sequence: 2, json: "{\"a\":2}", previousHash: "k1", hash: "k2"),
+                        AuditRecord(sequence: 3, json: "{\"rekey\":true}", previousHash: "k2", hash: "k3")]
+
+        await #expect(throws: StateError.self, "an entry's content never changes") {
+            try await store.resealAudit([resealed[0], AuditRecord(sequence: 2, json: "{\"a\":9}", previousHash: "k1", hash: "k2")],
+                                        anchor: "forged")
+        }
+        await #expect(throws: StateError.self, "every existing entry must be re-sealed") {
+            try await store.resealAudit([resealed[0]], anchor: "short")
+        }
+        await #expect(throws: StateError.self, "entries stay in sequence") {
+            try await store.resealAudit([resealed[1], resealed[0]], anchor: "swapped")
+        }
+        #expect(try await store.auditRecords() == original, "a refused re-seal changes nothing")
+        #expect(try await store.auditAnchor() == "anchor-2")
+
+        try await store.resealAudit(resealed, anchor: "anchor-3")
+        #expect(try await store.auditRecords() == resealed)
+        #expect(try await store.auditAnchor() == "anchor-3")
+        #expect(try await store.serial() == 0)
+    }
+
     /// Every check, so that each backend runs them all as one parameterized test and none can be left out.
     enum Check: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case emptyStoreHasSerialZero, writesRoundTripEveryField, everyWriteIncrementsTheSerial, staleSerialWritesNothing
         case upsertReplacesVersionsAndDeleteForgets, lockExcludesOthersAndLapses, holdsManyTokens, auditIsAppendOnly
-        case settingsPersistWithoutChangingTheSerial
+        case settingsPersistWithoutChangingTheSerial, resealReplacesOnlyTheSealsOfUnchangedEntries
 
         var testDescription: String { rawValue }
     }
@@ -154,6 +182,7 @@ struct StateStoreConformance {
         case .holdsManyTokens: try await holdsManyTokens()
         case .auditIsAppendOnly: try await auditIsAppendOnlyInSequenceAndLeavesTheSerial()
         case .settingsPersistWithoutChangingTheSerial: try await settingsPersistWithoutChangingTheSerial()
+        case .resealReplacesOnlyTheSealsOfUnchangedEntries: try await resealReplacesOnlyTheSealsOfUnchangedEntries()
         }
     }
 }

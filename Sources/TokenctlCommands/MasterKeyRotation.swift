@@ -1,0 +1,229 @@
+import Crypto
+import Foundation
+import TokenctlEngine
+import TokenctlModel
+import TokenctlState
+import TokenctlStores
+
+/// Rotates the master key (`tokenctl rekey`): every encrypted-file store on the master key is written again under the
+/// new key, and the audit log is sealed again under the audit key derived from it.
+///
+/// Crash-safe by being resumable, step by step: a generated new key is written to `master.key.new` before any store
+/// changes; each store is rewritten atomically and recognised afterwards by its key check; the audit log is re-sealed
+/// in one transaction and recognised afterwards by verifying under the new key; `master.key` is replaced last. A run
+/// interrupted anywhere is finished by running rekey again; until then other commands refuse to start.
+struct MasterKeyRotation {
+    /// Where the current master key comes from.
+    enum Source: Equatable {
+        /// `TOKENCTL_MASTER_KEY`: managed outside tokenctl.
+        case environment
+        /// The key tokenctl generated in the state directory.
+        case generated(path: String)
+    }
+
+    /// Why a rotation cannot start; each message says what to do.
+    struct Refusal: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    let stateDirectory: String
+    let store: StateBackend.Store
+    let manifests: ManifestSet
+    let origin: RequestOrigin
+    let reason: String?
+    let now: Timestamp
+    /// A new key the operator supplies (TOKENCTL_NEW_MASTER_KEY or --new-key-file); nil to generate one.
+    let suppliedKey: SymmetricKey?
+    let say: (String) -> Void
+
+    static let newKeyVariable = "TOKENCTL_NEW_MASTER_KEY"
+
+    var keyPath: String { (stateDirectory as NSString).appendingPathComponent(MasterKey.fileName) }
+    var pendingPath: String { MasterKey.pendingPath(stateDirectory: stateDirectory) }
+
+    /// An encrypted-file store on the master key.
+    struct StoreFile {
+        var name: String
+        var path: String
+    }
+
+    /// Runs the rotation, or resumes an interrupted one. Changes nothing unless every check passes first.
+    func run() async throws -> (stores: Int, auditEntries: Int) {
+        let (source, oldKey) = try currentKey()
+        let (newKey, generated) = try newKey(source: source)
+        if Self.bytes(of: newKey) == Self.bytes(of: oldKey) {
+            throw Refusal(description: "the new master key is the one in use, so there is nothing to rotate; make a new one with: "
+                          + "openssl rand -base64 32")
+        }
+
+        // Check everything before changing anything: each store opens with one of the two keys, and the audit log
+        // verifies under one of them.
+        let files = masterKeyStores()
+        var pending: [(StoreFile, current: EncryptedFileStore, next: EncryptedFileStore)] = []
+        for file in files {
+            // Each store gets its own copy of the keys: a key is not Sendable, and the store is an actor.
+            let current = EncryptedFileStore(path: file.path, key: SymmetricKey(data: Self.bytes(of: oldKey)), keyReference: "the current master key")
+            let next = EncryptedFileStore(path: file.path, key: SymmetricKey(data: Self.bytes(of: newKey)), keyReference: "the new master key")
+            do {
+                switch try await current.reencryption(into: next) {
+                case .absent: say("  store '\(file.name)' (\(file.path)): not written yet, nothing to re-encrypt")
+                case .alreadyUnderNewKey: say("  store '\(file.name)' (\(file.path)): already under the new key")
+                case .reencrypted: pending.append((file, current, next))
+                }
+            } catch {
+                throw Refusal(description: "store '\(file.name)' cannot be re-encrypted, so nothing was changed: \(error)")
+            }
+        }
+        let oldAuditKey = AuditLog.key(fromMasterKey: oldKey)
+        let newAuditKey = AuditLog.key(fromMasterKey: newKey)
+        let (records, anchor, serial) = try await withState { () async throws(StateError) in
+            (try await store.auditRecords(), try await store.auditAnchor(), try await store.serial())
+        }
+        let underNewKey = AuditLog.verify(records, anchor: anchor, key: newAuditKey, stateSerial: serial)
+        let auditDone = underNewKey.problem == nil && underNewKey.authenticated > 0
+        if !auditDone, let problem = AuditLog.verify(records, anchor: anchor, key: oldAuditKey, stateSerial: serial).problem {
+            throw Refusal(description: "the audit log fails verification under the current master key (\(problem)); re-sealing it under a "
+                          + "new key would hide that, so nothing was changed (tokenctl audit --verify shows the problem)")
+        }
+
+        if !auditDone {
+            let detail = "rotating the master key: \(counted(pending.count, "store")) to re-encrypt, the audit log to re-seal"
+            try await withState { () async throws(StateError) in
+                try await AuditLog(store: store, key: oldAuditKey).append([origin.entry("rekey", at: now, reason: reason, detail: detail)])
+            }
+        }
+        if generated {
+            try writePendingKey(newKey)
+            FaultInjection.checkpoint("rekey-after-new-key")
+        }
+        for (file, current, next) in pending {
+            do {
+                if case .reencrypted(let entries) = try await current.reencrypt(into: next) {
+                    say("  store '\(file.name)' (\(file.path)): re-encrypted \(counted(entries, "entry", plural: "entries"))")
+                }
+            } catch {
+                throw Refusal(description: "store '\(file.name)': \(error); run tokenctl rekey again to finish (stores already re-encrypted are recognised)")
+            }
+            FaultInjection.checkpoint("rekey-after-store")
+        }
+        var resealedCount = 0
+        if auditDone {
+            say("  audit log: already sealed under the new key")
+        } else {
+            // Re-read: the request entry above is part of the log now.
+            try await withState { () async throws(StateError) in
+                let current = try await store.auditRecords()
+                let detail = "master key rotated: \(counted(pending.count, "store")) re-encrypted, "
+                    + "\(counted(current.count, "audit entry", plural: "audit entries")) re-sealed"
+                var done = origin.entry("rekey", at: now, kind: "change", reason: reason, detail: detail)
+                done.result = "ok"
+                let sealed = try AuditLog.resealed(current, anchor: try await store.auditAnchor(), from: oldAuditKey, to: newAuditKey,
+                                                   stateSerial: serial, appending: [done])
+                try await store.resealAudit(sealed.records, anchor: sealed.anchor)
+                resealedCount = current.count
+            }
+            say("  audit log: \(counted(resealedCount, "entry", plural: "entries")) re-sealed under the new key")
+            FaultInjection.checkpoint("rekey-after-audit")
+        }
+        try finish(source: source, generated: generated, oldKey: oldKey)
+        return (pending.count, resealedCount)
+    }
+
+    /// The master key in use: TOKENCTL_MASTER_KEY, else the generated key file.
+    private func currentKey() throws -> (Source, SymmetricKey) {
+        if let text = ProcessInfo.processInfo.environment[MasterKey.variable], !text.isEmpty {
+            if FileManager.default.fileExists(atPath: pendingPath) {
+                throw Refusal(description: "\(pendingPath) holds the new key of an interrupted rotation of the generated master key; "
+                              + "unset \(MasterKey.variable) and run tokenctl rekey again to finish it")
+            }
+            return (.environment, try EncryptedFileStore.key(fromText: text, reference: "env:\(MasterKey.variable)"))
+        }
+        guard let data = FileManager.default.contents(atPath: keyPath) else {
+            throw Refusal(description: "there is no master key to rotate: \(MasterKey.variable) is not set and \(keyPath) does not exist "
+                          + "(pass the -f or --state-dir of the state whose key to rotate)")
+        }
+        return (.generated(path: keyPath), try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: keyPath))
+    }
+
+    /// The key to rotate to, and whether tokenctl generated it (and so keeps it in the state directory).
+    private func newKey(source: Source) throws -> (SymmetricKey, generated: Bool) {
+        if let data = FileManager.default.contents(atPath: pendingPath) {
+            let pending = try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: pendingPath)
+            if let suppliedKey, Self.bytes(of: suppliedKey) != Self.bytes(of: pending) {
+                throw Refusal(description: "an interrupted rotation left its new key in \(pendingPath), and the key supplied now differs; "
+                              + "finish that rotation first (tokenctl rekey without a new key), then rotate again")
+            }
+            say("Resuming the interrupted rotation to the key in \(pendingPath).")
+            return (pending, true)
+        }
+        if let suppliedKey { return (suppliedKey, false) }
+        guard source != .environment else {
+            throw Refusal(description: "\(MasterKey.variable) is set, so the master key is managed outside tokenctl: put the new key in "
+                          + "\(Self.newKeyVariable) or a file passed with --new-key-file (make one with: openssl rand -base64 32), "
+                          + "and run tokenctl rekey again")
+        }
+        return (SymmetricKey(size: .bits256), true)
+    }
+
+    /// The encrypted-file stores the manifests name that use the master key, each file once.
+    private func masterKeyStores() -> [StoreFile] {
+        var files: [String: StoreFile] = [:]
+        for (name, store) in manifests.stores.sorted(by: { $0.key < $1.key }) {
+            guard case .encryptedFile(let path, let reference) = store.kind else { continue }
+            let file = DriverFactory.resolve(path, definedIn: store)
+            guard reference == .environment(MasterKey.variable) else {
+                say("  store '\(name)' (\(file)): has its own key (\(reference)), not the master key; not changed")
+                continue
+            }
+            if files[file] == nil { files[file] = StoreFile(name: name, path: file) }
+        }
+        return files.values.sorted { $0.name < $1.name }
+    }
+
+    private func writePendingKey(_ key: SymmetricKey) throws {
+        guard !FileManager.default.fileExists(atPath: pendingPath) else { return }
+        let text = Self.bytes(of: key).base64EncodedString() + "\n"
+        do {
+            try atomicWrite(Data(text.utf8), to: pendingPath)
+        } catch {
+            throw Refusal(description: "cannot write the new master key: \(error)")
+        }
+    }
+
+    /// The last step: the generated key file now holds the new key, or is removed when the new key lives elsewhere.
+    private func finish(source: Source, generated: Bool, oldKey: SymmetricKey) throws {
+        if generated {
+            guard rename(pendingPath, keyPath) == 0 else {
+                throw Refusal(description: "cannot move \(pendingPath) to \(keyPath) (\(String(cString: strerror(errno)))); "
+                              + "fix the directory's permissions and run tokenctl rekey again")
+            }
+            syncDirectory(stateDirectory)
+            say("  master key: \(keyPath) now holds the new key")
+        } else if case .generated(let path) = source {
+            // The old key opens nothing now, and leaving it would let a run without the new key fall back to it.
+            unlink(path)
+            syncDirectory(stateDirectory)
+            say("  master key: removed \(path); from now on supply the new key in \(MasterKey.variable)")
+        } else {
+            // A copy of the old key left from before the key moved to the environment would be picked up by any run
+            // without TOKENCTL_MASTER_KEY; it opens nothing now.
+            if let data = FileManager.default.contents(atPath: keyPath),
+               let copy = try? EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: keyPath),
+               Self.bytes(of: copy) == Self.bytes(of: oldKey) {
+                unlink(keyPath)
+                syncDirectory(stateDirectory)
+                say("  master key: removed \(keyPath), a copy of the old key")
+            }
+            say("  master key: set \(MasterKey.variable) to the new key wherever tokenctl runs (CI secrets, the controller)")
+        }
+    }
+
+    private func syncDirectory(_ directory: String) {
+        let descriptor = open(directory, O_RDONLY)
+        guard descriptor >= 0 else { return }
+        fsync(descriptor)
+        close(descriptor)
+    }
+
+    static func bytes(of key: SymmetricKey) -> Data { key.withUnsafeBytes { Data($0) } }
+}
