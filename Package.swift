@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "TokenctlHTTP",
             dependencies: [
-                "TokenctlModel", "TokenctlController", "TokenctlBuiltinIssuer",
+                "TokenctlModel", "TokenctlBuiltinIssuer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -179,6 +179,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
+        ),
+        .testTarget(
+            name: "TokenctlEngineTests",
+            dependencies: ["TokenctlEngine", "TokenctlPlanner", "TokenctlModel", "TokenctlSQLite", "TokenctlStores", "TestSupport"]
         ),
         .testTarget(
             name: "TokenctlStateTests",

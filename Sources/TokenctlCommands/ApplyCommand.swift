@@ -7,6 +7,7 @@ import TokenctlModel
 import TokenctlPlanner
 import TokenctlSQLite
 import TokenctlState
+import Synchronization
 
 /// `tokenctl apply`: carry the changes out.
 struct ApplyCommand: AsyncParsableCommand {
@@ -29,8 +30,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(help: "Apply without asking for confirmation.")
     var autoApprove = false
 
-    @Option(help: "How long to wait for the state lock held by another apply, e.g. 30s (default: do not wait).")
-    var lockTimeout: String = "0s"
+    @OptionGroup var locking: LockOptions
 
     @Option(help: "Why this apply is made; recorded in the audit log.")
     var reason: String?
@@ -53,9 +53,6 @@ struct ApplyCommand: AsyncParsableCommand {
         if manifests.paths.isEmpty == (planFile == nil) {
             throw ValidationError("Pass either -f PATH (manifests) or a saved plan file, not both or neither.")
         }
-        if (try? TokenDuration(parsing: lockTimeout)) == nil {
-            throw ValidationError("Invalid --lock-timeout '\(lockTimeout)': write a duration such as 30s or 5m.")
-        }
     }
 
     func run() async throws {
@@ -64,7 +61,7 @@ struct ApplyCommand: AsyncParsableCommand {
             command: "apply", manifestPaths: saved?.manifestPaths ?? manifests.paths,
             stateDirectory: saved?.stateDirectory ?? manifests.stateDirectory, stateURL: manifests.stateURL,
             source: saved.map { .saved($0) } ?? .manifests, autoApprove: autoApprove,
-            lockTimeout: (try? TokenDuration(parsing: lockTimeout)) ?? TokenDuration(seconds: 0), reason: reason, refresh: refresh,
+            lockTimeout: locking.lockTimeout, reason: reason, refresh: refresh,
             retirementGuard: retirement.retirementGuard, startFromEmptyState: startFromEmptyState,
             newManifestRoots: retirement.newManifestRoots)
         try await workflow.run()
@@ -122,7 +119,7 @@ final class StateLockHolder: Sendable {
     }
 
     /// One attempt to take the lock, breaking a lock left by a dead process of this host.
-    static func attempt(_ store: StateBackend.Store, holder: String = Actor.name, ttl: TokenDuration = TokenDuration(seconds: 900),
+    static func attempt(_ store: StateBackend.Store, holder: String = RequestActor.name, ttl: TokenDuration = TokenDuration(seconds: 900),
                         log: (String) -> Void = { printError($0) }) async -> Result<StateLockHolder, StateError> {
         let request = LockRequest(holder: holder, host: ProcessInfo.processInfo.hostName, processID: getpid(), ttl: ttl)
         while true {
@@ -156,7 +153,7 @@ final class StateLockHolder: Sendable {
 }
 
 /// Who is acting: TOKENCTL_ACTOR, the CI's actor, or the OS user.
-enum Actor {
+enum RequestActor {
     static var name: String {
         let environment = ProcessInfo.processInfo.environment
         for variable in ["TOKENCTL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER", "LOGNAME"] {
@@ -185,14 +182,13 @@ enum FaultInjection {
 }
 
 /// A thread-safe counter.
-final class HitCounter: @unchecked Sendable {
-    private var count = 0
-    private let lock = NSLock()
+final class HitCounter: Sendable {
+    private let count = Mutex(0)
 
     func increment() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        count += 1
-        return count
+        count.withLock { count in
+            count += 1
+            return count
+        }
     }
 }

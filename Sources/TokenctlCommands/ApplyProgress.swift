@@ -34,7 +34,7 @@ final class ApplyProgress: Sendable {
     }
 
     /// `  done    issue     apps/web v1`, or `  failed  …: why`.
-    static func line(_ outcome: ChangeOutcome, failure: String?) -> String {
+    static func line(_ outcome: ChangeOutcome, failure: ChangeFailure?) -> String {
         let subject = PlanRenderer.subject(of: outcome.change)
         let action = outcome.change.action.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
         guard let failure else { return "  done    \(action) \(subject)" }

@@ -225,13 +225,9 @@ struct ApplyWorkflow {
                 if let failure = outcome.failure { print(ApplyProgress.line(outcome, failure: failure)) }
             }
         }
-        // Count what the plan listed; retirements that a rotation without overlap made due in the same run are extra.
-        let listed = Set(plan.changes)
-        let planned = report.outcomes.filter { listed.contains($0.change) }
-        let followUps = report.outcomes.count - planned.count
-        let failed = planned.filter { $0.failure != nil }.count
-        let extra = followUps == 0 ? "" : " (and \(counted(followUps, "retirement")) of a version its rotation replaced at once)"
-        print("Apply complete: \(counted(planned.count - failed, "change")) applied, \(failed) failed\(extra). State serial \(report.serial).")
+        // The engine executes exactly the plan's changes, so these counts are the plan's.
+        let failed = report.outcomes.filter { $0.failure != nil }.count
+        print("Apply complete: \(counted(report.outcomes.count - failed, "change")) applied, \(failed) failed. State serial \(report.serial).")
         if !plan.held.isEmpty {
             printError("tokenctl: \(counted(plan.held.count, "token")) held by policy got no new credential; fix the violations above.")
         }

@@ -23,7 +23,7 @@ struct RequestOrigin: Sendable {
         } ?? "."
         let commit = git(["rev-parse", "HEAD"], in: directory)
         let dirty = commit == nil ? nil : !(git(["status", "--porcelain", "--", "."], in: directory) ?? "").isEmpty
-        return RequestOrigin(requestID: String(generator.next() as UInt64, radix: 16), actor: Actor.name,
+        return RequestOrigin(requestID: String(generator.next() as UInt64, radix: 16), actor: RequestActor.name,
                              host: ProcessInfo.processInfo.hostName, gitCommit: commit, gitDirty: dirty)
     }
 

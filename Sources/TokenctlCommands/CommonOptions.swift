@@ -50,37 +50,48 @@ struct RetirementOptions: ParsableArguments {
 
     /// The guard in force; nil when lifted.
     var retirementGuard: RetirementGuard? { allowMassRetirement ? nil : RetirementGuard(limitPercent: retireLimit) }
+}
 
-    /// The same options as arguments, for one-shot reconcile.
-    var arguments: [String] {
-        ["--retire-limit", String(retireLimit)] + (allowMassRetirement ? ["--allow-mass-retirement"] : [])
-            + (newManifestRoots ? ["--new-manifest-roots"] : [])
+/// Duration options read once, when the arguments are parsed: `0` or `0s` is none.
+enum DurationArgument {
+    /// A transform for `@Option` that names the option in its message.
+    static func parser(_ option: String, allowZero: Bool = true) -> @Sendable (String) throws -> TokenDuration {
+        { text in
+            if allowZero && (text == "0" || text == "0s") { return TokenDuration(seconds: 0) }
+            guard let duration = try? TokenDuration(parsing: text), duration.seconds > 0 else {
+                throw ValidationError("Invalid \(option) '\(text)': write a duration such as 30s or 5m.")
+            }
+            return duration
+        }
     }
+}
+
+/// `--lock-timeout`, for the commands that write state.
+struct LockOptions: ParsableArguments {
+    @Option(help: "How long to wait for the state lock held by another run, e.g. 30s (0s: do not wait).",
+            transform: DurationArgument.parser("--lock-timeout"))
+    var lockTimeout = TokenDuration(seconds: 0)
 }
 
 /// `--idle-timeout`, `--request-timeout` and `--max-connections`: what the HTTP endpoint allows each client.
 struct ServerLimitOptions: ParsableArguments {
-    @Option(help: "Close a connection idle this long between requests, or this slow to send a request's header, e.g. 30s.")
-    var idleTimeout: String = "30s"
+    @Option(help: "Close a connection idle this long between requests, or this slow to send a request's header (default 30s).",
+            transform: DurationArgument.parser("--idle-timeout", allowZero: false))
+    var idleTimeout = TokenDuration(seconds: 30)
 
-    @Option(help: "Close a connection whose request body has not arrived this long after its header, e.g. 10s.")
-    var requestTimeout: String = "10s"
+    @Option(help: "Close a connection whose request body has not arrived this long after its header (default 10s).",
+            transform: DurationArgument.parser("--request-timeout", allowZero: false))
+    var requestTimeout = TokenDuration(seconds: 10)
 
     @Option(help: "Serve at most this many connections at once; more wait to be accepted.")
     var maxConnections: Int = 1_000
 
     func validate() throws {
-        for (name, value) in [("--idle-timeout", idleTimeout), ("--request-timeout", requestTimeout)] {
-            guard let duration = try? TokenDuration(parsing: value), duration.seconds > 0 else {
-                throw ValidationError("Invalid \(name) '\(value)': write a duration such as 10s.")
-            }
-        }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1.") }
     }
 
     var limits: ConnectionLimits {
-        func seconds(_ text: String, _ fallback: Int64) -> Int64 { (try? TokenDuration(parsing: text))?.seconds ?? fallback }
-        return ConnectionLimits(idleSeconds: seconds(idleTimeout, 30), requestSeconds: seconds(requestTimeout, 10), maxConnections: maxConnections)
+        ConnectionLimits(idleSeconds: idleTimeout.seconds, requestSeconds: requestTimeout.seconds, maxConnections: maxConnections)
     }
 }
 

@@ -137,7 +137,7 @@ actor ControllerPass {
         let ttl = StateBackend.lockTTL(url: stateURL)
         let lock: StateLockHolder
         // Taking the lock again renews it when this replica holds it (same holder and pid, same fencing epoch).
-        switch await StateLockHolder.attempt(store, holder: "\(Actor.name) (reconcile --watch)", ttl: ttl,
+        switch await StateLockHolder.attempt(store, holder: "\(RequestActor.name) (reconcile --watch)", ttl: ttl,
                                              log: { [logger] in logger.notice("\($0)") }) {
         case .success(let holder):
             lock = holder
@@ -257,7 +257,7 @@ actor ControllerPass {
                 let report = try await auditedEngine(key: key).apply(plan, desired: desired, state: recorded, now: now)
                 after = try await store.load()
                 changes = report.outcomes.map { PassOutcome.Change(key: RetryBook.key(of: $0.change), action: $0.change.action,
-                                                                   failure: $0.failure) }
+                                                                   failure: $0.failure?.description) }
                 nextDue = Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
             }
             let rows = TokenStatus.rows(after, lastUsed: StatusCommand.lastUsedTimes(after, directory: directory), now: now)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Synchronization
 
 /// How log lines are written: `human` (swift-log's stream format) or `json` (one object a line, for collectors).
 public enum LogFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -48,7 +49,7 @@ struct JSONLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
-    private static let lock = NSLock()
+    private static let lock = Mutex(())
 
     init(label: String, logLevel: Logger.Level) {
         self.label = label
@@ -71,6 +72,6 @@ struct JSONLogHandler: LogHandler {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var data = try? encoder.encode(fields) else { return }
         data.append(0x0A)
-        Self.lock.withLock { FileHandle.standardError.write(data) }
+        Self.lock.withLock { _ in FileHandle.standardError.write(data) }
     }
 }

@@ -5,6 +5,7 @@ import ServiceLifecycle
 import TokenctlController
 import TokenctlHTTP
 import TokenctlModel
+import Synchronization
 
 /// `tokenctl reconcile`: one plan-and-apply pass (cron, CI), or with `--watch` the long-running controller.
 struct ReconcileCommand: AsyncParsableCommand {
@@ -22,8 +23,7 @@ struct ReconcileCommand: AsyncParsableCommand {
 
     @OptionGroup var manifests: ManifestOptions
 
-    @Option(help: "How long to wait for the state lock, e.g. 30s (one pass only).")
-    var lockTimeout: String = "0s"
+    @OptionGroup var locking: LockOptions
 
     @Flag(help: "Ask issuers for their inventories first (ghosts, credentials missing at the issuer).")
     var refresh = false
@@ -36,8 +36,9 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Flag(help: "One pass only: apply although the state is empty while issuers or stores show earlier work (see apply).")
     var startFromEmptyState = false
 
-    @Option(help: "With --watch: how long the manifest files must be left unchanged before the controller acts on them, e.g. 3s.")
-    var settle: String = "3s"
+    @Option(help: "With --watch: how long the manifest files must be left unchanged before the controller acts on them, e.g. 3s (default; 0s: at once).",
+            transform: DurationArgument.parser("--settle"))
+    var settle = TokenDuration(seconds: 3)
 
     /// Refused: kept (hidden) only to explain why, since reconcile mints real credentials on the real clock.
     @Option(help: .hidden)
@@ -46,8 +47,9 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Flag(help: "Keep running as a controller.")
     var watch = false
 
-    @Option(help: "With --watch: the longest time between passes, e.g. 5m (each is jittered by ±10%).")
-    var interval: String = "5m"
+    @Option(help: "With --watch: the longest time between passes, e.g. 5m (default; each is jittered by ±10%).",
+            transform: DurationArgument.parser("--interval", allowZero: false))
+    var interval = TokenDuration(seconds: 300)
 
     @Option(help: "With --watch: serve /metrics, /healthz and /readyz on HOST:PORT, e.g. 127.0.0.1:9090 or :9090.")
     var listen: String?
@@ -67,31 +69,19 @@ struct ReconcileCommand: AsyncParsableCommand {
             throw ValidationError("--listen and --serve-introspection need --watch (for the builtin issuer alone, use tokenctl serve).")
         }
         if serveIntrospection && listen == nil { throw ValidationError("--serve-introspection needs --listen HOST:PORT.") }
-        guard let every = try? TokenDuration(parsing: interval), every.seconds > 0 else {
-            throw ValidationError("Invalid --interval '\(interval)': write a duration such as 30s or 5m.")
-        }
-        _ = every
         if let listen { _ = try ListenAddress(parsing: listen) }
-        guard (try? TokenDuration(parsing: settle)) != nil || settle == "0" || settle == "0s" else {
-            throw ValidationError("Invalid --settle '\(settle)': write a duration such as 3s (0s acts on files at once).")
-        }
-    }
-
-    /// `--settle` in seconds; 0 acts on files at once.
-    var settleSeconds: Double {
-        settle == "0" || settle == "0s" ? 0 : Double((try? TokenDuration(parsing: settle))?.seconds ?? 3)
     }
 
     func run() async throws {
         guard watch else { return try await runOnce() }
         let logger = Logger(label: "tokenctl.controller")
         let registry = ControllerRunner.bootstrapMetrics()
-        let seconds = Double((try? TokenDuration(parsing: interval))?.seconds ?? 300)
+        let seconds = Double(interval.seconds)
         let directory = manifests.stateDirectory
         let health = ControllerHealth(staleAfter: max(2 * seconds + 60, 120))
         let pass = ControllerPass(paths: manifests.paths, directory: directory, stateURL: manifests.stateURL, refresh: refresh,
                                   retirementGuard: retirement.retirementGuard, newManifestRoots: retirement.newManifestRoots,
-                                  settle: settleSeconds, logger: logger)
+                                  settle: Double(settle.seconds), logger: logger)
         let statusFile = StatusFileWriter(directory: directory)
         var services: [any Service] = []
         if let listen {
@@ -113,30 +103,26 @@ struct ReconcileCommand: AsyncParsableCommand {
         await pass.resign()
     }
 
+    /// One pass: the apply workflow from the manifests, without confirmation.
     private func runOnce() async throws {
-        var arguments = manifests.paths.flatMap { ["-f", $0] } + ["--auto-approve", "--lock-timeout", lockTimeout]
-        if let stateDir = manifests.stateDir { arguments += ["--state-dir", stateDir] }
-        if let url = manifests.stateURLOption { arguments += ["--state", url] }
-        if refresh { arguments.append("--refresh") }
-        arguments += retirement.arguments
-        if startFromEmptyState { arguments.append("--start-from-empty-state") }
-        if let reason { arguments += ["--reason", reason] }
-        var apply = try ApplyCommand.parse(arguments)
-        try await apply.run()
+        try await ApplyWorkflow(
+            command: "reconcile", manifestPaths: manifests.paths, stateDirectory: manifests.stateDirectory, stateURL: manifests.stateURL,
+            source: .manifests, autoApprove: true, lockTimeout: locking.lockTimeout, reason: reason, refresh: refresh,
+            retirementGuard: retirement.retirementGuard, startFromEmptyState: startFromEmptyState,
+            newManifestRoots: retirement.newManifestRoots).run()
     }
 }
 
 /// Persists the controller's failing tokens for `tokenctl status`, only when they change.
 final class StatusFileWriter: Sendable {
     private let directory: String
-    private let lock = NSLock()
-    nonisolated(unsafe) private var previous: [RetryBook.Entry]?
+    private let previous = Mutex<[RetryBook.Entry]?>(nil)
 
     init(directory: String) {
         self.directory = directory
     }
 
     func write(_ retries: RetryBook) {
-        lock.withLock { ControllerStatusFile.write(retries, directory: directory, previous: &previous) }
+        previous.withLock { ControllerStatusFile.write(retries, directory: directory, previous: &$0) }
     }
 }

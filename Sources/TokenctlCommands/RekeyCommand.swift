@@ -30,17 +30,13 @@ struct RekeyCommand: AsyncParsableCommand {
     @Option(help: "Why, recorded in the audit log, e.g. \"yearly rotation\" or \"INC-42: key exposed\".")
     var reason: String?
 
-    @Option(help: "How long to wait for the state lock, e.g. 30s (default: do not wait).")
-    var lockTimeout: String = "0s"
+    @OptionGroup var locking: LockOptions
 
     func validate() throws {
         if manifests.paths.isEmpty {
             throw ValidationError("Pass -f PATH: the manifests name the stores whose key is rotated.")
         }
         if let reason { try checkReason(reason) }
-        if (try? TokenDuration(parsing: lockTimeout)) == nil {
-            throw ValidationError("Invalid --lock-timeout '\(lockTimeout)': write a duration such as 30s or 5m.")
-        }
     }
 
     func run() async throws {
@@ -50,7 +46,7 @@ struct RekeyCommand: AsyncParsableCommand {
         let loaded = try loadManifestsOrExit(manifests.paths, now: now, quiet: true, holdingViolators: true)
         let directory = manifests.stateDirectory
         let store = try openState(directory, mode: .readWrite, url: manifests.stateURL)
-        let lock = try await StateLockHolder.acquire(store, timeout: (try? TokenDuration(parsing: lockTimeout)) ?? TokenDuration(seconds: 0),
+        let lock = try await StateLockHolder.acquire(store, timeout: locking.lockTimeout,
                                                      ttl: StateBackend.lockTTL(url: manifests.stateURL))
         print("Rotating the master key of the state in \(directory).")
         let rotation = MasterKeyRotation(stateDirectory: directory, store: store, manifests: loaded.manifests,

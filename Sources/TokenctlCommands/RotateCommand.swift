@@ -36,8 +36,7 @@ struct RotateCommand: AsyncParsableCommand {
     @Flag(help: "Rotate without asking for confirmation.")
     var autoApprove = false
 
-    @Option(help: "How long to wait for the state lock, e.g. 30s (default: do not wait).")
-    var lockTimeout: String = "0s"
+    @OptionGroup var locking: LockOptions
 
     func validate() throws {
         if manifests.paths.isEmpty { throw ValidationError("Pass -f PATH: the manifests say which tokens exist.") }
@@ -52,9 +51,6 @@ struct RotateCommand: AsyncParsableCommand {
         }
         if reason.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("Give a --reason: it is recorded in the audit log.") }
         try checkReason(reason)
-        if (try? TokenDuration(parsing: lockTimeout)) == nil {
-            throw ValidationError("Invalid --lock-timeout '\(lockTimeout)': write a duration such as 30s or 5m.")
-        }
     }
 
     func run() async throws {
@@ -82,7 +78,7 @@ struct RotateCommand: AsyncParsableCommand {
         let workflow = ApplyWorkflow(
             command: compromised ? "rotate --compromised" : "rotate", manifestPaths: manifests.paths,
             stateDirectory: manifests.stateDirectory, stateURL: manifests.stateURL, source: .requested(request),
-            autoApprove: autoApprove, lockTimeout: (try? TokenDuration(parsing: lockTimeout)) ?? TokenDuration(seconds: 0),
+            autoApprove: autoApprove, lockTimeout: locking.lockTimeout,
             reason: reason, refresh: false, retirementGuard: nil, startFromEmptyState: false)
         try await workflow.run()
     }

@@ -30,14 +30,10 @@ struct StateRebuildCommand: AsyncParsableCommand {
 
     @OptionGroup var manifests: ManifestOptions
 
-    @Option(help: "How long to wait for the state lock, e.g. 30s (default: do not wait).")
-    var lockTimeout: String = "0s"
+    @OptionGroup var locking: LockOptions
 
     func validate() throws {
         if manifests.paths.isEmpty { throw ValidationError("Missing manifests: pass -f PATH, the manifests the state was applied from.") }
-        if (try? TokenDuration(parsing: lockTimeout)) == nil {
-            throw ValidationError("Invalid --lock-timeout '\(lockTimeout)': write a duration such as 30s or 5m.")
-        }
     }
 
     func run() async throws {
@@ -45,7 +41,7 @@ struct StateRebuildCommand: AsyncParsableCommand {
         let loaded = try loadManifestsOrExit(manifests.paths, now: now, quiet: true)
         let directory = manifests.stateDirectory
         let store = try openState(directory, mode: .readWrite, url: manifests.stateURL)
-        let lock = try await StateLockHolder.acquire(store, timeout: (try? TokenDuration(parsing: lockTimeout)) ?? TokenDuration(seconds: 0), ttl: StateBackend.lockTTL(url: manifests.stateURL))
+        let lock = try await StateLockHolder.acquire(store, timeout: locking.lockTimeout, ttl: StateBackend.lockTTL(url: manifests.stateURL))
         let code: Int32
         do {
             code = try await rebuildLocked(loaded.manifests, store: store, directory: directory, now: now)

@@ -1,5 +1,6 @@
 import Foundation
 import TokenctlModel
+import Synchronization
 
 /// How the controller stands, shared between the watch loop (which writes) and the HTTP probes (which read).
 ///
@@ -31,8 +32,7 @@ public final class ControllerHealth: Sendable {
 
     /// How long after the last successful pass the controller stops calling itself ready.
     public let staleAfter: Double
-    private let lock = NSLock()
-    nonisolated(unsafe) private var current = Snapshot()
+    private let current = Mutex(Snapshot())
 
     /// Creates the health record of a controller that has not run a pass yet (not ready).
     public init(staleAfter: Double) {
@@ -41,12 +41,12 @@ public final class ControllerHealth: Sendable {
 
     /// The current condition.
     public var snapshot: Snapshot {
-        lock.withLock { current }
+        current.withLock { $0 }
     }
 
     /// Records a finished pass and the retry book after it.
     public func record(_ outcome: PassOutcome, retries: RetryBook, at now: Double) {
-        lock.withLock {
+        current.withLock { current in
             current.lastPassAt = now
             current.lastResult = outcome.result
             current.stateReachable = outcome.stateReachable

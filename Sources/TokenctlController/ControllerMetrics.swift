@@ -2,6 +2,7 @@ import Foundation
 import Metrics
 import TokenctlModel
 import TokenctlPlanner
+import Synchronization
 
 /// The controller's metrics, created once; labels are bounded (result, action, issuer, health), never token names.
 ///
@@ -33,9 +34,8 @@ public final class ControllerMetrics: Sendable {
     private let lastSuccess = Gauge(label: "tokenctl_last_success_timestamp_seconds")
     private let leader = Gauge(label: "tokenctl_leader")
     private let retirementsHeld = Gauge(label: "tokenctl_retirements_held")
-    private let lock = NSLock()
     // Token gauges by issuer and health; issuers come from the manifests, so the set is bounded by configuration.
-    nonisolated(unsafe) private var tokenGauges: [FleetSnapshot.IssuerHealth: Gauge] = [:]
+    private let tokenGauges = Mutex<[FleetSnapshot.IssuerHealth: Gauge]>([:])
 
     /// Creates the instruments (through whatever metrics backend was bootstrapped).
     public init() {
@@ -73,7 +73,7 @@ public final class ControllerMetrics: Sendable {
     private func record(_ fleet: FleetSnapshot) {
         unused.record(fleet.unusedTokens)
         earliestExpiry.record(fleet.secondsUntilEarliestExpiry.map(Double.init) ?? .infinity)
-        lock.withLock {
+        tokenGauges.withLock { tokenGauges in
             for labels in fleet.tokensByIssuerAndHealth.keys where tokenGauges[labels] == nil {
                 tokenGauges[labels] = Gauge(label: "tokenctl_tokens", dimensions: [("issuer", labels.issuer), ("health", labels.health.rawValue)])
             }

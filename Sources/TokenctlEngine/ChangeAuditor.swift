@@ -37,7 +37,7 @@ public final class ChangeAuditor: Sendable {
     /// The entries of `outcomes`, with each token's versions as `state` records them.
     func entries(_ outcomes: [ChangeOutcome], state: RecordedState) -> [AuditEntry] {
         outcomes.map { outcome in
-            build(outcome.change, outcome.failure, outcome.change.token.flatMap { state.tokens[$0]?.versions } ?? [])
+            build(outcome.change, outcome.failure?.description, outcome.change.token.flatMap { state.tokens[$0]?.versions } ?? [])
         }
     }
 

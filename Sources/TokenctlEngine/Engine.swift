@@ -8,8 +8,8 @@ import TokenctlStores
 public struct ChangeOutcome: Sendable, Hashable {
     /// The change.
     public var change: PlannedChange
-    /// Nil when it succeeded; else a safe message saying what failed.
-    public var failure: String?
+    /// Nil when it succeeded; else what failed.
+    public var failure: ChangeFailure?
 }
 
 /// The result of an apply.
@@ -74,7 +74,7 @@ public struct Engine: Sendable {
     }
 
     /// One state write that also records the audit entries of the changes it completes (in the same transaction).
-    private func commit(_ writes: [StateWrite], completing outcomes: [ChangeOutcome], auditedAgainst audited: RecordedState? = nil,
+    func commit(_ writes: [StateWrite], completing outcomes: [ChangeOutcome], auditedAgainst audited: RecordedState? = nil,
                         state: inout RecordedState) async throws(StateError) {
         guard let auditor, !outcomes.isEmpty else {
             state.serial = try await drivers.state.write(writes, expectedSerial: state.serial)
@@ -85,7 +85,7 @@ public struct Engine: Sendable {
     }
 
     /// The outcome of a change that ends without a state write, recorded in the audit log on its own.
-    private func alone(_ outcome: ChangeOutcome, state: RecordedState) async throws(StateError) -> ChangeOutcome {
+    func alone(_ outcome: ChangeOutcome, state: RecordedState) async throws(StateError) -> ChangeOutcome {
         try await auditor?.append(auditor?.entries([outcome], state: state) ?? [])
         return outcome
     }
@@ -111,8 +111,7 @@ public struct Engine: Sendable {
                 && change.token.flatMap { state.tokens[$0] }?.versions.contains { $0.status == .pending } == true
         }
         let held = unresolved.map { change in
-            ChangeOutcome(change: change, failure: "an earlier issue of this token is unresolved (its issuer could not "
-                          + "be asked whether it went through); the next run settles it first")
+            ChangeOutcome(change: change, failure: .earlierIssueUnresolved)
         }
         try await auditor?.append(auditor?.entries(held, state: state) ?? [])
         report.outcomes += announced(held)
@@ -127,12 +126,12 @@ public struct Engine: Sendable {
         for change in plan.changes where change.action == .redeliver {
             report.outcomes += announced([try await redeliver(change, state: &state, now: now)])
         }
+        for change in plan.changes where change.action == .undeliver {
+            report.outcomes += announced([try await undeliver(change, state: &state)])
+        }
+        // Retirements last: a version replaced without overlap goes only once its successor is active.
         let retires = plan.changes.filter { $0.action == .retire || ($0.action == .ghost && $0.retireGhost) }
-        report.outcomes += announced(try await retire(retires, state: &state, now: now))
-        // Rotations with no overlap left their predecessor retiring until now: retire it in the same run.
-        let followUp = Planner.plan(desired: desired, recorded: state, observed: nil, now: now).changes
-            .filter { $0.action == .retire && $0.reason == .overlapEnded }
-        report.outcomes += announced(try await retire(followUp, state: &state, now: now))
+        report.outcomes += announced(try await retire(retires, managed: Set(tokensByID.keys), state: &state, now: now))
         report.serial = state.serial
         return report
     }
@@ -141,7 +140,7 @@ public struct Engine: Sendable {
 
     private func issueBatch(_ changes: [PlannedChange], tokens: [TokenID: Token], issuers: [String: Issuer], state: inout RecordedState,
                             now: Timestamp) async throws(StateError) -> [ChangeOutcome] {
-        var outcomes: [TokenID: String] = [:]  // failures by token
+        var outcomes: [TokenID: ChangeFailure] = [:]  // failures by token
         var pending: [(change: PlannedChange, token: Token, version: Int)] = []
         var writes: [StateWrite] = []
         for change in changes {
@@ -173,8 +172,8 @@ public struct Engine: Sendable {
         var failedCalls: Set<TokenID> = []
         for (issuerName, group) in Dictionary(grouping: pending, by: { $0.token.issuer }) {
             guard let issuer = drivers.issuers[issuerName] else {
-                let reason = drivers.unavailableIssuers[issuerName] ?? "issuer '\(issuerName)' is not available in this version of tokenctl"
-                for item in group { outcomes[item.token.id] = reason }
+                let failure = ChangeFailure.issuerUnavailable(issuer: issuerName, detail: drivers.unavailableIssuers[issuerName])
+                for item in group { outcomes[item.token.id] = failure }
                 continue
             }
             let requests = group.map { item in
@@ -192,7 +191,7 @@ public struct Engine: Sendable {
                                                       "credential": "\(credential.credentialID)", "hint": "\(credential.hint)",
                                                       "secret": "\(credential.secret.map { "\($0)" } ?? "none")"])
                 case .failure(let error):
-                    outcomes[item.token.id] = "issuer '\(issuerName)' failed: \(SafeError.describe(error))"
+                    outcomes[item.token.id] = .issuerFailed(issuer: issuerName, detail: SafeError.describe(error))
                     failedCalls.insert(item.token.id)
                 }
             }
@@ -214,7 +213,7 @@ public struct Engine: Sendable {
                 }
             } else {
                 // Not issued (or an idempotent replay without a secret): drop the intent; repair revokes anything left.
-                if issued[id] != nil { outcomes[id] = "the issuer returned an earlier credential without its secret; it will be revoked and reissued" }
+                if issued[id] != nil { outcomes[id] = .replayWithoutSecret(revokeFailed: false) }
                 record.versions[index].credentialID = issued[id]?.credentialID ?? ""
                 // Revoked before the state says so: if revoking fails, the version stays pending with its id, and the next
                 // run's repair revokes it, rather than state calling revoked a credential still valid at the issuer.
@@ -222,8 +221,7 @@ public struct Engine: Sendable {
                     if await revoke([credentialID], at: item.token.issuer, now: now) {
                         record.versions[index].status = .revoked
                     } else {
-                        outcomes[id] = "the issuer returned an earlier credential without its secret, and revoking it failed; "
-                            + "the next run revokes it and issues again"
+                        outcomes[id] = .replayWithoutSecret(revokeFailed: true)
                     }
                 } else {
                     record.versions[index].status = .revoked
@@ -241,17 +239,17 @@ public struct Engine: Sendable {
             guard let secret = issued[item.token.id]?.secret else { continue }
             for delivery in item.token.deliverTo { puts[delivery.store, default: [:]][delivery.key] = secret }
         }
-        var failedStores: [String: String] = [:]
+        var failedStores: [String: ChangeFailure] = [:]
         for (storeName, entries) in puts {
             guard let store = drivers.stores[storeName] else {
-                failedStores[storeName] = "store '\(storeName)' is not available in this version of tokenctl"
+                failedStores[storeName] = .storeUnavailable(store: storeName)
                 continue
             }
             do {
                 _ = try await store.write(puts: entries, removes: [])
                 logger.debug("delivered", metadata: ["store": "\(storeName)", "keys": "\(entries.count)"])
             } catch {
-                failedStores[storeName] = "store '\(storeName)': \(error)"
+                failedStores[storeName] = .storeFailed(store: storeName, detail: "\(error)")
                 logger.warning("delivery failed", metadata: ["store": "\(storeName)", "error": "\(error)"])
             }
         }
@@ -280,13 +278,10 @@ public struct Engine: Sendable {
             let delivered = record.versions[index].deliveries.filter { failedStores[$0.store] == nil }
             if !record.versions[index].deliveries.isEmpty && delivered.isEmpty {
                 // No store holds the secret: it was revoked above; the old version stays active.
-                let failure = record.versions[index].deliveries.compactMap { failedStores[$0.store] }.first ?? "delivery failed"
-                if revokeFailed.contains(id) {
-                    outcomes[id] = failure + "; revoking the undelivered credential failed too, and the next run revokes it"
-                } else {
-                    record.versions[index].status = .revoked
-                    outcomes[id] = failure
-                }
+                let cause = record.versions[index].deliveries.compactMap { failedStores[$0.store] }.first
+                    ?? .storeFailed(store: record.versions[index].deliveries[0].store, detail: "delivery failed")
+                if !revokeFailed.contains(id) { record.versions[index].status = .revoked }
+                outcomes[id] = .undelivered(cause, revokeFailed: revokeFailed.contains(id))
             } else {
                 for other in record.versions.indices where record.versions[other].status == .active {
                     record.versions[other].status = .retiring
@@ -295,8 +290,7 @@ public struct Engine: Sendable {
                 record.versions[index].status = .active
                 record.versions[index].deliveries = delivered
                 if delivered.count < item.token.deliverTo.count {
-                    outcomes[id] = "issued and delivered to some stores only; the next apply redelivers to the others: "
-                        + item.token.deliverTo.compactMap { failedStores[$0.store] }.joined(separator: "; ")
+                    outcomes[id] = .partlyDelivered(item.token.deliverTo.compactMap { failedStores[$0.store] })
                 }
             }
             state.tokens[id] = record
@@ -319,150 +313,6 @@ public struct Engine: Sendable {
             logger.warning("revoke failed", metadata: ["issuer": "\(issuerName)", "error": "\(SafeError.describe(error))"])
             return false
         }
-    }
-
-    // MARK: Update and redeliver
-
-    private func update(_ change: PlannedChange, tokens: [TokenID: Token], state: inout RecordedState) async throws(StateError) -> ChangeOutcome {
-        guard let id = change.token, let token = tokens[id], var record = state.tokens[id],
-              let index = record.versions.lastIndex(where: { $0.status == .active }) else {
-            return try await alone(ChangeOutcome(change: change, failure: "nothing to update"), state: state)
-        }
-        guard let issuer = drivers.issuers[token.issuer] else {
-            return try await alone(ChangeOutcome(change: change, failure: "issuer '\(token.issuer)' is not available in this version of tokenctl"), state: state)
-        }
-        do {
-            try await issuer.update(credentialID: record.versions[index].credentialID, scopes: token.scopes)
-        } catch {
-            return try await alone(ChangeOutcome(change: change, failure: "issuer '\(token.issuer)' failed: \(SafeError.describe(error))"),
-                                   state: state)
-        }
-        record.versions[index].scopes = token.scopes
-        state.tokens[id] = record
-        let outcome = ChangeOutcome(change: change, failure: nil)
-        try await commit([.upsert(record)], completing: [outcome], state: &state)
-        return outcome
-    }
-
-    private func redeliver(_ change: PlannedChange, state: inout RecordedState, now: Timestamp) async throws(StateError) -> ChangeOutcome {
-        guard let id = change.token, var record = state.tokens[id],
-              let index = record.versions.lastIndex(where: { $0.status == .active }) else {
-            return try await alone(ChangeOutcome(change: change, failure: "nothing to redeliver"), state: state)
-        }
-        let current = record.versions[index]
-        if change.reason == .deliveryRemoved {
-            for key in change.stores {
-                guard let store = drivers.stores[key.store] else { continue }
-                if let held = try? await store.fingerprint(key: key.key),
-                   held == current.deliveries.first(where: { $0.store == key.store && $0.key == key.key })?.contentFingerprint {
-                    _ = try? await store.write(puts: [:], removes: [key.key])
-                }
-            }
-            record.versions[index].deliveries.removeAll { delivery in change.stores.contains { $0.store == delivery.store && $0.key == delivery.key } }
-        } else {
-            // The secret is only in stores: read it from one that holds the current version.
-            var secret: Secret?
-            for delivery in current.deliveries {
-                guard let store = drivers.stores[delivery.store], let held = try? await store.read(key: delivery.key) else { continue }
-                if contentFingerprint(key: delivery.key, secret: held) == delivery.contentFingerprint {
-                    secret = held
-                    break
-                }
-            }
-            guard let secret else {
-                return try await alone(ChangeOutcome(change: change, failure: "no store still holds v\(current.version)'s secret; it cannot be redelivered "
-                                     + "(rotate the token to issue a new one)"), state: state)
-            }
-            for key in change.stores {
-                guard let store = drivers.stores[key.store] else {
-                    return try await alone(ChangeOutcome(change: change, failure: "store '\(key.store)' is not available in this version of tokenctl"), state: state)
-                }
-                do {
-                    let fingerprints = try await store.write(puts: [key.key: secret], removes: [])
-                    record.versions[index].deliveries.removeAll { $0.store == key.store && $0.key == key.key }
-                    record.versions[index].deliveries.append(DeliveryRecord(store: key.store, key: key.key,
-                                                                            contentFingerprint: fingerprints[key.key] ?? "", deliveredAt: now))
-                } catch {
-                    return try await alone(ChangeOutcome(change: change, failure: "store '\(key.store)': \(error)"), state: state)
-                }
-            }
-        }
-        state.tokens[id] = record
-        let outcome = ChangeOutcome(change: change, failure: nil)
-        try await commit([.upsert(record)], completing: [outcome], state: &state)
-        return outcome
-    }
-
-    // MARK: Retire
-
-    private func retire(_ changes: [PlannedChange], state: inout RecordedState, now: Timestamp) async throws(StateError) -> [ChangeOutcome] {
-        guard !changes.isEmpty else { return [] }
-        var failures: [Int: String] = [:]
-        // Revoke at the issuers, in one call per issuer.
-        var byIssuer: [String: [(Int, String)]] = [:]
-        for (offset, change) in changes.enumerated() {
-            if let ghost = change.ghost {
-                byIssuer[change.issuer, default: []].append((offset, ghost.credentialID))
-            } else if let id = change.token, let version = state.tokens[id]?.versions.first(where: { $0.version == change.version }),
-                      !version.credentialID.isEmpty {
-                byIssuer[change.issuer, default: []].append((offset, version.credentialID))
-            }
-        }
-        for (issuerName, items) in byIssuer {
-            guard let issuer = drivers.issuers[issuerName] else {
-                for (offset, _) in items { failures[offset] = "issuer '\(issuerName)' is not available in this version of tokenctl" }
-                continue
-            }
-            do {
-                try await issuer.revoke(items.map(\.1), now: now)
-            } catch {
-                for (offset, _) in items { failures[offset] = "issuer '\(issuerName)' failed: \(SafeError.describe(error))" }
-            }
-        }
-        logger.debug("revoked", metadata: ["count": "\(byIssuer.values.map(\.count).reduce(0, +))"])
-        checkpoint("after-revoke")
-        // Remove from stores what still holds a retired version: only keys whose content is still that version's (not a
-        // key its successor, or another token, has written since).
-        var candidates: [String: [String: String]] = [:]  // store → key → the retired version's content fingerprint
-        for (offset, change) in changes.enumerated() where failures[offset] == nil && change.ghost == nil {
-            guard let id = change.token, let record = state.tokens[id],
-                  let version = record.versions.first(where: { $0.version == change.version }) else { continue }
-            for delivery in version.deliveries { candidates[delivery.store, default: [:]][delivery.key] = delivery.contentFingerprint }
-        }
-        for (storeName, recorded) in candidates {
-            guard let store = drivers.stores[storeName],
-                  let held = try? await store.fingerprints(keys: Array(recorded.keys)) else { continue }
-            let removes = recorded.filter { key, fingerprint in held[key] == fingerprint }.map(\.key)
-            if !removes.isEmpty { _ = try? await store.write(puts: [:], removes: removes) }
-        }
-        let beforeWrites = state
-        var writes: [StateWrite] = []
-        var touched = Set<TokenID>()
-        for (offset, change) in changes.enumerated() where failures[offset] == nil {
-            guard let id = change.token, var record = state.tokens[id],
-                  let index = record.versions.firstIndex(where: { $0.version == change.version }) else { continue }
-            record.versions[index].status = .revoked
-            record.versions[index].retireAfter = nil
-            state.tokens[id] = record
-            touched.insert(id)
-        }
-        for id in touched.sorted() {
-            guard let record = state.tokens[id] else { continue }
-            let removedFromManifests = changes.contains { $0.token == id && $0.reason == .removedFromManifests }
-            if removedFromManifests && record.versions.allSatisfy({ $0.status == .revoked }) {
-                state.tokens[id] = nil
-                writes.append(.delete(id))
-            } else {
-                writes.append(.upsert(record))
-            }
-        }
-        let outcomes = changes.enumerated().map { ChangeOutcome(change: $1, failure: failures[$0]) }
-        if writes.isEmpty {
-            try await auditor?.append(auditor?.entries(outcomes, state: beforeWrites) ?? [])
-        } else {
-            try await commit(writes, completing: outcomes, auditedAgainst: beforeWrites, state: &state)
-        }
-        return outcomes
     }
 
     // MARK: Helpers

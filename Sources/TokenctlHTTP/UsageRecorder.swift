@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import TokenctlBuiltinIssuer
 import TokenctlModel
+import Synchronization
 
 /// Collects the last use of each introspected credential in memory and writes them to the authority in
 /// batches: one transaction every few seconds instead of one fsync per request.
@@ -16,8 +17,7 @@ public final class UsageRecorder: Service, Sendable {
     private let authority: BuiltinAuthority
     private let every: Double
     private let logger: Logger
-    private let lock = NSLock()
-    nonisolated(unsafe) private var pending: [String: Timestamp] = [:]
+    private let pending = Mutex<[String: Timestamp]>([:])
 
     /// Creates a recorder that flushes every `every` seconds.
     public init(authority: BuiltinAuthority, every: Double, logger: Logger) {
@@ -28,7 +28,7 @@ public final class UsageRecorder: Service, Sendable {
 
     /// Notes a use.
     public func note(credentialID: String, at time: Timestamp) {
-        lock.withLock {
+        pending.withLock { pending in
             if let known = pending[credentialID], known >= time { return }
             pending[credentialID] = time
         }
@@ -36,7 +36,7 @@ public final class UsageRecorder: Service, Sendable {
 
     /// Writes what was noted since the last flush.
     public func flush() {
-        let batch = lock.withLock {
+        let batch = pending.withLock { pending in
             let batch = pending
             pending = [:]
             return batch
@@ -46,7 +46,7 @@ public final class UsageRecorder: Service, Sendable {
         } catch {
             // Losing a last-used time is not worth failing requests over; it is retried with the next batch.
             logger.warning("could not record token use", metadata: ["error": "\(error)", "credentials": "\(batch.count)"])
-            lock.withLock { pending.merge(batch) { max($0, $1) } }
+            pending.withLock { $0.merge(batch) { max($0, $1) } }
         }
     }
 

@@ -10,8 +10,10 @@ public enum PlanAction: String, Hashable, Sendable, Codable, CaseIterable {
     case update
     /// Revoke a credential at the issuer and remove it from every store.
     case retire
-    /// Write the current credential to stores that lack it or hold something else, or remove it from stores no longer wanted.
+    /// Write the current credential to stores that lack it or hold something else.
     case redeliver
+    /// Remove the current credential from stores no longer in `deliverTo` (where they still hold it).
+    case undeliver
     /// A credential at an issuer that tokenctl did not issue: reported, or retired.
     case ghost
 }
@@ -62,11 +64,14 @@ public struct PlannedChange: Hashable, Sendable, Codable {
     public var ghost: ObservedCredential?
     /// For a ghost: whether it will be retired (true) or only reported.
     public var retireGhost: Bool
+    /// For a retirement: the version this plan's rotation of the same token replaces without overlap. It is retired only
+    /// once that rotation succeeded (it is then no longer active); nil for any other change.
+    public var followsRotation: Bool?
 
     /// Creates a change.
     public init(action: PlanAction, token: TokenID?, issuer: String, version: Int? = nil, newVersion: Int? = nil, reason: PlanReason,
                 detail: String, facts: [String: String] = [:], stores: [StoreKey] = [], ghost: ObservedCredential? = nil,
-                retireGhost: Bool = false) {
+                retireGhost: Bool = false, followsRotation: Bool? = nil) {
         self.action = action
         self.token = token
         self.issuer = issuer
@@ -78,6 +83,7 @@ public struct PlannedChange: Hashable, Sendable, Codable {
         self.stores = stores
         self.ghost = ghost
         self.retireGhost = retireGhost
+        self.followsRotation = followsRotation
     }
 }
 

@@ -43,7 +43,7 @@ public enum PlanRenderer {
         let counts = plan.counts
         var parts: [String] = []
         for (key, label) in [("issue", "to issue"), ("rotate", "to rotate"), ("update", "to update"), ("redeliver", "to redeliver"),
-                             ("retire", "to retire")] {
+                             ("undeliver", "to remove from stores"), ("retire", "to retire")] {
             if let count = counts[key] { parts.append("\(count) \(label)") }
         }
         if let count = counts["ghostRetired"] { parts.append("\(counted(count, "ghost")) to retire") }
@@ -79,7 +79,7 @@ public enum PlanRenderer {
         case .issue, .rotate:
             guard let lifespan = change.facts["lifespan"] else { return "" }
             return lifespan == "never" ? "never expires" : "expires in \(lifespan)"
-        case .redeliver: return change.stores.map(\.description).joined(separator: ", ")
+        case .redeliver, .undeliver: return change.stores.map(\.description).joined(separator: ", ")
         default: return ""
         }
     }
@@ -89,6 +89,7 @@ public enum PlanRenderer {
         case .issue: ("+", "32")
         case .rotate, .update: ("~", "33")
         case .redeliver: (">", "36")
+        case .undeliver: ("<", "36")
         case .retire: ("-", "31")
         case .ghost: ("!", "35")
         }

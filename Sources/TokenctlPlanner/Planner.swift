@@ -127,6 +127,9 @@ public enum Planner {
             changes.append(PlannedChange(action: .rotate, token: token.id, issuer: token.issuer, version: current.version,
                                          newVersion: nextVersion, reason: reason, detail: detail,
                                          facts: facts.merging(expiry) { current, _ in current }))
+            if let retirement = supersededRetirement(token, recorded: recorded, replacing: current, by: nextVersion) {
+                changes.append(retirement)
+            }
         }
 
         if recorded.issuer != token.issuer {
@@ -194,6 +197,16 @@ public enum Planner {
         planDeliveries(token, current: current, observed: observed, into: &changes)
     }
 
+    /// The retirement that follows a rotation without overlap: the replaced version goes in the same run, once its
+    /// successor is active (listed in the plan, so that the plan shows everything apply does).
+    public static func supersededRetirement(_ token: Token, recorded: RecordedToken, replacing current: CredentialVersion,
+                                            by newVersion: Int) -> PlannedChange? {
+        guard token.rotation.overlap.seconds == 0 else { return nil }
+        return PlannedChange(action: .retire, token: token.id, issuer: recorded.issuer, version: current.version, reason: .overlapEnded,
+                             detail: "replaced by v\(newVersion) without overlap: retired once v\(newVersion) is active",
+                             facts: ["overlap": token.rotation.overlap.description], followsRotation: true)
+    }
+
     private static func planDeliveries(_ token: Token, current: CredentialVersion, observed: Observation?,
                                        into changes: inout [PlannedChange]) {
         // The common case: the recorded deliveries are exactly the desired ones, and no store was observed.
@@ -228,7 +241,7 @@ public enum Planner {
                                          stores: drifted))
         }
         if !removed.isEmpty {
-            changes.append(PlannedChange(action: .redeliver, token: token.id, issuer: token.issuer, version: current.version,
+            changes.append(PlannedChange(action: .undeliver, token: token.id, issuer: token.issuer, version: current.version,
                                          reason: .deliveryRemoved,
                                          detail: "remove from \(removed.map(\.description).joined(separator: ", ")) (no longer in deliverTo)",
                                          stores: removed))

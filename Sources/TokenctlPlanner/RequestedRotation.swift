@@ -71,7 +71,11 @@ public struct RequestedRotation: Hashable, Sendable {
             changes.append(PlannedChange(action: .rotate, token: id, issuer: token.issuer, version: active.version,
                                          newVersion: record.latestVersion + 1, reason: .requested,
                                          detail: "requested: \(reason); \(overlap)", facts: facts))
-            if compromised { changes += retirements(of: record) }
+            if compromised {
+                changes += retirements(of: record)
+            } else if let retirement = Planner.supersededRetirement(token, recorded: record, replacing: active, by: record.latestVersion + 1) {
+                changes.append(retirement)
+            }
         }
         var plan = Plan(createdAt: now, stateSerial: recorded.serial, refreshed: false, changes: changes, nextDueAt: nil)
         plan.held = notRotated

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// Where a PostgreSQL server is and how to log in: parsed from `postgres://user:password@host:port/database?sslmode=…`.
 ///
@@ -118,9 +119,8 @@ public struct PostgresEndpoint: Sendable, CustomStringConvertible {
     private static let counter = Counter()
     private static func nextID() -> Int { counter.next() }
 
-    private final class Counter: @unchecked Sendable {
-        private var value = 0
-        private let lock = NSLock()
-        func next() -> Int { lock.withLock { value += 1; return value } }
+    private final class Counter: Sendable {
+        private let value = Mutex(0)
+        func next() -> Int { value.withLock { $0 += 1; return $0 } }
     }
 }

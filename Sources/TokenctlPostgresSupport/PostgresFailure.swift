@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import PostgresNIO
 import TokenctlModel
@@ -150,38 +151,38 @@ public enum Deadline {
     }
 
     /// Resumes a continuation once.
-    private final class Gate<T: Sendable>: @unchecked Sendable {
-        private var continuation: CheckedContinuation<T, any Error>?
-        private var pending: Result<T, any Error>?
-        private var done = false
-        private let lock = NSLock()
+    private final class Gate<T: Sendable>: Sendable {
+        private struct State {
+            var continuation: CheckedContinuation<T, any Error>?
+            var pending: Result<T, any Error>?
+            var done = false
+        }
+        private let state = Mutex(State())
 
         func arm(_ continuation: CheckedContinuation<T, any Error>) {
-            lock.lock()
-            if let pending {
-                lock.unlock()
-                continuation.resume(with: pending)
-                return
+            let pending = state.withLock { state -> Result<T, any Error>? in
+                if let pending = state.pending { return pending }
+                state.continuation = continuation
+                return nil
             }
-            self.continuation = continuation
-            lock.unlock()
+            if let pending { continuation.resume(with: pending) }
         }
 
         /// Returns true when this call decided the outcome.
         @discardableResult
         func finish(_ result: Result<T, any Error>) -> Bool {
-            lock.lock()
-            guard !done else { lock.unlock(); return false }
-            done = true
-            guard let continuation else {
-                pending = result
-                lock.unlock()
-                return true
+            let (decided, waiting) = state.withLock { state -> (Bool, CheckedContinuation<T, any Error>?) in
+                guard !state.done else { return (false, nil) }
+                state.done = true
+                guard let continuation = state.continuation else {
+                    state.pending = result
+                    return (true, nil)
+                }
+                state.continuation = nil
+                return (true, continuation)
             }
-            self.continuation = nil
-            lock.unlock()
-            continuation.resume(with: result)
-            return true
+            waiting?.resume(with: result)
+            return decided
         }
     }
 }

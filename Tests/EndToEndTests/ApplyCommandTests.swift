@@ -317,18 +317,22 @@ import TokenctlStores
         #expect(named.status == 0 && named.stdout.hasPrefix("valid:"), "with the state named, the same token is valid: \(named.stderr)")
     }
 
-    @Test func theSummaryCountsWhatThePlanListed() throws {
+    @Test func planAndApplyCountsAgreeForARotationWithoutOverlap() throws {
         let workspace = ApplyCommandTests.Workspace()
         defer { workspace.remove() }
-        // No overlap: the rotation's predecessor is retired in the same run, a change the plan did not list.
+        // No overlap: the plan lists the retirement of the replaced version, and apply does exactly what it lists.
         workspace.write(ApplyCommandTests.manifests(tokens: ApplyCommandTests.token("web", lifespan: "90d", every: "30d", overlap: "0s")))
         #expect(try workspace.apply(at: 0).status == 0)
+        let planned = try workspace.run(["plan", "-f", "DIR", "--at", ApplyCommandTests.at(31 * 86_400)])
+        #expect(planned.stdout.contains("Plan: 1 to rotate, 1 to retire."), "\(planned.stdout)")
+        #expect(planned.stdout.contains("replaced by v2 without overlap: retired once v2 is active"), "\(planned.stdout)")
         let rotated = try workspace.apply(at: 31 * 86_400)
         #expect(rotated.status == 0, "\(rotated.stdout)\(rotated.stderr)")
         #expect(rotated.stdout.hasPrefix("Planned for 2026-12-31 12:00 UTC at state serial"), "\(rotated.stdout)")
-        #expect(rotated.stdout.contains("Plan: 1 to rotate."), "\(rotated.stdout)")
-        #expect(rotated.stdout.contains("Apply complete: 1 change applied, 0 failed (and 1 retirement of a version its rotation "
-                                        + "replaced at once)."), "\(rotated.stdout)")
+        #expect(rotated.stdout.contains("Plan: 1 to rotate, 1 to retire."), "\(rotated.stdout)")
+        #expect(rotated.stdout.contains("Apply complete: 2 changes applied, 0 failed."), "\(rotated.stdout)")
+        #expect(try workspace.inventory().filter { !$0.revoked }.count == 1, "v1 went with its rotation")
+        #expect(try workspace.apply(at: 31 * 86_400 + 1).stdout.contains("No changes."))
     }
 
     @Test func execPutsTheSecretInTheEnvironment() throws {

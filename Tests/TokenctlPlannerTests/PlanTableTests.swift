@@ -121,12 +121,12 @@ let planCases: [PlanCase] = [
              observation: Observation(), expected: []),
     PlanCase("DeliveryRemoved", desired: [token(x)],
              recorded: [recorded(x, versions: [version(1, deliveries: [("vault", "payments/x", "fp-1"), ("old", "legacy/x", "fp-1")])])],
-             expected: [Row(.redeliver, x, .deliveryRemoved)]),
+             expected: [Row(.undeliver, x, .deliveryRemoved)]),
     PlanCase("all three delivery changes, ordered by reason",
              desired: [token(x, deliverTo: [("vault", "payments/x"), ("file", "ci.env")])],
              recorded: [recorded(x, versions: [version(1, deliveries: [("vault", "payments/x", "fp-1"), ("old", "legacy/x", "fp-1")])])],
              observation: Observation(storeContents: [vaultX: "fp-other"]),
-             expected: [Row(.redeliver, x, .deliveryDrifted), Row(.redeliver, x, .deliveryMissing), Row(.redeliver, x, .deliveryRemoved)]),
+             expected: [Row(.redeliver, x, .deliveryDrifted), Row(.redeliver, x, .deliveryMissing), Row(.undeliver, x, .deliveryRemoved)]),
 
     // ghost
     PlanCase("Unmanaged: reported (ghosts: report)", desired: [token(x)], recorded: [recorded(x)],
@@ -180,7 +180,10 @@ let planCases: [PlanCase] = [
              recorded: [recorded(x, versions: [version(1, issuedAt: ago("100d"))])], expected: [Row(.rotate, x, .expired)]),
     PlanCase("update then redeliver for the same token", desired: [token(x, scopes: ["admin"], deliverTo: [("file", "ci.env")])],
              recorded: [recorded(x)], expected: [Row(.update, x, .specChanged), Row(.redeliver, x, .deliveryMissing),
-                                                 Row(.redeliver, x, .deliveryRemoved)]),
+                                                 Row(.undeliver, x, .deliveryRemoved)]),
+    PlanCase("a rotation without overlap lists the retirement of the version it replaces", desired: [token(x, overlap: "0s")],
+             recorded: [recorded(x, versions: [version(3, issuedAt: ago("31d"))])],
+             expected: [Row(.rotate, x, .rotationDue), Row(.retire, x, .overlapEnded)]),
     PlanCase("within a token, by action: rotate before retire", desired: [token(x)],
              recorded: [recorded(x, versions: [
                  version(1, issuedAt: ago("70d"), status: .retiring, retireAfter: ago("30d")), version(2, issuedAt: ago("31d")),
@@ -235,6 +238,26 @@ let planCases: [PlanCase] = [
         #expect(plan.held.map(\.withheld) == [[.rotate], [.issue]])
         #expect(plan.held.first?.violations == ["too long"])
         #expect(PlanRenderer.summary(plan) == "Plan: 1 to issue, 2 held by policy.")
+    }
+}
+
+@Suite struct SupersededRetirementTests {
+    @Test func theRetirementAfterARotationWithoutOverlapWaitsForItsSuccessor() {
+        let plan = Planner.plan(desired: manifests([token("payments/x", overlap: "0s")]),
+                                recorded: state([recorded("payments/x", versions: [version(3, issuedAt: ago("31d"))])]), observed: nil, now: now)
+        let retirement = plan.changes.first { $0.action == .retire }
+        #expect(retirement?.version == 3)
+        #expect(retirement?.followsRotation == true, "the engine retires it only once the rotation made v4 active")
+        #expect(retirement?.detail == "replaced by v4 without overlap: retired once v4 is active")
+        #expect(plan.counts["rotate"] == 1 && plan.counts["retire"] == 1, "the counts are what apply will do")
+    }
+
+    @Test func aRequestedRotationWithoutOverlapListsTheRetirementToo() {
+        let request = RequestedRotation(tokens: [tid("payments/x")], reason: "INC-2", compromised: false)
+        let plan = request.plan(desired: manifests([token("payments/x", overlap: "0s")]),
+                                recorded: state([recorded("payments/x", versions: [version(2, issuedAt: ago("1d"))])]), now: now)
+        #expect(plan.changes.map(\.action) == [.rotate, .retire])
+        #expect(plan.changes.last?.followsRotation == true)
     }
 }
 
