@@ -108,6 +108,13 @@ let package = Package(
         ),
         // The controller: the watch loop, its schedule, retries, health and metrics. No HTTP, no storage of its own.
         .target(
+            name: "TokenctlReconciler",
+            dependencies: [
+                "TokenctlEngine", "TokenctlPlanner", "TokenctlModel", "TokenctlState",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "TokenctlController",
             dependencies: [
                 "TokenctlModel", "TokenctlPlanner",
@@ -145,7 +152,7 @@ let package = Package(
                 "TokenctlPostgresState",
                 "TokenctlPostgresIssuer",
                 "TokenctlController",
-                "TokenctlHTTP",
+                "TokenctlHTTP", "TokenctlReconciler",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -182,7 +189,8 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenctlEngineTests",
-            dependencies: ["TokenctlEngine", "TokenctlPlanner", "TokenctlModel", "TokenctlSQLite", "TokenctlStores", "TestSupport"]
+            dependencies: ["TokenctlEngine", "TokenctlReconciler", "TokenctlPlanner", "TokenctlModel", "TokenctlSQLite", "TokenctlStores",
+                           "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "TokenctlStateTests",

@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Synchronization
 import TokenctlEngine
 import TokenctlManifest
 import TokenctlModel
 import TokenctlPlanner
+import TokenctlReconciler
 import TokenctlSQLite
 import TokenctlState
-import Synchronization
 
 /// `tokenctl apply`: carry the changes out.
 struct ApplyCommand: AsyncParsableCommand {
@@ -65,102 +66,6 @@ struct ApplyCommand: AsyncParsableCommand {
             retirementGuard: retirement.retirementGuard, startFromEmptyState: startFromEmptyState,
             newManifestRoots: retirement.newManifestRoots)
         try await workflow.run()
-    }
-}
-
-/// The refusal to treat lost state as a fresh start.
-enum LostState {
-    static func message(signs: String, stateDescription: String, paths: [String]) -> String {
-        "the state in \(stateDescription) records no tokens, but earlier work is still there: \(signs). "
-            + "The state was probably lost or emptied; applying now would issue every token again and leave the old credentials "
-            + "valid. Nothing was changed. Rebuild the state from the issuers and stores with: tokenctl state rebuild "
-            + paths.map { "-f \($0)" }.joined(separator: " ")
-            + " (then plan as usual), or restore the state from a backup. For issuers that rebuild cannot read (postgres, exec), "
-            + "apply --start-from-empty-state issues every token again; revoke the old credentials afterwards (plan --refresh lists them)."
-    }
-}
-
-/// Holds the state lock: waits up to a timeout, then fails naming the holder. While held, it renews the lock every
-/// third of its lifetime, so that a short lease (shared state) lasts as long as the holder runs, and no longer.
-final class StateLockHolder: Sendable {
-    let store: StateBackend.Store
-    let request: LockRequest
-    private let renewal: Task<Void, Never>
-
-    private init(store: StateBackend.Store, request: LockRequest) {
-        self.store = store
-        self.request = request
-        renewal = Task {
-            let period = UInt64(max(1, request.ttl.seconds)) * 1_000_000_000 / 3
-            while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: period)
-                guard !Task.isCancelled else { return }
-                let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
-                // A failed renewal (lost lease) stops renewing; the next state write is then refused (fenced).
-                do { _ = try await store.acquireLock(request, now: now) } catch { return }
-            }
-        }
-    }
-
-    static func acquire(_ store: StateBackend.Store, timeout: TokenDuration, ttl: TokenDuration = TokenDuration(seconds: 900)) async throws -> StateLockHolder {
-        let deadline = Date().addingTimeInterval(TimeInterval(timeout.seconds))
-        while true {
-            switch await attempt(store, ttl: ttl) {
-            case .success(let holder):
-                return holder
-            case .failure(let error):
-                guard case .locked = error, Date() < deadline else {
-                    printError("tokenctl: error: \(error)")
-                    throw ExitCode(1)
-                }
-                try await Task.sleep(nanoseconds: 250_000_000)
-            }
-        }
-    }
-
-    /// One attempt to take the lock, breaking a lock left by a dead process of this host.
-    static func attempt(_ store: StateBackend.Store, holder: String = RequestActor.name, ttl: TokenDuration = TokenDuration(seconds: 900),
-                        log: (String) -> Void = { printError($0) }) async -> Result<StateLockHolder, StateError> {
-        let request = LockRequest(holder: holder, host: ProcessInfo.processInfo.hostName, processID: getpid(), ttl: ttl)
-        while true {
-            let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
-            do {
-                _ = try await store.acquireLock(request, now: now)
-                return .success(StateLockHolder(store: store, request: request))
-            } catch {
-                // A lock left by a process of this host that no longer runs (killed, crashed) is stale: break it.
-                if case .locked(let held) = error, held.host == request.host, held.processID != request.processID,
-                   kill(held.processID, 0) != 0, errno == ESRCH {
-                    log("note: breaking the state lock left by \(held.holder) (pid \(held.processID), no longer running on this host)")
-                    try? await store.releaseLock(holder: held.holder, processID: held.processID)
-                    continue
-                }
-                return .failure(error)
-            }
-        }
-    }
-
-    /// Stops renewing without releasing (a newer holder object renews the same lease); waits for a renewal in flight.
-    func stopRenewing() async {
-        renewal.cancel()
-        await renewal.value
-    }
-
-    func release() async {
-        await stopRenewing()
-        try? await store.releaseLock(holder: request.holder, processID: request.processID)
-    }
-}
-
-/// Who is acting: TOKENCTL_ACTOR, the CI's actor, or the OS user.
-enum RequestActor {
-    static var name: String {
-        let environment = ProcessInfo.processInfo.environment
-        for variable in ["TOKENCTL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER", "LOGNAME"] {
-            if let value = environment[variable], !value.isEmpty { return value }
-        }
-        if let entry = getpwuid(getuid()), let name = entry.pointee.pw_name { return String(cString: name) }
-        return "uid \(getuid())"
     }
 }
 

@@ -1,10 +1,12 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Synchronization
 import TokenctlEngine
 import TokenctlManifest
 import TokenctlModel
 import TokenctlPlanner
+import TokenctlReconciler
 import TokenctlSQLite
 import TokenctlState
 
@@ -56,7 +58,7 @@ struct ApplyWorkflow {
         let store: StateBackend.Store
         let lock: StateLockHolder
         let stateLoad: Task<Result<RecordedState, StateError>, Never>
-                if StateBackend.exists(directory: directory, url: stateURL) {
+        if StateBackend.exists(directory: directory, url: stateURL) {
             // Existing state: take the lock first, then load the state while the manifests decode.
             store = try openState(directory, mode: .readWrite, url: stateURL)
             lock = try await StateLockHolder.acquire(store, timeout: timeout, ttl: StateBackend.lockTTL(url: stateURL))
@@ -95,132 +97,70 @@ struct ApplyWorkflow {
         }
     }
 
-    private func applyLocked(loaded: ManifestLoadResult, recorded loadedState: RecordedState, origin: RequestOrigin, store: StateBackend.Store,
+    private func applyLocked(loaded: ManifestLoadResult, recorded: RecordedState, origin: RequestOrigin, store: StateBackend.Store,
                              directory: String, now: Timestamp) async throws -> Int32 {
-        let auditKey = try await withState { () async throws(StateError) in
-            try await AuditKey.forRun(store, stateDirectory: directory, manifests: loaded.manifests)
+        let manifests = loaded.manifests
+        let environment = Reconciler.Environment(
+            store: store, manifestPaths: manifestPaths, command: command,
+            stateDescription: stateURL == nil ? "'\(directory)'" : "the shared state",
+            origin: { origin },
+            auditKey: { try await AuditKey.forRun(store, stateDirectory: directory, manifests: manifests) },
+            openDrivers: { try DriverFactory.make(manifests, stateDirectory: directory, state: store) },
+            observe: { manifests, drivers in try await Inventory.observe(manifests, issuers: drivers.issuers, stores: drivers.stores) },
+            checkpoint: FaultInjection.checkpoint, logger: Logger(label: "tokenctl.apply"))
+        var options = Reconciler.Options()
+        options.source = switch source {
+        case .manifests: .manifests
+        case .saved(let saved): .saved(saved, currentDigest: try manifestsDigest(loaded.files))
+        case .requested(let request): .requested(request)
         }
-        // Issuers and stores are opened only when needed: a no-op apply should cost no more than a plan.
-        var opened: Engine?
-        func engine() throws -> Engine {
-            if let opened { return opened }
-            let engine = Engine(drivers: try DriverFactory.makeOrExit(loaded.manifests, stateDirectory: directory, state: store),
-                                logger: Logger(label: "tokenctl.apply"),
-                                auditor: Auditing.auditor(store, key: auditKey, origin: origin, command: command,
-                                                          desired: loaded.manifests, at: now),
-                                checkpoint: FaultInjection.checkpoint)
-            opened = engine
-            return engine
+        options.refresh = refresh
+        options.reason = reason
+        options.auditDetail = source.auditDetail + Self.allowances(loaded)
+        options.retirementGuard = retirementGuard
+        options.newManifestRoots = newManifestRoots
+        options.startFromEmptyState = startFromEmptyState
+        var hooks = Reconciler.Hooks()
+        hooks.repaired = { for line in Self.repairReport($0) { printError(line) } }
+        hooks.planning = { plan in TerminalProgress.around("Planning") { plan() } }
+        hooks.planned = { print(PlanRenderer.human($0, colors: useColors(fileDescriptor: 1)), terminator: "") }
+        hooks.confirm = { [autoApprove] _ in autoApprove || Self.confirmOnTerminal() }
+        let progress = Mutex<ApplyProgress?>(nil)
+        hooks.executing = { plan in
+            progress.withLock { $0 = ApplyProgress(total: plan.changes.count) }
+            print("")
         }
-        var recorded = loadedState
-        // Only a plan made from the manifests depends on which files were read; a saved plan was checked when made.
-        let checksRoots: Bool = if case .manifests = source { true } else { false }
-        func roots(record: Bool) async throws -> String? {
-            guard checksRoots else { return nil }
-            return try await withState { () async throws(StateError) in
-                try await ManifestRoots.check(store, paths: manifestPaths, acceptNew: newManifestRoots, record: record)
-            }
+        hooks.outcomes = { outcomes in progress.withLock { $0?.record(outcomes) } }
+        let result: Reconciler.Result
+        do {
+            result = try await Reconciler(environment: environment, options: options, hooks: hooks)
+                .run(loaded.manifests, recorded: recorded, holds: loaded.policyHolds, now: now)
+        } catch {
+            printError("tokenctl: error: \(error)")
+            return 1
         }
-        if let refusal = try await roots(record: false) {
+        switch result.status {
+        case .rootsDiffer(let refusal):
             printError("tokenctl: error: \(refusal). Nothing was changed.")
             return 1
-        }
-        // A request that cannot be carried out is refused before anything is written, the audit log included.
-        if case .requested(let request) = source {
-            let problems = request.problems(desired: loaded.manifests, recorded: recorded)
-            guard problems.isEmpty else {
-                for problem in problems { printError("tokenctl: error: \(problem)") }
-                printError("tokenctl: nothing was changed.")
-                return 1
-            }
-        }
-        // The request first; repairs and changes are then recorded each with the state write that makes them.
-        try await withState { () async throws(StateError) in
-            try await AuditLog(store: store, key: auditKey).append([
-                origin.entry(command, at: now, reason: reason, detail: source.auditDetail + Self.allowances(loaded)),
-            ])
-        }
-        var repairs: [RepairNote] = []
-        if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
-            let repairing = try engine()
-            repairs = try await withState { () async throws(StateError) in try await repairing.repair(state: recorded, now: now) }
-        }
-        for line in Self.repairReport(repairs) { printError(line) }
-        if !repairs.isEmpty { recorded = try await withState { () async throws(StateError) in try await store.load() } }
-        let plan: Plan
-        switch source {
-        case .saved(let saved):
-            let digest = try manifestsDigest(loaded.files)
-            if let staleness = saved.staleness(currentSerial: recorded.serial, currentDigest: digest, now: now) {
-                printError("tokenctl: error: \(saved.message(staleness))")
-                return 1
-            }
-            // The plan is the contract: it must be exactly what the same state and manifests give for the moment it
-            // was made for, so that an edited file cannot make apply do something planning never proposed.
-            let observed = saved.plan.refreshed
-                ? try await Inventory.observe(loaded.manifests, issuers: try engine().drivers.issuers, stores: try engine().drivers.stores)
-                : nil
-            var expected = Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: saved.plan.createdAt,
-                                        held: Dictionary(saved.plan.held.map { ($0.token, $0.violations) }, uniquingKeysWith: { $1 }))
-            expected.manifestsDigest = digest
-            if let mismatch = SavedPlanFile.mismatch(saved.plan, expected: expected) {
-                printError("tokenctl: error: the saved plan does not match what tokenctl plans from the same state and manifests for "
-                           + "the moment it was made for: \(mismatch)\(saved.plan.refreshed ? " (it was made with --refresh: the issuers or stores may have changed since)" : ""). "
-                           + "The file was edited or made by another tokenctl version; nothing was changed. Make a new plan with tokenctl plan --out")
-                return 1
-            }
-            // Policy is judged now: an exception that expired since the plan was saved holds its token.
-            var current = saved.plan
-            if !loaded.policyHolds.isEmpty { Planner.withhold(loaded.policyHolds, from: &current) }
-            plan = current
-        case .requested(let request):
-            plan = request.plan(desired: loaded.manifests, recorded: recorded, now: now, held: loaded.policyHolds)
-        case .manifests:
-            let observed = refresh ? try await Inventory.observe(loaded.manifests, issuers: try engine().drivers.issuers,
-                                                                   stores: try engine().drivers.stores) : nil
-            plan = TerminalProgress.around("Planning") {
-                Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now, held: loaded.policyHolds)
-            }
-        }
-        if !startFromEmptyState, recorded.tokens.isEmpty, plan.changes.contains(where: { $0.action == .issue }),
-           let signs = await StateRecovery.signsOfEarlierWork(desired: loaded.manifests, drivers: try engine().drivers, now: now) {
-            printError("tokenctl: error: " + LostState.message(signs: signs, stateDescription: stateURL == nil ? "'\(directory)'" : "the shared state",
-                                         paths: manifestPaths))
+        case .invalidRequest(let problems):
+            for problem in problems { printError("tokenctl: error: \(problem)") }
+            printError("tokenctl: nothing was changed.")
             return 1
+        case .refused(let why):
+            printError("tokenctl: error: \(why)")
+            return 1
+        case .held:
+            return 1
+        case .cancelled:
+            return 1
+        case .done:
+            break
         }
-        print(PlanRenderer.human(plan, colors: useColors(fileDescriptor: 1)), terminator: "")
         // Held tokens do not stop the other changes; the run still ends with the policy's exit code.
-        let heldCode: Int32 = plan.held.isEmpty ? 0 : 3
-        guard plan.hasChanges else {
-            _ = try await roots(record: true)
-            return heldCode
-        }
-        if let tripped = retirementGuard?.check(plan, recorded: recorded) {
-            printError("tokenctl: error: \(tripped.message). Nothing was changed.")
-            return 1
-        }
-        if !source.isSaved && !autoApprove {
-            guard isatty(0) == 1 else {
-                printError("tokenctl: error: not applying without confirmation: stdin is not a terminal; pass --auto-approve, "
-                           + "or save a plan with plan --out and apply that file")
-                return 1
-            }
-            print("\nApply these changes? Only 'yes' is accepted: ", terminator: "")
-            fflush(nil)
-            guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
-                print("Apply cancelled; nothing was changed.")
-                return 1
-            }
-        }
-        _ = try await roots(record: true)
-        var applying = try engine()
-        let progress = ApplyProgress(total: plan.changes.count)
-        applying.onOutcomes = { progress.record($0) }
-        print("")
-        let report = try await withState { () async throws(StateError) in
-            try await applying.apply(plan, desired: loaded.manifests, state: recorded, now: now)
-        }
-        if !progress.linePerChange {
+        let heldCode: Int32 = (result.plan?.held.isEmpty ?? true) ? 0 : 3
+        guard let report = result.report, let plan = result.plan else { return heldCode }
+        if !(progress.withLock { $0?.linePerChange } ?? false) {
             for outcome in report.outcomes {
                 if let failure = outcome.failure { print(ApplyProgress.line(outcome, failure: failure)) }
             }
@@ -232,6 +172,22 @@ struct ApplyWorkflow {
             printError("tokenctl: \(counted(plan.held.count, "token")) held by policy got no new credential; fix the violations above.")
         }
         return report.failures.isEmpty ? heldCode : 1
+    }
+
+    /// Asks on the terminal; refuses without one (a pipeline must say --auto-approve or apply a saved plan).
+    private static func confirmOnTerminal() -> Bool {
+        guard isatty(0) == 1 else {
+            printError("tokenctl: error: not applying without confirmation: stdin is not a terminal; pass --auto-approve, "
+                       + "or save a plan with plan --out and apply that file")
+            return false
+        }
+        print("\nApply these changes? Only 'yes' is accepted: ", terminator: "")
+        fflush(nil)
+        guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+            print("Apply cancelled; nothing was changed.")
+            return false
+        }
+        return true
     }
 
     /// The secret-like values that manifests allow (`tokenctl.io/allow-secret-like`), for the request's audit entry.

@@ -1,11 +1,12 @@
 import ArgumentParser
 import Crypto
 import Foundation
-import TokenctlManifest
 import TokenctlHTTP
+import TokenctlManifest
 import TokenctlModel
 import TokenctlPlanner
 import TokenctlPostgresState
+import TokenctlReconciler
 import TokenctlSQLite
 import TokenctlState
 
@@ -184,6 +185,18 @@ func openState(_ directory: String, mode: SQLiteStateStore.Mode, url: String?) t
     } catch {
         printError("tokenctl: error: \(error)")
         throw ExitCode(1)
+    }
+}
+
+extension StateLockHolder {
+    /// Takes the state lock for a one-shot command as `RequestActor.name`, or prints why not and exits 1.
+    static func acquire(_ store: any StateStore, timeout: TokenDuration, ttl: TokenDuration = TokenDuration(seconds: 900)) async throws -> StateLockHolder {
+        do {
+            return try await acquire(store, holder: RequestActor.name, timeout: timeout, ttl: ttl, log: { printError($0) })
+        } catch {
+            printError("tokenctl: error: \(error)")
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -6,6 +6,7 @@ import TokenctlEngine
 import TokenctlManifest
 import TokenctlModel
 import TokenctlPlanner
+import TokenctlReconciler
 import TokenctlSQLite
 import TokenctlState
 
@@ -170,115 +171,78 @@ actor ControllerPass {
     private func runPass(_ loaded: ManifestLoadResult, store: StateBackend.Store, request: PassRequest) async -> PassOutcome {
         let now = request.now
         let desired = loaded.manifests
-        var opened: Engine?
-        func engine() throws(DriverSetupError) -> Engine {
-            if let opened { return opened }
-            let engine = Engine(drivers: try DriverFactory.make(desired, stateDirectory: directory, state: store), logger: logger,
-                                checkpoint: FaultInjection.checkpoint)
-            opened = engine
-            return engine
+        let (paths, directory, logger) = (self.paths, self.directory, self.logger)
+        let environment = Reconciler.Environment(
+            store: store, manifestPaths: paths, command: "reconcile --watch",
+            stateDescription: stateURL == nil ? "'\(directory)'" : "the shared state",
+            origin: { RequestOrigin.current(manifestPaths: paths) },
+            auditKey: { try await AuditKey.forRun(store, stateDirectory: directory, manifests: desired) },
+            openDrivers: { try DriverFactory.make(desired, stateDirectory: directory, state: store) },
+            observe: { manifests, drivers in
+                try await Inventory.observe(manifests, issuers: drivers.issuers, stores: drivers.stores, warn: { logger.warning("\($0)") })
+            },
+            checkpoint: FaultInjection.checkpoint, logger: logger)
+        var options = Reconciler.Options()
+        options.refresh = refresh
+        options.auditDetail = "controller pass" + ApplyWorkflow.allowances(loaded)
+        options.retirementGuard = retirementGuard
+        options.onGuard = .hold
+        options.newManifestRoots = newManifestRoots
+        // A pass that neither repairs nor changes anything leaves no trace in the audit log.
+        options.auditEveryRun = false
+        let deferredKeys = request.deferred
+        options.deferred = { deferredKeys.contains(RetryBook.key(of: $0)) }
+        var hooks = Reconciler.Hooks()
+        hooks.repaired = { notes in for note in notes { logger.notice("repaired", metadata: ["detail": "\(note)"]) } }
+        // Policy is judged at this pass's moment, not when the files were read: an exception that expired since holds
+        // its token now, without a restart or a change to the files.
+        let violations = PolicyChecker.check(desired, now: now).filter { $0.severity == .policy }
+        let holds = PolicyChecker.holds(violations)
+        for violation in violations.prefix(20) {
+            logger.error("policy violation: token held", metadata: ["token": "\(violation.token.map { "\($0)" } ?? "-")",
+                                                                    "diagnostic": "\(violation.message)"])
         }
-        /// The engine with an auditor, for what changes credentials (its request entry written first).
-        func auditedEngine(key: Data?) throws(DriverSetupError) -> Engine {
-            Engine(drivers: try engine().drivers, logger: logger,
-                   auditor: Auditing.auditor(store, key: key, origin: requestOrigin(), command: "reconcile --watch", desired: desired, at: now),
-                   checkpoint: FaultInjection.checkpoint)
-        }
-        // Asking git for the origin runs processes: only for a pass that changes something.
-        var origin: RequestOrigin?
-        func requestOrigin() -> RequestOrigin {
-            if let origin { return origin }
-            let current = RequestOrigin.current(manifestPaths: paths)
-            origin = current
-            return current
-        }
-        // The pass's request entry comes first; repairs and changes are recorded with the state writes that make them.
-        var auditKey: Data??
+        let result: Reconciler.Result
         do {
-            var recorded = try await store.load()
-            if let refusal = try await ManifestRoots.check(store, paths: paths, acceptNew: newManifestRoots, record: true) {
-                logger.error("manifest roots differ from the state's", metadata: ["detail": "\(refusal)"])
-                return PassOutcome(result: .failed, stateReachable: true, error: refusal + "; the controller waits for an operator")
-            }
-            var repairs: [RepairNote] = []
-            if recorded.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
-                let key = try await auditRequest(store, loaded: loaded, origin: requestOrigin(), now: now)
-                auditKey = .some(key)
-                repairs = try await auditedEngine(key: key).repair(state: recorded, now: now)
-                for note in repairs { logger.notice("repaired", metadata: ["detail": "\(note)"]) }
-                recorded = try await store.load()
-            }
-            let observed: Observation?
-            if refresh {
-                let drivers = try engine().drivers
-                observed = try await Inventory.observe(desired, issuers: drivers.issuers, stores: drivers.stores, warn: { [logger] in logger.warning("\($0)") })
-            } else {
-                observed = nil
-            }
-            // Policy is judged at this pass's moment, not when the files were read: an exception that expired since holds
-            // its token now, without a restart or a change to the files.
-            let violations = PolicyChecker.check(desired, now: now).filter { $0.severity == .policy }
-            let holds = PolicyChecker.holds(violations)
-            for violation in violations.prefix(20) {
-                logger.error("policy violation: token held", metadata: ["token": "\(violation.token.map { "\($0)" } ?? "-")",
-                                                                        "diagnostic": "\(violation.message)"])
-            }
-            var plan = Planner.plan(desired: desired, recorded: recorded, observed: observed, now: now, held: holds)
-            if recorded.tokens.isEmpty, plan.changes.contains(where: { $0.action == .issue }),
-               let signs = await StateRecovery.signsOfEarlierWork(desired: desired, drivers: try engine().drivers, now: now) {
-                // Empty state beside live credentials is lost state, not a fresh start: wait for an operator.
-                return PassOutcome(result: .failed, stateReachable: true,
-                                   error: LostState.message(signs: signs, stateDescription: stateURL == nil ? "'\(directory)'" : "the shared state",
-                                                            paths: paths))
-            }
-            if let tripped = retirementGuard?.check(plan, recorded: recorded) {
-                // Held, not applied in part: the rest of such a plan is as suspect as its retirements.
-                logger.error("plan held by the retirement guard", metadata: ["detail": "\(tripped.message)"])
-                var held = PassOutcome(result: .failed, stateReachable: true,
-                                       error: "held by the retirement guard: \(tripped.message); the controller waits for an operator "
-                                       + "(tokenctl apply -f … --allow-mass-retirement) or for the manifests to change",
-                                       nextDueAt: plan.nextDueAt)
-                held.heldRetirements = tripped.retiring
-                return held
-            }
-            let plannedKeys = Set(plan.changes.map(RetryBook.key(of:)))
-            let deferred = plan.changes.filter { request.deferred.contains(RetryBook.key(of: $0)) }
-            plan.changes.removeAll { request.deferred.contains(RetryBook.key(of: $0)) }
-            var changes: [PassOutcome.Change] = []
-            var after = recorded
-            var nextDue = plan.nextDueAt
-            if plan.hasChanges {
-                let key: Data?
-                if let known = auditKey {
-                    key = known
-                } else {
-                    key = try await auditRequest(store, loaded: loaded, origin: requestOrigin(), now: now)
-                }
-                let report = try await auditedEngine(key: key).apply(plan, desired: desired, state: recorded, now: now)
-                after = try await store.load()
-                changes = report.outcomes.map { PassOutcome.Change(key: RetryBook.key(of: $0.change), action: $0.change.action,
-                                                                   failure: $0.failure?.description) }
-                nextDue = Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
-            }
-            let rows = TokenStatus.rows(after, lastUsed: StatusCommand.lastUsedTimes(after, directory: directory), now: now)
-            let held = holds.isEmpty ? nil : "\(counted(holds.count, "token")) held by policy (no new credential until they comply): "
-                + holds.keys.sorted().prefix(5).map(\.description).joined(separator: ", ")
-            return PassOutcome(result: changes.contains { $0.failure != nil } || held != nil ? .partial : .success, stateReachable: true,
-                               error: held, changes: changes, plannedKeys: plannedKeys, deferredCount: deferred.count, nextDueAt: nextDue,
-                               fleet: FleetSnapshot(rows: rows, now: now))
+            result = try await Reconciler(environment: environment, options: options, hooks: hooks)
+                .run(loaded.manifests, recorded: try await store.load(), holds: holds, now: now)
         } catch let error as StateError {
             return .unreachable("\(error)")
         } catch {
             // Issuers or stores that cannot be opened: the state was reached, the pass could not act.
             return PassOutcome(result: .failed, stateReachable: true, error: "\(error)")
         }
-    }
-
-    /// Writes the pass's request entry, before any repair or change is recorded; returns the audit key the pass uses.
-    private func auditRequest(_ store: StateBackend.Store, loaded: ManifestLoadResult, origin: RequestOrigin, now: Timestamp) async throws -> Data? {
-        let desired = loaded.manifests
-        let key = try await AuditKey.forRun(store, stateDirectory: directory, manifests: desired)
-        try await AuditLog(store: store, key: key).append([origin.entry("reconcile --watch", at: now, detail: "controller pass" + ApplyWorkflow.allowances(loaded))])
-        return key
+        switch result.status {
+        case .rootsDiffer(let refusal):
+            logger.error("manifest roots differ from the state's", metadata: ["detail": "\(refusal)"])
+            return PassOutcome(result: .failed, stateReachable: true, error: refusal + "; the controller waits for an operator")
+        case .invalidRequest(let problems):
+            return PassOutcome(result: .failed, stateReachable: true, error: problems.joined(separator: "; "))
+        case .refused(let why):
+            // Lost state above all: empty state beside live credentials is not a fresh start, so wait for an operator.
+            return PassOutcome(result: .failed, stateReachable: true, error: why)
+        case .held(let tripped):
+            // Held, not applied in part: the rest of such a plan is as suspect as its retirements.
+            logger.error("plan held by the retirement guard", metadata: ["detail": "\(tripped.message)"])
+            var held = PassOutcome(result: .failed, stateReachable: true,
+                                   error: "held by the retirement guard: \(tripped.message); the controller waits for an operator "
+                                   + "(tokenctl apply -f … --allow-mass-retirement) or for the manifests to change",
+                                   nextDueAt: result.plan?.nextDueAt)
+            held.heldRetirements = tripped.retiring
+            return held
+        case .cancelled, .done:
+            break
+        }
+        let changes = (result.report?.outcomes ?? []).map {
+            PassOutcome.Change(key: RetryBook.key(of: $0.change), action: $0.change.action, failure: $0.failure?.description)
+        }
+        let after = result.state
+        let nextDue = result.report == nil ? result.plan?.nextDueAt : Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
+        let rows = TokenStatus.rows(after, lastUsed: StatusCommand.lastUsedTimes(after, directory: directory), now: now)
+        let held = holds.isEmpty ? nil : "\(counted(holds.count, "token")) held by policy (no new credential until they comply): "
+            + holds.keys.sorted().prefix(5).map(\.description).joined(separator: ", ")
+        return PassOutcome(result: changes.contains { $0.failure != nil } || held != nil ? .partial : .success, stateReachable: true,
+                           error: held, changes: changes, plannedKeys: Set((result.plan?.changes ?? []).map(RetryBook.key(of:))),
+                           deferredCount: result.deferred.count, nextDueAt: nextDue, fleet: FleetSnapshot(rows: rows, now: now))
     }
 }

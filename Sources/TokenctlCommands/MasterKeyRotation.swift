@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import TokenctlEngine
 import TokenctlModel
+import TokenctlReconciler
 import TokenctlState
 import TokenctlStores
 

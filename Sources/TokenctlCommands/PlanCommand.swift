@@ -4,6 +4,7 @@ import TokenctlEngine
 import TokenctlManifest
 import TokenctlModel
 import TokenctlPlanner
+import TokenctlReconciler
 import TokenctlSQLite
 import TokenctlState
 import TokenctlStores

@@ -2,10 +2,11 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import TokenctlController
 import TokenctlHTTP
 import TokenctlModel
-import Synchronization
+import TokenctlReconciler
 
 /// `tokenctl reconcile`: one plan-and-apply pass (cron, CI), or with `--watch` the long-running controller.
 struct ReconcileCommand: AsyncParsableCommand {

@@ -2,6 +2,8 @@ import ArgumentParser
 import Crypto
 import Foundation
 import TokenctlModel
+import TokenctlReconciler
+import TokenctlState
 import TokenctlStores
 
 /// `tokenctl rekey`: rotate the master key that encrypts the stores and authenticates the audit log.

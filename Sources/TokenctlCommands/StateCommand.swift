@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TokenctlEngine
 import TokenctlModel
+import TokenctlReconciler
 import TokenctlState
 
 /// `tokenctl state`: operations on the state itself.

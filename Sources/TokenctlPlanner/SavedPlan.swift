@@ -58,4 +58,24 @@ public struct SavedPlan: Hashable, Sendable, Codable {
                 + "make a plan for now with tokenctl plan --out, or apply this one after that time"
         }
     }
+
+    /// How a saved plan differs from `expected`, the plan the same state and manifests give at the moment it was made
+    /// for; nil when they agree. Apply refuses a plan that differs, so it executes exactly what planning produced.
+    public static func mismatch(_ saved: Plan, expected: Plan) -> String? {
+        guard saved != expected else { return nil }
+        func describe(_ change: PlannedChange) -> String {
+            let subject = change.token?.description ?? change.ghost.map { "ghost \($0.credentialID)" } ?? change.issuer
+            return "\(change.action.rawValue) \(subject)" + (change.version.map { " v\($0)" } ?? "")
+        }
+        for (listed, planned) in zip(saved.changes, expected.changes) where listed != planned {
+            return describe(listed) == describe(planned)
+                ? "its change '\(describe(listed))' differs in its details (reason, facts or stores)"
+                : "it lists '\(describe(listed))' where planning gives '\(describe(planned))'"
+        }
+        if saved.changes.count != expected.changes.count {
+            return "it lists \(counted(saved.changes.count, "change")) where planning gives \(expected.changes.count)"
+        }
+        if saved.held != expected.held { return "its tokens held by policy differ" }
+        return "its header (time, state serial, digest or next due time) differs"
+    }
 }

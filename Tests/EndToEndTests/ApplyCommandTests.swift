@@ -16,7 +16,8 @@ import TokenctlStores
         ManifestText.header(ghosts: ghosts) + tokens
     }
 
-    static func token(_ name: String, lifespan: String = "20s", every: String = "4s", overlap: String = "3s") -> String {
+    static func token(_ name: String, lifespan: String = "20s", every: String = "4s", overlap: String = "3s",
+                      stores: [String] = ["vault", "envfile"]) -> String {
         """
         ---
         apiVersion: tokenctl/v1
@@ -27,7 +28,7 @@ import TokenctlStores
           scopes: [read]
           lifespan: \(lifespan)
           rotation: {every: \(every), overlap: \(overlap)}
-          deliverTo: [{store: vault, key: apps/\(name)}, {store: envfile, key: apps/\(name)}]
+          deliverTo: [\(stores.map { "{store: \($0), key: apps/\(name)}" }.joined(separator: ", "))]
 
         """
     }

@@ -20,21 +20,8 @@ import TokenctlStores
             metadata: {name: own}
             spec: {type: encrypted-file, encryptedFile: {path: own.vault, key: file:own.key}}
 
-            """ + ["web", "jobs"].map { name in
-                """
-                ---
-                apiVersion: tokenctl/v1
-                kind: Token
-                metadata: {name: \(name), namespace: apps, owner: team-apps}
-                spec:
-                  issuer: local
-                  scopes: [read]
-                  lifespan: 1h
-                  rotation: {every: 40m, overlap: 10m}
-                  deliverTo: [{store: vault, key: apps/\(name)}, {store: archive, key: apps/\(name)}, {store: own, key: apps/\(name)},
-                              {store: envfile, key: apps/\(name)}]
-
-                """
+            """ + ["web", "jobs"].map {
+                ApplyCommandTests.token($0, lifespan: "1h", every: "40m", overlap: "10m", stores: ["vault", "archive", "own", "envfile"])
             }.joined()
     }
 

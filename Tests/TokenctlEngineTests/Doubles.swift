@@ -96,14 +96,22 @@ final class MemoryStore: SecretStore, Sendable {
 
 /// One test's world: the `mem` issuer, stores `a` and `b`, SQLite state in a scratch directory, and a clock.
 struct World {
-    let issuer = MemoryIssuer()
-    let a = MemoryStore()
-    let b = MemoryStore()
+    let issuer: MemoryIssuer
+    let a: MemoryStore
+    let b: MemoryStore
     let state: SQLiteStateStore
     static let t0 = Timestamp(secondsSinceEpoch: 1_796_040_000)  // 2026-11-30T12:00:00Z
 
     init() throws {
-        state = try SQLiteStateStore(directory: Scratch.directory("engine"), mode: .readWrite)
+        self.init(issuer: MemoryIssuer(), a: MemoryStore(), b: MemoryStore(),
+                  state: try SQLiteStateStore(directory: Scratch.directory("engine"), mode: .readWrite))
+    }
+
+    init(issuer: MemoryIssuer, a: MemoryStore, b: MemoryStore, state: SQLiteStateStore) {
+        self.issuer = issuer
+        self.a = a
+        self.b = b
+        self.state = state
     }
 
     var engine: Engine {

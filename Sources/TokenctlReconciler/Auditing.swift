@@ -1,0 +1,35 @@
+import Foundation
+import TokenctlEngine
+import TokenctlModel
+import TokenctlPlanner
+import TokenctlState
+
+/// Recording requests and changes in the audit log.
+public enum Auditing {
+    /// The engine's auditor for one run: change and repair entries carry this request's origin and `command`.
+    public static func auditor(_ store: any AuditLogStore, key: Data?, origin: RequestOrigin, command: String, desired: ManifestSet,
+                        at now: Timestamp) -> ChangeAuditor {
+        let tokens = Dictionary(desired.tokens.map { ($0.id, $0.metadata.annotations) }, uniquingKeysWith: { first, _ in first })
+        return ChangeAuditor(store: store, key: key,
+                             entry: { change, failure, versions in
+                                 entry(change, failure: failure, versions: versions, annotations: change.token.flatMap { tokens[$0] },
+                                       origin: origin, command: command, at: now)
+                             },
+                             repairEntry: { origin.entry(command, at: now, kind: "repair", detail: $0) })
+    }
+
+    /// The audit entry of one change.
+    public static func entry(_ change: PlannedChange, failure: String?, versions: [CredentialVersion], annotations: [String: String]?,
+                      origin: RequestOrigin, command: String, at now: Timestamp) -> AuditEntry {
+        var entry = origin.entry(command, at: now, kind: "change")
+        entry.token = change.token
+        entry.action = change.action.rawValue
+        entry.changeReason = change.reason.rawValue
+        entry.detail = change.ghost.map { "ghost \($0.credentialID) at \(change.issuer)" } ?? change.detail
+        entry.annotations = annotations
+        entry.fingerprints = versions.filter { $0.version == change.version || $0.version == change.newVersion }
+            .map(\.fingerprint).filter { !$0.isEmpty }
+        entry.result = failure ?? "ok"
+        return entry
+    }
+}
