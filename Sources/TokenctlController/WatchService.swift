@@ -25,12 +25,15 @@ public struct WatchService: Service {
     private let metrics: ControllerMetrics
     private let logger: Logger
     private let clock: @Sendable () -> Double
+    private let sleep: @Sendable (Double) async throws -> Void
     private let onPass: @Sendable (RetryBook) -> Void
 
-    /// Creates the loop. `clock` reads seconds since the epoch; `onPass` sees the retry book after each pass
-    /// (the command layer persists it for `tokenctl status`).
+    /// Creates the loop. `clock` reads seconds since the epoch and `sleep` waits that many seconds (both the system's
+    /// unless a test passes its own); `onPass` sees the retry book after each pass (the command layer persists it for
+    /// `tokenctl status`).
     public init(pass: @escaping Pass, schedule: WakeSchedule, health: ControllerHealth, metrics: ControllerMetrics, logger: Logger,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+                sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(nanoseconds: UInt64($0 * 1e9)) },
                 onPass: @escaping @Sendable (RetryBook) -> Void = { _ in }) {
         self.pass = pass
         self.schedule = schedule
@@ -38,6 +41,7 @@ public struct WatchService: Service {
         self.metrics = metrics
         self.logger = logger
         self.clock = clock
+        self.sleep = sleep
         self.onPass = onPass
     }
 
@@ -68,8 +72,8 @@ public struct WatchService: Service {
             logger.debug("sleeping until the next pass", metadata: ["seconds": "\(String(format: "%.1f", max(0, wake - clock())))"])
             let delay = max(0, wake - clock())
             // Graceful shutdown cuts the sleep short; a pass is never interrupted.
-            try? await cancelWhenGracefulShutdown {
-                try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+            try? await cancelWhenGracefulShutdown { [sleep] in
+                try await sleep(delay)
             }
         }
         logger.info("controller stopped")

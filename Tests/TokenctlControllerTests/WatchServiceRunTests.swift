@@ -93,44 +93,82 @@ private func eventually(timeout: Double, _ condition: @Sendable () async -> Bool
         try await Task.sleep(nanoseconds: 300_000_000)
         #expect(await scripted.count == passes)
     }
+}
 
+/// A clock that moves only when the loop sleeps: passes run back to back in real time, at exact virtual moments.
+private final class VirtualClock: Sendable {
+    let seconds = Mutex(1_796_040_000.5)
+
+    func read() -> Double { seconds.withLock { $0 } }
+
+    func sleep(_ delay: Double) async throws {
+        try Task.checkCancellation()
+        seconds.withLock { $0 += delay }
+        await Task.yield()
+    }
+}
+
+@Suite struct WatchServiceVirtualTimeTests {
     @Test(.timeLimit(.minutes(1)))
-    func aFailingChangeIsDeferredDuringItsBackoff() async throws {
-        // Pass 1: the change for default/api fails (backoff 2 s), and something falls due 1 s later.
-        // Pass 2 (about 1 s later) must be asked to defer default/api.
-        let scripted = ScriptedPass { number, request in
-            number == 1
-                ? PassOutcome(result: .partial, stateReachable: true,
-                              changes: [.init(key: "default/api", action: .rotate, failure: "store unwritable")],
-                              plannedKeys: ["default/api"], nextDueAt: request.now + secs(1))
-                : PassOutcome(result: .success, stateReachable: true, plannedKeys: ["default/api"], deferredCount: 1,
-                              nextDueAt: request.now + secs(60))
-        }
+    func aFailingChangeIsDeferredDuringItsBackoffAndRetriedAfterIt() async throws {
+        // Pass 1: the change for default/api fails (backoff 2 s), and something falls due 1 s later. Pass 2 comes
+        // inside the backoff and must defer default/api; pass 3 comes when the backoff ends and must not.
+        let clock = VirtualClock()
+        let requests = Mutex<[PassRequest]>([])
         let health = ControllerHealth(staleAfter: 660)
         let books = Mutex<[RetryBook]>([])
-        let watch = WatchService(pass: { await scripted.run($0) }, schedule: WakeSchedule(interval: 300), health: health,
-                                 metrics: ControllerMetrics(), logger: quietLogger, onPass: { book in books.withLock { $0.append(book) } })
-        let task = Task { try await watch.run() }
-        defer { task.cancel() }
-        let twoPasses = await eventually(timeout: 30) { await scripted.count >= 2 }
-        task.cancel()
-        try #require(twoPasses)
+        let watch = WatchService(
+            pass: { request in
+                let count = requests.withLock { $0.append(request); return $0.count }
+                if count == 3 { withUnsafeCurrentTask { $0?.cancel() } }
+                return count == 1
+                    ? PassOutcome(result: .partial, stateReachable: true,
+                                  changes: [.init(key: "default/api", action: .rotate, failure: "store unwritable")],
+                                  plannedKeys: ["default/api"], nextDueAt: request.now + secs(1))
+                    : PassOutcome(result: .success, stateReachable: true, plannedKeys: ["default/api"],
+                                  deferredCount: request.deferred.count, nextDueAt: request.now + secs(60))
+            },
+            schedule: WakeSchedule(interval: 300), health: health, metrics: ControllerMetrics(), logger: quietLogger,
+            clock: { clock.read() }, sleep: { try await clock.sleep($0) }, onPass: { book in books.withLock { $0.append(book) } })
+        try await Task { try await watch.run() }.value
 
-        let requests = await scripted.requests
-        try #require(requests.count >= 2)
-        #expect(requests[0].deferred.isEmpty)
-        // Pass 2 is due 1 s after pass 1, inside the 2 s backoff; if the machine was too busy to run it before the
-        // backoff ended, the change is no longer deferred. Either way the request follows the book.
-        if requests[1].now < requests[0].now + secs(2) {
-            #expect(requests[1].deferred == ["default/api"])
-        } else {
-            #expect(requests[1].deferred.isEmpty)
-        }
+        let seen = requests.withLock { $0 }
+        try #require(seen.count == 3)
+        #expect(seen[0].deferred.isEmpty)
+        #expect(seen[1].now == seen[0].now + secs(1) && seen[1].deferred == ["default/api"], "inside the backoff")
+        #expect(seen[2].now == seen[0].now + secs(2) && seen[2].deferred.isEmpty, "the retry comes when the backoff ends")
         let first = try #require(books.withLock { $0.first })
         #expect(first.entries["default/api"]?.failures == 1)
-        #expect(first.entries["default/api"]?.nextAttemptAt == requests[0].now + secs(2))
-        let attention = health.snapshot.needsAttention
-        #expect(attention.map(\.key) == ["default/api"])
-        #expect(health.readiness(at: Date().timeIntervalSince1970).reason.contains("1 token(s) need attention"))
+        #expect(first.entries["default/api"]?.nextAttemptAt == seen[0].now + secs(2))
+        #expect(health.snapshot.needsAttention.map(\.key) == ["default/api"], "planned and not yet succeeded")
+        #expect(health.readiness(at: clock.read()).reason.contains("1 token(s) need attention"))
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func passesComeWhenThingsFallDueAndAFailureBacksOffExactly() async throws {
+        let clock = VirtualClock()
+        let moments = Mutex<[Double]>([])
+        // Pass 1 cannot reach the state; then each pass says something falls due 5 s after its `now`; pass 6 ends the
+        // loop (it cancels the task it runs in, as a shutdown would).
+        let watch = WatchService(
+            pass: { request in
+                let count = moments.withLock { $0.append(clock.read()); return $0.count }
+                if count == 6 { withUnsafeCurrentTask { $0?.cancel() } }
+                return count == 1 ? .unreachable("state locked")
+                    : PassOutcome(result: .success, stateReachable: true, nextDueAt: request.now + secs(5))
+            },
+            schedule: WakeSchedule(interval: 300), health: ControllerHealth(staleAfter: 660), metrics: ControllerMetrics(),
+            logger: quietLogger, clock: { clock.read() }, sleep: { try await clock.sleep($0) })
+        let realStart = Date()
+        try await Task { try await watch.run() }.value
+
+        let times = moments.withLock { $0 }
+        #expect(times.count == 6)
+        let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
+        // The failed pass is retried after exactly 1 s; then each pass comes when something falls due, 5 s after the
+        // whole second the previous pass ran in (its `now`; the first of them ran half a second past one), never after the
+        // 300 s interval.
+        #expect(gaps == [1, 4.5, 5, 5, 5], "gaps: \(gaps)")
+        #expect(Date().timeIntervalSince(realStart) < 5, "no real time is spent waiting")
     }
 }
