@@ -56,6 +56,26 @@ public enum HTTPEndpoint {
                                readiness: @escaping @Sendable () -> (ready: Bool, reason: String),
                                introspection: Introspection?, limits: ConnectionLimits = ConnectionLimits(), logger: Logger,
                                onListening: @escaping @Sendable (String) -> Void) -> any Service {
+        let router = Self.router(registry: registry, readiness: readiness, introspection: introspection)
+        let host = address.host
+        let requestTimeout = limits.requestTimeout
+        return Application(
+            router: router,
+            server: .http1(configuration: HTTP1Channel.Configuration(
+                additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)], idleTimeout: limits.idleTimeout)),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: address.port), serverName: nil,
+                                                    availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? address.port
+                onListening(host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
+            },
+            logger: logger
+        )
+    }
+
+    /// The routes, without a server: what `service` serves, and what the in-process tests call.
+    public static func router(registry: PrometheusCollectorRegistry, readiness: @escaping @Sendable () -> (ready: Bool, reason: String),
+                              introspection: Introspection?) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("healthz") { _, _ in text("ok\n") }
         router.get("readyz") { _, _ in
@@ -93,20 +113,7 @@ public enum HTTPEndpoint {
                 return json(answer.json, status: HTTPResponse.Status(code: answer.status))
             }
         }
-        let host = address.host
-        let requestTimeout = limits.requestTimeout
-        return Application(
-            router: router,
-            server: .http1(configuration: HTTP1Channel.Configuration(
-                additionalChannelHandlers: [RequestDeadlineHandler(timeout: requestTimeout)], idleTimeout: limits.idleTimeout)),
-            configuration: ApplicationConfiguration(address: .hostname(host, port: address.port), serverName: nil,
-                                                    availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? address.port
-                onListening(host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
-            },
-            logger: logger
-        )
+        return router
     }
 
     private static func text(_ body: String, status: HTTPResponse.Status = .ok) -> Response {
