@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // Already a dependency of hummingbird; named for its HTTP part types (request deadlines).
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // Already dependencies of hummingbird; named for the in-process HTTP tests (an embedded channel, header names).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // libyaml from the system (Debian: libyaml-dev).
@@ -191,6 +194,18 @@ let package = Package(
             name: "TokenctlEngineTests",
             dependencies: ["TokenctlEngine", "TokenctlReconciler", "TokenctlPlanner", "TokenctlModel", "TokenctlSQLite", "TokenctlStores",
                            "TestSupport", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "TokenctlHTTPTests",
+            dependencies: [
+                "TokenctlHTTP", "TokenctlBuiltinIssuer", "TokenctlModel", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "TokenctlStateTests",
