@@ -113,7 +113,8 @@ let package = Package(
         .target(
             name: "TokenctlReconciler",
             dependencies: [
-                "TokenctlEngine", "TokenctlPlanner", "TokenctlModel", "TokenctlState",
+                "TokenctlEngine", "TokenctlPlanner", "TokenctlModel", "TokenctlState", "TokenctlStores",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

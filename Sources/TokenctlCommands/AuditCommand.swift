@@ -3,6 +3,7 @@ import Foundation
 import TokenctlEngine
 import TokenctlModel
 import TokenctlPlanner
+import TokenctlReconciler
 import TokenctlSQLite
 import TokenctlState
 

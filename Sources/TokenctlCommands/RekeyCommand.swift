@@ -53,7 +53,7 @@ struct RekeyCommand: AsyncParsableCommand {
         print("Rotating the master key of the state in \(directory).")
         let rotation = MasterKeyRotation(stateDirectory: directory, store: store, manifests: loaded.manifests,
                                          origin: RequestOrigin.current(manifestPaths: manifests.paths), reason: reason, now: now,
-                                         suppliedKey: supplied, say: { print($0) })
+                                         suppliedKey: supplied, say: { print($0) }, checkpoint: FaultInjection.checkpoint)
         do {
             let done = try await rotation.run()
             await lock.release()
@@ -64,7 +64,8 @@ struct RekeyCommand: AsyncParsableCommand {
             throw ExitCode(1)
         } catch {
             await lock.release()
-            throw error
+            printError("tokenctl: error: \(error)")
+            throw ExitCode(1)
         }
     }
 

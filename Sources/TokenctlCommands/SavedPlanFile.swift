@@ -4,6 +4,7 @@ import Foundation
 import TokenctlEngine
 import TokenctlModel
 import TokenctlPlanner
+import TokenctlReconciler
 import TokenctlStores
 
 /// Reading and writing `plan --out` files: sealed with a key derived from the master key when one exists, so that a

@@ -2,7 +2,6 @@ import Crypto
 import Foundation
 import TokenctlEngine
 import TokenctlModel
-import TokenctlReconciler
 import TokenctlState
 import TokenctlStores
 
@@ -13,9 +12,9 @@ import TokenctlStores
 /// changes; each store is rewritten atomically and recognised afterwards by its key check; the audit log is re-sealed
 /// in one transaction and recognised afterwards by verifying under the new key; `master.key` is replaced last. A run
 /// interrupted anywhere is finished by running rekey again; until then other commands refuse to start.
-struct MasterKeyRotation {
+public struct MasterKeyRotation: Sendable {
     /// Where the current master key comes from.
-    enum Source: Equatable {
+    public enum Source: Equatable, Sendable {
         /// `TOKENCTL_MASTER_KEY`: managed outside tokenctl.
         case environment
         /// The key tokenctl generated in the state directory.
@@ -23,21 +22,39 @@ struct MasterKeyRotation {
     }
 
     /// Why a rotation cannot start; each message says what to do.
-    struct Refusal: Error, CustomStringConvertible {
-        var description: String
+    public struct Refusal: Error, CustomStringConvertible {
+        /// The sentence.
+        public var description: String
     }
 
     let stateDirectory: String
-    let store: StateBackend.Store
+    let store: any StateStore & AuditLogStore
     let manifests: ManifestSet
     let origin: RequestOrigin
     let reason: String?
     let now: Timestamp
-    /// A new key the operator supplies (TOKENCTL_NEW_MASTER_KEY or --new-key-file); nil to generate one.
-    let suppliedKey: SymmetricKey?
-    let say: (String) -> Void
+    /// A new key the operator supplies (TOKENCTL_NEW_MASTER_KEY or --new-key-file), as its bytes; nil to generate one.
+    let suppliedKey: Data?
+    let say: @Sendable (String) -> Void
+    let checkpoint: @Sendable (String) -> Void
 
-    static let newKeyVariable = "TOKENCTL_NEW_MASTER_KEY"
+    /// The environment variable that supplies the new key.
+    public static let newKeyVariable = "TOKENCTL_NEW_MASTER_KEY"
+
+    /// Creates a rotation of the master key of the state in `stateDirectory`, for the stores `manifests` names.
+    public init(stateDirectory: String, store: any StateStore & AuditLogStore, manifests: ManifestSet, origin: RequestOrigin, reason: String?,
+                now: Timestamp, suppliedKey: SymmetricKey?, say: @escaping @Sendable (String) -> Void,
+                checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.stateDirectory = stateDirectory
+        self.store = store
+        self.manifests = manifests
+        self.origin = origin
+        self.reason = reason
+        self.now = now
+        self.suppliedKey = suppliedKey.map(Self.bytes(of:))
+        self.say = say
+        self.checkpoint = checkpoint
+    }
 
     var keyPath: String { (stateDirectory as NSString).appendingPathComponent(MasterKey.fileName) }
     var pendingPath: String { MasterKey.pendingPath(stateDirectory: stateDirectory) }
@@ -49,7 +66,7 @@ struct MasterKeyRotation {
     }
 
     /// Runs the rotation, or resumes an interrupted one. Changes nothing unless every check passes first.
-    func run() async throws -> (stores: Int, auditEntries: Int) {
+    public func run() async throws -> (stores: Int, auditEntries: Int) {
         let (source, oldKey) = try currentKey()
         let (newKey, generated) = try newKey(source: source)
         if Self.bytes(of: newKey) == Self.bytes(of: oldKey) {
@@ -77,9 +94,7 @@ struct MasterKeyRotation {
         }
         let oldAuditKey = AuditLog.key(fromMasterKey: oldKey)
         let newAuditKey = AuditLog.key(fromMasterKey: newKey)
-        let (records, anchor, serial) = try await withState { () async throws(StateError) in
-            (try await store.auditRecords(), try await store.auditAnchor(), try await store.serial())
-        }
+        let (records, anchor, serial) = (try await store.auditRecords(), try await store.auditAnchor(), try await store.serial())
         let underNewKey = AuditLog.verify(records, anchor: anchor, key: newAuditKey, stateSerial: serial)
         let auditDone = underNewKey.problem == nil && underNewKey.authenticated > 0
         if !auditDone, let problem = AuditLog.verify(records, anchor: anchor, key: oldAuditKey, stateSerial: serial).problem {
@@ -89,13 +104,11 @@ struct MasterKeyRotation {
 
         if !auditDone {
             let detail = "rotating the master key: \(counted(pending.count, "store")) to re-encrypt, the audit log to re-seal"
-            try await withState { () async throws(StateError) in
-                try await AuditLog(store: store, key: oldAuditKey).append([origin.entry("rekey", at: now, reason: reason, detail: detail)])
-            }
+            try await AuditLog(store: store, key: oldAuditKey).append([origin.entry("rekey", at: now, reason: reason, detail: detail)])
         }
         if generated {
             try writePendingKey(newKey)
-            FaultInjection.checkpoint("rekey-after-new-key")
+            checkpoint("rekey-after-new-key")
         }
         for (file, current, next) in pending {
             do {
@@ -105,26 +118,24 @@ struct MasterKeyRotation {
             } catch {
                 throw Refusal(description: "store '\(file.name)': \(error); run tokenctl rekey again to finish (stores already re-encrypted are recognised)")
             }
-            FaultInjection.checkpoint("rekey-after-store")
+            checkpoint("rekey-after-store")
         }
         var resealedCount = 0
         if auditDone {
             say("  audit log: already sealed under the new key")
         } else {
             // Re-read: the request entry above is part of the log now.
-            try await withState { () async throws(StateError) in
-                let current = try await store.auditRecords()
-                let detail = "master key rotated: \(counted(pending.count, "store")) re-encrypted, "
-                    + "\(counted(current.count, "audit entry", plural: "audit entries")) re-sealed"
-                var done = origin.entry("rekey", at: now, kind: "change", reason: reason, detail: detail)
-                done.result = "ok"
-                let sealed = try AuditLog.resealed(current, anchor: try await store.auditAnchor(), from: oldAuditKey, to: newAuditKey,
-                                                   stateSerial: serial, appending: [done])
-                try await store.resealAudit(sealed.records, anchor: sealed.anchor)
-                resealedCount = current.count
-            }
+            let current = try await store.auditRecords()
+            let detail = "master key rotated: \(counted(pending.count, "store")) re-encrypted, "
+                + "\(counted(current.count, "audit entry", plural: "audit entries")) re-sealed"
+            var done = origin.entry("rekey", at: now, kind: "change", reason: reason, detail: detail)
+            done.result = "ok"
+            let sealed = try AuditLog.resealed(current, anchor: try await store.auditAnchor(), from: oldAuditKey, to: newAuditKey,
+                                               stateSerial: serial, appending: [done])
+            try await store.resealAudit(sealed.records, anchor: sealed.anchor)
+            resealedCount = current.count
             say("  audit log: \(counted(resealedCount, "entry", plural: "entries")) re-sealed under the new key")
-            FaultInjection.checkpoint("rekey-after-audit")
+            checkpoint("rekey-after-audit")
         }
         try finish(source: source, generated: generated, oldKey: oldKey)
         return (pending.count, resealedCount)
@@ -150,14 +161,14 @@ struct MasterKeyRotation {
     private func newKey(source: Source) throws -> (SymmetricKey, generated: Bool) {
         if let data = FileManager.default.contents(atPath: pendingPath) {
             let pending = try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: pendingPath)
-            if let suppliedKey, Self.bytes(of: suppliedKey) != Self.bytes(of: pending) {
+            if let suppliedKey, suppliedKey != Self.bytes(of: pending) {
                 throw Refusal(description: "an interrupted rotation left its new key in \(pendingPath), and the key supplied now differs; "
                               + "finish that rotation first (tokenctl rekey without a new key), then rotate again")
             }
             say("Resuming the interrupted rotation to the key in \(pendingPath).")
             return (pending, true)
         }
-        if let suppliedKey { return (suppliedKey, false) }
+        if let suppliedKey { return (SymmetricKey(data: suppliedKey), false) }
         guard source != .environment else {
             throw Refusal(description: "\(MasterKey.variable) is set, so the master key is managed outside tokenctl: put the new key in "
                           + "\(Self.newKeyVariable) or a file passed with --new-key-file (make one with: openssl rand -base64 32), "
@@ -171,7 +182,7 @@ struct MasterKeyRotation {
         var files: [String: StoreFile] = [:]
         for (name, store) in manifests.stores.sorted(by: { $0.key < $1.key }) {
             guard case .encryptedFile(let path, let reference) = store.kind else { continue }
-            let file = DriverFactory.resolve(path, definedIn: store)
+            let file = store.resolve(path)
             guard reference == .environment(MasterKey.variable) else {
                 say("  store '\(name)' (\(file)): has its own key (\(reference)), not the master key; not changed")
                 continue

@@ -1,0 +1,118 @@
+import Crypto
+import Foundation
+import TokenctlEngine
+import TokenctlModel
+import TokenctlState
+import TokenctlStores
+
+extension Store {
+    /// A path as written in this Store's manifest: relative to the file that defines it.
+    public func resolve(_ path: String) -> String {
+        let base = (metadata.location.file as NSString).deletingLastPathComponent
+        return path.hasPrefix("/") ? path : ((base.isEmpty ? "." : base) as NSString).appendingPathComponent(path)
+    }
+}
+
+/// The key that authenticates the audit log: derived from the master key (TOKENCTL_MASTER_KEY, else
+/// `.tokenctl/master.key`); only `forRun` may make that key, and only when nothing needs an older one.
+public enum AuditKey {
+    /// The audit key of the master key in use, if there is one (`create` makes the generated key when missing).
+    public static func current(stateDirectory: String, create: Bool = false) -> Data? {
+        guard let master = try? MasterKey.resolve(.environment(MasterKey.variable), stateDirectory: stateDirectory, create: create) else {
+            return nil
+        }
+        return AuditLog.key(fromMasterKey: master)
+    }
+
+    /// The key for a run that changes credentials. A missing master key is made only while nothing needs the old one:
+    /// no store written with the generated key exists, and no audit entry was sealed with it. Otherwise the key was
+    /// lost, a new one must not pose as it, and the run stops with a message saying so.
+    public static func forRun(_ store: any AuditLogStore, stateDirectory: String, manifests: ManifestSet) async throws(StateError) -> Data? {
+        if let interrupted = MasterKey.interruptedRotation(stateDirectory: stateDirectory) {
+            throw .masterKey(detail: interrupted)
+        }
+        var create = try await store.lastAuditRecord().map { !AuditLog.isAuthenticated($0) } ?? true
+        for store in manifests.stores.values {
+            guard case .encryptedFile(let path, .environment(MasterKey.variable)) = store.kind else { continue }
+            if FileManager.default.fileExists(atPath: store.resolve(path)) { create = false }
+        }
+        return current(stateDirectory: stateDirectory, create: create)
+    }
+}
+
+/// The encryption key of an encrypted-file store.
+public enum MasterKey {
+    /// The environment variable that holds the master key.
+    public static let variable = "TOKENCTL_MASTER_KEY"
+    /// The generated key's file in the state directory.
+    public static let fileName = "master.key"
+
+    /// Reads the key a reference names. `env:TOKENCTL_MASTER_KEY`, when unset, falls back to `master.key` in the
+    /// state directory, created once (0600) with a notice.
+    public static func resolve(_ reference: SecretReference, stateDirectory: String, create: Bool = true,
+                        existingStore: String? = nil) throws(StoreError) -> SymmetricKey {
+        switch reference {
+        case .environment(let name):
+            if let value = ProcessInfo.processInfo.environment[name], !value.isEmpty {
+                return try EncryptedFileStore.key(fromText: value, reference: reference.description)
+            }
+            guard name == variable else {
+                throw .keyUnavailable(reference: reference.description, detail: "the environment variable \(name) is not set")
+            }
+            return try fromStateDirectory(stateDirectory, create: create, existingStore: existingStore)
+        case .file(let path):
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw .keyUnavailable(reference: reference.description, detail: "cannot read \(path)")
+            }
+            return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: reference.description)
+        }
+    }
+
+    /// Where `tokenctl rekey` keeps a generated new key until the rotation is complete.
+    public static func pendingPath(stateDirectory: String) -> String {
+        (stateDirectory as NSString).appendingPathComponent(fileName + ".new")
+    }
+
+    /// Why nothing may use the master key yet: a rotation of the generated key was interrupted, so some stores may
+    /// already be under the new key and the old one must not write to them or to the audit log.
+    public static func interruptedRotation(stateDirectory: String) -> String? {
+        let pending = pendingPath(stateDirectory: stateDirectory)
+        guard FileManager.default.fileExists(atPath: pending) else { return nil }
+        return "a rotation of the master key was interrupted (\(pending) holds the new key); finish it first with: "
+            + "tokenctl rekey --state-dir \(stateDirectory) -f MANIFESTS (never delete that file: stores may already be under it)"
+    }
+
+    /// The generated key in `directory`, made (0600, with a notice on stderr) when missing and `create` allows it.
+    public static func fromStateDirectory(_ directory: String, create: Bool = true, existingStore: String? = nil) throws(StoreError) -> SymmetricKey {
+        let path = (directory as NSString).appendingPathComponent(fileName)
+        if let interrupted = interruptedRotation(stateDirectory: directory) {
+            throw .keyUnavailable(reference: path, detail: interrupted)
+        }
+        if let data = FileManager.default.contents(atPath: path) {
+            return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: path)
+        }
+        if let existingStore {
+            throw .keyUnavailable(reference: "env:\(variable)", detail: "\(variable) is not set and \(path) does not exist, but the store "
+                + "\(existingStore) does, written with a key that is not here; set \(variable) to that key or restore \(path) "
+                + "(a new key would not open it, so none was made)")
+        }
+        guard create else {
+            throw .keyUnavailable(reference: path, detail: "\(variable) is not set and \(path) does not exist")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .keyUnavailable(reference: path, detail: "cannot create \(directory)")
+        }
+        let key = SymmetricKey(size: .bits256)
+        let text = key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else { throw .keyUnavailable(reference: path, detail: "cannot create it") }
+        _ = text.withCString { Glibc.write(descriptor, $0, strlen($0)) }
+        fsync(descriptor)
+        close(descriptor)
+        FileHandle.standardError.write(Data(("notice: created a master key at \(path) (mode 0600). In production, supply your own in "
+            + "\(variable) (e.g. from your secret manager; make one with: openssl rand -base64 32).\n").utf8))
+        return key
+    }
+}
