@@ -100,18 +100,15 @@ struct ApplyWorkflow {
     private func applyLocked(loaded: ManifestLoadResult, recorded: RecordedState, origin: RequestOrigin, store: StateBackend.Store,
                              directory: String, now: Timestamp) async throws -> Int32 {
         let manifests = loaded.manifests
-        let environment = Reconciler.Environment(
-            store: store, manifestPaths: manifestPaths, command: command,
-            stateDescription: stateURL == nil ? "'\(directory)'" : "the shared state",
-            origin: { origin },
-            auditKey: { try await AuditKey.forRun(store, stateDirectory: directory, manifests: manifests) },
-            openDrivers: { try DriverFactory.make(manifests, stateDirectory: directory, state: store) },
-            observe: { manifests, drivers in try await Inventory.observe(manifests, issuers: drivers.issuers, stores: drivers.stores) },
-            checkpoint: FaultInjection.checkpoint, logger: Logger(label: "tokenctl.apply"))
+        let environment = Reconciler.Environment.composed(store: store, manifests: manifests, paths: manifestPaths, command: command,
+                                                           directory: directory, stateURL: stateURL, origin: { origin },
+                                                           logger: Logger(label: "tokenctl.apply"), warn: { printError("warning: " + $0) })
         var options = Reconciler.Options()
         options.source = switch source {
         case .manifests: .manifests
-        case .saved(let saved): .saved(saved, currentDigest: try manifestsDigest(loaded.files))
+        case .saved(let saved):
+            .saved(saved, currentDigest: try manifestsDigest(loaded.files),
+                   holdsWhenMade: PolicyChecker.holds(PolicyChecker.check(manifests, now: saved.plan.createdAt).filter { $0.severity == .policy }))
         case .requested(let request): .requested(request)
         }
         options.refresh = refresh
@@ -208,5 +205,20 @@ struct ApplyWorkflow {
         }
         return ["repaired \(counted(notes.count, "change")) an interrupted run left unfinished: " + parts.joined(separator: ", ")
                 + "; tokenctl audit lists each"]
+    }
+}
+
+extension Reconciler.Environment {
+    /// The environment of a run of this process (a command or a controller pass): the drivers the manifests name, the
+    /// master key's audit key, the issuers' inventories, and the fault-injection checkpoints.
+    static func composed(store: StateBackend.Store, manifests: ManifestSet, paths: [String], command: String, directory: String,
+                         stateURL: String?, origin: @escaping @Sendable () -> RequestOrigin, logger: Logger,
+                         warn: @escaping @Sendable (String) -> Void) -> Self {
+        Self(store: store, manifestPaths: paths, command: command, stateDescription: stateURL == nil ? "'\(directory)'" : "the shared state",
+             origin: origin,
+             auditKey: { try await AuditKey.forRun(store, stateDirectory: directory, manifests: manifests) },
+             openDrivers: { try DriverFactory.make(manifests, stateDirectory: directory, state: store) },
+             observe: { manifests, drivers in try await Inventory.observe(manifests, issuers: drivers.issuers, stores: drivers.stores, warn: warn) },
+             checkpoint: FaultInjection.checkpoint, logger: logger)
     }
 }

@@ -36,6 +36,7 @@ struct AuditCommand: AsyncParsableCommand {
             let result = AuditLog.verify(records, anchor: anchor, key: AuditKey.current(stateDirectory: directory), stateSerial: serial)
             if let problem = result.problem {
                 printError("tokenctl: error: audit log: \(problem)")
+                if let interrupted = MasterKey.interruptedRotation(stateDirectory: directory) { printError("note: \(interrupted)") }
                 throw ExitCode(1)
             }
             var summary = "Audit log intact: \(records.count) entr\(records.count == 1 ? "y" : "ies")"

@@ -172,22 +172,17 @@ actor ControllerPass {
         let now = request.now
         let desired = loaded.manifests
         let (paths, directory, logger) = (self.paths, self.directory, self.logger)
-        let environment = Reconciler.Environment(
-            store: store, manifestPaths: paths, command: "reconcile --watch",
-            stateDescription: stateURL == nil ? "'\(directory)'" : "the shared state",
-            origin: { RequestOrigin.current(manifestPaths: paths) },
-            auditKey: { try await AuditKey.forRun(store, stateDirectory: directory, manifests: desired) },
-            openDrivers: { try DriverFactory.make(desired, stateDirectory: directory, state: store) },
-            observe: { manifests, drivers in
-                try await Inventory.observe(manifests, issuers: drivers.issuers, stores: drivers.stores, warn: { logger.warning("\($0)") })
-            },
-            checkpoint: FaultInjection.checkpoint, logger: logger)
+        let environment = Reconciler.Environment.composed(store: store, manifests: desired, paths: paths, command: "reconcile --watch",
+                                                           directory: directory, stateURL: stateURL,
+                                                           origin: { RequestOrigin.current(manifestPaths: paths) }, logger: logger,
+                                                           warn: { logger.warning("\($0)") })
         var options = Reconciler.Options()
         options.refresh = refresh
         options.auditDetail = "controller pass" + ApplyWorkflow.allowances(loaded)
         options.retirementGuard = retirementGuard
         options.onGuard = .hold
         options.newManifestRoots = newManifestRoots
+        options.recordRootsAtStart = true
         // A pass that neither repairs nor changes anything leaves no trace in the audit log.
         options.auditEveryRun = false
         let deferredKeys = request.deferred
@@ -207,6 +202,8 @@ actor ControllerPass {
             result = try await Reconciler(environment: environment, options: options, hooks: hooks)
                 .run(loaded.manifests, recorded: try await store.load(), holds: holds, now: now)
         } catch let error as StateError {
+            // The state was reached, but this process's master key cannot be used with it (out of date, mid-rotation).
+            if case .masterKey = error { return PassOutcome(result: .failed, stateReachable: true, error: "\(error)") }
             return .unreachable("\(error)")
         } catch {
             // Issuers or stores that cannot be opened: the state was reached, the pass could not act.

@@ -18,9 +18,10 @@ struct RekeyCommand: AsyncParsableCommand {
             With the generated key (.tokenctl/master.key), rekey makes the new key and replaces the file. With \
             TOKENCTL_MASTER_KEY set, supply the new key in TOKENCTL_NEW_MASTER_KEY or --new-key-file, then give \
             TOKENCTL_MASTER_KEY the new key wherever tokenctl runs. \
-            Nothing changes unless every store opens and the audit log verifies. A rekey that is interrupted is \
-            finished by running it again; until then, other commands refuse to start. Stop a running controller \
-            first: it holds the state lock. Exit codes: 0 rotated, 1 error.
+            Nothing changes unless the -f paths are all the manifests, every store opens and the audit log \
+            verifies. A rekey that is interrupted is finished by running it again; until then, other commands \
+            refuse to start. Stop a running controller first, and restart it with the new key. Exit codes: \
+            0 rotated, 1 error.
             """
     )
 
@@ -51,7 +52,7 @@ struct RekeyCommand: AsyncParsableCommand {
         let lock = try await StateLockHolder.acquire(store, timeout: locking.lockTimeout,
                                                      ttl: StateBackend.lockTTL(url: manifests.stateURL))
         print("Rotating the master key of the state in \(directory).")
-        let rotation = MasterKeyRotation(stateDirectory: directory, store: store, manifests: loaded.manifests,
+        let rotation = MasterKeyRotation(stateDirectory: directory, store: store, manifests: loaded.manifests, manifestPaths: manifests.paths,
                                          origin: RequestOrigin.current(manifestPaths: manifests.paths), reason: reason, now: now,
                                          suppliedKey: supplied, say: { print($0) }, checkpoint: FaultInjection.checkpoint)
         do {

@@ -71,10 +71,15 @@ enum SavedPlanFile {
         return sealPrefix + Hex.string(HMAC<SHA256>.authenticationCode(for: canonical, using: key))
     }
 
-    /// Why a sealed plan cannot be trusted, or nil. An unsealed plan (made before any master key existed) is checked
-    /// by `mismatch` alone.
+    /// Why a plan cannot be trusted, or nil. An unsealed plan is accepted only while no master key exists (it was made
+    /// before the first apply); planning again at apply time checks every plan in any case.
     static func sealProblem(_ saved: SavedPlan) -> String? {
-        guard let recorded = saved.seal else { return nil }
+        guard let recorded = saved.seal else {
+            // Only a plan made before any master key existed has no seal; once one exists, a plan without it was not
+            // written by tokenctl, or its seal was removed.
+            return sealKey(stateDirectory: saved.stateDirectory) == nil ? nil
+                : "has no seal although a master key exists for \(saved.stateDirectory): it was not written by tokenctl plan, or its seal was removed"
+        }
         guard let key = sealKey(stateDirectory: saved.stateDirectory) else {
             return "is sealed with the master key, which is not available here to check it (set TOKENCTL_MASTER_KEY, or keep "
                 + "\(saved.stateDirectory)/master.key)"

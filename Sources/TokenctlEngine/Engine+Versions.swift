@@ -75,10 +75,9 @@ extension Engine {
         }
         for key in change.stores {
             let recorded = record.versions[index].deliveries.first { $0.store == key.store && $0.key == key.key }?.contentFingerprint
-            if let recorded {
-                guard let store = drivers.stores[key.store] else {
-                    return try await alone(ChangeOutcome(change: change, failure: .storeUnavailable(store: key.store)), state: state)
-                }
+            // A store no longer in the manifests cannot be opened, so what it holds stays there (as for a retirement);
+            // the delivery is forgotten either way.
+            if let recorded, let store = drivers.stores[key.store] {
                 do {
                     if try await store.fingerprint(key: key.key) == recorded { _ = try await store.write(puts: [:], removes: [key.key]) }
                 } catch {

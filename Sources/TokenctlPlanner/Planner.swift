@@ -70,7 +70,10 @@ public enum Planner {
     public static func withhold(_ held: [TokenID: [String]], from plan: inout Plan) {
         var withheld: [TokenID: [PlanAction]] = [:]
         plan.changes.removeAll { change in
-            guard let token = change.token, held[token] != nil, withheldByPolicy.contains(change.action) else { return false }
+            guard let token = change.token, held[token] != nil else { return false }
+            // The retirement that would follow a withheld rotation goes with it: the current version stays.
+            if change.followsRotation == true { return true }
+            guard withheldByPolicy.contains(change.action) else { return false }
             withheld[token, default: []].append(change.action)
             return true
         }

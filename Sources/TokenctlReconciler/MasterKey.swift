@@ -27,9 +27,15 @@ public enum AuditKey {
     /// The key for a run that changes credentials. A missing master key is made only while nothing needs the old one:
     /// no store written with the generated key exists, and no audit entry was sealed with it. Otherwise the key was
     /// lost, a new one must not pose as it, and the run stops with a message saying so.
-    public static func forRun(_ store: any AuditLogStore, stateDirectory: String, manifests: ManifestSet) async throws(StateError) -> Data? {
+    public static func forRun(_ store: any StateStore & AuditLogStore, stateDirectory: String,
+                              manifests: ManifestSet) async throws(StateError) -> Data? {
         if let interrupted = MasterKey.interruptedRotation(stateDirectory: stateDirectory) {
             throw .masterKey(detail: interrupted)
+        }
+        // Recorded in the state, so that every process sharing it sees it, whichever key it was given.
+        if let rotating = try await store.setting(MasterKey.rotationSetting), !rotating.isEmpty {
+            throw .masterKey(detail: "a rotation of the master key (tokenctl rekey) was interrupted, so some stores may be under the new "
+                             + "key already; finish it first by running tokenctl rekey again with the same new key")
         }
         var create = try await store.lastAuditRecord().map { !AuditLog.isAuthenticated($0) } ?? true
         for store in manifests.stores.values {
@@ -67,6 +73,9 @@ public enum MasterKey {
             return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: reference.description)
         }
     }
+
+    /// The state setting that names (by its key check) the new key of a rotation in progress; empty when none is.
+    public static let rotationSetting = "master_key_rotation"
 
     /// Where `tokenctl rekey` keeps a generated new key until the rotation is complete.
     public static func pendingPath(stateDirectory: String) -> String {

@@ -30,6 +30,7 @@ public struct MasterKeyRotation: Sendable {
     let stateDirectory: String
     let store: any StateStore & AuditLogStore
     let manifests: ManifestSet
+    let manifestPaths: [String]
     let origin: RequestOrigin
     let reason: String?
     let now: Timestamp
@@ -42,12 +43,14 @@ public struct MasterKeyRotation: Sendable {
     public static let newKeyVariable = "TOKENCTL_NEW_MASTER_KEY"
 
     /// Creates a rotation of the master key of the state in `stateDirectory`, for the stores `manifests` names.
-    public init(stateDirectory: String, store: any StateStore & AuditLogStore, manifests: ManifestSet, origin: RequestOrigin, reason: String?,
+    public init(stateDirectory: String, store: any StateStore & AuditLogStore, manifests: ManifestSet, manifestPaths: [String],
+                origin: RequestOrigin, reason: String?,
                 now: Timestamp, suppliedKey: SymmetricKey?, say: @escaping @Sendable (String) -> Void,
                 checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
         self.stateDirectory = stateDirectory
         self.store = store
         self.manifests = manifests
+        self.manifestPaths = manifestPaths
         self.origin = origin
         self.reason = reason
         self.now = now
@@ -74,8 +77,27 @@ public struct MasterKeyRotation: Sendable {
                           + "openssl rand -base64 32")
         }
 
-        // Check everything before changing anything: each store opens with one of the two keys, and the audit log
-        // verifies under one of them.
+        let identifier = EncryptedFileStore.keyIdentifier(newKey)
+        if let rotating = try await store.setting(MasterKey.rotationSetting), !rotating.isEmpty, rotating != identifier {
+            throw Refusal(description: "an interrupted rotation to another new key (key check \(rotating.prefix(12))…) must be finished "
+                          + "first: run tokenctl rekey again with that key")
+        }
+        if !generated, try await store.setting(MasterKey.rotationSetting) == identifier { say("Resuming the interrupted rotation.") }
+
+        // Check everything before changing anything: the manifests are all of them (a store they leave out would stay
+        // under a key that is then gone), each store opens with one of the two keys, and the audit log verifies under
+        // one of them.
+        if let refusal = try await ManifestRoots.check(store, paths: manifestPaths, acceptNew: false, record: false) {
+            throw Refusal(description: "\(refusal); rekey re-encrypts the stores the manifests name, so it needs all of them. Nothing was changed")
+        }
+        let delivered = Set(try await store.load().tokens.values.flatMap { token in
+            token.versions.filter { $0.status != .revoked }.flatMap { $0.deliveries.map(\.store) }
+        })
+        let undefined = delivered.subtracting(manifests.stores.keys).sorted()
+        if !undefined.isEmpty {
+            throw Refusal(description: "the state records secrets delivered to \(undefined.map { "'\($0)'" }.joined(separator: ", ")), which the "
+                          + "manifests given do not define; pass every manifest, so that no store is left under the old key. Nothing was changed")
+        }
         let files = masterKeyStores()
         var pending: [(StoreFile, current: EncryptedFileStore, next: EncryptedFileStore)] = []
         for file in files {
@@ -102,6 +124,8 @@ public struct MasterKeyRotation: Sendable {
                           + "new key would hide that, so nothing was changed (tokenctl audit --verify shows the problem)")
         }
 
+        // From here on, until the end, every run that would use a master key refuses to start.
+        try await store.setSetting(MasterKey.rotationSetting, to: identifier)
         if !auditDone {
             let detail = "rotating the master key: \(counted(pending.count, "store")) to re-encrypt, the audit log to re-seal"
             try await AuditLog(store: store, key: oldAuditKey).append([origin.entry("rekey", at: now, reason: reason, detail: detail)])
@@ -138,6 +162,7 @@ public struct MasterKeyRotation: Sendable {
             checkpoint("rekey-after-audit")
         }
         try finish(source: source, generated: generated, oldKey: oldKey)
+        try await store.setSetting(MasterKey.rotationSetting, to: "")
         return (pending.count, resealedCount)
     }
 
@@ -213,7 +238,10 @@ public struct MasterKeyRotation: Sendable {
             say("  master key: \(keyPath) now holds the new key")
         } else if case .generated(let path) = source {
             // The old key opens nothing now, and leaving it would let a run without the new key fall back to it.
-            unlink(path)
+            guard unlink(path) == 0 || errno == ENOENT else {
+                throw Refusal(description: "cannot remove \(path), which holds the old key (\(String(cString: strerror(errno)))); remove it, "
+                              + "and supply the new key in \(MasterKey.variable) from now on")
+            }
             syncDirectory(stateDirectory)
             say("  master key: removed \(path); from now on supply the new key in \(MasterKey.variable)")
         } else {
@@ -222,9 +250,12 @@ public struct MasterKeyRotation: Sendable {
             if let data = FileManager.default.contents(atPath: keyPath),
                let copy = try? EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: keyPath),
                Self.bytes(of: copy) == Self.bytes(of: oldKey) {
-                unlink(keyPath)
-                syncDirectory(stateDirectory)
-                say("  master key: removed \(keyPath), a copy of the old key")
+                if unlink(keyPath) == 0 {
+                    syncDirectory(stateDirectory)
+                    say("  master key: removed \(keyPath), a copy of the old key")
+                } else {
+                    say("  master key: \(keyPath) holds a copy of the old key and could not be removed; remove it")
+                }
             }
             say("  master key: set \(MasterKey.variable) to the new key wherever tokenctl runs (CI secrets, the controller)")
         }

@@ -22,8 +22,9 @@ public struct Reconciler: Sendable {
     public enum Source: Sendable {
         /// Planned from the manifests.
         case manifests
-        /// Exactly a plan saved with `plan --out`, with the digest of the manifests read now.
-        case saved(SavedPlan, currentDigest: String)
+        /// Exactly a plan saved with `plan --out`, with the digest of the manifests read now and the tokens policy held at
+        /// the moment the plan was made for (judged again from the manifests, not taken from the file).
+        case saved(SavedPlan, currentDigest: String, holdsWhenMade: [TokenID: [String]])
         /// Rotations an operator asked for (`tokenctl rotate`).
         case requested(RequestedRotation)
 
@@ -96,6 +97,9 @@ public struct Reconciler: Sendable {
         public var onGuard: GuardAction = .refuse
         /// Record the `-f` paths as the roots the state is managed from (`--new-manifest-roots`).
         public var newManifestRoots = false
+        /// Record the roots as soon as they are checked (the controller: a pass the guard holds still records them),
+        /// rather than only once changes are confirmed (apply: a cancelled run records nothing).
+        public var recordRootsAtStart = false
         /// Apply on an empty state although issuers or stores show earlier work.
         public var startFromEmptyState = false
         /// Write the request entry even when nothing changes (one-shot commands); the controller writes one only for
@@ -184,8 +188,8 @@ public struct Reconciler: Sendable {
 
         // A plan from the manifests depends on which files were read; a saved plan was checked when it was made.
         let checksRoots = if case .manifests = options.source { true } else { false }
-        if checksRoots, let refusal = try await ManifestRoots.check(store, paths: environment.manifestPaths,
-                                                                      acceptNew: options.newManifestRoots, record: false) {
+        if checksRoots, let refusal = try await ManifestRoots.check(store, paths: environment.manifestPaths, acceptNew: options.newManifestRoots,
+                                                                      record: options.recordRootsAtStart) {
             return Result(status: .rootsDiffer(refusal), state: recorded)
         }
         if case .requested(let request) = options.source {
@@ -204,7 +208,7 @@ public struct Reconciler: Sendable {
 
         let plan: Plan
         switch options.source {
-        case .saved(let saved, let digest):
+        case .saved(let saved, let digest, let holdsWhenMade):
             if let staleness = saved.staleness(currentSerial: recorded.serial, currentDigest: digest, now: now) {
                 return refused(saved.message(staleness))
             }
@@ -212,7 +216,7 @@ public struct Reconciler: Sendable {
             // for, so that an edited file cannot make apply do what planning never proposed.
             let observed = saved.plan.refreshed ? try await environment.observe(desired, try session.drivers()) : nil
             var expected = Planner.plan(desired: desired, recorded: recorded, observed: observed, now: saved.plan.createdAt,
-                                        held: Dictionary(saved.plan.held.map { ($0.token, $0.violations) }, uniquingKeysWith: { $1 }))
+                                        held: holdsWhenMade)
             expected.manifestsDigest = digest
             if let mismatch = SavedPlan.mismatch(saved.plan, expected: expected) {
                 return refused("the saved plan does not match what tokenctl plans from the same state and manifests for the moment it "

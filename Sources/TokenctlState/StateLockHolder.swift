@@ -39,7 +39,7 @@ public final class StateLockHolder: Sendable {
             case .success(let holder):
                 return holder
             case .failure(let error):
-                guard case .locked = error, Date() < deadline else { throw error }
+                guard case .locked = error, Date() < deadline, !Task.isCancelled else { throw error }
                 try? await Task.sleep(nanoseconds: 250_000_000)
             }
         }

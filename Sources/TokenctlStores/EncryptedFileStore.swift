@@ -24,6 +24,9 @@ public actor EncryptedFileStore: SecretStore {
         Array(HMAC<SHA256>.authenticationCode(for: Data("tokenctl-store-key-check-v2".utf8), using: key).prefix(keyCheckLength))
     }
 
+    /// The key check as text: names a key (in state settings and messages) without revealing anything about it.
+    public static func keyIdentifier(_ key: SymmetricKey) -> String { Hex.string(keyCheck(key)) }
+
     /// Opens a store at `path` with a 32-byte key; `keyReference` names where the key came from, for messages.
     public init(path: String, key: SymmetricKey, keyReference: String) {
         self.path = path

@@ -182,6 +182,44 @@ import TokenctlStores
         #expect(apply.status == 0 && apply.stdout.contains("No changes."), "\(apply.stdout)\(apply.stderr)")
     }
 
+    @Test func anInterruptedRotationToASuppliedKeyStopsEveryRunUntilItIsFinished() async throws {
+        let oldKey = Self.keyText(), newKey = Self.keyText()
+        let workspace = try Self.applied(environment: ["TOKENCTL_MASTER_KEY": oldKey])
+        defer { workspace.remove() }
+        let vault = workspace.root + "/secrets.vault", archive = workspace.root + "/archive.vault"
+        let before = (vault: try await Self.entries(vault, key: oldKey), archive: try await Self.entries(archive, key: oldKey))
+        let keys = ["TOKENCTL_MASTER_KEY": oldKey, "TOKENCTL_NEW_MASTER_KEY": newKey]
+
+        let killed = try workspace.run(["rekey", "-f", "DIR"], environment: keys.merging(["TOKENCTL_FAULT": "rekey-after-store:1"]) { $1 })
+        #expect(killed.signal == SIGKILL, "\(killed.stdout)\(killed.stderr)")
+        // One store is under the new key, one under the old: nothing may run with either key until the rotation ends.
+        for key in [oldKey, newKey] {
+            let refused = try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--refresh"], environment: ["TOKENCTL_MASTER_KEY": key])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("a rotation of the master key (tokenctl rekey) was interrupted"), "\(refused.stderr)")
+        }
+        let another = try workspace.run(["rekey", "-f", "DIR"], environment: ["TOKENCTL_MASTER_KEY": oldKey, "TOKENCTL_NEW_MASTER_KEY": Self.keyText()])
+        #expect(another.status == 1 && another.stderr.contains("an interrupted rotation to another new key"), "\(another.stderr)")
+
+        let finished = try workspace.run(["rekey", "-f", "DIR"], environment: keys)
+        #expect(finished.status == 0, "\(finished.stdout)\(finished.stderr)")
+        #expect(finished.stdout.contains("Resuming the interrupted rotation."), "\(finished.stdout)")
+        #expect(try await Self.entries(vault, key: newKey) == before.vault)
+        #expect(try await Self.entries(archive, key: newKey) == before.archive)
+        let applied = try workspace.run(["apply", "-f", "DIR", "--auto-approve", "--refresh"], environment: ["TOKENCTL_MASTER_KEY": newKey])
+        #expect(applied.status == 0 && applied.stdout.contains("No changes."), "\(applied.stdout)\(applied.stderr)")
+    }
+
+    @Test func rekeyNeedsEveryManifest() throws {
+        let workspace = try Self.applied()
+        defer { workspace.remove() }
+        let oldKey = Self.masterKey(workspace)
+        let partial = try workspace.run(["rekey", "-f", workspace.root + "/tokens.yaml", "--state-dir", workspace.state])
+        #expect(partial.status == 1)
+        #expect(partial.stderr.contains("rekey re-encrypts the stores the manifests name, so it needs all of them"), "\(partial.stderr)")
+        #expect(Self.masterKey(workspace) == oldKey && !FileManager.default.fileExists(atPath: workspace.state + "/master.key.new"))
+    }
+
     @Test func aTamperedAuditLogIsNotResealedAndNothingChanges() async throws {
         let workspace = try Self.applied()
         defer { workspace.remove() }

@@ -91,6 +91,20 @@ import TokenctlPlanner
         #expect(!world.b.keys.contains("apps/api") && !world.a.keys.contains("apps/api"))
     }
 
+    @Test func anUndeliveryFromAStoreNoLongerInTheManifestsForgetsTheDelivery() async throws {
+        let world = try World()
+        let web = World.token("web")
+        _ = try await world.reconcile([web], at: 0)
+        // Store b is gone from the manifests (so from the drivers), and from web's deliverTo.
+        let recorded = try await world.state.load()
+        let plan = Planner.plan(desired: World.manifests([World.token("web", stores: ["a"])]), recorded: recorded, observed: nil, now: .at(60))
+        #expect(plan.changes.map(\.action) == [.undeliver])
+        let engine = Engine(drivers: Drivers(issuers: ["mem": world.issuer], stores: ["a": world.a], state: world.state))
+        let report = try await engine.apply(plan, desired: World.manifests([World.token("web", stores: ["a"])]), state: recorded, now: .at(60))
+        #expect(report.failures.isEmpty, "\(report.failures.map(\.failure))")
+        #expect(try await world.versions("web").last?.deliveries.map(\.store) == ["a"])
+    }
+
     @Test func deliveryFailuresAreTypedAndLoseNoCredential() async throws {
         let world = try World()
         let web = World.token("web")

@@ -135,13 +135,21 @@ final class DriverCount: Sendable {
         edited.changes[0].action = .retire
 
         var options = Reconciler.Options()
-        options.source = .saved(SavedPlan(plan: edited, manifestPaths: ["/m"], stateDirectory: "/s"), currentDigest: "sha256:test")
+        options.source = .saved(SavedPlan(plan: edited, manifestPaths: ["/m"], stateDirectory: "/s"), currentDigest: "sha256:test", holdsWhenMade: [:])
         let refused = try await Self.run(Self.reconciler(world, options: options), world, [web], at: 31 * Self.day)
         guard case .refused(let why) = refused.status else { Issue.record("expected a refusal, got \(String(describing: refused.status))"); return }
         #expect(why.contains("it lists 'retire apps/web v1' where planning gives 'rotate apps/web v1'"))
         #expect(world.issuer.valid.count == 1)
 
-        options.source = .saved(SavedPlan(plan: plan, manifestPaths: ["/m"], stateDirectory: "/s"), currentDigest: "sha256:test")
+        // A token the file claims policy held (to keep it from rotating) is judged from the manifests instead.
+        var held = plan
+        held.changes = []
+        held.held = [HeldToken(token: TokenID(namespace: "apps", name: "web"), violations: ["invented"], withheld: [.rotate])]
+        options.source = .saved(SavedPlan(plan: held, manifestPaths: ["/m"], stateDirectory: "/s"), currentDigest: "sha256:test", holdsWhenMade: [:])
+        let invented = try await Self.run(Self.reconciler(world, options: options), world, [web], at: 31 * Self.day)
+        guard case .refused = invented.status else { Issue.record("expected a refusal, got \(String(describing: invented.status))"); return }
+
+        options.source = .saved(SavedPlan(plan: plan, manifestPaths: ["/m"], stateDirectory: "/s"), currentDigest: "sha256:test", holdsWhenMade: [:])
         let applied = try await Self.run(Self.reconciler(world, options: options), world, [web], at: 31 * Self.day)
         #expect(applied.report?.outcomes.map { $0.change } == plan.changes)
         #expect(applied.report?.failures.isEmpty == true)

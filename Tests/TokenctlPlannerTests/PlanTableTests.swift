@@ -252,6 +252,14 @@ let planCases: [PlanCase] = [
         #expect(plan.counts["rotate"] == 1 && plan.counts["retire"] == 1, "the counts are what apply will do")
     }
 
+    @Test func aHeldTokenKeepsItsCurrentVersion() {
+        let plan = Planner.plan(desired: manifests([token("payments/x", overlap: "0s")]),
+                                recorded: state([recorded("payments/x", versions: [version(3, issuedAt: ago("31d"))])]), observed: nil, now: now,
+                                held: [tid("payments/x"): ["exception expired"]])
+        #expect(plan.changes.isEmpty, "no rotation, so no retirement of the version it would replace")
+        #expect(plan.held.map(\.withheld) == [[.rotate]])
+    }
+
     @Test func aRequestedRotationWithoutOverlapListsTheRetirementToo() {
         let request = RequestedRotation(tokens: [tid("payments/x")], reason: "INC-2", compromised: false)
         let plan = request.plan(desired: manifests([token("payments/x", overlap: "0s")]),
