@@ -75,9 +75,9 @@ enum SavedPlanFile {
     /// before the first apply); planning again at apply time checks every plan in any case.
     static func sealProblem(_ saved: SavedPlan) -> String? {
         guard let recorded = saved.seal else {
-            // Only a plan made before any master key existed has no seal; once one exists, a plan without it was not
-            // written by tokenctl, or its seal was removed.
-            return sealKey(stateDirectory: saved.stateDirectory) == nil ? nil
+            // Only a plan made against no state at all can lack a seal (no master key existed yet); a plan of an existing
+            // state without one was not written by tokenctl, or its seal was removed. (Claiming serial 0 makes it stale.)
+            return saved.plan.stateSerial == 0 || sealKey(stateDirectory: saved.stateDirectory) == nil ? nil
                 : "has no seal although a master key exists for \(saved.stateDirectory): it was not written by tokenctl plan, or its seal was removed"
         }
         guard let key = sealKey(stateDirectory: saved.stateDirectory) else {
