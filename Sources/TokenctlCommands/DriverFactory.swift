@@ -69,11 +69,10 @@ enum DriverFactory {
                            skip: ((String, DriverSetupError) -> Void)? = nil) throws(DriverSetupError) -> [String: any SecretStore] {
         var stores: [String: any SecretStore] = [:]
         for (name, store) in manifests.stores {
-            func resolve(_ path: String) -> String { DriverFactory.resolve(path, definedIn: store) }
             switch store.kind {
             case .encryptedFile(let path, let reference):
                 do {
-                    let file = resolve(path)
+                    let file = store.resolve(path)
                     // A store that already exists was written with some key: a new one would only fail to open it.
                     let existing = FileManager.default.fileExists(atPath: file) ? file : nil
                     let key = try MasterKey.resolve(reference, stateDirectory: stateDirectory, create: createMasterKey, existingStore: existing)
@@ -84,7 +83,7 @@ enum DriverFactory {
                     skip(name, failure)
                 }
             case .dotenv(let path):
-                stores[name] = DotenvStore(path: resolve(path))
+                stores[name] = DotenvStore(path: store.resolve(path))
             case .exec:
                 break
             }
@@ -92,8 +91,6 @@ enum DriverFactory {
         return stores
     }
 
-    /// A store path as written in a manifest: relative to the file that defines the Store.
-    static func resolve(_ path: String, definedIn store: Store) -> String { store.resolve(path) }
 
     /// A postgres issuer with its admin URL resolved from the reference (the URL is never printed).
     static func postgresIssuer(_ name: String, settings: Issuer.PostgresSettings) -> Result<PostgresIssuer, DriverSetupError> {

@@ -74,10 +74,10 @@ struct RekeyCommand: AsyncParsableCommand {
     private func suppliedKey() throws -> SymmetricKey? {
         do {
             if let newKeyFile {
-                guard let data = FileManager.default.contents(atPath: newKeyFile) else {
+                guard let key = try MasterKey.keyFile(newKeyFile) else {
                     throw ValidationError("Cannot read --new-key-file \(newKeyFile): check the path and its permissions.")
                 }
-                return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: newKeyFile)
+                return key
             }
             if let text = ProcessInfo.processInfo.environment[MasterKeyRotation.newKeyVariable], !text.isEmpty {
                 return try EncryptedFileStore.key(fromText: text, reference: "env:\(MasterKeyRotation.newKeyVariable)")

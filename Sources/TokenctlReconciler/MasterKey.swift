@@ -67,11 +67,17 @@ public enum MasterKey {
             }
             return try fromStateDirectory(stateDirectory, create: create, existingStore: existingStore)
         case .file(let path):
-            guard let data = FileManager.default.contents(atPath: path) else {
+            guard let key = try keyFile(path, reference: reference.description) else {
                 throw .keyUnavailable(reference: reference.description, detail: "cannot read \(path)")
             }
-            return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: reference.description)
+            return key
         }
+    }
+
+    /// The key a file holds (base64 or hex), or nil when the file cannot be read; `reference` names it in errors.
+    public static func keyFile(_ path: String, reference: String? = nil) throws(StoreError) -> SymmetricKey? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: reference ?? path)
     }
 
     /// The state setting that names (by its key check) the new key of a rotation in progress; empty when none is.
@@ -97,9 +103,7 @@ public enum MasterKey {
         if let interrupted = interruptedRotation(stateDirectory: directory) {
             throw .keyUnavailable(reference: path, detail: interrupted)
         }
-        if let data = FileManager.default.contents(atPath: path) {
-            return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: path)
-        }
+        if let key = try keyFile(path) { return key }
         if let existingStore {
             throw .keyUnavailable(reference: "env:\(variable)", detail: "\(variable) is not set and \(path) does not exist, but the store "
                 + "\(existingStore) does, written with a key that is not here; set \(variable) to that key or restore \(path) "

@@ -175,17 +175,16 @@ public struct MasterKeyRotation: Sendable {
             }
             return (.environment, try EncryptedFileStore.key(fromText: text, reference: "env:\(MasterKey.variable)"))
         }
-        guard let data = FileManager.default.contents(atPath: keyPath) else {
+        guard let key = try MasterKey.keyFile(keyPath) else {
             throw Refusal(description: "there is no master key to rotate: \(MasterKey.variable) is not set and \(keyPath) does not exist "
                           + "(pass the -f or --state-dir of the state whose key to rotate)")
         }
-        return (.generated(path: keyPath), try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: keyPath))
+        return (.generated(path: keyPath), key)
     }
 
     /// The key to rotate to, and whether tokenctl generated it (and so keeps it in the state directory).
     private func newKey(source: Source) throws -> (SymmetricKey, generated: Bool) {
-        if let data = FileManager.default.contents(atPath: pendingPath) {
-            let pending = try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: pendingPath)
+        if let pending = try MasterKey.keyFile(pendingPath) {
             if let suppliedKey, suppliedKey != Self.bytes(of: pending) {
                 throw Refusal(description: "an interrupted rotation left its new key in \(pendingPath), and the key supplied now differs; "
                               + "finish that rotation first (tokenctl rekey without a new key), then rotate again")
@@ -247,9 +246,7 @@ public struct MasterKeyRotation: Sendable {
         } else {
             // A copy of the old key left from before the key moved to the environment would be picked up by any run
             // without TOKENCTL_MASTER_KEY; it opens nothing now.
-            if let data = FileManager.default.contents(atPath: keyPath),
-               let copy = try? EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: keyPath),
-               Self.bytes(of: copy) == Self.bytes(of: oldKey) {
+            if let copy = (try? MasterKey.keyFile(keyPath)) ?? nil, Self.bytes(of: copy) == Self.bytes(of: oldKey) {
                 if unlink(keyPath) == 0 {
                     syncDirectory(stateDirectory)
                     say("  master key: removed \(keyPath), a copy of the old key")

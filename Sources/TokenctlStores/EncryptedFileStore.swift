@@ -86,19 +86,23 @@ public actor EncryptedFileStore: SecretStore {
 
     /// What `reencrypt(into:)` would do, changing nothing: `tokenctl rekey` checks every store before it changes any.
     public func reencryption(into target: EncryptedFileStore) async throws(StoreError) -> Reencryption {
-        guard FileManager.default.fileExists(atPath: path) else { return .absent }
-        if try await target.isUnderItsKey() { return .alreadyUnderNewKey }
-        return .reencrypted(entries: try load().count)
+        try await pendingReencryption(into: target).outcome
     }
 
     /// Decrypts the file with this store's key and writes it again, atomically, through `target`: the same file
     /// under a new key. Idempotent: a file already under the target's key is left as it is.
     public func reencrypt(into target: EncryptedFileStore) async throws(StoreError) -> Reencryption {
-        guard FileManager.default.fileExists(atPath: path) else { return .absent }
-        if try await target.isUnderItsKey() { return .alreadyUnderNewKey }
+        let pending = try await pendingReencryption(into: target)
+        if let entries = pending.entries { try await target.replaceAll(entries) }
+        return pending.outcome
+    }
+
+    /// What re-encrypting into `target` comes to, with the entries to write when there is something to do.
+    private func pendingReencryption(into target: EncryptedFileStore) async throws(StoreError) -> (outcome: Reencryption, entries: [String: String]?) {
+        guard FileManager.default.fileExists(atPath: path) else { return (.absent, nil) }
+        if try await target.isUnderItsKey() { return (.alreadyUnderNewKey, nil) }
         let entries = try load()
-        try await target.replaceAll(entries)
-        return .reencrypted(entries: entries.count)
+        return (.reencrypted(entries: entries.count), entries)
     }
 
     /// Whether the file's header carries this store's key check.
