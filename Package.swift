@@ -38,10 +38,13 @@ let package = Package(
         ),
         // Plain values: no I/O, no dependencies.
         .target(name: "TokenctlModel"),
-        // Reading, decoding and validating manifests.
+        // The driver seam: issuer and store protocols, their capabilities, and the registry of types whose kinds decode,
+        // validate and open them.
+        .target(name: "TokenctlDrivers", dependencies: ["TokenctlModel", .product(name: "Crypto", package: "swift-crypto")]),
+        // Reading, decoding and validating manifests (issuer and store settings through the registry's kinds).
         .target(
             name: "TokenctlManifest",
-            dependencies: ["TokenctlModel", "CYaml"],
+            dependencies: ["TokenctlModel", "TokenctlDrivers", "CYaml"],
             // The decoder's classes are confined to one thread each; dynamic exclusivity checks on
             // their properties cost ~4% of a 100k-token decode.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
@@ -63,7 +66,7 @@ let package = Package(
         .target(
             name: "TokenctlBuiltinIssuer",
             dependencies: [
-                "TokenctlModel",
+                "TokenctlModel", "TokenctlDrivers",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -91,7 +94,7 @@ let package = Package(
         .target(
             name: "TokenctlPostgresIssuer",
             dependencies: [
-                "TokenctlModel", "TokenctlPostgresSupport",
+                "TokenctlModel", "TokenctlDrivers", "TokenctlPostgresSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -99,12 +102,19 @@ let package = Package(
             ]
         ),
         // Delivery targets: encrypted files and dotenv files.
-        .target(name: "TokenctlStores", dependencies: ["TokenctlModel", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "TokenctlStores", dependencies: ["TokenctlModel", "TokenctlDrivers", .product(name: "Crypto", package: "swift-crypto")]),
+        // The exec issuer and store types (their protocol is not built yet).
+        .target(name: "TokenctlExec", dependencies: ["TokenctlModel", "TokenctlDrivers"]),
+        // The registry of the types this build ships: one line per type.
+        .target(
+            name: "TokenctlStandardDrivers",
+            dependencies: ["TokenctlDrivers", "TokenctlBuiltinIssuer", "TokenctlPostgresIssuer", "TokenctlStores", "TokenctlExec"]
+        ),
         // Carries plans out through issuers and stores, crash-safely.
         .target(
             name: "TokenctlEngine",
             dependencies: [
-                "TokenctlModel", "TokenctlPlanner", "TokenctlState", "TokenctlStores",
+                "TokenctlModel", "TokenctlDrivers", "TokenctlPlanner", "TokenctlState",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -113,7 +123,7 @@ let package = Package(
         .target(
             name: "TokenctlReconciler",
             dependencies: [
-                "TokenctlEngine", "TokenctlPlanner", "TokenctlModel", "TokenctlState", "TokenctlStores",
+                "TokenctlEngine", "TokenctlDrivers", "TokenctlPlanner", "TokenctlModel", "TokenctlState", "TokenctlStores",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -156,7 +166,7 @@ let package = Package(
                 "TokenctlPostgresState",
                 "TokenctlPostgresIssuer",
                 "TokenctlController",
-                "TokenctlHTTP", "TokenctlReconciler",
+                "TokenctlHTTP", "TokenctlReconciler", "TokenctlDrivers", "TokenctlStandardDrivers",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -172,12 +182,12 @@ let package = Package(
         .target(name: "BenchmarkSupport", dependencies: ["CYaml"], path: "Benchmarks/BenchmarkSupport"),
         .executableTarget(
             name: "ManifestBenchmark",
-            dependencies: ["TokenctlManifest", "BenchmarkSupport"],
+            dependencies: ["TokenctlManifest", "TokenctlStandardDrivers", "BenchmarkSupport"],
             path: "Benchmarks/ManifestBenchmark"
         ),
         .executableTarget(
             name: "PlanBenchmark",
-            dependencies: ["TokenctlManifest", "TokenctlPlanner", "TokenctlSQLite", "TokenctlState", "BenchmarkSupport"],
+            dependencies: ["TokenctlManifest", "TokenctlStandardDrivers", "TokenctlPlanner", "TokenctlSQLite", "TokenctlState", "BenchmarkSupport"],
             path: "Benchmarks/PlanBenchmark"
         ),
         .executableTarget(name: "ApplyBenchmark", dependencies: ["BenchmarkSupport"], path: "Benchmarks/ApplyBenchmark"),
@@ -186,7 +196,7 @@ let package = Package(
         .testTarget(
             name: "TokenctlIssuerAndStoreTests",
             dependencies: [
-                "TokenctlBuiltinIssuer", "TokenctlStores", "TokenctlModel", "TokenctlManifest", "TestSupport",
+                "TokenctlBuiltinIssuer", "TokenctlStores", "TokenctlModel", "TokenctlManifest", "TokenctlDrivers", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
@@ -194,6 +204,7 @@ let package = Package(
         .testTarget(
             name: "TokenctlEngineTests",
             dependencies: ["TokenctlEngine", "TokenctlReconciler", "TokenctlPlanner", "TokenctlModel", "TokenctlSQLite", "TokenctlStores",
+                           "TokenctlDrivers", "TokenctlManifest", "TokenctlStandardDrivers",
                            "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
@@ -218,7 +229,7 @@ let package = Package(
         .testTarget(
             name: "TokenctlPostgresTests",
             dependencies: [
-                "TokenctlPostgresIssuer", "TokenctlPostgresSupport", "TokenctlModel", "TestSupport",
+                "TokenctlPostgresIssuer", "TokenctlPostgresSupport", "TokenctlModel", "TokenctlDrivers", "TestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
@@ -231,11 +242,12 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenctlManifestTests",
-            dependencies: ["TokenctlManifest", "TokenctlModel", "TestSupport"]
+            dependencies: ["TokenctlManifest", "TokenctlModel", "TokenctlDrivers", "TokenctlStandardDrivers", "TokenctlBuiltinIssuer", "TestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["tokenctl", "TokenctlModel", "TokenctlState", "TokenctlSQLite", "TokenctlBuiltinIssuer", "TokenctlPostgresState",
+                           "TokenctlDrivers", "TokenctlStores",
                            "TestSupport"]
         ),
     ]

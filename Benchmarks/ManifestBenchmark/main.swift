@@ -7,6 +7,7 @@
 import BenchmarkSupport
 import Foundation
 import TokenctlManifest
+import TokenctlStandardDrivers
 
 func fail(_ message: String) -> Never { Bench.fail("manifest-bench", message) }
 
@@ -112,7 +113,7 @@ func run(directory: String, tokenctl: String, repeats: Int) {
         validate = min(validate, child.seconds)
         rss = max(rss, child.maxRSSKiB)
         let start = Bench.now()
-        let result = ManifestLoader().load(paths: [directory], now: .init(secondsSinceEpoch: 1_795_000_000))
+        let result = ManifestLoader(registry: .standard).load(paths: [directory], now: .init(secondsSinceEpoch: 1_795_000_000))
         inProcess = min(inProcess, Bench.now() - start)
         if result.hasErrors { fail("validation errors in \(directory)") }
     }
@@ -121,7 +122,7 @@ func run(directory: String, tokenctl: String, repeats: Int) {
         let start = Bench.now()
         for file in files {
             guard let data = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)") }
-            _ = data.withUnsafeBytes { ManifestLoader().countEvents(bytes: $0.bindMemory(to: UInt8.self)) }
+            _ = data.withUnsafeBytes { ManifestLoader(registry: .standard).countEvents(bytes: $0.bindMemory(to: UInt8.self)) }
         }
         eventsOnly = min(eventsOnly, Bench.now() - start)
     }

@@ -8,6 +8,7 @@ import BenchmarkSupport
 import Foundation
 import TokenctlManifest
 import TokenctlModel
+import TokenctlStandardDrivers
 import TokenctlPlanner
 import TokenctlSQLite
 import TokenctlState
@@ -41,7 +42,7 @@ let repeats = Bench.option("--repeat").flatMap(Int.init) ?? 3
 let moment = Timestamp(secondsSinceEpoch: 1_796_040_000)  // 2026-11-30T12:00:00Z
 let stateDirectory = directory + "/.tokenctl"
 
-let loaded = ManifestLoader().load(paths: [directory], now: moment)
+let loaded = ManifestLoader(registry: .standard).load(paths: [directory], now: moment)
 if loaded.hasErrors { fail("the manifests in \(directory) have errors") }
 if !FileManager.default.fileExists(atPath: stateDirectory + "/state.db") {
     let start = Bench.now()

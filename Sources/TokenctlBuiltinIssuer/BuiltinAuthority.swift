@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TokenctlDrivers
 import TokenctlModel
 
 /// tokenctl's own token authority: random tokens with a prefix and checksum; only their hashes
@@ -8,7 +9,7 @@ import TokenctlModel
 ///
 /// ```swift
 /// let authority = try BuiltinAuthority(directory: ".tokenctl", mode: .readWrite)
-/// let issued = try authority.issue(IssueRequest(issuer: "local", prefix: "tkc", owner: "team-a", subject: "payments/api",
+/// let issued = try authority.issue(IssueRequest(issuer: "local", owner: "team-a", subject: "payments/api",
 ///                                               scopes: ["orders:read"], expiresAt: nil, idempotencyKey: "k1"), now: now)
 /// ```
 public final class BuiltinAuthority: Sendable {
@@ -120,12 +121,14 @@ public final class BuiltinAuthority: Sendable {
 
     /// Issues a token. With an idempotency key already used, returns the earlier credential's id and no secret
     /// (the secret was never stored, so it cannot be handed out twice).
-    public func issue(_ request: IssueRequest, now: Timestamp) throws(AuthorityError) -> IssuedCredential {
-        try issue([request], now: now)[0]
+    public func issue(_ request: IssueRequest, prefix: String = BuiltinIssuerSettings.defaultPrefix,
+                      now: Timestamp) throws(AuthorityError) -> IssuedCredential {
+        try issue([request], prefix: prefix, now: now)[0]
     }
 
-    /// Issues many tokens in one transaction (one fsync), all or none.
-    public func issue(_ requests: [IssueRequest], now: Timestamp) throws(AuthorityError) -> [IssuedCredential] {
+    /// Issues many tokens in one transaction (one fsync), all or none; each token starts with `prefix_`.
+    public func issue(_ requests: [IssueRequest], prefix: String = BuiltinIssuerSettings.defaultPrefix,
+                      now: Timestamp) throws(AuthorityError) -> [IssuedCredential] {
         let writer = try writer()
         return try run {
             try writer.write { db in
@@ -138,7 +141,7 @@ public final class BuiltinAuthority: Sendable {
                     if let key = request.idempotencyKey, let existing = try String.fetchOne(lookup, arguments: [key]) {
                         return IssuedCredential(credentialID: existing, secret: nil, fingerprint: "", hint: "")
                     }
-                    let token = TokenFormat.generate(prefix: request.prefix)
+                    let token = TokenFormat.generate(prefix: prefix)
                     let id = Self.newCredentialID()
                     let hash = TokenFormat.hash(token)
                     let hint = TokenFormat.hint(token)
@@ -331,15 +334,18 @@ public struct BuiltinIssuer: CredentialIssuer, RebuildableIssuer {
     public let authority: BuiltinAuthority
     /// The Issuer's name.
     public let name: String
+    /// The prefix of the tokens it issues.
+    public let prefix: String
 
     /// Adapts an authority.
-    public init(authority: BuiltinAuthority, name: String) {
+    public init(authority: BuiltinAuthority, name: String, prefix: String = BuiltinIssuerSettings.defaultPrefix) {
         self.authority = authority
         self.name = name
+        self.prefix = prefix
     }
 
     public func issue(_ requests: [IssueRequest], now: Timestamp) async throws -> [IssuedCredential] {
-        try authority.issue(requests, now: now)
+        try authority.issue(requests, prefix: prefix, now: now)
     }
 
     public func revoke(_ credentialIDs: [String], now: Timestamp) async throws {

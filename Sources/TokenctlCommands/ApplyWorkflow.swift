@@ -217,7 +217,7 @@ extension Reconciler.Environment {
         Self(store: store, manifestPaths: paths, command: command, stateDescription: stateURL == nil ? "'\(directory)'" : "the shared state",
              origin: origin,
              auditKey: { try await AuditKey.forRun(store, stateDirectory: directory, manifests: manifests) },
-             openDrivers: { try DriverFactory.make(manifests, stateDirectory: directory, state: store) },
+             openDrivers: { try DriverSetup.standard(directory).open(manifests, state: store) },
              observe: { manifests, drivers in try await Inventory.observe(manifests, issuers: drivers.issuers, stores: drivers.stores, warn: warn) },
              checkpoint: FaultInjection.checkpoint, logger: logger)
     }

@@ -4,6 +4,7 @@ import Foundation
 import TokenctlHTTP
 import TokenctlManifest
 import TokenctlModel
+import TokenctlStandardDrivers
 import TokenctlPlanner
 import TokenctlPostgresState
 import TokenctlReconciler
@@ -139,7 +140,7 @@ func printError(_ text: String) {
 /// With `holdingViolators` (plan, apply), policy violations do not stop the run: the tokens concerned are held
 /// (`ManifestLoadResult.policyHolds`) and the caller exits 3 at the end.
 func loadManifestsOrExit(_ paths: [String], now: Timestamp, quiet: Bool = false, holdingViolators: Bool = false) throws -> ManifestLoadResult {
-    let result = TerminalProgress.around("Reading manifests") { ManifestLoader().load(paths: paths, now: now) }
+    let result = TerminalProgress.around("Reading manifests") { ManifestLoader(registry: .standard).load(paths: paths, now: now) }
     var renderer = DiagnosticRenderer(colors: useColors(fileDescriptor: 2))
     let shown = quiet ? result.diagnostics.filter { $0.severity != .warning } : result.diagnostics
     if !shown.isEmpty { FileHandle.standardError.write(Data(renderer.render(shown).utf8)) }

@@ -5,6 +5,7 @@ import TokenctlController
 import TokenctlEngine
 import TokenctlManifest
 import TokenctlModel
+import TokenctlStandardDrivers
 import TokenctlPlanner
 import TokenctlReconciler
 import TokenctlSQLite
@@ -14,7 +15,7 @@ import TokenctlState
 enum ManifestSettling {
     static func lastChange(_ paths: [String]) -> Double {
         var newest = 0.0
-        for path in paths + ManifestLoader().discover(paths: paths) {
+        for path in paths + ManifestLoader(registry: .standard).discover(paths: paths) {
             var info = stat()
             guard stat(path, &info) == 0 else { continue }
             newest = max(newest, Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
@@ -73,7 +74,7 @@ actor ControllerPass {
     func run(_ request: PassRequest) async -> PassOutcome {
         let now = request.now
         let changedBefore = ManifestSettling.lastChange(paths)
-        let loaded = ManifestLoader().load(paths: paths, now: now)
+        let loaded = ManifestLoader(registry: .standard).load(paths: paths, now: now)
         let changedAfter = ManifestSettling.lastChange(paths)
         var sinceChange = Date().timeIntervalSince1970 - max(changedBefore, changedAfter)
         // A modification time in the future (a skewed clock, `touch -d`) would keep the files unsettled for good.

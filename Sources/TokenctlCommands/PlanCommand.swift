@@ -70,7 +70,7 @@ struct PlanCommand: AsyncParsableCommand {
         }
         var observed: Observation?
         if refresh {
-            observed = try await Inventory.observe(loaded.manifests, stateDirectory: directory)
+            observed = try await Inventory.observeOrExit(loaded.manifests, stateDirectory: directory)
         }
         var plan = TerminalProgress.around("Planning") {
             Planner.plan(desired: loaded.manifests, recorded: recorded, observed: observed, now: now, held: loaded.policyHolds)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlReconciler
 import TokenctlState

@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
 import TokenctlEngine
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlSQLite
 import TokenctlState
+import TokenctlReconciler
 import TokenctlStores
 
 /// Reads the current secret of a token from the stores it was delivered to.
@@ -26,9 +28,14 @@ enum SecretLookup {
             }
             throw ExitCode(1)
         }
-        let drivers = try DriverFactory.makeOrExit(loaded.manifests, stateDirectory: manifests.stateDirectory, state: store)
+        let drivers = try DriverSetup.standard(manifests.stateDirectory).openOrExit(loaded.manifests, state: store)
         for delivery in version.deliveries {
-            guard let target = drivers.stores[delivery.store] else { continue }
+            guard let target = drivers.stores[delivery.store] as? any ReadableSecretStore else {
+                if drivers.stores[delivery.store] != nil {
+                    printError("note: store '\(delivery.store)' is write-only; the secret cannot be read back from it")
+                }
+                continue
+            }
             do {
                 if let secret = try await target.read(key: delivery.key),
                    contentFingerprint(key: delivery.key, secret: secret) == delivery.contentFingerprint {

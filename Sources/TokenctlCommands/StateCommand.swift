@@ -70,7 +70,7 @@ struct StateRebuildCommand: AsyncParsableCommand {
         let auditKey = try await withState { () async throws(StateError) in
             try await AuditKey.forRun(store, stateDirectory: directory, manifests: desired)
         }
-        let drivers = try DriverFactory.makeOrExit(desired, stateDirectory: directory, state: store)
+        let drivers = try DriverSetup.standard(directory).openOrExit(desired, state: store)
         let rebuilt = await StateRecovery.rebuild(desired: desired, drivers: drivers, now: now)
         for note in rebuilt.notes { printError("note: \(note)") }
         let versions = rebuilt.tokens.reduce(0) { $0 + $1.versions.count }

@@ -4,6 +4,7 @@ import TokenctlBuiltinIssuer
 import TokenctlController
 import TokenctlManifest
 import TokenctlModel
+import TokenctlStandardDrivers
 import TokenctlPlanner
 import TokenctlSQLite
 import TokenctlState
@@ -43,7 +44,7 @@ struct StatusCommand: AsyncParsableCommand {
         rows = Self.flagLostAuthority(rows, state: state, paths: manifests.paths, directory: directory)
         if !manifests.paths.isEmpty {
             // The stores are defined in the manifests: with -f, what they hold is compared with what was delivered.
-            let loaded = ManifestLoader().load(paths: manifests.paths, now: now)
+            let loaded = ManifestLoader(registry: .standard).load(paths: manifests.paths, now: now)
             rows = await StoreCheck.flagMismatches(rows, state: state, manifests: loaded.manifests, stateDirectory: directory)
         }
         if let threshold = unused.flatMap({ try? TokenDuration(parsing: $0) }) {
@@ -72,8 +73,8 @@ struct StatusCommand: AsyncParsableCommand {
                 state.tokens[row.token]?.versions.contains { $0.status != .revoked && BuiltinAuthority.isCredentialID($0.credentialID) } ?? false
             }
         } else {
-            let loaded = ManifestLoader().load(paths: paths, now: Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)))
-            let builtin = Set(loaded.manifests.issuers.values.filter { if case .builtin = $0.kind { true } else { false } }.map(\.metadata.name))
+            let loaded = ManifestLoader(registry: .standard).load(paths: paths, now: Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970)))
+            let builtin = Set(loaded.manifests.issuers.values.filter { $0.driver.settings(as: BuiltinIssuerSettings.self) != nil }.map(\.metadata.name))
             isBuiltin = { builtin.contains($0.issuer) }
         }
         return rows.map { row in
@@ -188,6 +189,6 @@ struct ShowCommand: AsyncParsableCommand {
 /// The manifest files under some paths (the same discovery as validate, without decoding).
 enum ManifestFilesList {
     static func files(_ paths: [String]) -> [String] {
-        ManifestLoader().discover(paths: paths)
+        ManifestLoader(registry: .standard).discover(paths: paths)
     }
 }

@@ -2,7 +2,8 @@ import Foundation
 import TokenctlManifest
 import TokenctlModel
 import TokenctlPlanner
-import TokenctlStores
+import TokenctlDrivers
+import TokenctlReconciler
 
 /// What `status` finds in the stores: a delivered secret that is gone, or replaced by something else (another token
 /// delivering to the same key, a store restored from an old backup, a hand edit), is not "ok".
@@ -12,7 +13,7 @@ enum StoreCheck {
                                stateDirectory: String) async -> [TokenStatus.Row] {
         let stores: [String: any SecretStore]
         do {
-            stores = try DriverFactory.readOnlyStores(manifests, stateDirectory: stateDirectory, fallback: "status shows its deliveries from state only")
+            stores = try DriverSetup.standard(stateDirectory).storesForReading(manifests, fallback: "status shows its deliveries from state only")
         } catch {
             printError("warning: the stores cannot be checked (\(error)); status shows deliveries from state only")
             return rows
@@ -24,7 +25,8 @@ enum StoreCheck {
         var held: [StoreKey: String] = [:]
         var checked: Set<String> = []
         for (name, keys) in keysByStore.sorted(by: { $0.key < $1.key }) {
-            guard let store = stores[name] else { continue }
+            // A write-only store cannot be looked into; status trusts the state for it.
+            guard let store = stores[name] as? any ReadableSecretStore else { continue }
             do {
                 for (key, fingerprint) in try await store.fingerprints(keys: Array(keys)) { held[StoreKey(store: name, key: key)] = fingerprint }
                 checked.insert(name)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TokenctlManifest
 import TokenctlModel
+import TokenctlStandardDrivers
 
 /// `tokenctl validate`: decode, validate and check policy; touches no state and no issuer.
 struct Validate: AsyncParsableCommand {
@@ -26,7 +27,7 @@ struct Validate: AsyncParsableCommand {
 
     func run() async throws {
         let now = try ClockOption.moment(at)
-        let result = TerminalProgress.around("Reading manifests") { ManifestLoader().load(paths: paths, now: now) }
+        let result = TerminalProgress.around("Reading manifests") { ManifestLoader(registry: .standard).load(paths: paths, now: now) }
         if json {
             print(DiagnosticRenderer.json(result))
         } else {

@@ -2,7 +2,7 @@ import Foundation
 import TokenctlModel
 import TokenctlPlanner
 import TokenctlState
-import TokenctlStores
+import TokenctlDrivers
 
 /// The changes that act on a recorded version: update in place, redeliver, undeliver and retire.
 extension Engine {
@@ -35,10 +35,11 @@ extension Engine {
             return try await alone(ChangeOutcome(change: change, failure: .nothingToChange(.redeliver)), state: state)
         }
         let current = record.versions[index]
-        // The secret is only in stores: read it from one that holds the current version.
+        // The secret is only in stores: read it from a readable one that holds the current version.
         var secret: Secret?
         for delivery in current.deliveries {
-            guard let store = drivers.stores[delivery.store], let held = try? await store.read(key: delivery.key) else { continue }
+            guard let store = drivers.stores[delivery.store] as? any ReadableSecretStore,
+                  let held = try? await store.read(key: delivery.key) else { continue }
             if contentFingerprint(key: delivery.key, secret: held) == delivery.contentFingerprint {
                 secret = held
                 break
@@ -79,7 +80,9 @@ extension Engine {
             // the delivery is forgotten either way.
             if let recorded, let store = drivers.stores[key.store] {
                 do {
-                    if try await store.fingerprint(key: key.key) == recorded { _ = try await store.write(puts: [:], removes: [key.key]) }
+                    // A write-only store cannot be asked what the key holds: the record says it is this token's.
+                    let stillOurs = try await (store as? any ReadableSecretStore)?.fingerprint(key: key.key).map { $0 == recorded } ?? true
+                    if stillOurs { _ = try await store.write(puts: [:], removes: [key.key]) }
                 } catch {
                     return try await alone(ChangeOutcome(change: change, failure: .undeliveryFailed(store: key.store, detail: "\(error)")),
                                            state: state)
@@ -128,7 +131,7 @@ extension Engine {
             }
         }
         logger.debug("revoked", metadata: ["count": "\(byIssuer.values.map(\.count).reduce(0, +))"])
-        checkpoint("after-revoke")
+        await checkpoint("after-revoke")
         // Remove from stores what still holds a retired version: only keys whose content is still that version's (not a
         // key its successor, or another token, has written since).
         var candidates: [String: [String: String]] = [:]  // store → key → the retired version's content fingerprint
@@ -152,8 +155,15 @@ extension Engine {
             // A store no longer in the manifests cannot be opened; what it holds is revoked, so it is left as it is.
             guard let store = drivers.stores[storeName] else { continue }
             do {
-                let held = try await store.fingerprints(keys: Array(recorded.keys))
-                let removes = recorded.filter { key, fingerprint in held[key] == fingerprint }.map(\.key)
+                let removes: [String]
+                if let readable = store as? any ReadableSecretStore {
+                    let held = try await readable.fingerprints(keys: Array(recorded.keys))
+                    removes = recorded.filter { key, fingerprint in held[key] == fingerprint }.map(\.key)
+                } else {
+                    // A write-only store cannot be read: a key is removed unless a version that stays is recorded there.
+                    let kept = Self.liveDeliveries(in: storeName, state: state, except: changes, failures: failures)
+                    removes = recorded.keys.filter { !kept.contains($0) }
+                }
                 if !removes.isEmpty { _ = try await store.write(puts: [:], removes: removes) }
             } catch {
                 fail("\(error)")
@@ -186,5 +196,21 @@ extension Engine {
             try await commit(writes, completing: outcomes, auditedAgainst: beforeWrites, state: &state)
         }
         return outcomes
+    }
+
+    /// The keys of a store that versions other than those being retired are recorded as delivered to.
+    static func liveDeliveries(in store: String, state: RecordedState, except changes: [PlannedChange],
+                               failures: [Int: ChangeFailure]) -> Set<String> {
+        var retiring: Set<String> = []
+        for (offset, change) in changes.enumerated() where failures[offset] == nil {
+            if let id = change.token, let version = change.version { retiring.insert("\(id)#\(version)") }
+        }
+        var keys: Set<String> = []
+        for (id, record) in state.tokens {
+            for version in record.versions where version.status != .revoked && !retiring.contains("\(id)#\(version.version)") {
+                for delivery in version.deliveries where delivery.store == store { keys.insert(delivery.key) }
+            }
+        }
+        return keys
     }
 }

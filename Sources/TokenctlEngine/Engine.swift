@@ -2,7 +2,7 @@ import Logging
 import TokenctlModel
 import TokenctlPlanner
 import TokenctlState
-import TokenctlStores
+import TokenctlDrivers
 
 /// What one change came to.
 public struct ChangeOutcome: Sendable, Hashable {
@@ -53,8 +53,9 @@ public struct Drivers: Sendable {
 public struct Engine: Sendable {
     /// The drivers.
     public let drivers: Drivers
-    /// Called at named points of an apply; the fault-injection switch of the crash tests hooks in here.
-    public let checkpoint: @Sendable (String) -> Void
+    /// Called at named points of an apply; the fault-injection switch of the crash tests hooks in here (a process is
+    /// killed there, or an in-process test's apply suspends there for good).
+    public let checkpoint: @Sendable (String) async -> Void
     /// Where the engine says what it does (never secrets: they print as `(sensitive)`).
     public let logger: Logger
     /// How many tokens are issued, delivered and recorded per batch (one state write and one store write per step).
@@ -66,7 +67,7 @@ public struct Engine: Sendable {
 
     /// Creates an engine.
     public init(drivers: Drivers, logger: Logger = Logger(label: "tokenctl.engine"), auditor: ChangeAuditor? = nil,
-                checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
+                checkpoint: @escaping @Sendable (String) async -> Void = { _ in }) {
         self.drivers = drivers
         self.logger = logger
         self.auditor = auditor
@@ -153,9 +154,13 @@ public struct Engine: Sendable {
             record.rotationEvery = token.effectiveRotationEvery
             record.overlap = token.rotation.overlap
             record.window = token.rotation.window?.text
+            // Where the secret will go is part of the intent (content fingerprints unknown yet): repair can then finish the
+            // delivery of a secret an issuer replays, without the manifests.
+            let destinations = token.deliverTo.map { DeliveryRecord(store: $0.store, key: $0.key, contentFingerprint: "", deliveredAt: now) }
             record.versions.append(CredentialVersion(
                 version: version, credentialID: "", fingerprint: "", scopes: token.scopes, issuedAt: now,
-                expiresAt: token.lifespan.duration.map { now + $0 }, status: .pending, intentKey: Self.intentKey(id, version)))
+                expiresAt: token.lifespan.duration.map { now + $0 }, status: .pending, deliveries: destinations,
+                intentKey: Self.intentKey(id, version)))
             state.tokens[id] = record
             writes.append(.upsert(record))
             pending.append((change, token, version))
@@ -163,7 +168,7 @@ public struct Engine: Sendable {
         guard !pending.isEmpty else { return [] }
         state.serial = try await drivers.state.write(writes, expectedSerial: state.serial)
         logger.debug("recorded issue intents", metadata: ["count": "\(pending.count)", "serial": "\(state.serial)"])
-        checkpoint("after-intent")
+        await checkpoint("after-intent")
 
         // Issue, per issuer.
         var issued: [TokenID: IssuedCredential] = [:]
@@ -177,7 +182,7 @@ public struct Engine: Sendable {
                 continue
             }
             let requests = group.map { item in
-                IssueRequest(issuer: issuerName, prefix: Self.prefix(issuers[issuerName]), owner: item.token.owner,
+                IssueRequest(issuer: issuerName, owner: item.token.owner,
                              subject: item.token.id.description, scopes: item.token.scopes,
                              expiresAt: item.token.lifespan.duration.map { now + $0 },
                              idempotencyKey: state.tokens[item.token.id]?.versions.last?.intentKey, version: item.version,
@@ -196,7 +201,7 @@ public struct Engine: Sendable {
                 }
             }
         }
-        checkpoint("after-issue")
+        await checkpoint("after-issue")
 
         // Record what was issued, with the fingerprints each store will hold, before any store is written.
         writes = []
@@ -231,7 +236,7 @@ public struct Engine: Sendable {
             writes.append(.upsert(record))
         }
         state.serial = try await drivers.state.write(writes, expectedSerial: state.serial)
-        checkpoint("after-record-issue")
+        await checkpoint("after-record-issue")
 
         // Deliver: one write per store for the whole batch.
         var puts: [String: [String: Secret]] = [:]
@@ -253,7 +258,7 @@ public struct Engine: Sendable {
                 logger.warning("delivery failed", metadata: ["store": "\(storeName)", "error": "\(error)"])
             }
         }
-        checkpoint("after-deliver")
+        await checkpoint("after-deliver")
 
         // A secret no store holds is lost: revoke it before the state says so. A revoke that fails leaves the version
         // pending, and the next run's repair revokes it, rather than state calling revoked a credential still valid.
@@ -299,7 +304,7 @@ public struct Engine: Sendable {
         let batchOutcomes = changes.map { change in ChangeOutcome(change: change, failure: change.token.flatMap { outcomes[$0] }) }
         try await commit(writes, completing: batchOutcomes, state: &state)
         logger.debug("activated new versions", metadata: ["count": "\(writes.count)", "serial": "\(state.serial)"])
-        checkpoint("after-record")
+        await checkpoint("after-record")
         return batchOutcomes
     }
 
@@ -321,11 +326,6 @@ public struct Engine: Sendable {
         var generator = SystemRandomNumberGenerator()
         let nonce = (generator.next() as UInt64) & 0xFFFF_FFFF_FFFF
         return "\(id)#v\(version)#\(String(nonce, radix: 16))"
-    }
-
-    static func prefix(_ issuer: Issuer?) -> String {
-        if case .builtin(let prefix)? = issuer?.kind { return prefix }
-        return "tkc"
     }
 }
 

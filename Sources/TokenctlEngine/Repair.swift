@@ -1,6 +1,6 @@
 import TokenctlModel
 import TokenctlState
-import TokenctlStores
+import TokenctlDrivers
 
 /// What repair did about one interrupted version, with a sentence saying so.
 public struct RepairNote: Sendable, Hashable, CustomStringConvertible {
@@ -32,9 +32,12 @@ extension Engine {
     /// A pending version is one whose intent was recorded but not completed:
     /// - not yet issued (no credential id): the issuer is asked for the intent's idempotency key, and
     ///   anything found is revoked;
-    /// - issued, delivered to at least one store: the secret is read back from that store, written to the
-    ///   stores that lack it, and the version becomes active (the rotation completes);
-    /// - issued, delivered nowhere: the secret is lost, so the credential is revoked.
+    /// - issued, and the secret can be had again: it is written to every store (those that can be read are written only
+    ///   where they lack it), and the version becomes active (the rotation completes). The secret comes from a readable
+    ///   store that holds it, else from an issuer that replays secrets under the intent's idempotency key. This is
+    ///   what lets write-only stores, which cannot be read back, survive a crash between issue and delivery;
+    /// - issued, secret nowhere to be had: it is lost, so the credential is revoked and the token issued again (which
+    ///   overwrites whatever a write-only store may have received).
     public func repair(state current: RecordedState, now: Timestamp) async throws(StateError) -> [RepairNote] {
         var state = current
         guard state.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) else { return [] }
@@ -62,13 +65,16 @@ extension Engine {
                         continue
                     }
                 }
-                if !credentialID.isEmpty, let secret = await secretFromStores(version) {
+                if !credentialID.isEmpty, let secret = await recoverSecret(version, issuer: issuer) {
                     // Roll forward: complete the delivery and activate.
                     var complete = true
-                    for delivery in version.deliveries {
+                    for (position, delivery) in version.deliveries.enumerated() {
                         guard let store = drivers.stores[delivery.store] else { complete = false; continue }
-                        let held = try? await store.fingerprint(key: delivery.key)
-                        if held != delivery.contentFingerprint {
+                        // Recorded before the issue when the crash came first; a replayed secret gives it now.
+                        let expected = contentFingerprint(key: delivery.key, secret: secret)
+                        record.versions[index].deliveries[position].contentFingerprint = expected
+                        let held = try? await (store as? any ReadableSecretStore)?.fingerprint(key: delivery.key)
+                        if held != expected {
                             do { _ = try await store.write(puts: [delivery.key: secret], removes: []) } catch { complete = false }
                         }
                     }
@@ -118,13 +124,16 @@ extension Engine {
         return notes
     }
 
-    /// The secret of a pending version, read back from a store that holds it (checked against the recorded fingerprint).
-    private func secretFromStores(_ version: CredentialVersion) async -> Secret? {
+    /// The secret of a pending version: read back from a readable store that holds it (checked against the recorded
+    /// fingerprint), else replayed by its issuer under the intent's idempotency key.
+    private func recoverSecret(_ version: CredentialVersion, issuer: (any CredentialIssuer)?) async -> Secret? {
         for delivery in version.deliveries {
-            guard let store = drivers.stores[delivery.store], let held = try? await store.read(key: delivery.key) else { continue }
+            guard let store = drivers.stores[delivery.store] as? any ReadableSecretStore,
+                  let held = try? await store.read(key: delivery.key) else { continue }
             if contentFingerprint(key: delivery.key, secret: held) == delivery.contentFingerprint { return held }
         }
-        return nil
+        guard let replaying = issuer as? any SecretReplaying, let key = version.intentKey else { return nil }
+        return try? await replaying.replaySecret(forIdempotencyKey: key)
     }
 }
 

@@ -1,6 +1,6 @@
 import TokenctlModel
 import TokenctlState
-import TokenctlStores
+import TokenctlDrivers
 
 /// Lost state, detected and rebuilt: an empty state is never a fresh start while issuers and stores show earlier work.
 ///
@@ -35,7 +35,8 @@ public enum StateRecovery {
             }
         }
         for (name, keys) in keysByStore.sorted(by: { $0.key < $1.key }) {
-            guard let store = drivers.stores[name], let held = try? await store.read(keys: keys), !held.isEmpty else { continue }
+            guard let store = drivers.stores[name] as? any ReadableSecretStore, let held = try? await store.read(keys: keys),
+                  !held.isEmpty else { continue }
             signs.append("store '\(name)' holds secrets under \(held.count) of the \(keys.count) keys checked")
         }
         return signs.isEmpty ? nil : signs.joined(separator: "; ")
@@ -61,8 +62,13 @@ public enum StateRecovery {
         var held: [String: [String: Secret]] = [:]
         for (name, keys) in keysByStore {
             guard let store = drivers.stores[name] else { continue }
+            guard let readable = store as? any ReadableSecretStore else {
+                rebuilt.notes.append("store '\(name)' is write-only, so what it holds cannot be matched to credentials; its deliveries are "
+                                     + "not rebuilt, the next apply makes them again")
+                continue
+            }
             do {
-                held[name] = try await store.read(keys: keys)
+                held[name] = try await readable.read(keys: keys)
             } catch {
                 rebuilt.notes.append("store '\(name)' could not be read (\(error)); its deliveries are not rebuilt, the next apply makes them again")
             }

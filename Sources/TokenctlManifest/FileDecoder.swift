@@ -1,3 +1,4 @@
+import TokenctlDrivers
 import TokenctlModel
 
 /// A resource decoded from one document.
@@ -92,7 +93,14 @@ final class FileDecoder {
     /// Whether a spec is being read: only spec fields can be allowed (metadata is read before its annotation is known).
     var decodingSpec = false
 
-    init(file: String, stream: EventStream) {
+    /// The issuer and store types, which decode their own settings sections.
+    let registry: DriverRegistry
+    /// The fields of every object, for unknown-field hints.
+    let fieldTable: [String: [String]]
+
+    init(file: String, stream: EventStream, registry: DriverRegistry, fieldTable: [String: [String]]) {
+        self.registry = registry
+        self.fieldTable = fieldTable
         self.file = file
         self.fileID = SourceFileTable.id(for: file)
         self.stream = stream
@@ -334,7 +342,7 @@ final class FileDecoder {
                 }
             }
             if try !body(key, keyEvent) {
-                let fields = ManifestFields.table[object()] ?? []
+                let fields = fieldTable[object()] ?? []
                 let hint = key.name == "<<" ? " (merge keys are not supported; use an alias for the whole value or write the fields out)"
                     : Suggestion.didYouMean(key.name, among: fields)
                 let known = fields.isEmpty ? "" : "; known fields: \(fields.joined(separator: ", "))"

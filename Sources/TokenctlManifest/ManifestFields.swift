@@ -1,5 +1,8 @@
-/// The fields each object of the manifest format accepts: the one table the decoder checks
-/// unknown fields against, and that tests compare with `Manifests/tokenctl.schema.json`.
+import TokenctlDrivers
+
+/// The fields each object of the manifest format accepts: the table the decoder checks unknown fields against, and
+/// that tests compare with `Manifests/tokenctl.schema.json`. Issuer and store settings sections belong to their
+/// drivers: `table(with:)` adds those of a registry.
 public enum ManifestFields {
     /// The supported `apiVersion`.
     public static let apiVersion = "tokenctl/v1"
@@ -18,14 +21,7 @@ public enum ManifestFields {
         "Token.spec.deliverTo[]": delivery,
         "Token.spec.exception": exception,
         "Issuer.spec": issuerSpec,
-        "Issuer.spec.builtin": builtin,
-        "Issuer.spec.postgres": postgres,
-        "Issuer.spec.postgres.tls": postgresTLS,
-        "Issuer.spec.exec": exec,
         "Store.spec": storeSpec,
-        "Store.spec.encryptedFile": encryptedFile,
-        "Store.spec.dotenv": dotenv,
-        "Store.spec.exec": exec,
         "Policy.spec": policySpec,
         "Policy.spec.scopes[]": scopeRule,
     ]
@@ -37,21 +33,17 @@ public enum ManifestFields {
     static let rotation = ["every", "overlap", "window"]
     static let delivery = ["store", "key"]
     static let exception = ["reason", "approvedBy", "ticket", "expires"]
-    static let issuerSpec = ["type", "builtin", "postgres", "exec", "ghosts"]
-    static let builtin = ["prefix"]
-    static let postgres = ["url", "roleTemplate", "tls", "reassignOwnedTo"]
-    static let postgresTLS = ["mode", "caFile"]
-    static let exec = ["command", "timeout"]
-    static let storeSpec = ["type", "encryptedFile", "dotenv", "exec"]
-    static let encryptedFile = ["path", "key"]
-    static let dotenv = ["path"]
+    static let issuerSpec = ["type", "ghosts"]
+    static let storeSpec = ["type"]
     static let policySpec = ["maxLifespan", "maxRotationEvery", "permanentTokens", "scopes"]
     static let scopeRule = ["owners", "allow"]
 
-    /// Issuer types.
-    public static let issuerTypes = ["builtin", "postgres", "exec"]
-    /// Store types.
-    public static let storeTypes = ["encrypted-file", "dotenv", "exec"]
-    /// PostgreSQL TLS modes.
-    public static let postgresTLSModes = ["disable", "require", "verify-full"]
+    /// The whole table: the format's own objects and the settings sections of the registry's kinds.
+    public static func table(with registry: DriverRegistry) -> [String: [String]] {
+        var table = self.table
+        table["Issuer.spec", default: []].append(contentsOf: registry.issuerKinds.map(\.section))
+        table["Store.spec", default: []].append(contentsOf: registry.storeKinds.map(\.section))
+        table.merge(registry.fieldTable) { own, _ in own }
+        return table
+    }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import TokenctlDrivers
 import TokenctlModel
 
 /// Everything one load of the manifests produced: the desired state and every diagnostic.
@@ -24,16 +25,22 @@ public struct ManifestLoadResult: Sendable {
 /// Finds manifest files, decodes them in parallel and validates the set as a whole.
 ///
 /// ```swift
-/// let result = ManifestLoader().load(paths: ["Examples/quickstart"], now: Timestamp(secondsSinceEpoch: 1_800_000_000))
+/// let result = ManifestLoader(registry: .standard).load(paths: ["Examples/quickstart"], now: Timestamp(secondsSinceEpoch: 1_800_000_000))
 /// for diagnostic in result.diagnostics { print(diagnostic.message) }
 /// ```
 public struct ManifestLoader: Sendable {
     /// Bounds on hostile input.
     public var limits: DecodingLimits
+    /// The issuer and store types, which decode and check their own settings.
+    public let registry: DriverRegistry
+    /// The fields of every object, the registry's settings sections included.
+    let fieldTable: [String: [String]]
 
-    /// Creates a loader.
-    public init(limits: DecodingLimits = DecodingLimits()) {
+    /// Creates a loader for the types of `registry`.
+    public init(registry: DriverRegistry, limits: DecodingLimits = DecodingLimits()) {
         self.limits = limits
+        self.registry = registry
+        fieldTable = ManifestFields.table(with: registry)
     }
 
     /// Reads, decodes, validates and checks policy for every manifest under `paths` as of `now`.
@@ -47,7 +54,7 @@ public struct ManifestLoader: Sendable {
             documents += result.documents
         }
         var set = ManifestSet()
-        SetValidator.assemble(&results, into: &set, diagnostics: &diagnostics)
+        SetValidator.assemble(&results, into: &set, registry: registry, diagnostics: &diagnostics)
         // Every diagnostic at once: the tokens that decoded are checked against policy even when others have errors.
         diagnostics.append(contentsOf: PolicyChecker.check(set, now: now))
         return ManifestLoadResult(manifests: set, diagnostics: Diagnostic.sortedForDisplay(diagnostics), files: files,
@@ -136,7 +143,7 @@ public struct ManifestLoader: Sendable {
 
     func decodeBuffer(_ bytes: UnsafeBufferPointer<UInt8>, file: String, lineOffset: Int = 0) -> FileDecodingResult {
         let reader = YAMLEventReader(input: bytes, maxPendingBytes: limits.maxPendingBytes, lineOffset: lineOffset)
-        let decoder = FileDecoder(file: file, stream: EventStream(reader: reader, limits: limits))
+        let decoder = FileDecoder(file: file, stream: EventStream(reader: reader, limits: limits), registry: registry, fieldTable: fieldTable)
         // Room for as many documents as the bytes usually hold, so the arrays rarely grow by copying;
         // pages of capacity left unused are never touched.
         decoder.result.resources.tokens.reserveCapacity(bytes.count / Self.typicalDocumentBytes)

@@ -1,4 +1,5 @@
 import Dispatch
+import TokenctlDrivers
 import TokenctlModel
 
 /// Checks that need the whole manifest set: unique names and references that resolve.
@@ -20,7 +21,8 @@ enum SetValidator {
     /// Moves the tokens out of `results` (leaving them empty) so that no token is held twice.
     ///
     /// The name check, the costliest part, runs on one core while another joins the tokens and checks references.
-    static func assemble(_ results: inout [FileDecodingResult], into set: inout ManifestSet, diagnostics: inout [Diagnostic]) {
+    static func assemble(_ results: inout [FileDecodingResult], into set: inout ManifestSet, registry: DriverRegistry,
+                         diagnostics: inout [Diagnostic]) {
         let declared = results.map(\.declared)
         let failedTokenReferences = results.map(\.references)
         // Each piece's tokens go into a box whose `take` hands them over uniquely, so joining moves them.
@@ -29,9 +31,9 @@ enum SetValidator {
             tokenPieces.set(index, results[index].resources.tokens)
             results[index].resources.tokens = []
         }
-        var storeKinds: [String: Store.Kind] = [:]
-        for result in results { for store in result.resources.stores { storeKinds[store.metadata.name] = store.kind } }
-        let kinds = storeKinds
+        var storesByName: [String: Store] = [:]
+        for result in results { for store in result.resources.stores { storesByName[store.metadata.name] = store } }
+        let stores = storesByName
         let nameCheck = ConcurrentSlots(count: 1, initial: NameCheck())
         let joined = ConcurrentSlots(count: 1, initial: JoinedTokens())
         // concurrentPerform, not an async block and a wait: the calling thread runs both parts itself if no other is free.
@@ -43,7 +45,7 @@ enum SetValidator {
                 outcome.tokens = joinTokens(tokenPieces.take())
                 checkReferences(outcome.tokens, failedTokens: failedTokenReferences, declared: declared, into: &outcome.referenceErrors,
                                 excluded: &outcome.excluded)
-                checkStoreSlots(outcome.tokens, storeKinds: kinds, into: &outcome.referenceErrors)
+                checkStoreSlots(outcome.tokens, stores: stores, registry: registry, into: &outcome.referenceErrors)
                 joined.set(0, outcome)
             }
         }
@@ -68,7 +70,7 @@ enum SetValidator {
             set.policies.append(contentsOf: resources.policies.filter { !excluded.contains($0.metadata.location) })
         }
         set.policies.sort { $0.metadata.name < $1.metadata.name }
-        checkIssuerSpecificFields(set, diagnostics: &diagnostics)
+        registry.validate(set, into: &diagnostics)
     }
 
     /// Every token in order, with the references that did not resolve.
@@ -186,7 +188,8 @@ enum SetValidator {
     /// No two deliveries may land in the same entry of a store: one token's secret would overwrite the other's, and
     /// retiring one would delete the other's. Keys collide when equal (a default key `NS/NAME` equal to another
     /// token's explicit key) or when the store maps them to one entry (dotenv: `apps/web-api` and `apps-web/api`).
-    private static func checkStoreSlots(_ tokens: [Token], storeKinds: [String: Store.Kind], into diagnostics: inout [Diagnostic]) {
+    private static func checkStoreSlots(_ tokens: [Token], stores: [String: Store], registry: DriverRegistry,
+                                        into diagnostics: inout [Diagnostic]) {
         struct Slot: Hashable {
             var store: String
             var entry: String
@@ -195,7 +198,7 @@ enum SetValidator {
         taken.reserveCapacity(tokens.count)
         func check(_ token: Token) {
             for delivery in token.deliverTo {
-                let entry = storeKinds[delivery.store]?.slot(forKey: delivery.key) ?? delivery.key
+                let entry = stores[delivery.store].map { registry.entry(forKey: delivery.key, in: $0) } ?? delivery.key
                 let slot = Slot(store: delivery.store, entry: entry)
                 guard let first = taken[slot] else {
                     taken[slot] = (token.id, delivery.key, delivery.location)
@@ -229,39 +232,6 @@ enum SetValidator {
                 }
             }
             initialized = total
-        }
-    }
-
-    /// Scopes of postgres tokens name group roles (`role:NAME`); `secretFormat` only means something for them.
-    private static func checkIssuerSpecificFields(_ set: ManifestSet, diagnostics: inout [Diagnostic]) {
-        var postgresSettings: [String: Issuer.PostgresSettings] = [:]
-        for issuer in set.issuers.values { if case .postgres(let settings) = issuer.kind { postgresSettings[issuer.metadata.name] = settings } }
-        var roleNames: [String: TokenID] = [:]
-        // One lookup per token; with no postgres issuer (the common case) it returns before hashing.
-        func check(_ token: Token) {
-            guard let settings = postgresSettings[token.issuer] else {
-                if token.secretFormat != nil {
-                    diagnostics.append(Diagnostic(.error, "bad-value", "secretFormat only applies to tokens of postgres issuers; "
-                                                  + "issuer '\(token.issuer)' delivers its own token format; remove secretFormat",
-                                                  at: token.locations.issuer))
-                }
-                return
-            }
-            let role = token.issuer + "\u{0}" + settings.cleanRoleName(namespace: token.id.namespace, name: token.id.name, version: 1)
-            if let other = roleNames[role], other != token.id {
-                diagnostics.append(Diagnostic(.error, "duplicate-name", "token \(token.id) and token \(other) would get the same role name on "
-                                              + "issuer '\(token.issuer)' (its roleTemplate maps both to the same characters); rename one "
-                                              + "of them or change the roleTemplate", at: token.locations.issuer))
-            } else {
-                roleNames[role] = token.id
-            }
-            for (scope, location) in zip(token.scopes, token.locations.scopes) where !scope.hasPrefix("role:") || scope.count <= 5 {
-                diagnostics.append(Diagnostic(.error, "bad-value", "scope '\(scope)' of a postgres token must name a group role to grant, "
-                                              + "as role:NAME (e.g. role:analytics_read)", at: location))
-            }
-        }
-        set.tokens.withUnsafeBufferPointer { buffer in
-            for index in buffer.indices { check(buffer[index]) }
         }
     }
 

@@ -1,3 +1,4 @@
+import TokenctlDrivers
 import TokenctlModel
 
 /// Readers of scalar values, lists and string maps, each typed by the field it fills.

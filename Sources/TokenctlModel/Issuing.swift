@@ -3,8 +3,6 @@
 public struct IssueRequest: Sendable {
     /// The Issuer's name.
     public var issuer: String
-    /// The token prefix.
-    public var prefix: String
     /// The accountable owner.
     public var owner: String
     /// What the token is for, e.g. `payments/orders-api-ci`.
@@ -21,12 +19,11 @@ public struct IssueRequest: Sendable {
     public var secretFormat: Token.SecretFormat?
 
     /// Creates a request.
-    public init(issuer: String, prefix: String, owner: String, subject: String, scopes: [String], expiresAt: Timestamp?, idempotencyKey: String?,
+    public init(issuer: String, owner: String, subject: String, scopes: [String], expiresAt: Timestamp?, idempotencyKey: String?,
                 version: Int? = nil, secretFormat: Token.SecretFormat? = nil) {
         self.version = version
         self.secretFormat = secretFormat
         self.issuer = issuer
-        self.prefix = prefix
         self.owner = owner
         self.subject = subject
         self.scopes = scopes
@@ -53,40 +50,6 @@ public struct IssuedCredential: Sendable {
         self.fingerprint = fingerprint
         self.hint = hint
     }
-}
-
-/// Who mints credentials: implemented by each issuer type, apart from the engine that drives them.
-public protocol CredentialIssuer: Sendable {
-    /// Issues credentials, all or none; a request whose idempotency key was used before returns the earlier credential without a secret.
-    func issue(_ requests: [IssueRequest], now: Timestamp) async throws -> [IssuedCredential]
-    /// Revokes credentials; revoking twice, or an id the issuer does not know, is fine.
-    func revoke(_ credentialIDs: [String], now: Timestamp) async throws
-    /// Changes a credential's scopes in place.
-    func update(credentialID: String, scopes: [String]) async throws
-    /// The issuer's inventory.
-    func list() async throws -> [ObservedCredential]
-    /// The credential issued under an idempotency key, if any (to repair an issue interrupted by a crash).
-    func credential(forIdempotencyKey key: String) async throws -> String?
-    /// Issues each credential on its own: one failing request (say, a scope the issuer does not know) leaves the
-    /// others issued. The default calls `issue`, all or none.
-    func issueEach(_ requests: [IssueRequest], now: Timestamp) async -> [Result<IssuedCredential, any Error>]
-}
-
-extension CredentialIssuer {
-    public func issueEach(_ requests: [IssueRequest], now: Timestamp) async -> [Result<IssuedCredential, any Error>] {
-        do {
-            return try await issue(requests, now: now).map { .success($0) }
-        } catch {
-            return requests.map { _ in .failure(error) }
-        }
-    }
-}
-
-/// An issuer that can say which scopes it does not know (e.g. group roles missing on a database server),
-/// asked by `plan --refresh` and `apply --refresh`.
-public protocol ScopeChecking: Sendable {
-    /// The scopes among `scopes` that name nothing at the issuer, each with the reason.
-    func unknownScopes(_ scopes: Set<String>) async throws -> [String: String]
 }
 
 /// An error whose description never contains a secret (driver errors are wrapped into one before printing).
@@ -134,11 +97,3 @@ public struct IssuedRecord: Hashable, Sendable {
     }
 }
 
-/// An issuer that keeps enough about each credential to rebuild lost state: which token and version it was issued
-/// for, and the fingerprint of its secret, so that a secret found in a store can be matched to it.
-public protocol RebuildableIssuer: CredentialIssuer {
-    /// Every credential the issuer holds, with its idempotency key.
-    func issuedRecords() async throws -> [IssuedRecord]
-    /// The fingerprint this issuer gives a secret (as in `IssuedCredential.fingerprint`).
-    func fingerprint(of secret: Secret) -> String
-}

@@ -197,127 +197,38 @@ public enum GhostPolicy: String, Hashable, Sendable, CaseIterable {
 
 /// Who mints credentials.
 public struct Issuer: Hashable, Sendable {
-    /// The kind of issuer and its settings.
-    public enum Kind: Hashable, Sendable {
-        /// tokenctl's own token authority; tokens start with `prefix_`.
-        case builtin(prefix: String)
-        /// Login roles of a PostgreSQL server.
-        case postgres(PostgresSettings)
-        /// An external program that speaks tokenctl's issuer protocol on stdin/stdout.
-        case exec(command: [String], timeout: TokenDuration?)
-
-        /// The `type` name as written in manifests.
-        public var typeName: String {
-            switch self {
-            case .builtin: "builtin"
-            case .postgres: "postgres"
-            case .exec: "exec"
-            }
-        }
-    }
-
-    /// Settings of a `postgres` issuer.
-    public struct PostgresSettings: Hashable, Sendable {
-        /// The administrative connection URL.
-        public var url: SecretReference
-        /// Template for role names, e.g. `tk_{namespace}_{name}_v{version}`.
-        public var roleTemplate: String
-        /// TLS mode: `disable`, `require` or `verify-full`.
-        public var tlsMode: String
-        /// CA bundle for `verify-full`.
-        public var tlsCAFile: String?
-        /// Role that receives objects owned by a retired role.
-        public var reassignOwnedTo: String?
-
-        /// The default role-name template.
-        public static let defaultRoleTemplate = "tk_{namespace}_{name}_v{version}"
-
-        /// The template filled in and made a safe role name: lower case, `[a-z0-9_]` only (other characters become
-        /// `_`). Distinct tokens can give the same name (`a/b-c` and `a-b/c`); validation refuses such a set.
-        public func cleanRoleName(namespace: String, name: String, version: Int) -> String {
-            Self.cleanRoleName(template: roleTemplate, namespace: namespace, name: name, version: version)
-        }
-
-        /// `cleanRoleName` for a template on its own.
-        public static func cleanRoleName(template roleTemplate: String, namespace: String, name: String, version: Int) -> String {
-            let raw = roleTemplate.replacing("{namespace}", with: namespace).replacing("{name}", with: name)
-                .replacing("{version}", with: String(version))
-            return String(raw.lowercased().unicodeScalars.map { scalar -> Character in
-                (("a"..."z").contains(scalar) || ("0"..."9").contains(scalar) || scalar == "_") ? Character(scalar) : "_"
-            })
-        }
-
-        /// Creates PostgreSQL settings.
-        public init(url: SecretReference, roleTemplate: String = Self.defaultRoleTemplate, tlsMode: String = "require",
-                    tlsCAFile: String? = nil, reassignOwnedTo: String? = nil) {
-            self.url = url
-            self.roleTemplate = roleTemplate
-            self.tlsMode = tlsMode
-            self.tlsCAFile = tlsCAFile
-            self.reassignOwnedTo = reassignOwnedTo
-        }
-    }
-
     /// Name and labels.
     public var metadata: ResourceMetadata
-    /// The kind of issuer.
-    public var kind: Kind
+    /// Its type and settings, read only by the driver registered for the type.
+    public var driver: DriverConfiguration
+    /// What its driver can do, as the driver declared it.
+    public var capabilities: IssuerCapabilities
     /// What to do with unmanaged credentials.
     public var ghosts: GhostPolicy
 
     /// Creates an issuer.
-    public init(metadata: ResourceMetadata, kind: Kind, ghosts: GhostPolicy = .report) {
+    public init(metadata: ResourceMetadata, driver: DriverConfiguration, capabilities: IssuerCapabilities, ghosts: GhostPolicy = .report) {
         self.metadata = metadata
-        self.kind = kind
+        self.driver = driver
+        self.capabilities = capabilities
         self.ghosts = ghosts
     }
 }
 
 /// Where secrets are delivered.
 public struct Store: Hashable, Sendable {
-    /// The kind of store and its settings.
-    public enum Kind: Hashable, Sendable {
-        /// An AES-GCM encrypted file; `path` relative to the manifest's directory.
-        case encryptedFile(path: String, key: SecretReference)
-        /// A `KEY=value` file for tools that read environment files (mode 0600).
-        case dotenv(path: String)
-        /// An external program that receives secrets on stdin.
-        case exec(command: [String], timeout: TokenDuration?)
-
-        /// The `type` name as written in manifests.
-        public var typeName: String {
-            switch self {
-            case .encryptedFile: "encrypted-file"
-            case .dotenv: "dotenv"
-            case .exec: "exec"
-            }
-        }
-
-        /// The entry a key occupies in the store: dotenv keys become variable names, so different keys can share one.
-        public func slot(forKey key: String) -> String {
-            switch self {
-            case .dotenv: Self.dotenvVariableName(key)
-            case .encryptedFile, .exec: key
-            }
-        }
-
-        /// The dotenv variable name for a key: `payments/orders-api-ci` → `PAYMENTS_ORDERS_API_CI`.
-        public static func dotenvVariableName(_ key: String) -> String {
-            var name = String(key.uppercased().map { ($0.isLetter || $0.isNumber) && $0.isASCII ? $0 : "_" })
-            if let first = name.first, first.isNumber { name = "_" + name }
-            return name
-        }
-    }
-
     /// Name and labels.
     public var metadata: ResourceMetadata
-    /// The kind of store.
-    public var kind: Kind
+    /// Its type and settings, read only by the driver registered for the type.
+    public var driver: DriverConfiguration
+    /// What its driver can do, as the driver declared it.
+    public var capabilities: StoreCapabilities
 
     /// Creates a store.
-    public init(metadata: ResourceMetadata, kind: Kind) {
+    public init(metadata: ResourceMetadata, driver: DriverConfiguration, capabilities: StoreCapabilities) {
         self.metadata = metadata
-        self.kind = kind
+        self.driver = driver
+        self.capabilities = capabilities
     }
 }
 

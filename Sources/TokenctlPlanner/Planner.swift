@@ -306,9 +306,6 @@ public enum Planner {
 
     /// Issuers that can change a credential's scopes without reissuing it.
     static func supportsUpdate(_ issuer: Issuer) -> Bool {
-        switch issuer.kind {
-        case .builtin, .postgres: true
-        case .exec: false
-        }
+        issuer.capabilities.contains(.updateInPlace)
     }
 }

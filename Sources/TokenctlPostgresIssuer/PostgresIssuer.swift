@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import Logging
 import PostgresNIO
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlPostgresSupport
 
@@ -34,7 +35,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
     public let parallelism: Int
 
     /// Creates the issuer. `adminURL` is the resolved `url` reference; the manifest's TLS settings override its `sslmode`.
-    public init(name: String, settings: Issuer.PostgresSettings, adminURL: String, parallelism: Int = 4, logger: Logger) throws(PostgresFailure) {
+    public init(name: String, settings: PostgresSettings, adminURL: String, parallelism: Int = 4, logger: Logger) throws(PostgresFailure) {
         var endpoint = try PostgresEndpoint(parsing: adminURL)
         endpoint.tlsMode = settings.tlsMode
         endpoint.caFile = settings.tlsCAFile ?? endpoint.caFile

@@ -25,7 +25,7 @@ public struct RoleNames: Sendable {
         let parts = subject.split(separator: "/", maxSplits: 1).map(String.init)
         let namespace = parts.count == 2 ? parts[0] : "default"
         let name = parts.last ?? subject
-        let clean = Issuer.PostgresSettings.cleanRoleName(template: template, namespace: namespace, name: name, version: version)
+        let clean = PostgresSettings.cleanRoleName(template: template, namespace: namespace, name: name, version: version)
         guard clean.utf8.count > Self.maximumLength else { return clean }
         let digest = SHA256.hash(data: Data(clean.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
         let suffix = "_v\(version)_\(digest)"

@@ -1,17 +1,10 @@
 import Crypto
 import Foundation
 import TokenctlEngine
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlState
 import TokenctlStores
-
-extension Store {
-    /// A path as written in this Store's manifest: relative to the file that defines it.
-    public func resolve(_ path: String) -> String {
-        let base = (metadata.location.file as NSString).deletingLastPathComponent
-        return path.hasPrefix("/") ? path : ((base.isEmpty ? "." : base) as NSString).appendingPathComponent(path)
-    }
-}
 
 /// The key that authenticates the audit log: derived from the master key (TOKENCTL_MASTER_KEY, else
 /// `.tokenctl/master.key`); only `forRun` may make that key, and only when nothing needs an older one.
@@ -39,8 +32,8 @@ public enum AuditKey {
         }
         var create = try await store.lastAuditRecord().map { !AuditLog.isAuthenticated($0) } ?? true
         for store in manifests.stores.values {
-            guard case .encryptedFile(let path, .environment(MasterKey.variable)) = store.kind else { continue }
-            if FileManager.default.fileExists(atPath: store.resolve(path)) { create = false }
+            guard let file = store.driver.settings as? any KeyedFileSettings, file.key == .environment(MasterKey.variable) else { continue }
+            if FileManager.default.fileExists(atPath: store.resolve(file.path)) { create = false }
         }
         return current(stateDirectory: stateDirectory, create: create)
     }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import TokenctlEngine
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlState
 import TokenctlStores
@@ -201,12 +202,13 @@ public struct MasterKeyRotation: Sendable {
         return (SymmetricKey(size: .bits256), true)
     }
 
-    /// The encrypted-file stores the manifests name that use the master key, each file once.
+    /// The stores the manifests name whose files are encrypted with the master key, each file once.
     private func masterKeyStores() -> [StoreFile] {
         var files: [String: StoreFile] = [:]
         for (name, store) in manifests.stores.sorted(by: { $0.key < $1.key }) {
-            guard case .encryptedFile(let path, let reference) = store.kind else { continue }
-            let file = store.resolve(path)
+            guard let settings = store.driver.settings as? any KeyedFileSettings else { continue }
+            let file = store.resolve(settings.path)
+            let reference = settings.key
             guard reference == .environment(MasterKey.variable) else {
                 say("  store '\(name)' (\(file)): has its own key (\(reference)), not the master key; not changed")
                 continue

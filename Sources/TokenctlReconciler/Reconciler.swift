@@ -58,7 +58,7 @@ public struct Reconciler: Sendable {
         /// Asks the issuers and stores what they hold (`--refresh`).
         public var observe: @Sendable (ManifestSet, Drivers) async throws -> Observation
         /// Called at the engine's named points (fault injection in tests).
-        public var checkpoint: @Sendable (String) -> Void
+        public var checkpoint: @Sendable (String) async -> Void
         /// Where the engine logs.
         public var logger: Logger
 
@@ -67,7 +67,7 @@ public struct Reconciler: Sendable {
                     origin: @escaping @Sendable () -> RequestOrigin, auditKey: @escaping @Sendable () async throws -> Data?,
                     openDrivers: @escaping @Sendable () throws -> Drivers,
                     observe: @escaping @Sendable (ManifestSet, Drivers) async throws -> Observation,
-                    checkpoint: @escaping @Sendable (String) -> Void = { _ in }, logger: Logger) {
+                    checkpoint: @escaping @Sendable (String) async -> Void = { _ in }, logger: Logger) {
             self.store = store
             self.manifestPaths = manifestPaths
             self.command = command

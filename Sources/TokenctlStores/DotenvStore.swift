@@ -1,10 +1,11 @@
 import Foundation
+import TokenctlDrivers
 import TokenctlModel
 
 /// A `NAME=value` file (mode 0600) for tools that read environment files.
 ///
 /// Keys become variable names: `payments/orders-api-ci` → `PAYMENTS_ORDERS_API_CI`.
-public actor DotenvStore: SecretStore {
+public actor DotenvStore: ReadableSecretStore {
     /// The file.
     public let path: String
 
@@ -13,7 +14,9 @@ public actor DotenvStore: SecretStore {
 
     /// The variable name for a key.
     public static func variableName(_ key: String) -> String {
-        Store.Kind.dotenvVariableName(key)
+        var name = String(key.uppercased().map { ($0.isLetter || $0.isNumber) && $0.isASCII ? $0 : "_" })
+        if let first = name.first, first.isNumber { name = "_" + name }
+        return name
     }
 
     public func write(puts: [String: Secret], removes: [String]) async throws(StoreError) -> [String: String] {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TokenctlDrivers
 import TokenctlModel
 
 /// An AES-256-GCM encrypted file of secrets.
@@ -9,7 +10,7 @@ import TokenctlModel
 /// tag) of a JSON object mapping keys to secrets. The header is authenticated as associated data. The key check
 /// tells a wrong key from a damaged file, which AES-GCM alone cannot. Version 1 (no key check) is still read, and
 /// rewritten as version 2 by the next write. Every write replaces the whole file atomically (mode 0600).
-public actor EncryptedFileStore: SecretStore {
+public actor EncryptedFileStore: ReadableSecretStore {
     /// The file.
     public let path: String
     private let key: SymmetricKey

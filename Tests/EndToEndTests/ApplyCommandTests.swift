@@ -187,7 +187,7 @@ import TokenctlStores
         workspace.write(Self.manifests(tokens: Self.token("web", lifespan: "90d", every: "30d", overlap: "1d")))
         #expect(try workspace.apply(at: 0).status == 0)
         let authority = try BuiltinAuthority(directory: workspace.state, mode: .readWrite)
-        let ghost = try authority.issue(IssueRequest(issuer: "local", prefix: "tkc", owner: "someone", subject: "by hand", scopes: ["admin"],
+        let ghost = try authority.issue(IssueRequest(issuer: "local", owner: "someone", subject: "by hand", scopes: ["admin"],
                                                      expiresAt: nil, idempotencyKey: nil), now: Self.t0)
         let ghostSecret = try #require(ghost.secret).withRevealed { $0 }
         let reported = try workspace.run(["plan", "-f", "DIR", "--refresh", "--at", Self.at(10)])

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenctlBuiltinIssuer
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlSQLite
 import TokenctlStores
@@ -58,7 +59,7 @@ import TokenctlStores
             guard let current = active.first else { continue }
             #expect(current.deliveries.count == 2, Comment(rawValue: "\(context): \(token.id)"))
             for delivery in current.deliveries {
-                let store: any SecretStore = delivery.store == "vault" ? vault : envfile
+                let store: any ReadableSecretStore = delivery.store == "vault" ? vault : envfile
                 if try await store.fingerprint(key: delivery.key) != delivery.contentFingerprint { missing += 1 }
             }
         }

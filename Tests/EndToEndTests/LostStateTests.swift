@@ -137,7 +137,7 @@ import TokenctlState
         defer { workspace.remove() }
         // A v2 the issuer made but no store ever got (an issue interrupted, then never repaired).
         let authority = try BuiltinAuthority(directory: workspace.state, mode: .readWrite)
-        let stray = try authority.issue(IssueRequest(issuer: "local", prefix: "tkc", owner: "team-apps", subject: "apps/svc-1", scopes: ["read"],
+        let stray = try authority.issue(IssueRequest(issuer: "local", owner: "team-apps", subject: "apps/svc-1", scopes: ["read"],
                                                      expiresAt: nil, idempotencyKey: "apps/svc-1#v2#abc"), now: ApplyCommandTests.t0)
         #expect(truncate(workspace.state + "/" + SQLiteStateStore.fileName, 0) == 0)
         #expect(try workspace.run(["state", "rebuild", "-f", "DIR"]).status == 0)

@@ -217,11 +217,11 @@ import TokenctlState
         // The recorded credentials exist at the issuer; one more was issued outside tokenctl.
         for token in Self.recordedTokens() {
             for version in token.versions {
-                _ = try authority.issue(IssueRequest(issuer: "local", prefix: "tkc", owner: token.owner, subject: token.id.description,
+                _ = try authority.issue(IssueRequest(issuer: "local", owner: token.owner, subject: token.id.description,
                                                      scopes: version.scopes, expiresAt: version.expiresAt, idempotencyKey: nil), now: Self.nowStamp)
             }
         }
-        let ghost = try authority.issue(IssueRequest(issuer: "local", prefix: "tkc", owner: "someone", subject: "by hand",
+        let ghost = try authority.issue(IssueRequest(issuer: "local", owner: "someone", subject: "by hand",
                                                      scopes: ["admin"], expiresAt: nil, idempotencyKey: nil), now: Self.nowStamp)
         let without = try BinaryRunner.run(["plan", "-f", workspace.manifests, "--at", Self.now])
         #expect(!without.stdout.contains("ghost"), "without --refresh no issuer is asked")

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import TestSupport
 import TokenctlEngine
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlPlanner
 import TokenctlSQLite
@@ -22,6 +23,8 @@ final class MemoryIssuer: CredentialIssuer, Sendable {
     }
 
     let credentials = Mutex<[String: Credential]>([:])
+    /// Secrets by idempotency key, for `ReplayingIssuer`.
+    let secrets = Mutex<[String: Secret]>([:])
     let failures = Mutex(Failures())
     private let counter = Mutex(0)
 
@@ -32,10 +35,16 @@ final class MemoryIssuer: CredentialIssuer, Sendable {
     func issue(_ requests: [IssueRequest], now: Timestamp) async throws -> [IssuedCredential] {
         if failures.withLock({ $0.issue }) { throw Refused(description: "the issuer refused (injected)") }
         return requests.map { request in
+            // As real issuers do: a used idempotency key gives the earlier credential back, without its secret.
+            if let key = request.idempotencyKey, let earlier = credentials.withLock({ $0.first { $0.value.idempotencyKey == key }?.key }) {
+                return IssuedCredential(credentialID: earlier, secret: nil, fingerprint: "", hint: "")
+            }
             let number = counter.withLock { $0 += 1; return $0 }
             let id = "cred-\(number)"
+            let secret = Secret("secret-\(number)-\(UUID().uuidString)")
             credentials.withLock { $0[id] = Credential(idempotencyKey: request.idempotencyKey) }
-            return IssuedCredential(credentialID: id, secret: Secret("secret-\(number)-\(UUID().uuidString)"), fingerprint: "fp-\(number)", hint: "…\(number)")
+            if let key = request.idempotencyKey { secrets.withLock { $0[key] = secret } }
+            return IssuedCredential(credentialID: id, secret: secret, fingerprint: "fp-\(number)", hint: "…\(number)")
         }
     }
 
@@ -60,7 +69,7 @@ final class MemoryIssuer: CredentialIssuer, Sendable {
 }
 
 /// A store held in memory; writes can be made to fail.
-final class MemoryStore: SecretStore, Sendable {
+final class MemoryStore: ReadableSecretStore, Sendable {
     let entries = Mutex<[String: String]>([:])
     let failing = Mutex(false)
 
@@ -131,8 +140,7 @@ struct World {
     }
 
     static func manifests(_ tokens: [Token]) -> ManifestSet {
-        ManifestSet(tokens: tokens, issuers: ["mem": Issuer(metadata: ResourceMetadata(name: "mem", location: location),
-                                                            kind: .builtin(prefix: "mem"))])
+        ManifestSet(tokens: tokens, issuers: ["mem": MemoryIssuerKind.issuer("mem", location: location)])
     }
 
     /// Plans `tokens` at `t0 + seconds` and applies exactly that plan; returns the plan and the report.

@@ -64,7 +64,7 @@ import TokenctlModel
     @Test func introspectionAnswersFromTheAuthority() async throws {
         let authority = try BuiltinAuthority(directory: Scratch.directory("http"), mode: .readWrite)
         let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
-        let issued = try authority.issue(IssueRequest(issuer: "local", prefix: "tkc", owner: "team", subject: "apps/web", scopes: ["orders:read"],
+        let issued = try authority.issue(IssueRequest(issuer: "local", owner: "team", subject: "apps/web", scopes: ["orders:read"],
                                                       expiresAt: now + TokenDuration(seconds: 3_600), idempotencyKey: nil), now: now)
         let token = try #require(issued.secret).withRevealed { $0 }
         let router = HTTPEndpoint.router(registry: PrometheusCollectorRegistry(), readiness: { (true, "") },

@@ -5,6 +5,7 @@ import GRDB
 import Testing
 import TokenctlBuiltinIssuer
 import TokenctlManifest
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlStores
 
@@ -16,7 +17,7 @@ func scratchDirectory() -> String {
     let now = Timestamp(secondsSinceEpoch: 1_796_040_000)
 
     func request(_ key: String? = nil, expiresAt: Timestamp? = nil) -> IssueRequest {
-        IssueRequest(issuer: "local", prefix: "tkc", owner: "team-a", subject: "payments/api", scopes: ["orders:read", "orders:write"],
+        IssueRequest(issuer: "local", owner: "team-a", subject: "payments/api", scopes: ["orders:read", "orders:write"],
                      expiresAt: expiresAt, idempotencyKey: key)
     }
 

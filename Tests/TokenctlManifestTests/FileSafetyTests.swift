@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TokenctlManifest
 import TokenctlModel
+import TokenctlStandardDrivers
 
 /// Files that are not what they seem: links out of the manifest directory, special files, byte-order marks, tags,
 /// and text that must not be echoed.
@@ -24,7 +25,7 @@ import TokenctlModel
 
         func remove() { try? FileManager.default.removeItem(atPath: top) }
 
-        func load(_ paths: [String]) -> ManifestLoadResult { ManifestLoader().load(paths: paths, now: Fixture.now) }
+        func load(_ paths: [String]) -> ManifestLoadResult { ManifestLoader(registry: .standard).load(paths: paths, now: Fixture.now) }
     }
 
     /// Every rendering of a result: the human diagnostics (source lines included) and the JSON.
@@ -116,7 +117,7 @@ import TokenctlModel
         let clock = ContinuousClock()
         for device in ["/dev/zero", "/dev/urandom"] {
             var result: ManifestLoadResult?
-            let elapsed = clock.measure { result = ManifestLoader().load(paths: [device], now: Fixture.now) }
+            let elapsed = clock.measure { result = ManifestLoader(registry: .standard).load(paths: [device], now: Fixture.now) }
             #expect(result?.diagnostics.map(\.code) == ["not-a-regular-file"], "\(String(describing: result?.diagnostics))")
             #expect(elapsed < .seconds(1), "\(device) took \(elapsed)")
         }

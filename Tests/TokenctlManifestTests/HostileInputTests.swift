@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TokenctlManifest
 import TokenctlModel
+import TokenctlStandardDrivers
 
 /// Hostile input is refused with a clear error, quickly. (Peak memory of each case is checked
 /// against the built binary in EndToEndTests.)
@@ -13,7 +14,7 @@ import TokenctlModel
         FileManager.default.createFile(atPath: path, contents: Data(bytes))
         let clock = ContinuousClock()
         var result: ManifestLoadResult?
-        let elapsed = clock.measure { result = ManifestLoader().load(paths: [path], now: Fixture.now) }
+        let elapsed = clock.measure { result = ManifestLoader(registry: .standard).load(paths: [path], now: Fixture.now) }
         let diagnostics = try #require(result).diagnostics
         // Problems found before the input turned hostile are reported too, but the refusal is there and the list stays short.
         let refusal = try #require(diagnostics.first { $0.code == code }, "\(diagnostics.map(\.message))")
@@ -83,7 +84,7 @@ import TokenctlModel
     }
 
     @Test func missingPathsAreReported() {
-        let result = ManifestLoader().load(paths: ["/nonexistent/manifests"], now: Fixture.now)
+        let result = ManifestLoader(registry: .standard).load(paths: ["/nonexistent/manifests"], now: Fixture.now)
         #expect(result.found.map(\.code) == ["missing-path"])
         #expect(result.diagnostics.first?.message.contains("/nonexistent/manifests") == true)
     }
@@ -101,7 +102,7 @@ import TokenctlModel
         var json = ""
         var result: ManifestLoadResult?
         let elapsed = clock.measure {
-            result = ManifestLoader().load(paths: [path], now: Fixture.now)
+            result = ManifestLoader(registry: .standard).load(paths: [path], now: Fixture.now)
             var renderer = DiagnosticRenderer(colors: false)
             rendered = renderer.render(result?.diagnostics ?? [])
             json = DiagnosticRenderer.json(try! #require(result))

@@ -3,6 +3,7 @@ import TestSupport
 import Testing
 import TokenctlManifest
 import TokenctlModel
+import TokenctlStandardDrivers
 
 /// Feeds thousands of random mutations of the reference manifests to the decoder: it must never
 /// crash, and every diagnostic must point inside the file it names.
@@ -51,7 +52,7 @@ import TokenctlModel
         let sources = try Self.referenceFiles()
         try #require(sources.count >= 3)
         var random = SplitMix64(seed: 0x70_6B_65_6E)
-        let loader = ManifestLoader()
+        let loader = ManifestLoader(registry: .standard)
         var withErrors = 0
         for round in 0..<3_000 {
             let source = sources[round % sources.count]

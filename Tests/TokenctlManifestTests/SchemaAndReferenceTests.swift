@@ -1,7 +1,9 @@
 import Foundation
 import Testing
 @testable import TokenctlManifest
+import TokenctlDrivers
 import TokenctlModel
+import TokenctlStandardDrivers
 
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -34,16 +36,46 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         return Set(properties.keys)
     }
 
-    @Test(arguments: ManifestFields.table.keys.sorted())
+    static let fieldTable = ManifestFields.table(with: .standard)
+
+    @Test(arguments: fieldTable.keys.sorted())
     func schemaAndDecoderAgreeOnFields(_ path: String) throws {
         let schema = try Self.schema()
-        let decoderFields = Set(try #require(ManifestFields.table[path]))
+        let decoderFields = Set(try #require(Self.fieldTable[path]))
         if path == "document" {
             for kind in ManifestFields.kinds {
                 #expect(try Self.properties(of: kind, in: schema) == decoderFields, "\(kind)")
             }
         } else {
             #expect(try Self.properties(of: path, in: schema) == decoderFields, "\(path)")
+        }
+    }
+
+    /// Each issuer and store type owns its part of the schema: the file's `$defs` entries are the drivers' own, the
+    /// `type` enums list the registered types, and each settings section refers to its driver's definition.
+    @Test func schemaPartsComeFromTheDrivers() throws {
+        let schema = try Self.schema()
+        let defs = try #require(schema["$defs"] as? [String: Any])
+        let registry = DriverRegistry.standard
+        let parts: [(spec: String, types: [String], sections: [(section: String, name: String, definitions: [String: String])])] = [
+            ("IssuerSpec", registry.issuerTypes, registry.issuerKinds.map { ($0.section, $0.schemaName, $0.schemaDefinitions) }),
+            ("StoreSpec", registry.storeTypes, registry.storeKinds.map { ($0.section, $0.schemaName, $0.schemaDefinitions) }),
+        ]
+        for part in parts {
+            let spec = try #require(defs[part.spec] as? [String: Any])
+            let properties = try #require(spec["properties"] as? [String: Any])
+            let type = try #require(properties["type"] as? [String: Any])
+            #expect(type["enum"] as? [String] == part.types, "\(part.spec).type")
+            for kind in part.sections {
+                let section = try #require(properties[kind.section] as? [String: Any], "\(part.spec) has no \(kind.section)")
+                #expect(section["$ref"] as? String == "#/$defs/\(kind.name)")
+                #expect(kind.definitions[kind.name] != nil, "\(kind.section) does not define \(kind.name)")
+                for (name, text) in kind.definitions {
+                    let own = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? NSDictionary
+                    let inFile = defs[name] as? NSDictionary
+                    #expect(own != nil && own == inFile, "$defs/\(name) in the schema file differs from the \(kind.section) driver's")
+                }
+            }
         }
     }
 
@@ -54,14 +86,14 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
     }
 
     @Test func referenceSetIsValid() {
-        let result = ManifestLoader().load(paths: [packageRoot.appendingPathComponent("Manifests/reference").path], now: Fixture.now)
+        let result = ManifestLoader(registry: .standard).load(paths: [packageRoot.appendingPathComponent("Manifests/reference").path], now: Fixture.now)
         // The reference set shows every type, so it includes the exec issuer and store, which warn that they are not built.
         let notBuilt = result.diagnostics.filter { $0.code == "not-implemented" }
         #expect(notBuilt.count == 2 && notBuilt.allSatisfy { $0.severity == .warning && $0.message.contains("not implemented yet") })
         #expect(result.diagnostics.count == notBuilt.count, "\(result.diagnostics.map { "\($0.location?.description ?? "-") \($0.message)" })")
         #expect(result.manifests.tokens.count >= 5)
-        #expect(Set(result.manifests.issuers.values.map(\.kind.typeName)) == Set(ManifestFields.issuerTypes))
-        #expect(Set(result.manifests.stores.values.map(\.kind.typeName)) == Set(ManifestFields.storeTypes))
+        #expect(Set(result.manifests.issuers.values.map(\.driver.type)) == Set(DriverRegistry.standard.issuerTypes))
+        #expect(Set(result.manifests.stores.values.map(\.driver.type)) == Set(DriverRegistry.standard.storeTypes))
     }
 
     /// Every field of the format is used somewhere in the reference set, so it documents all of them.
@@ -79,7 +111,7 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
     }
 
     @Test func quickstartIsValid() {
-        let result = ManifestLoader().load(paths: [packageRoot.appendingPathComponent("Examples/quickstart").path], now: Fixture.now)
+        let result = ManifestLoader(registry: .standard).load(paths: [packageRoot.appendingPathComponent("Examples/quickstart").path], now: Fixture.now)
         #expect(!result.hasErrors && !result.hasPolicyViolations, "\(result.diagnostics.map(\.message))")
         #expect(result.manifests.tokens.count >= 3)
     }

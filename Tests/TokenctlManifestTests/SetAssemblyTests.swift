@@ -1,6 +1,7 @@
 @testable import TokenctlManifest
 import Testing
 import TokenctlModel
+import TokenctlStandardDrivers
 
 /// The set-level checks after the parallel decode: tokens joined in order, names unique across files and pieces,
 /// references resolved for tokens that decoded and for tokens that did not.
@@ -82,7 +83,7 @@ import TokenctlModel
         var results = [result]
         var set = ManifestSet()
         var diagnostics: [Diagnostic] = []
-        SetValidator.assemble(&results, into: &set, diagnostics: &diagnostics)
+        SetValidator.assemble(&results, into: &set, registry: .standard, diagnostics: &diagnostics)
         let found = diagnostics.map { "\($0.location?.line ?? 0) \($0.code) \($0.message)" }.sorted()
         #expect(found.count == 2, "\(found)")
         #expect(found.first?.hasPrefix("13 duplicate-name Token 'first' in namespace 'payments' is already defined at names.yaml:1:9") == true)
@@ -97,7 +98,7 @@ import TokenctlModel
         var results = [later, earlier]
         var set = ManifestSet()
         var diagnostics: [Diagnostic] = []
-        SetValidator.assemble(&results, into: &set, diagnostics: &diagnostics)
+        SetValidator.assemble(&results, into: &set, registry: .standard, diagnostics: &diagnostics)
         #expect(diagnostics.map { $0.location?.line ?? 0 }.sorted() == [30, 60])
         #expect(diagnostics.allSatisfy { $0.message.contains("names.yaml:3:9") })
     }

@@ -3,6 +3,7 @@ import TestSupport
 import Testing
 import TokenctlManifest
 import TokenctlModel
+import TokenctlStandardDrivers
 
 /// Writes manifests into a fresh temporary directory and loads them.
 enum Fixture {
@@ -50,7 +51,7 @@ enum Fixture {
             try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         }
-        return ManifestLoader().load(paths: [dir], now: now)
+        return ManifestLoader(registry: .standard).load(paths: [dir], now: now)
     }
 
     /// Loads one token file `t.yaml` with the base documents.

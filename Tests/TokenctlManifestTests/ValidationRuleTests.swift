@@ -1,6 +1,8 @@
 import Testing
+import TokenctlBuiltinIssuer
 import TokenctlManifest
 import TokenctlModel
+import TokenctlStandardDrivers
 
 /// Each validation rule: the source text and the `line:col` of each expected diagnostic.
 @Suite struct ValidationRuleTests {
@@ -234,7 +236,7 @@ import TokenctlModel
         let path = dir + "/payments.yaml"
         let text = Fixture.token(spec: "  issuer: local\n  scopes: [orders:read]\n  lifespan: 90d\n  lifespam: 90d\n")
         _ = FileManagerShim.write(path, text)
-        let result = ManifestLoader().load(paths: [path], now: Fixture.now)
+        let result = ManifestLoader(registry: .standard).load(paths: [path], now: Fixture.now)
         var renderer = DiagnosticRenderer(colors: false)
         let output = renderer.render(result.diagnostics.filter { $0.code == "unknown-field" })
         #expect(output == """
@@ -263,7 +265,7 @@ import TokenctlModel
             apiVersion: tokenctl/v1
             """)
         #expect(result.diagnostics.isEmpty)
-        #expect(result.manifests.issuers["late"]?.kind == .builtin(prefix: "acme"))
+        #expect(result.manifests.issuers["late"]?.driver.settings(as: BuiltinIssuerSettings.self)?.prefix == "acme")
     }
 
     @Test func scalarsAreTypedByTheirField() {
@@ -288,7 +290,7 @@ import TokenctlModel
         #expect(token?.rotation.overlap == TokenDuration(seconds: 0))
         #expect(token?.deliverTo.first?.key == "payments/orders-api-ci")
         #expect(result.manifests.issuers["local"]?.ghosts == .report)
-        #expect(result.manifests.issuers["local"]?.kind == .builtin(prefix: "tkc"))
+        #expect(result.manifests.issuers["local"]?.driver.settings(as: BuiltinIssuerSettings.self)?.prefix == "tkc")
         let other = Fixture.load("apiVersion: tokenctl/v1\nkind: Token\nmetadata: {name: x, owner: o}\nspec: {issuer: local, scopes: [a], lifespan: 1d}\n")
         #expect(other.manifests.tokens.first?.id.namespace == "default")
     }

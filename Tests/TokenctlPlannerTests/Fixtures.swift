@@ -67,15 +67,26 @@ func recorded(_ id: String, issuer: String = "local", lifespan: String = "90d", 
 /// The credential id `recorded(...)` gives version `number` of token `id`.
 func credentialID(_ id: String, _ number: Int) -> String { "\(tid(id).namespace).\(tid(id).name)-cred-\(number)" }
 
-/// The fixture issuers: `local` (builtin, ghosts reported), `strict` (builtin, ghosts retired), `ext` (exec),
-/// `pg` (postgres).
-let fixtureIssuers: [String: Issuer] = [
-    "local": Issuer(metadata: ResourceMetadata(name: "local", location: loc), kind: .builtin(prefix: "tkc")),
-    "strict": Issuer(metadata: ResourceMetadata(name: "strict", location: loc), kind: .builtin(prefix: "tks"), ghosts: .retire),
-    "ext": Issuer(metadata: ResourceMetadata(name: "ext", location: loc), kind: .exec(command: ["/usr/bin/issuer"], timeout: nil)),
-    "pg": Issuer(metadata: ResourceMetadata(name: "pg", location: loc),
-                 kind: .postgres(Issuer.PostgresSettings(url: try! SecretReference(parsing: "env:PG_URL")))),
-]
+/// Settings of the fixture issuers: the planner never looks inside, only at capabilities.
+struct FixtureSettings: DriverSettings {
+    var label: String
+}
+
+/// The fixture issuers: `local` (builtin-like, ghosts reported), `strict` (ghosts retired), `ext` (an issuer that
+/// cannot update in place, like exec), `pg` (postgres-like).
+let fixtureIssuers: [String: Issuer] = {
+    func issuer(_ name: String, _ type: String, _ capabilities: IssuerCapabilities, ghosts: GhostPolicy = .report) -> Issuer {
+        Issuer(metadata: ResourceMetadata(name: name, location: loc), driver: DriverConfiguration(type: type, settings: FixtureSettings(label: name)),
+               capabilities: capabilities, ghosts: ghosts)
+    }
+    let full: IssuerCapabilities = [.updateInPlace, .inventory, .idempotencyLookup, .overlap]
+    return [
+        "local": issuer("local", "builtin", full),
+        "strict": issuer("strict", "builtin", full, ghosts: .retire),
+        "ext": issuer("ext", "exec", []),
+        "pg": issuer("pg", "postgres", full.union(.secretFormats)),
+    ]
+}()
 
 func manifests(_ tokens: [Token]) -> ManifestSet { ManifestSet(tokens: tokens, issuers: fixtureIssuers) }
 

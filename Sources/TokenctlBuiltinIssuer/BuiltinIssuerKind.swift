@@ -1,0 +1,65 @@
+import TokenctlDrivers
+import TokenctlModel
+
+/// Settings of a `builtin` issuer.
+public struct BuiltinIssuerSettings: DriverSettings {
+    /// The prefix used when none is given.
+    public static let defaultPrefix = "tkc"
+    /// The prefix of issued tokens: `prefix_…`.
+    public var prefix: String
+
+    /// Creates settings.
+    public init(prefix: String = Self.defaultPrefix) {
+        self.prefix = prefix
+    }
+}
+
+/// The `builtin` issuer type: tokenctl's own authority in the state directory.
+public struct BuiltinIssuerKind: IssuerKind {
+    public let type = "builtin"
+    public let section = "builtin"
+    public let capabilities: IssuerCapabilities = [.updateInPlace, .inventory, .idempotencyLookup, .overlap]
+    public let fields = ["": ["prefix"]]
+    public let schemaName = "BuiltinIssuer"
+    public let schemaDefinitions = ["BuiltinIssuer": """
+        {"type": "object", "description": "Settings of tokenctl's own token authority.", "additionalProperties": false,
+         "properties": {"prefix": {"type": "string", "pattern": "^[a-z][a-z0-9]{1,15}$", "default": "tkc",
+                                   "description": "Prefix of issued tokens (prefix_...); 2-16 lowercase letters/digits (default tkc)."}}}
+        """]
+
+    /// Creates the kind.
+    public init() {}
+
+    public func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
+        // The section is optional: every setting has a default.
+        guard let section else { return BuiltinIssuerSettings() }
+        if case .null = section { return BuiltinIssuerSettings() }
+        guard let fields = reader.mapping(section, display: "Issuer spec.builtin", fields: self.fields[""] ?? []) else { return nil }
+        guard let prefix = fields["prefix"].flatMap({ reader.string($0.value, field: "builtin.prefix") }) else {
+            return fields["prefix"] == nil ? BuiltinIssuerSettings() : nil
+        }
+        guard Self.isPrefix(prefix.value) else {
+            reader.error("bad-value", "invalid builtin.prefix '\(prefix.value)': use 2 to 16 lowercase letters and digits, starting with a letter",
+                         at: prefix.location)
+            return nil
+        }
+        return BuiltinIssuerSettings(prefix: prefix.value)
+    }
+
+    public func make(_ issuer: Issuer, context: DriverContext) throws(DriverSetupError) -> any CredentialIssuer {
+        let settings = issuer.driver.settings(as: BuiltinIssuerSettings.self) ?? BuiltinIssuerSettings()
+        do {
+            let authority = try BuiltinAuthority(directory: context.stateDirectory, mode: context.mode == .readOnly ? .readOnly : .readWrite)
+            return BuiltinIssuer(authority: authority, name: issuer.metadata.name, prefix: settings.prefix)
+        } catch {
+            throw DriverSetupError(error.description)
+        }
+    }
+
+    /// 2 to 16 lowercase ASCII letters and digits, starting with a letter.
+    static func isPrefix(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard (2...16).contains(bytes.count), bytes[0] >= 97, bytes[0] <= 122 else { return false }
+        return bytes.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) }
+    }
+}

@@ -1,0 +1,53 @@
+import TokenctlModel
+
+/// A driver's settings section as the manifest decoder read it, with the place of every value.
+///
+/// The decoder has already refused duplicate keys and literal secrets (a refused value is `withheld`); the driver
+/// decodes the rest into its own settings with a `SettingsReader`.
+public indirect enum ConfigNode: Sendable {
+    /// A non-empty scalar.
+    case scalar(String, SourceLocation)
+    /// An empty value (`~`, `null` or nothing).
+    case null(SourceLocation)
+    /// A mapping, in document order.
+    case mapping([ConfigEntry], SourceLocation)
+    /// A list.
+    case sequence([ConfigNode], SourceLocation)
+    /// A value the decoder refused and reported already (it looked like a secret); never echoed.
+    case withheld(SourceLocation)
+
+    /// Where the value starts.
+    public var location: SourceLocation {
+        switch self {
+        case .scalar(_, let location), .null(let location), .mapping(_, let location), .sequence(_, let location), .withheld(let location):
+            location
+        }
+    }
+
+    /// How messages name what was found.
+    public var kindDescription: String {
+        switch self {
+        case .scalar, .withheld: "a scalar"
+        case .null: "an empty value"
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        }
+    }
+}
+
+/// One key of a mapping and its value.
+public struct ConfigEntry: Sendable {
+    /// The key.
+    public var key: String
+    /// Where the key is.
+    public var keyLocation: SourceLocation
+    /// Its value.
+    public var value: ConfigNode
+
+    /// Creates an entry.
+    public init(key: String, keyLocation: SourceLocation, value: ConfigNode) {
+        self.key = key
+        self.keyLocation = keyLocation
+        self.value = value
+    }
+}
