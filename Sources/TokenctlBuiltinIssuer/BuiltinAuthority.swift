@@ -12,9 +12,9 @@ import TokenctlModel
 /// let issued = try authority.issue(IssueRequest(issuer: "local", owner: "team-a", subject: "payments/api",
 ///                                               scopes: ["orders:read"], expiresAt: nil, idempotencyKey: "k1"), now: now)
 /// ```
-public final class BuiltinAuthority: Sendable {
+package final class BuiltinAuthority: Sendable {
     /// How the authority database is opened.
-    public enum Mode: Sendable {
+    package enum Mode: Sendable {
         /// Reads only; a missing database is an empty authority.
         case readOnly
         /// Reads and writes; created when missing.
@@ -22,7 +22,7 @@ public final class BuiltinAuthority: Sendable {
     }
 
     /// Why the authority failed; messages never contain a token.
-    public enum AuthorityError: Error, Equatable, Sendable, CustomStringConvertible, SafeToPrint {
+    package enum AuthorityError: Error, Equatable, Sendable, CustomStringConvertible, SafeToPrint {
         /// The database cannot be opened or is damaged.
         case unavailable(path: String, detail: String)
         /// The credential does not exist.
@@ -30,7 +30,7 @@ public final class BuiltinAuthority: Sendable {
         /// The database was written by a newer tokenctl.
         case newerVersion(path: String, unknownMigrations: [String])
 
-        public var description: String {
+        package var description: String {
             switch self {
             case let .unavailable(path, detail):
                 "the builtin issuer's database '\(path)' cannot be used (\(detail)); check the state directory and its permissions"
@@ -44,14 +44,14 @@ public final class BuiltinAuthority: Sendable {
     }
 
     /// The database file.
-    public let path: String
+    package let path: String
     private let database: (any DatabaseWriter)?
 
     /// The file name inside the state directory.
-    public static let fileName = "authority.db"
+    package static let fileName = "authority.db"
 
     /// Opens the authority in a state directory.
-    public init(directory: String, mode: Mode) throws(AuthorityError) {
+    package init(directory: String, mode: Mode) throws(AuthorityError) {
         path = (directory as NSString).appendingPathComponent(Self.fileName)
         if mode == .readOnly && !FileManager.default.fileExists(atPath: path) {
             database = nil
@@ -121,13 +121,13 @@ public final class BuiltinAuthority: Sendable {
 
     /// Issues a token. With an idempotency key already used, returns the earlier credential's id and no secret
     /// (the secret was never stored, so it cannot be handed out twice).
-    public func issue(_ request: IssueRequest, prefix: String = BuiltinIssuerSettings.defaultPrefix,
+    package func issue(_ request: IssueRequest, prefix: String = BuiltinIssuerSettings.defaultPrefix,
                       now: Timestamp) throws(AuthorityError) -> IssuedCredential {
         try issue([request], prefix: prefix, now: now)[0]
     }
 
     /// Issues many tokens in one transaction (one fsync), all or none; each token starts with `prefix_`.
-    public func issue(_ requests: [IssueRequest], prefix: String = BuiltinIssuerSettings.defaultPrefix,
+    package func issue(_ requests: [IssueRequest], prefix: String = BuiltinIssuerSettings.defaultPrefix,
                       now: Timestamp) throws(AuthorityError) -> [IssuedCredential] {
         let writer = try writer()
         return try run {
@@ -155,12 +155,12 @@ public final class BuiltinAuthority: Sendable {
     }
 
     /// Revokes a credential; revoking twice is fine, an unknown id is too (nothing to revoke).
-    public func revoke(credentialID: String, now: Timestamp) throws(AuthorityError) {
+    package func revoke(credentialID: String, now: Timestamp) throws(AuthorityError) {
         try revoke([credentialID], now: now)
     }
 
     /// Revokes many credentials in one transaction.
-    public func revoke(_ credentialIDs: [String], now: Timestamp) throws(AuthorityError) {
+    package func revoke(_ credentialIDs: [String], now: Timestamp) throws(AuthorityError) {
         let writer = try writer()
         try run {
             try writer.write { db in
@@ -171,7 +171,7 @@ public final class BuiltinAuthority: Sendable {
     }
 
     /// The credential issued under an idempotency key.
-    public func credential(forIdempotencyKey key: String) throws(AuthorityError) -> String? {
+    package func credential(forIdempotencyKey key: String) throws(AuthorityError) -> String? {
         guard let database else { return nil }
         return try run {
             try database.read { db in try String.fetchOne(db, sql: "SELECT id FROM credential WHERE idempotency_key = ?", arguments: [key]) }
@@ -179,7 +179,7 @@ public final class BuiltinAuthority: Sendable {
     }
 
     /// Changes a credential's scopes in place.
-    public func update(credentialID: String, scopes: [String]) throws(AuthorityError) {
+    package func update(credentialID: String, scopes: [String]) throws(AuthorityError) {
         let writer = try writer()
         try run {
             try writer.write { db in
@@ -190,7 +190,7 @@ public final class BuiltinAuthority: Sendable {
     }
 
     /// The issuer's inventory: every credential of `issuer`, revoked ones included (marked).
-    public func list(issuer: String) throws(AuthorityError) -> [ObservedCredential] {
+    package func list(issuer: String) throws(AuthorityError) -> [ObservedCredential] {
         guard let database else { return [] }
         return try run {
             try database.read { db in
@@ -206,7 +206,7 @@ public final class BuiltinAuthority: Sendable {
     }
 
     /// Every credential of `issuer` with its idempotency key, revoked ones included (for `state rebuild`).
-    public func issuedRecords(issuer: String) throws(AuthorityError) -> [IssuedRecord] {
+    package func issuedRecords(issuer: String) throws(AuthorityError) -> [IssuedRecord] {
         guard let database else { return [] }
         return try run {
             try database.read { db in
@@ -228,7 +228,7 @@ public final class BuiltinAuthority: Sendable {
 
     /// Checks a presented token: its checksum first (no lookup), then its hash. With `recordUse`, records the
     /// last use of a valid token at once; a busy server passes false and batches them through `recordUse(_:)`.
-    public func verify(_ token: Secret, now: Timestamp, recordUse: Bool = true) throws(AuthorityError) -> Verification {
+    package func verify(_ token: Secret, now: Timestamp, recordUse: Bool = true) throws(AuthorityError) -> Verification {
         let (wellFormed, hash) = token.withRevealed { (TokenFormat.hasValidChecksum($0), TokenFormat.hash($0)) }
         guard wellFormed else { return .invalid(.badChecksum) }
         guard let database else { return .invalid(.unknown) }
@@ -256,7 +256,7 @@ public final class BuiltinAuthority: Sendable {
     }
 
     /// Records last-use times by credential id in one transaction; a time never moves back.
-    public func recordUse(_ times: [String: Timestamp]) throws(AuthorityError) {
+    package func recordUse(_ times: [String: Timestamp]) throws(AuthorityError) {
         guard !times.isEmpty else { return }
         let writer = try writer()
         try run {
@@ -269,7 +269,7 @@ public final class BuiltinAuthority: Sendable {
     }
 
     /// Last-used times by credential id, for status.
-    public func lastUsed(issuer: String) throws(AuthorityError) -> [String: Timestamp] {
+    package func lastUsed(issuer: String) throws(AuthorityError) -> [String: Timestamp] {
         guard let database else { return [:] }
         return try run {
             try database.read { db in
@@ -284,7 +284,7 @@ public final class BuiltinAuthority: Sendable {
     }
 
     /// Whether an id has the form this authority gives its credentials (`tk-` and 16 hexadecimal digits).
-    public static func isCredentialID(_ id: String) -> Bool {
+    package static func isCredentialID(_ id: String) -> Bool {
         id.utf8.count == 19 && id.hasPrefix("tk-") && id.utf8.dropFirst(3).allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
     }
 
@@ -295,14 +295,14 @@ public final class BuiltinAuthority: Sendable {
 }
 
 /// The outcome of `verify`.
-public enum Verification: Sendable, Equatable {
+package enum Verification: Sendable, Equatable {
     /// Valid, with what it grants.
     case valid(VerifiedCredential)
     /// Not valid, and why.
     case invalid(InvalidReason)
 
     /// Why a token is not valid.
-    public enum InvalidReason: String, Sendable, Equatable {
+    package enum InvalidReason: String, Sendable, Equatable {
         case badChecksum = "bad checksum (mistyped or not a tokenctl token)"
         case unknown = "unknown to this issuer"
         case expired = "expired"
@@ -311,64 +311,64 @@ public enum Verification: Sendable, Equatable {
 }
 
 /// A valid token's facts (never the token).
-public struct VerifiedCredential: Sendable, Equatable {
+package struct VerifiedCredential: Sendable, Equatable {
     /// The authority's id for the credential.
-    public var credentialID: String
+    package var credentialID: String
     /// The Issuer's name.
-    public var issuer: String
+    package var issuer: String
     /// The accountable owner.
-    public var owner: String
+    package var owner: String
     /// What it was issued for, e.g. `payments/orders-api-ci`.
-    public var subject: String
+    package var subject: String
     /// What it may do.
-    public var scopes: [String]
+    package var scopes: [String]
     /// When it was issued.
-    public var issuedAt: Timestamp
+    package var issuedAt: Timestamp
     /// When it expires; nil for never.
-    public var expiresAt: Timestamp?
+    package var expiresAt: Timestamp?
 }
 
 /// The builtin authority as a `CredentialIssuer` for one Issuer of the manifests.
-public struct BuiltinIssuer: CredentialIssuer, RebuildableIssuer {
+package struct BuiltinIssuer: CredentialIssuer, RebuildableIssuer {
     /// The authority.
-    public let authority: BuiltinAuthority
+    package let authority: BuiltinAuthority
     /// The Issuer's name.
-    public let name: String
+    package let name: String
     /// The prefix of the tokens it issues.
-    public let prefix: String
+    package let prefix: String
 
     /// Adapts an authority.
-    public init(authority: BuiltinAuthority, name: String, prefix: String = BuiltinIssuerSettings.defaultPrefix) {
+    package init(authority: BuiltinAuthority, name: String, prefix: String = BuiltinIssuerSettings.defaultPrefix) {
         self.authority = authority
         self.name = name
         self.prefix = prefix
     }
 
-    public func issue(_ requests: [IssueRequest], now: Timestamp) async throws -> [IssuedCredential] {
+    package func issue(_ requests: [IssueRequest], now: Timestamp) async throws -> [IssuedCredential] {
         try authority.issue(requests, prefix: prefix, now: now)
     }
 
-    public func revoke(_ credentialIDs: [String], now: Timestamp) async throws {
+    package func revoke(_ credentialIDs: [String], now: Timestamp) async throws {
         try authority.revoke(credentialIDs, now: now)
     }
 
-    public func update(credentialID: String, scopes: [String]) async throws {
+    package func update(credentialID: String, scopes: [String]) async throws {
         try authority.update(credentialID: credentialID, scopes: scopes)
     }
 
-    public func list() async throws -> [ObservedCredential] {
+    package func list() async throws -> [ObservedCredential] {
         try authority.list(issuer: name)
     }
 
-    public func credential(forIdempotencyKey key: String) async throws -> String? {
+    package func credential(forIdempotencyKey key: String) async throws -> String? {
         try authority.credential(forIdempotencyKey: key)
     }
 
-    public func issuedRecords() async throws -> [IssuedRecord] {
+    package func issuedRecords() async throws -> [IssuedRecord] {
         try authority.issuedRecords(issuer: name)
     }
 
-    public func fingerprint(of secret: Secret) -> String {
+    package func fingerprint(of secret: Secret) -> String {
         secret.withRevealed { TokenFormat.hash($0) }
     }
 }

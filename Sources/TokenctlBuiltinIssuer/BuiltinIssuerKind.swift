@@ -2,35 +2,35 @@ import TokenctlDrivers
 import TokenctlModel
 
 /// Settings of a `builtin` issuer.
-public struct BuiltinIssuerSettings: DriverSettings {
+package struct BuiltinIssuerSettings: DriverSettings {
     /// The prefix used when none is given.
-    public static let defaultPrefix = "tkc"
+    package static let defaultPrefix = "tkc"
     /// The prefix of issued tokens: `prefix_…`.
-    public var prefix: String
+    package var prefix: String
 
     /// Creates settings.
-    public init(prefix: String = Self.defaultPrefix) {
+    package init(prefix: String = Self.defaultPrefix) {
         self.prefix = prefix
     }
 }
 
 /// The `builtin` issuer type: tokenctl's own authority in the state directory.
-public struct BuiltinIssuerKind: IssuerKind {
-    public let type = "builtin"
-    public let section = "builtin"
-    public let capabilities: IssuerCapabilities = [.updateInPlace, .inventory, .idempotencyLookup, .overlap]
-    public let fields = ["": ["prefix"]]
-    public let schemaName = "BuiltinIssuer"
-    public let schemaDefinitions = ["BuiltinIssuer": """
+package struct BuiltinIssuerKind: IssuerKind {
+    package let type = "builtin"
+    package let section = "builtin"
+    package let capabilities: IssuerCapabilities = [.updateInPlace, .inventory, .idempotencyLookup, .overlap]
+    package let fields = ["": ["prefix"]]
+    package let schemaName = "BuiltinIssuer"
+    package let schemaDefinitions = ["BuiltinIssuer": """
         {"type": "object", "description": "Settings of tokenctl's own token authority.", "additionalProperties": false,
          "properties": {"prefix": {"type": "string", "pattern": "^[a-z][a-z0-9]{1,15}$", "default": "tkc",
                                    "description": "Prefix of issued tokens (prefix_...); 2-16 lowercase letters/digits (default tkc)."}}}
         """]
 
     /// Creates the kind.
-    public init() {}
+    package init() {}
 
-    public func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
+    package func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
         // The section is optional: every setting has a default.
         guard let section else { return BuiltinIssuerSettings() }
         if case .null = section { return BuiltinIssuerSettings() }
@@ -46,7 +46,7 @@ public struct BuiltinIssuerKind: IssuerKind {
         return BuiltinIssuerSettings(prefix: prefix.value)
     }
 
-    public func make(_ issuer: Issuer, context: DriverContext) throws(DriverSetupError) -> any CredentialIssuer {
+    package func make(_ issuer: Issuer, context: DriverContext) throws(DriverSetupError) -> any CredentialIssuer {
         let settings = issuer.driver.settings(as: BuiltinIssuerSettings.self) ?? BuiltinIssuerSettings()
         do {
             let authority = try BuiltinAuthority(directory: context.stateDirectory, mode: context.mode == .readOnly ? .readOnly : .readWrite)

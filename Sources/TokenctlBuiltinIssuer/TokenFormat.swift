@@ -11,13 +11,13 @@ import TokenctlModel
 /// let token = TokenFormat.generate(prefix: "tkc")   // tkc_4Fq…
 /// TokenFormat.hasValidChecksum(token)               // true
 /// ```
-public enum TokenFormat {
+package enum TokenFormat {
     static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
     static let randomLength = 43
     static let checksumLength = 6
 
     /// A new token with 256 bits from the system's cryptographic random source.
-    public static func generate(prefix: String) -> String {
+    package static func generate(prefix: String) -> String {
         var generator = SystemRandomNumberGenerator()
         var words = (0..<4).map { _ in generator.next() as UInt64 }
         let random = base62(&words, length: randomLength)
@@ -31,7 +31,7 @@ public enum TokenFormat {
     }
 
     /// Whether `token` has the form `<prefix>_<random><checksum>` and its checksum matches.
-    public static func hasValidChecksum(_ token: String) -> Bool {
+    package static func hasValidChecksum(_ token: String) -> Bool {
         guard let underscore = token.lastIndex(of: "_") else { return false }
         let body = token[token.index(after: underscore)...]
         guard body.utf8.count == randomLength + checksumLength, body.utf8.allSatisfy({ alphabet.contains($0) }) else { return false }
@@ -45,17 +45,17 @@ public enum TokenFormat {
     }
 
     /// The prefix of a token (before the last `_`), if it has one.
-    public static func prefix(of token: String) -> String? {
+    package static func prefix(of token: String) -> String? {
         token.lastIndex(of: "_").map { String(token[..<$0]) }
     }
 
     /// The hash stored in place of the token.
-    public static func hash(_ token: String) -> String {
+    package static func hash(_ token: String) -> String {
         "sha256:" + Hex.string(SHA256.hash(data: Data(token.utf8)))
     }
 
     /// A hint that identifies a token without revealing it: `tkc_…` and the last 4 checksum characters.
-    public static func hint(_ token: String) -> String {
+    package static func hint(_ token: String) -> String {
         "\(prefix(of: token) ?? "")_…\(token.suffix(4))"
     }
 

@@ -4,15 +4,15 @@ import Logging
 import Synchronization
 
 /// How log lines are written: `human` (swift-log's stream format) or `json` (one object a line, for collectors).
-public enum LogFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+package enum LogFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
     case human, json
 }
 
 /// Configures swift-log once, before any command runs: the level from `TOKENCTL_LOG_LEVEL` (default warning),
 /// the format from `--log-format` on the command line or `TOKENCTL_LOG_FORMAT`. Logs go to stderr.
-public enum LogSetup {
+package enum LogSetup {
     /// Bootstraps the logging system for the given command line.
-    public static func bootstrap(arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) {
+    package static func bootstrap(arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) {
         let level = environment["TOKENCTL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let format = format(arguments: arguments) ?? environment["TOKENCTL_LOG_FORMAT"].flatMap(LogFormat.init(rawValue:)) ?? .human
         LoggingSystem.bootstrap { label in

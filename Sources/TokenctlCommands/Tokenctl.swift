@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 
 /// The `tokenctl` root command.
-public struct Tokenctl: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct Tokenctl: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "tokenctl",
         abstract: "Declarative reconciliation of API tokens: plan, apply, rotate, retire.",
         version: "0.1.0",
@@ -12,13 +12,13 @@ public struct Tokenctl: AsyncParsableCommand {
                       StateCommand.self, RekeyCommand.self]
     )
 
-    public init() {}
+    package init() {}
 
     /// The file-creation mask tokenctl was started with, restored for the commands `tokenctl exec` runs.
     nonisolated(unsafe) static var inheritedUmask: mode_t = 0o022
 
     /// Runs the command line, mapping every failure onto tokenctl's exit codes (0, 1, 2, 3).
-    public static func runMain() async -> Never {
+    package static func runMain() async -> Never {
         // Every file tokenctl creates is private to its owner, including those SQLite makes beside a database
         // (state.db-wal, state.db-shm), which would otherwise follow the caller's umask.
         inheritedUmask = umask(0o077)

@@ -9,43 +9,43 @@ import Synchronization
 /// health.record(outcome, at: now)
 /// health.readiness(at: now)   // (ready: true, reason: "last pass succeeded 3s ago")
 /// ```
-public final class ControllerHealth: Sendable {
+package final class ControllerHealth: Sendable {
     /// A copy of the controller's condition at one moment.
-    public struct Snapshot: Sendable, Equatable {
+    package struct Snapshot: Sendable, Equatable {
         /// When the last pass ended (seconds since the epoch).
-        public var lastPassAt: Double?
+        package var lastPassAt: Double?
         /// When the last pass that reached the state ended.
-        public var lastSuccessAt: Double?
+        package var lastSuccessAt: Double?
         /// The last pass's result.
-        public var lastResult: PassOutcome.Result?
+        package var lastResult: PassOutcome.Result?
         /// Whether the last pass could open, lock and read the state.
-        public var stateReachable = false
+        package var stateReachable = false
         /// Why the last pass failed, if it did.
-        public var lastError: String?
+        package var lastError: String?
         /// Whether the manifests read last were valid.
-        public var manifestsValid = true
+        package var manifestsValid = true
         /// Tokens whose changes keep failing.
-        public var needsAttention: [RetryBook.Entry] = []
+        package var needsAttention: [RetryBook.Entry] = []
         /// Who leads, when this replica is on standby (shared state).
-        public var standbyFor: String?
+        package var standbyFor: String?
     }
 
     /// How long after the last successful pass the controller stops calling itself ready.
-    public let staleAfter: Double
+    package let staleAfter: Double
     private let current = Mutex(Snapshot())
 
     /// Creates the health record of a controller that has not run a pass yet (not ready).
-    public init(staleAfter: Double) {
+    package init(staleAfter: Double) {
         self.staleAfter = staleAfter
     }
 
     /// The current condition.
-    public var snapshot: Snapshot {
+    package var snapshot: Snapshot {
         current.withLock { $0 }
     }
 
     /// Records a finished pass and the retry book after it.
-    public func record(_ outcome: PassOutcome, retries: RetryBook, at now: Double) {
+    package func record(_ outcome: PassOutcome, retries: RetryBook, at now: Double) {
         current.withLock { current in
             current.lastPassAt = now
             current.lastResult = outcome.result
@@ -59,7 +59,7 @@ public final class ControllerHealth: Sendable {
     }
 
     /// Whether the controller is ready (it reached the state recently), and why or why not.
-    public func readiness(at now: Double) -> (ready: Bool, reason: String) {
+    package func readiness(at now: Double) -> (ready: Bool, reason: String) {
         let state = snapshot
         guard let lastPass = state.lastPassAt else { return (false, "no reconcile pass has finished yet") }
         guard state.lastResult != .failed, state.stateReachable, let lastSuccess = state.lastSuccessAt else {

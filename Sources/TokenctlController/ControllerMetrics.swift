@@ -20,7 +20,7 @@ import Synchronization
 /// | `tokenctl_state_reachable`, `tokenctl_last_success_timestamp_seconds` | gauges | |
 /// | `tokenctl_leader` | gauge: 1 when this replica acts, 0 on standby (shared state) | |
 /// | `tokenctl_retirements_held` | gauge: tokens a held plan would retire (retirement guard), 0 when none is held | |
-public final class ControllerMetrics: Sendable {
+package final class ControllerMetrics: Sendable {
     private let passes: [PassOutcome.Result: Counter]
     private let passDuration = Metrics.Timer(label: "tokenctl_reconcile_pass_duration_seconds", preferredDisplayUnit: .seconds)
     private let changes: [String: Counter]
@@ -38,7 +38,7 @@ public final class ControllerMetrics: Sendable {
     private let tokenGauges = Mutex<[FleetSnapshot.IssuerHealth: Gauge]>([:])
 
     /// Creates the instruments (through whatever metrics backend was bootstrapped).
-    public init() {
+    package init() {
         passes = Dictionary(uniqueKeysWithValues: PassOutcome.Result.allCases.map {
             ($0, Counter(label: "tokenctl_reconcile_passes_total", dimensions: [("result", $0.rawValue)]))
         })
@@ -53,7 +53,7 @@ public final class ControllerMetrics: Sendable {
     }
 
     /// Records a finished pass.
-    public func record(_ outcome: PassOutcome, duration: Double, needingAttention count: Int, at now: Double) {
+    package func record(_ outcome: PassOutcome, duration: Double, needingAttention count: Int, at now: Double) {
         passes[outcome.result]?.increment()
         passDuration.recordNanoseconds(Int64(duration * 1e9))
         for change in outcome.changes {

@@ -2,23 +2,23 @@ import TokenctlModel
 import TokenctlPlanner
 
 /// What a reconcile pass is asked to do.
-public struct PassRequest: Sendable {
+package struct PassRequest: Sendable {
     /// The moment the pass plans for.
-    public var now: Timestamp
+    package var now: Timestamp
     /// Keys (see `RetryBook.key(of:)`) of tokens whose changes wait for their backoff to end.
-    public var deferred: Set<String>
+    package var deferred: Set<String>
 
     /// Creates a request.
-    public init(now: Timestamp, deferred: Set<String>) {
+    package init(now: Timestamp, deferred: Set<String>) {
         self.now = now
         self.deferred = deferred
     }
 }
 
 /// How a reconcile pass went: the data the controller turns into retries, health and metrics.
-public struct PassOutcome: Sendable {
+package struct PassOutcome: Sendable {
     /// The overall result.
-    public enum Result: String, Sendable, CaseIterable {
+    package enum Result: String, Sendable, CaseIterable {
         /// Every planned change was applied (or there was nothing to do).
         case success
         /// The pass ran, but some changes failed; they are retried with backoff.
@@ -28,16 +28,16 @@ public struct PassOutcome: Sendable {
     }
 
     /// One change that was attempted.
-    public struct Change: Sendable, Equatable {
+    package struct Change: Sendable, Equatable {
         /// The retry key of its token.
-        public var key: String
+        package var key: String
         /// What it did.
-        public var action: PlanAction
+        package var action: PlanAction
         /// Why it failed, or nil when it succeeded.
-        public var failure: String?
+        package var failure: String?
 
         /// Creates a change record.
-        public init(key: String, action: PlanAction, failure: String?) {
+        package init(key: String, action: PlanAction, failure: String?) {
             self.key = key
             self.action = action
             self.failure = failure
@@ -45,32 +45,32 @@ public struct PassOutcome: Sendable {
     }
 
     /// The result.
-    public var result: Result
+    package var result: Result
     /// Whether the state could be opened, locked and read.
-    public var stateReachable: Bool
+    package var stateReachable: Bool
     /// Why the pass failed, when it did (free of secrets).
-    public var error: String?
+    package var error: String?
     /// Whether the manifests read in this pass were valid; when not, the last good set was used.
-    public var manifestsValid: Bool
+    package var manifestsValid: Bool
     /// Errors and policy violations in the manifests read in this pass.
-    public var manifestErrors: Int
+    package var manifestErrors: Int
     /// The changes attempted.
-    public var changes: [Change]
+    package var changes: [Change]
     /// Keys of every token that had a change planned, applied or deferred.
-    public var plannedKeys: Set<String>
+    package var plannedKeys: Set<String>
     /// How many planned changes waited for their backoff.
-    public var deferredCount: Int
+    package var deferredCount: Int
     /// The next moment a rotation, retirement or expiry falls due after this pass.
-    public var nextDueAt: Timestamp?
+    package var nextDueAt: Timestamp?
     /// How the managed tokens stand after the pass, when the state was read.
-    public var fleet: FleetSnapshot?
+    package var fleet: FleetSnapshot?
     /// Set when this replica did not act because another holds the lease on shared state: who leads.
-    public var standbyFor: String?
+    package var standbyFor: String?
     /// Set when the pass acted on nothing because its plan would retire more tokens than allowed: how many.
-    public var heldRetirements: Int?
+    package var heldRetirements: Int?
 
     /// Creates an outcome.
-    public init(result: Result, stateReachable: Bool, error: String? = nil, manifestsValid: Bool = true, manifestErrors: Int = 0,
+    package init(result: Result, stateReachable: Bool, error: String? = nil, manifestsValid: Bool = true, manifestErrors: Int = 0,
                 changes: [Change] = [], plannedKeys: Set<String> = [], deferredCount: Int = 0, nextDueAt: Timestamp? = nil,
                 fleet: FleetSnapshot? = nil) {
         self.result = result
@@ -86,37 +86,37 @@ public struct PassOutcome: Sendable {
     }
 
     /// A pass of a replica on standby: another replica leads; try again at `retryAt`.
-    public static func standby(leader: String, retryAt: Timestamp) -> PassOutcome {
+    package static func standby(leader: String, retryAt: Timestamp) -> PassOutcome {
         var outcome = PassOutcome(result: .success, stateReachable: true, nextDueAt: retryAt)
         outcome.standbyFor = leader
         return outcome
     }
 
     /// A pass that could not reach the state.
-    public static func unreachable(_ error: String, manifestsValid: Bool = true, manifestErrors: Int = 0) -> PassOutcome {
+    package static func unreachable(_ error: String, manifestsValid: Bool = true, manifestErrors: Int = 0) -> PassOutcome {
         PassOutcome(result: .failed, stateReachable: false, error: error, manifestsValid: manifestsValid, manifestErrors: manifestErrors)
     }
 }
 
 /// Counts over the managed tokens, for metrics: bounded labels only (issuer and health, never token names).
-public struct FleetSnapshot: Sendable, Equatable {
+package struct FleetSnapshot: Sendable, Equatable {
     /// Tokens by issuer name and health.
-    public var tokensByIssuerAndHealth: [IssuerHealth: Int]
+    package var tokensByIssuerAndHealth: [IssuerHealth: Int]
     /// Seconds until the earliest expiry of an active credential; nil when none expires.
-    public var secondsUntilEarliestExpiry: Int64?
+    package var secondsUntilEarliestExpiry: Int64?
     /// Tokens whose active credential was last used (or, never used, issued) longer ago than the unused threshold.
-    public var unusedTokens: Int
+    package var unusedTokens: Int
 
     /// An issuer and a health, the labels of the token gauge.
-    public struct IssuerHealth: Hashable, Sendable {
+    package struct IssuerHealth: Hashable, Sendable {
         /// The Issuer's name.
-        public var issuer: String
+        package var issuer: String
         /// The health.
-        public var health: TokenStatus.Health
+        package var health: TokenStatus.Health
     }
 
     /// Counts the rows of `tokenctl status`.
-    public init(rows: [TokenStatus.Row], now: Timestamp, unusedAfter: TokenDuration = TokenDuration(seconds: 30 * 86_400)) {
+    package init(rows: [TokenStatus.Row], now: Timestamp, unusedAfter: TokenDuration = TokenDuration(seconds: 30 * 86_400)) {
         var counts: [IssuerHealth: Int] = [:]
         var earliest: Int64?
         var unused = 0
@@ -135,11 +135,11 @@ public struct FleetSnapshot: Sendable, Equatable {
 }
 
 /// Which tokens count as unused: the rule shared by `status --unused` and the unused-token metric.
-public enum UnusedTokens {
+package enum UnusedTokens {
     /// Whether a token with an active credential has gone unused for `threshold`: its last use (of any version),
     /// or when it was never used, its first issue, lies further back. A token issued yesterday is not unused, only
     /// new; a token rotated weekly but never used is unused after 30 days.
-    public static func isUnused(_ row: TokenStatus.Row, now: Timestamp, threshold: TokenDuration) -> Bool {
+    package static func isUnused(_ row: TokenStatus.Row, now: Timestamp, threshold: TokenDuration) -> Bool {
         guard row.version != nil, let since = row.lastUsedAt ?? row.managedSince ?? row.issuedAt else { return false }
         return now.secondsSinceEpoch - since.secondsSinceEpoch >= threshold.seconds
     }

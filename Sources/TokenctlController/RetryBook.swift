@@ -11,51 +11,51 @@ import TokenctlPlanner
 ///
 /// A failing token never blocks the others: the controller leaves its changes out of a pass while it waits,
 /// and keeps it listed (needs attention) until a change for it succeeds. It is never given up.
-public struct RetryBook: Sendable, Equatable {
+package struct RetryBook: Sendable, Equatable {
     /// One failing token.
-    public struct Entry: Sendable, Equatable, Codable {
+    package struct Entry: Sendable, Equatable, Codable {
         /// The token (or ghost credential) the change was for.
-        public var key: String
+        package var key: String
         /// The action that failed last.
-        public var action: String
+        package var action: String
         /// Failures in a row.
-        public var failures: Int
+        package var failures: Int
         /// The last error, already free of secrets.
-        public var lastError: String
+        package var lastError: String
         /// When it first failed in this run of failures.
-        public var firstFailedAt: Timestamp
+        package var firstFailedAt: Timestamp
         /// When the next attempt may run.
-        public var nextAttemptAt: Timestamp
+        package var nextAttemptAt: Timestamp
     }
 
     /// The delay after the first failure.
-    public var base: TokenDuration
+    package var base: TokenDuration
     /// The longest delay.
-    public var cap: TokenDuration
+    package var cap: TokenDuration
     /// The failing tokens by key.
-    public private(set) var entries: [String: Entry] = [:]
+    package private(set) var entries: [String: Entry] = [:]
 
     /// Creates an empty book.
-    public init(base: TokenDuration = TokenDuration(seconds: 2), cap: TokenDuration = TokenDuration(seconds: 300)) {
+    package init(base: TokenDuration = TokenDuration(seconds: 2), cap: TokenDuration = TokenDuration(seconds: 300)) {
         self.base = base
         self.cap = cap
     }
 
     /// The key a change is tracked under: its token, or the ghost credential it retires.
-    public static func key(of change: PlannedChange) -> String {
+    package static func key(of change: PlannedChange) -> String {
         if let token = change.token { return token.description }
         return "ghost \(change.issuer)/\(change.ghost?.credentialID ?? "?")"
     }
 
     /// The delay before attempt number `failures + 1`.
-    public func delay(afterFailures failures: Int) -> TokenDuration {
+    package func delay(afterFailures failures: Int) -> TokenDuration {
         let exponent = min(max(failures - 1, 0), 30)
         let seconds = base.seconds.multipliedReportingOverflow(by: Int64(1) << Int64(exponent))
         return TokenDuration(seconds: seconds.overflow ? cap.seconds : min(seconds.partialValue, cap.seconds))
     }
 
     /// Notes a failed change.
-    public mutating func recordFailure(key: String, action: String, error: String, now: Timestamp) {
+    package mutating func recordFailure(key: String, action: String, error: String, now: Timestamp) {
         var entry = entries[key] ?? Entry(key: key, action: action, failures: 0, lastError: "", firstFailedAt: now, nextAttemptAt: now)
         entry.failures += 1
         entry.action = action
@@ -65,25 +65,25 @@ public struct RetryBook: Sendable, Equatable {
     }
 
     /// Notes a change that succeeded: the token is healthy again.
-    public mutating func recordSuccess(key: String) {
+    package mutating func recordSuccess(key: String) {
         entries[key] = nil
     }
 
     /// Forgets tokens that no longer have anything planned (removed from the manifests, or fixed by someone else).
-    public mutating func keepOnly(_ keys: Set<String>) {
+    package mutating func keepOnly(_ keys: Set<String>) {
         entries = entries.filter { keys.contains($0.key) }
     }
 
     /// Whether the token's changes must wait at `now`.
-    public func isWaiting(_ key: String, now: Timestamp) -> Bool {
+    package func isWaiting(_ key: String, now: Timestamp) -> Bool {
         entries[key].map { $0.nextAttemptAt > now } ?? false
     }
 
     /// The keys whose changes must wait at `now`.
-    public func waitingKeys(now: Timestamp) -> Set<String> {
+    package func waitingKeys(now: Timestamp) -> Set<String> {
         Set(entries.values.filter { $0.nextAttemptAt > now }.map(\.key))
     }
 
     /// The earliest moment a waiting change may run again.
-    public var earliestRetry: Timestamp? { entries.values.map(\.nextAttemptAt).min() }
+    package var earliestRetry: Timestamp? { entries.values.map(\.nextAttemptAt).min() }
 }

@@ -10,16 +10,16 @@ import TokenctlModel
 /// The interval is jittered (±10% by default) so that replicas and restarts do not fall into step;
 /// a due moment or a retry wakes the controller exactly then, so a 10-second rotation is not left
 /// waiting for the interval.
-public struct WakeSchedule: Sendable, Equatable {
+package struct WakeSchedule: Sendable, Equatable {
     /// Seconds between passes when nothing falls due sooner.
-    public var interval: Double
+    package var interval: Double
     /// The share of the interval by which it may vary, up or down.
-    public var jitterFraction: Double
+    package var jitterFraction: Double
     /// The shortest sleep, so that a due moment in the past never spins the loop.
-    public var minimumSleep: Double
+    package var minimumSleep: Double
 
     /// Creates a schedule.
-    public init(interval: Double, jitterFraction: Double = 0.1, minimumSleep: Double = 0.2) {
+    package init(interval: Double, jitterFraction: Double = 0.1, minimumSleep: Double = 0.2) {
         self.interval = interval
         self.jitterFraction = jitterFraction
         self.minimumSleep = minimumSleep
@@ -27,7 +27,7 @@ public struct WakeSchedule: Sendable, Equatable {
 
     /// The moment (seconds since the epoch) to wake after a pass that ended at `now`. `jitter` is a number
     /// in 0…1 (random in production, fixed in tests).
-    public func nextWake(after now: Double, nextDue: Timestamp?, nextRetry: Timestamp?, jitter: Double) -> Double {
+    package func nextWake(after now: Double, nextDue: Timestamp?, nextRetry: Timestamp?, jitter: Double) -> Double {
         let spread = interval * jitterFraction * (2 * min(max(jitter, 0), 1) - 1)
         var wake = now + max(minimumSleep, interval + spread)
         for moment in [nextDue, nextRetry].compactMap({ $0 }) {
@@ -37,7 +37,7 @@ public struct WakeSchedule: Sendable, Equatable {
     }
 
     /// The moment after a pass that could not reach the state: backoff that doubles from 1 second up to the interval.
-    public func retryAfterStateFailure(now: Double, consecutiveFailures: Int) -> Double {
+    package func retryAfterStateFailure(now: Double, consecutiveFailures: Int) -> Double {
         let exponent = Double(min(max(consecutiveFailures - 1, 0), 20))
         return now + min(max(minimumSleep, interval), pow2(exponent), 30)
     }

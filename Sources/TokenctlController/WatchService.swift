@@ -15,9 +15,9 @@ import TokenctlModel
 /// costs nothing but time). The loop wakes at the earliest of the jittered interval, the next moment something
 /// falls due, and the next retry of a failing token. Graceful shutdown lets the pass in flight finish (it
 /// releases the state lock), then the loop ends.
-public struct WatchService: Service {
+package struct WatchService: Service {
     /// Runs one pass; never throws: failures come back in the outcome.
-    public typealias Pass = @Sendable (PassRequest) async -> PassOutcome
+    package typealias Pass = @Sendable (PassRequest) async -> PassOutcome
 
     private let pass: Pass
     private let schedule: WakeSchedule
@@ -31,7 +31,7 @@ public struct WatchService: Service {
     /// Creates the loop. `clock` reads seconds since the epoch and `sleep` waits that many seconds (both the system's
     /// unless a test passes its own); `onPass` sees the retry book after each pass (the command layer persists it for
     /// `tokenctl status`).
-    public init(pass: @escaping Pass, schedule: WakeSchedule, health: ControllerHealth, metrics: ControllerMetrics, logger: Logger,
+    package init(pass: @escaping Pass, schedule: WakeSchedule, health: ControllerHealth, metrics: ControllerMetrics, logger: Logger,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                 sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(nanoseconds: UInt64($0 * 1e9)) },
                 onPass: @escaping @Sendable (RetryBook) -> Void = { _ in }) {
@@ -45,7 +45,7 @@ public struct WatchService: Service {
         self.onPass = onPass
     }
 
-    public func run() async throws {
+    package func run() async throws {
         var retries = RetryBook()
         var stateFailures = 0
         var generator = SystemRandomNumberGenerator()

@@ -4,7 +4,7 @@ import TokenctlModel
 ///
 /// The decoder has already refused duplicate keys and literal secrets (a refused value is `withheld`); the driver
 /// decodes the rest into its own settings with a `SettingsReader`.
-public indirect enum ConfigNode: Sendable {
+package indirect enum ConfigNode: Sendable {
     /// A non-empty scalar.
     case scalar(String, SourceLocation)
     /// An empty value (`~`, `null` or nothing).
@@ -17,7 +17,7 @@ public indirect enum ConfigNode: Sendable {
     case withheld(SourceLocation)
 
     /// Where the value starts.
-    public var location: SourceLocation {
+    package var location: SourceLocation {
         switch self {
         case .scalar(_, let location), .null(let location), .mapping(_, let location), .sequence(_, let location), .withheld(let location):
             location
@@ -25,7 +25,7 @@ public indirect enum ConfigNode: Sendable {
     }
 
     /// How messages name what was found.
-    public var kindDescription: String {
+    package var kindDescription: String {
         switch self {
         case .scalar, .withheld: "a scalar"
         case .null: "an empty value"
@@ -36,16 +36,16 @@ public indirect enum ConfigNode: Sendable {
 }
 
 /// One key of a mapping and its value.
-public struct ConfigEntry: Sendable {
+package struct ConfigEntry: Sendable {
     /// The key.
-    public var key: String
+    package var key: String
     /// Where the key is.
-    public var keyLocation: SourceLocation
+    package var keyLocation: SourceLocation
     /// Its value.
-    public var value: ConfigNode
+    package var value: ConfigNode
 
     /// Creates an entry.
-    public init(key: String, keyLocation: SourceLocation, value: ConfigNode) {
+    package init(key: String, keyLocation: SourceLocation, value: ConfigNode) {
         self.key = key
         self.keyLocation = keyLocation
         self.value = value

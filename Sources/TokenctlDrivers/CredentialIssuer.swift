@@ -1,7 +1,7 @@
 import TokenctlModel
 
 /// Who mints credentials: implemented by each issuer type, apart from the engine that drives them.
-public protocol CredentialIssuer: Sendable {
+package protocol CredentialIssuer: Sendable {
     /// Issues credentials, all or none; a request whose idempotency key was used before returns the earlier credential without a secret.
     func issue(_ requests: [IssueRequest], now: Timestamp) async throws -> [IssuedCredential]
     /// Revokes credentials; revoking twice, or an id the issuer does not know, is fine.
@@ -18,7 +18,7 @@ public protocol CredentialIssuer: Sendable {
 }
 
 extension CredentialIssuer {
-    public func issueEach(_ requests: [IssueRequest], now: Timestamp) async -> [Result<IssuedCredential, any Error>] {
+    package func issueEach(_ requests: [IssueRequest], now: Timestamp) async -> [Result<IssuedCredential, any Error>] {
         do {
             return try await issue(requests, now: now).map { .success($0) }
         } catch {
@@ -29,14 +29,14 @@ extension CredentialIssuer {
 
 /// An issuer that can say which scopes it does not know (e.g. group roles missing on a database server),
 /// asked by `plan --refresh` and `apply --refresh`.
-public protocol ScopeChecking: Sendable {
+package protocol ScopeChecking: Sendable {
     /// The scopes among `scopes` that name nothing at the issuer, each with the reason.
     func unknownScopes(_ scopes: Set<String>) async throws -> [String: String]
 }
 
 /// An issuer that keeps enough about each credential to rebuild lost state: which token and version it was issued
 /// for, and the fingerprint of its secret, so that a secret found in a store can be matched to it.
-public protocol RebuildableIssuer: CredentialIssuer {
+package protocol RebuildableIssuer: CredentialIssuer {
     /// Every credential the issuer holds, with its idempotency key.
     func issuedRecords() async throws -> [IssuedRecord]
     /// The fingerprint this issuer gives a secret (as in `IssuedCredential.fingerprint`).
@@ -46,7 +46,7 @@ public protocol RebuildableIssuer: CredentialIssuer {
 /// An issuer that hands out the same secret again when asked under a used idempotency key (capability
 /// `replaysSecrets`): repair finishes an interrupted delivery with it instead of reading a store back, which is what
 /// makes a crash between issue and delivery to a write-only store recoverable without a reissue.
-public protocol SecretReplaying: CredentialIssuer {
+package protocol SecretReplaying: CredentialIssuer {
     /// The secret of the credential issued under `idempotencyKey`, or nil when nothing was issued under it.
     func replaySecret(forIdempotencyKey key: String) async throws -> Secret?
 }

@@ -8,7 +8,7 @@ import TokenctlModel
 /// let registry = DriverRegistry(issuers: [BuiltinIssuerKind()], stores: [DotenvStoreKind()])
 /// let loader = ManifestLoader(registry: registry)
 /// ```
-public protocol IssuerKind: Sendable {
+package protocol IssuerKind: Sendable {
     /// The `type:` it is selected by, e.g. `postgres`.
     var type: String { get }
     /// The key of its settings section in `Issuer.spec`, e.g. `postgres`.
@@ -31,10 +31,10 @@ public protocol IssuerKind: Sendable {
 }
 
 extension IssuerKind {
-    public var fields: [String: [String]] { [:] }
+    package var fields: [String: [String]] { [:] }
 
     /// Checks that no token asks for a delivery format: only kinds with `secretFormats` accept one.
-    public func validate(tokens: [Token], issuers: [String: Issuer], into diagnostics: inout [Diagnostic]) {
+    package func validate(tokens: [Token], issuers: [String: Issuer], into diagnostics: inout [Diagnostic]) {
         guard !capabilities.contains(.secretFormats) else { return }
         for token in tokens where token.secretFormat != nil && issuers[token.issuer] != nil {
             diagnostics.append(Diagnostic(.error, "bad-value", "secretFormat does not apply to issuer '\(token.issuer)' (type \(type)): "
@@ -44,7 +44,7 @@ extension IssuerKind {
 }
 
 /// One store type, as `IssuerKind` is for issuers.
-public protocol StoreKind: Sendable {
+package protocol StoreKind: Sendable {
     /// The `type:` it is selected by, e.g. `encrypted-file`.
     var type: String { get }
     /// The key of its settings section in `Store.spec`, e.g. `encryptedFile`.
@@ -67,13 +67,13 @@ public protocol StoreKind: Sendable {
 }
 
 extension StoreKind {
-    public var fields: [String: [String]] { [:] }
-    public func entry(forKey key: String, settings: any DriverSettings) -> String { key }
+    package var fields: [String: [String]] { [:] }
+    package func entry(forKey key: String, settings: any DriverSettings) -> String { key }
 }
 
 /// Settings of a store whose content is encrypted under a key reference (the master key, typically): `rekey`
 /// re-encrypts such files, and the master key is never generated anew while one exists.
-public protocol KeyedFileSettings: DriverSettings {
+package protocol KeyedFileSettings: DriverSettings {
     /// The file, as written in the manifest (relative to it).
     var path: String { get }
     /// The key it is encrypted with.
@@ -81,9 +81,9 @@ public protocol KeyedFileSettings: DriverSettings {
 }
 
 /// What opening a driver may use: the state directory, whether it may create anything, and the master key.
-public struct DriverContext: Sendable {
+package struct DriverContext: Sendable {
     /// Whether the command changes things (apply) or only looks (plan --refresh, status).
-    public enum Mode: Sendable {
+    package enum Mode: Sendable {
         /// Drivers may create what they need (a database, a key file).
         case readWrite
         /// Drivers create nothing.
@@ -91,17 +91,17 @@ public struct DriverContext: Sendable {
     }
 
     /// The state directory (`.tokenctl`).
-    public var stateDirectory: String
+    package var stateDirectory: String
     /// Read-write or read-only.
-    public var mode: Mode
+    package var mode: Mode
     /// The process environment (for `env:` references).
-    public var environment: [String: String]
+    package var environment: [String: String]
     /// The key a reference names, as raw bytes; `existingFile` is a file already written with it (so a missing
     /// generated key is an error rather than made anew).
-    public var resolveKey: @Sendable (_ reference: SecretReference, _ existingFile: String?) throws(StoreError) -> [UInt8]
+    package var resolveKey: @Sendable (_ reference: SecretReference, _ existingFile: String?) throws(StoreError) -> [UInt8]
 
     /// Creates a context.
-    public init(stateDirectory: String, mode: Mode, environment: [String: String] = ProcessInfo.processInfo.environment,
+    package init(stateDirectory: String, mode: Mode, environment: [String: String] = ProcessInfo.processInfo.environment,
                 resolveKey: @escaping @Sendable (SecretReference, String?) throws(StoreError) -> [UInt8]) {
         self.stateDirectory = stateDirectory
         self.mode = mode
@@ -110,7 +110,7 @@ public struct DriverContext: Sendable {
     }
 
     /// The value an `env:` or `file:` reference names (trimmed), or an error saying what is missing; `what` names it.
-    public func value(of reference: SecretReference, what: String) throws(DriverSetupError) -> String {
+    package func value(of reference: SecretReference, what: String) throws(DriverSetupError) -> String {
         switch reference {
         case .environment(let variable):
             guard let value = environment[variable], !value.isEmpty else {
@@ -127,18 +127,18 @@ public struct DriverContext: Sendable {
 }
 
 /// Why a driver could not be opened; the message says what to check and never holds a secret.
-public struct DriverSetupError: Error, CustomStringConvertible, SafeToPrint {
-    public var description: String
+package struct DriverSetupError: Error, CustomStringConvertible, SafeToPrint {
+    package var description: String
 
     /// Creates an error with a full sentence.
-    public init(_ description: String) {
+    package init(_ description: String) {
         self.description = description
     }
 }
 
 extension Store {
     /// A path as written in this Store's manifest: relative to the file that defines it.
-    public func resolve(_ path: String) -> String {
+    package func resolve(_ path: String) -> String {
         let base = (metadata.location.file as NSString).deletingLastPathComponent
         return path.hasPrefix("/") ? path : ((base.isEmpty ? "." : base) as NSString).appendingPathComponent(path)
     }

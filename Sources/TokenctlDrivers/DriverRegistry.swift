@@ -6,16 +6,16 @@ import TokenctlModel
 /// let registry = DriverRegistry(issuers: [BuiltinIssuerKind()], stores: [EncryptedFileStoreKind()])
 /// let issuer = try registry.makeIssuer(manifests.issuers["local"]!, context: context)
 /// ```
-public struct DriverRegistry: Sendable {
+package struct DriverRegistry: Sendable {
     /// Issuer kinds by type, in registration order.
-    public let issuerKinds: [any IssuerKind]
+    package let issuerKinds: [any IssuerKind]
     /// Store kinds by type, in registration order.
-    public let storeKinds: [any StoreKind]
+    package let storeKinds: [any StoreKind]
     private let issuersByType: [String: any IssuerKind]
     private let storesByType: [String: any StoreKind]
 
     /// A registry of these kinds; a later kind with the type of an earlier one replaces it.
-    public init(issuers: [any IssuerKind], stores: [any StoreKind]) {
+    package init(issuers: [any IssuerKind], stores: [any StoreKind]) {
         var issuersByType: [String: any IssuerKind] = [:]
         var issuerOrder: [String] = []
         for kind in issuers {
@@ -35,22 +35,22 @@ public struct DriverRegistry: Sendable {
     }
 
     /// This registry with more kinds (tests register their own drivers this way).
-    public func adding(issuers: [any IssuerKind] = [], stores: [any StoreKind] = []) -> DriverRegistry {
+    package func adding(issuers: [any IssuerKind] = [], stores: [any StoreKind] = []) -> DriverRegistry {
         DriverRegistry(issuers: issuerKinds + issuers, stores: storeKinds + stores)
     }
 
     /// The issuer types, as `type:` accepts them.
-    public var issuerTypes: [String] { issuerKinds.map(\.type) }
+    package var issuerTypes: [String] { issuerKinds.map(\.type) }
     /// The store types.
-    public var storeTypes: [String] { storeKinds.map(\.type) }
+    package var storeTypes: [String] { storeKinds.map(\.type) }
 
     /// The kind registered for an issuer type.
-    public func issuerKind(_ type: String) -> (any IssuerKind)? { issuersByType[type] }
+    package func issuerKind(_ type: String) -> (any IssuerKind)? { issuersByType[type] }
     /// The kind registered for a store type.
-    public func storeKind(_ type: String) -> (any StoreKind)? { storesByType[type] }
+    package func storeKind(_ type: String) -> (any StoreKind)? { storesByType[type] }
 
     /// Opens an issuer's driver through its kind.
-    public func makeIssuer(_ issuer: Issuer, context: DriverContext) throws(DriverSetupError) -> any CredentialIssuer {
+    package func makeIssuer(_ issuer: Issuer, context: DriverContext) throws(DriverSetupError) -> any CredentialIssuer {
         guard let kind = issuersByType[issuer.driver.type] else {
             throw DriverSetupError("issuer '\(issuer.metadata.name)' has type '\(issuer.driver.type)', which this build of tokenctl does not know")
         }
@@ -62,7 +62,7 @@ public struct DriverRegistry: Sendable {
     }
 
     /// Opens a store's driver through its kind.
-    public func makeStore(_ store: Store, context: DriverContext) throws(DriverSetupError) -> any SecretStore {
+    package func makeStore(_ store: Store, context: DriverContext) throws(DriverSetupError) -> any SecretStore {
         guard let kind = storesByType[store.driver.type] else {
             throw DriverSetupError("store '\(store.metadata.name)' has type '\(store.driver.type)', which this build of tokenctl does not know")
         }
@@ -74,12 +74,12 @@ public struct DriverRegistry: Sendable {
     }
 
     /// The entry a delivery key occupies in a store (dotenv maps keys to variable names).
-    public func entry(forKey key: String, in store: Store) -> String {
+    package func entry(forKey key: String, in store: Store) -> String {
         storesByType[store.driver.type]?.entry(forKey: key, settings: store.driver.settings) ?? key
     }
 
     /// Checks each issuer kind's rules over the tokens of its issuers.
-    public func validate(_ set: ManifestSet, into diagnostics: inout [Diagnostic]) {
+    package func validate(_ set: ManifestSet, into diagnostics: inout [Diagnostic]) {
         var issuersByKind: [String: [String: Issuer]] = [:]
         for (name, issuer) in set.issuers { issuersByKind[issuer.driver.type, default: [:]][name] = issuer }
         for kind in issuerKinds {
@@ -90,7 +90,7 @@ public struct DriverRegistry: Sendable {
 
     /// The fields of every kind's settings, by object path (`Issuer.spec.postgres.tls`), for unknown-field hints and
     /// the schema test.
-    public var fieldTable: [String: [String]] {
+    package var fieldTable: [String: [String]] {
         var table: [String: [String]] = [:]
         for kind in issuerKinds {
             for (path, fields) in kind.fields { table["Issuer.spec." + kind.section + (path.isEmpty ? "" : "." + path)] = fields }

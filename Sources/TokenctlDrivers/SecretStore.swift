@@ -9,13 +9,13 @@ import TokenctlModel
 /// let store = try EncryptedFileStore(path: "secrets.vault", key: masterKey)
 /// let fingerprints = try await store.write(puts: ["payments/api": secret], removes: [])
 /// ```
-public protocol SecretStore: Sendable {
+package protocol SecretStore: Sendable {
     /// Writes `puts` and removes `removes` in one durable step; returns the content fingerprint of each key put.
     func write(puts: [String: Secret], removes: [String]) async throws(StoreError) -> [String: String]
 }
 
 /// A store whose secrets can be read back (capability `readable`).
-public protocol ReadableSecretStore: SecretStore {
+package protocol ReadableSecretStore: SecretStore {
     /// The fingerprint of what a key holds, or nil when it holds nothing.
     func fingerprint(key: String) async throws(StoreError) -> String?
     /// The secret under a key, or nil (only for `secret get`, `exec` and redelivery).
@@ -27,13 +27,13 @@ public protocol ReadableSecretStore: SecretStore {
 }
 
 extension ReadableSecretStore {
-    public func fingerprints(keys: [String]) async throws(StoreError) -> [String: String] {
+    package func fingerprints(keys: [String]) async throws(StoreError) -> [String: String] {
         var fingerprints: [String: String] = [:]
         for (key, secret) in try await read(keys: keys) { fingerprints[key] = contentFingerprint(key: key, secret: secret) }
         return fingerprints
     }
 
-    public func read(keys: [String]) async throws(StoreError) -> [String: Secret] {
+    package func read(keys: [String]) async throws(StoreError) -> [String: Secret] {
         var secrets: [String: Secret] = [:]
         for key in keys { if let secret = try await read(key: key) { secrets[key] = secret } }
         return secrets
@@ -41,7 +41,7 @@ extension ReadableSecretStore {
 }
 
 /// Why a store failed; messages name the file and what to do, never a secret.
-public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The file exists but cannot be decrypted with the key given.
     case wrongKey(path: String, reference: String)
     /// The file is not a tokenctl store or is damaged.
@@ -53,7 +53,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The encryption key cannot be obtained.
     case keyUnavailable(reference: String, detail: String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .wrongKey(path, reference):
             "cannot decrypt '\(path)' with the key from \(reference): the key is wrong or the file was written with another one; "
@@ -72,7 +72,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// A content fingerprint: a hash of the key and the secret, never the secret.
-public func contentFingerprint(key: String, secret: Secret) -> String {
+package func contentFingerprint(key: String, secret: Secret) -> String {
     secret.withRevealed { Digest.sha256Hex("tokenctl-delivery\u{0}\(key)\u{0}\($0)") }
 }
 

@@ -8,26 +8,26 @@ import TokenctlModel
 ///     let path = fields["path"].flatMap { reader.string($0, field: "dotenv.path") }
 /// }
 /// ```
-public struct SettingsReader: Sendable {
+package struct SettingsReader: Sendable {
     /// What was reported, in order.
-    public private(set) var diagnostics: [Diagnostic] = []
+    package private(set) var diagnostics: [Diagnostic] = []
 
     /// Creates a reader with no diagnostics.
-    public init() {}
+    package init() {}
 
     /// Reports an error.
-    public mutating func error(_ code: String, _ message: String, at location: SourceLocation) {
+    package mutating func error(_ code: String, _ message: String, at location: SourceLocation) {
         diagnostics.append(Diagnostic(.error, code, message, at: location))
     }
 
     /// Reports a warning.
-    public mutating func warning(_ code: String, _ message: String, at location: SourceLocation) {
+    package mutating func warning(_ code: String, _ message: String, at location: SourceLocation) {
         diagnostics.append(Diagnostic(.warning, code, message, at: location))
     }
 
     /// The entries of a mapping by key, with unknown keys reported against `fields`; nil when the node is empty or not
     /// a mapping (reported).
-    public mutating func mapping(_ node: ConfigNode, display: String, fields: [String]) -> [String: ConfigEntry]? {
+    package mutating func mapping(_ node: ConfigNode, display: String, fields: [String]) -> [String: ConfigEntry]? {
         switch node {
         case .null: return nil
         case .mapping(let entries, _):
@@ -50,7 +50,7 @@ public struct SettingsReader: Sendable {
     }
 
     /// A scalar as text; nil for an empty value, a refused one or a type error (reported).
-    public mutating func string(_ node: ConfigNode, field: String) -> Located<String>? {
+    package mutating func string(_ node: ConfigNode, field: String) -> Located<String>? {
         switch node {
         case .scalar(let text, let location): return Located(text, at: location)
         case .null, .withheld: return nil
@@ -61,7 +61,7 @@ public struct SettingsReader: Sendable {
     }
 
     /// A list of non-empty strings; nil for an empty value or a type error (reported).
-    public mutating func stringList(_ node: ConfigNode, field: String) -> [Located<String>]? {
+    package mutating func stringList(_ node: ConfigNode, field: String) -> [Located<String>]? {
         switch node {
         case .null, .withheld: return nil
         case .sequence(let items, _):
@@ -81,7 +81,7 @@ public struct SettingsReader: Sendable {
     }
 
     /// One of a fixed set of words.
-    public mutating func choice(_ node: ConfigNode, field: String, among choices: [String]) -> Located<String>? {
+    package mutating func choice(_ node: ConfigNode, field: String, among choices: [String]) -> Located<String>? {
         guard let text = string(node, field: field) else { return nil }
         guard choices.contains(text.value) else {
             error("bad-value", "invalid value '\(text.value)' for '\(field)'\(Suggestion.didYouMean(text.value, among: choices)); "
@@ -92,7 +92,7 @@ public struct SettingsReader: Sendable {
     }
 
     /// A duration such as `30s` or `90d`.
-    public mutating func duration(_ node: ConfigNode, field: String) -> Located<TokenDuration>? {
+    package mutating func duration(_ node: ConfigNode, field: String) -> Located<TokenDuration>? {
         guard let text = string(node, field: field) else { return nil }
         do {
             return Located(try TokenDuration(parsing: text.value), at: text.location)
@@ -104,7 +104,7 @@ public struct SettingsReader: Sendable {
     }
 
     /// What is wrong with a duration, in the words of every duration message.
-    public static func describe(_ error: TokenDuration.ParseError) -> String {
+    package static func describe(_ error: TokenDuration.ParseError) -> String {
         switch error {
         case .unknownUnit(let unit): "unknown unit '\(unit)'"
         case .overflow: "it is too large"
@@ -113,7 +113,7 @@ public struct SettingsReader: Sendable {
     }
 
     /// An `env:NAME` or `file:PATH` reference.
-    public mutating func reference(_ node: ConfigNode, field: String) -> Located<SecretReference>? {
+    package mutating func reference(_ node: ConfigNode, field: String) -> Located<SecretReference>? {
         guard let text = string(node, field: field) else { return nil }
         do {
             return Located(try SecretReference(parsing: text.value), at: text.location)
@@ -130,7 +130,7 @@ public struct SettingsReader: Sendable {
     }
 
     /// Reports a required field as missing, unless it was written (its value was already reported as wrong).
-    public mutating func missing(_ field: String, in display: String, at location: SourceLocation, written: [String: ConfigEntry]? = nil,
+    package mutating func missing(_ field: String, in display: String, at location: SourceLocation, written: [String: ConfigEntry]? = nil,
                                  hint: String = "") {
         if written?[field] != nil { return }
         error("missing-field", "missing required field '\(field)' in \(display)\(hint)", at: location)

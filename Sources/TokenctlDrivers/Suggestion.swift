@@ -1,12 +1,12 @@
 /// "Did you mean …?" hints from edit distance.
-public enum Suggestion {
+package enum Suggestion {
     /// ` (did you mean 'x'?)` for the closest candidate within a small distance, else an empty string.
-    public static func didYouMean(_ word: String, among candidates: [String]) -> String {
+    package static func didYouMean(_ word: String, among candidates: [String]) -> String {
         guard let best = closest(to: word, among: candidates) else { return "" }
         return " (did you mean '\(best)'?)"
     }
 
-    public static func closest(to word: String, among candidates: [String]) -> String? {
+    package static func closest(to word: String, among candidates: [String]) -> String? {
         // No field name is this long: a huge key (hostile input) gets no suggestion rather than a costly comparison.
         guard word.utf8.count <= 128 else { return nil }
         let limit = max(1, min(3, word.count / 3))
@@ -19,7 +19,7 @@ public enum Suggestion {
     }
 
     /// Levenshtein distance with adjacent transpositions counted as one edit.
-    public static func editDistance(_ a: String, _ b: String) -> Int {
+    package static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a.unicodeScalars), b = Array(b.unicodeScalars)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }

@@ -4,42 +4,42 @@ import TokenctlModel
 import TokenctlState
 
 /// One entry of the audit log: a request (who, from where, which manifests, why) or one change it made.
-public struct AuditEntry: Codable, Hashable, Sendable {
+package struct AuditEntry: Codable, Hashable, Sendable {
     /// When.
-    public var at: Timestamp
+    package var at: Timestamp
     /// `request`, `change` or `repair`.
-    public var kind: String
+    package var kind: String
     /// Ties a request's changes to it.
-    public var requestID: String
+    package var requestID: String
     /// Who: TOKENCTL_ACTOR, the CI's actor, or the OS user.
-    public var actor: String
+    package var actor: String
     /// The host.
-    public var host: String
+    package var host: String
     /// The command, e.g. `apply` or `plan --out`.
-    public var command: String
+    package var command: String
     /// The git commit of the manifests, when they are in a git repository.
-    public var gitCommit: String?
+    package var gitCommit: String?
     /// Whether the manifests had uncommitted changes.
-    public var gitDirty: Bool?
+    package var gitDirty: Bool?
     /// The operator's `--reason`.
-    public var reason: String?
+    package var reason: String?
     /// The token a change concerns.
-    public var token: TokenID?
+    package var token: TokenID?
     /// The change's action.
-    public var action: String?
+    package var action: String?
     /// The change's reason (e.g. RotationDue).
-    public var changeReason: String?
+    package var changeReason: String?
     /// The change's detail, or a request's summary.
-    public var detail: String?
+    package var detail: String?
     /// The token's annotations (its intent: ticket, requested-by…).
-    public var annotations: [String: String]?
+    package var annotations: [String: String]?
     /// Fingerprints (hashes) of the credentials involved; never secrets.
-    public var fingerprints: [String]?
+    package var fingerprints: [String]?
     /// `ok`, or what failed.
-    public var result: String?
+    package var result: String?
 
     /// Creates an entry.
-    public init(at: Timestamp, kind: String, requestID: String, actor: String, host: String, command: String, gitCommit: String? = nil,
+    package init(at: Timestamp, kind: String, requestID: String, actor: String, host: String, command: String, gitCommit: String? = nil,
                 gitDirty: Bool? = nil, reason: String? = nil, token: TokenID? = nil, action: String? = nil, changeReason: String? = nil,
                 detail: String? = nil, annotations: [String: String]? = nil, fingerprints: [String]? = nil, result: String? = nil) {
         self.at = at
@@ -71,21 +71,21 @@ public struct AuditEntry: Codable, Hashable, Sendable {
 /// try await log.append([entry])
 /// let result = AuditLog.verify(try await state.auditRecords(), anchor: try await state.auditAnchor(), key: log.key, stateSerial: 7)
 /// ```
-public struct AuditLog: Sendable {
+package struct AuditLog: Sendable {
     /// Where records are kept.
-    public let store: any AuditLogStore
+    package let store: any AuditLogStore
     /// The key that authenticates the chain (derived from the master key); nil before any master key exists, when
     /// records are only hash-chained.
-    public let key: Data?
+    package let key: Data?
 
     /// Creates an audit log over a store.
-    public init(store: any AuditLogStore, key: Data?) {
+    package init(store: any AuditLogStore, key: Data?) {
         self.store = store
         self.key = key
     }
 
     /// The audit key for a master key: a separate key (HKDF), so that the audit log never uses the stores' key as is.
-    public static func key(fromMasterKey master: SymmetricKey) -> Data {
+    package static func key(fromMasterKey master: SymmetricKey) -> Data {
         HKDF<SHA256>.deriveKey(inputKeyMaterial: master, info: Data("tokenctl-audit-v1".utf8), outputByteCount: 32)
             .withUnsafeBytes { Data($0) }
     }
@@ -97,26 +97,26 @@ public struct AuditLog: Sendable {
     }()
 
     /// Seals and appends entries after the last record, and moves the anchor to the newest one.
-    public func append(_ entries: [AuditEntry]) async throws(StateError) {
+    package func append(_ entries: [AuditEntry]) async throws(StateError) {
         guard !entries.isEmpty else { return }
         let sealed = try await seal(entries)
         try await store.appendAudit(sealed.records, anchor: sealed.anchor)
     }
 
     /// Whether a record was sealed with a key (rather than only hash-chained).
-    public static func isAuthenticated(_ record: AuditRecord) -> Bool { record.hash.hasPrefix(keyedPrefix) }
+    package static func isAuthenticated(_ record: AuditRecord) -> Bool { record.hash.hasPrefix(keyedPrefix) }
 
     /// Records sealed to follow the newest one, with the anchor that names the last of them (nil without a key).
-    public struct Sealed: Sendable {
+    package struct Sealed: Sendable {
         /// The records, in order after the newest one.
-        public var records: [AuditRecord]
+        package var records: [AuditRecord]
         /// The anchor naming the last of them.
-        public var anchor: String?
+        package var anchor: String?
     }
 
     /// Entries sealed to follow the last record, for a caller that writes them in its own transaction
     /// (`StateStore.write(_:expectedSerial:audit:anchor:)`) while holding the state lock.
-    public func seal(_ entries: [AuditEntry]) async throws(StateError) -> Sealed {
+    package func seal(_ entries: [AuditEntry]) async throws(StateError) -> Sealed {
         let last = try await store.lastAuditRecord()
         try Self.checkHead(last, key: key)
         return try Self.seal(entries, after: last.map { ($0.sequence, $0.hash) }, key: key)
@@ -157,7 +157,7 @@ public struct AuditLog: Sendable {
     /// The log sealed again under `newKey`, followed by `entries` (for `tokenctl rekey`). Entries written before the
     /// log was authenticated keep their plain hash chain; every authenticated one gets a new code, its content
     /// unchanged. The log must verify under `oldKey`: re-sealing a log that does not would vouch for whatever changed it.
-    public static func resealed(_ records: [AuditRecord], anchor: String?, from oldKey: Data, to newKey: Data, stateSerial: Int64,
+    package static func resealed(_ records: [AuditRecord], anchor: String?, from oldKey: Data, to newKey: Data, stateSerial: Int64,
                                 appending entries: [AuditEntry]) throws(StateError) -> Sealed {
         if let problem = verify(records, anchor: anchor, key: oldKey, stateSerial: stateSerial).problem {
             throw .masterKey(detail: "the audit log fails verification (\(problem)); re-sealing it under a new key would hide that, so nothing was "
@@ -192,18 +192,18 @@ public struct AuditLog: Sendable {
     }
 
     /// What a check of the log found.
-    public struct Verification: Sendable, Equatable {
+    package struct Verification: Sendable, Equatable {
         /// The first problem, naming the first bad or missing entry; nil when the log is intact.
-        public var problem: String?
+        package var problem: String?
         /// Records whose authentication code was checked with the key.
-        public var authenticated = 0
+        package var authenticated = 0
         /// Records written before the log was authenticated (hash-chained only).
-        public var unauthenticated = 0
+        package var unauthenticated = 0
     }
 
     /// Checks the chain, its authentication codes and its anchor. `stateSerial` tells whether the state has a history
     /// that an empty log would contradict.
-    public static func verify(_ records: [AuditRecord], anchor: String?, key: Data?, stateSerial: Int64) -> Verification {
+    package static func verify(_ records: [AuditRecord], anchor: String?, key: Data?, stateSerial: Int64) -> Verification {
         var result = Verification()
         func fail(_ problem: String) -> Verification {
             result.problem = problem
@@ -271,7 +271,7 @@ public struct AuditLog: Sendable {
     }
 
     /// The entry a record holds.
-    public static func entry(_ record: AuditRecord) -> AuditEntry? {
+    package static func entry(_ record: AuditRecord) -> AuditEntry? {
         try? JSONDecoder().decode(AuditEntry.self, from: Data(record.json.utf8))
     }
 }

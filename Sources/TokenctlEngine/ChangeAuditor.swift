@@ -13,9 +13,9 @@ import TokenctlState
 /// }, repairEntry: { note in AuditEntry(at: now, kind: "repair", requestID: id, actor: "alice", host: "ci", command: "apply", detail: note) })
 /// let engine = Engine(drivers: drivers, auditor: auditor)
 /// ```
-public final class ChangeAuditor: Sendable {
+package final class ChangeAuditor: Sendable {
     /// Builds the entry of a change from its outcome (nil when it succeeded) and the token's versions after it.
-    public typealias EntryBuilder = @Sendable (PlannedChange, _ failure: String?, _ versions: [CredentialVersion]) -> AuditEntry
+    package typealias EntryBuilder = @Sendable (PlannedChange, _ failure: String?, _ versions: [CredentialVersion]) -> AuditEntry
 
     private let store: any AuditLogStore
     private let key: Data?
@@ -26,7 +26,7 @@ public final class ChangeAuditor: Sendable {
     private let head = Mutex<(sequence: Int64, hash: String)?>(nil)
 
     /// Creates an auditor that appends to `store`, authenticated with `key` (see `AuditLog`).
-    public init(store: any AuditLogStore, key: Data?, entry build: @escaping EntryBuilder,
+    package init(store: any AuditLogStore, key: Data?, entry build: @escaping EntryBuilder,
                 repairEntry: @escaping @Sendable (String) -> AuditEntry) {
         self.store = store
         self.key = key

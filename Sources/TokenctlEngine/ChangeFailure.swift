@@ -6,7 +6,7 @@ import TokenctlPlanner
 /// let failure = ChangeFailure.storeFailed(store: "vault", detail: "disk full")
 /// print(failure)   // store 'vault': disk full
 /// ```
-public enum ChangeFailure: Error, Hashable, Sendable, CustomStringConvertible {
+package enum ChangeFailure: Error, Hashable, Sendable, CustomStringConvertible {
     /// The issuer is not in this version of tokenctl, or could not be set up (`detail` says why).
     case issuerUnavailable(issuer: String, detail: String?)
     /// The issuer refused or failed.
@@ -36,7 +36,7 @@ public enum ChangeFailure: Error, Hashable, Sendable, CustomStringConvertible {
     /// A retirement that follows a rotation without overlap, whose rotation did not complete: the version stays active.
     case rotationIncomplete(version: Int)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .issuerUnavailable(issuer, detail):
             detail ?? "issuer '\(issuer)' is not available in this version of tokenctl"

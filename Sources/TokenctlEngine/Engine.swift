@@ -5,37 +5,37 @@ import TokenctlState
 import TokenctlDrivers
 
 /// What one change came to.
-public struct ChangeOutcome: Sendable, Hashable {
+package struct ChangeOutcome: Sendable, Hashable {
     /// The change.
-    public var change: PlannedChange
+    package var change: PlannedChange
     /// Nil when it succeeded; else what failed.
-    public var failure: ChangeFailure?
+    package var failure: ChangeFailure?
 }
 
 /// The result of an apply.
-public struct ApplyReport: Sendable {
+package struct ApplyReport: Sendable {
     /// Every change tried, in plan order.
-    public var outcomes: [ChangeOutcome] = []
+    package var outcomes: [ChangeOutcome] = []
     /// The state serial after the apply.
-    public var serial: Int64 = 0
+    package var serial: Int64 = 0
 
     /// The changes that failed.
-    public var failures: [ChangeOutcome] { outcomes.filter { $0.failure != nil } }
+    package var failures: [ChangeOutcome] { outcomes.filter { $0.failure != nil } }
 }
 
 /// The drivers an apply works through: issuers and stores by manifest name, and the state.
-public struct Drivers: Sendable {
+package struct Drivers: Sendable {
     /// Issuers by name.
-    public var issuers: [String: any CredentialIssuer]
+    package var issuers: [String: any CredentialIssuer]
     /// Stores by name.
-    public var stores: [String: any SecretStore]
+    package var stores: [String: any SecretStore]
     /// The state.
-    public var state: any StateStore
+    package var state: any StateStore
     /// Why an issuer named in the manifests has no driver (its changes fail with this message).
-    public var unavailableIssuers: [String: String] = [:]
+    package var unavailableIssuers: [String: String] = [:]
 
     /// Creates a driver set.
-    public init(issuers: [String: any CredentialIssuer], stores: [String: any SecretStore], state: any StateStore) {
+    package init(issuers: [String: any CredentialIssuer], stores: [String: any SecretStore], state: any StateStore) {
         self.issuers = issuers
         self.stores = stores
         self.state = state
@@ -50,23 +50,23 @@ public struct Drivers: Sendable {
 /// let notes = try await engine.repair(state: state, now: now)    // after a crash, before planning
 /// let report = try await engine.apply(plan, desired: manifests, state: state, now: now)
 /// ```
-public struct Engine: Sendable {
+package struct Engine: Sendable {
     /// The drivers.
-    public let drivers: Drivers
+    package let drivers: Drivers
     /// Called at named points of an apply; the fault-injection switch of the crash tests hooks in here (a process is
     /// killed there, or an in-process test's apply suspends there for good).
-    public let checkpoint: @Sendable (String) async -> Void
+    package let checkpoint: @Sendable (String) async -> Void
     /// Where the engine says what it does (never secrets: they print as `(sensitive)`).
-    public let logger: Logger
+    package let logger: Logger
     /// How many tokens are issued, delivered and recorded per batch (one state write and one store write per step).
-    public var batchSize = 1_000
+    package var batchSize = 1_000
     /// Records each change's audit entry with the state write that completes it; nil records none.
-    public let auditor: ChangeAuditor?
+    package let auditor: ChangeAuditor?
     /// Told the outcomes of each step as it completes (a batch of issues, an update, the retirements), for progress.
-    public var onOutcomes: (@Sendable ([ChangeOutcome]) -> Void)?
+    package var onOutcomes: (@Sendable ([ChangeOutcome]) -> Void)?
 
     /// Creates an engine.
-    public init(drivers: Drivers, logger: Logger = Logger(label: "tokenctl.engine"), auditor: ChangeAuditor? = nil,
+    package init(drivers: Drivers, logger: Logger = Logger(label: "tokenctl.engine"), auditor: ChangeAuditor? = nil,
                 checkpoint: @escaping @Sendable (String) async -> Void = { _ in }) {
         self.drivers = drivers
         self.logger = logger
@@ -97,10 +97,10 @@ public struct Engine: Sendable {
     }
 
     /// The points at which `checkpoint` is called.
-    public static let checkpoints = ["after-intent", "after-issue", "after-record-issue", "after-deliver", "after-record", "after-revoke"]
+    package static let checkpoints = ["after-intent", "after-issue", "after-record-issue", "after-deliver", "after-record", "after-revoke"]
 
     /// Applies `plan`, made from `desired` against `state` (the current, repaired state), and returns what happened.
-    public func apply(_ plan: Plan, desired: ManifestSet, state current: RecordedState, now: Timestamp) async throws(StateError) -> ApplyReport {
+    package func apply(_ plan: Plan, desired: ManifestSet, state current: RecordedState, now: Timestamp) async throws(StateError) -> ApplyReport {
         var report = ApplyReport()
         var state = current
         let tokensByID = Dictionary(desired.tokens.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -330,9 +330,9 @@ public struct Engine: Sendable {
 }
 
 /// Turns driver errors into messages safe to print (drivers may put secrets in theirs).
-public enum SafeError {
+package enum SafeError {
     /// A safe description: the error's own text only for tokenctl's error types, else its type name.
-    public static func describe(_ error: any Error) -> String {
+    package static func describe(_ error: any Error) -> String {
         switch error {
         case let error as StoreError: error.description
         case let error as StateError: error.description

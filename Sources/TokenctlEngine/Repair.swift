@@ -3,9 +3,9 @@ import TokenctlState
 import TokenctlDrivers
 
 /// What repair did about one interrupted version, with a sentence saying so.
-public struct RepairNote: Sendable, Hashable, CustomStringConvertible {
+package struct RepairNote: Sendable, Hashable, CustomStringConvertible {
     /// How the version ended up.
-    public enum Outcome: Sendable, Hashable {
+    package enum Outcome: Sendable, Hashable {
         /// Delivered to every store and activated: the interrupted issue or rotation completed.
         case completed
         /// Revoked (or never issued): the token is issued again.
@@ -15,9 +15,9 @@ public struct RepairNote: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// How the version ended up.
-    public var outcome: Outcome
+    package var outcome: Outcome
     /// The sentence, naming the token and version.
-    public var description: String
+    package var description: String
 
     init(_ outcome: Outcome, _ description: String) {
         self.outcome = outcome
@@ -38,7 +38,7 @@ extension Engine {
     ///   what lets write-only stores, which cannot be read back, survive a crash between issue and delivery;
     /// - issued, secret nowhere to be had: it is lost, so the credential is revoked and the token issued again (which
     ///   overwrites whatever a write-only store may have received).
-    public func repair(state current: RecordedState, now: Timestamp) async throws(StateError) -> [RepairNote] {
+    package func repair(state current: RecordedState, now: Timestamp) async throws(StateError) -> [RepairNote] {
         var state = current
         guard state.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) else { return [] }
         var notes: [RepairNote] = []

@@ -10,13 +10,13 @@ import TokenctlDrivers
 /// }
 /// let rebuilt = await StateRecovery.rebuild(desired: manifests, drivers: drivers, now: now)
 /// ```
-public enum StateRecovery {
+package enum StateRecovery {
     /// How many delivery keys per store are probed for leftover secrets.
     static let probedKeysPerStore = 64
 
     /// What shows that tokens of `desired` were issued before, or nil when nothing does: live credentials that an
     /// issuer recorded for these tokens, or secrets that stores hold under their keys.
-    public static func signsOfEarlierWork(desired: ManifestSet, drivers: Drivers, now: Timestamp) async -> String? {
+    package static func signsOfEarlierWork(desired: ManifestSet, drivers: Drivers, now: Timestamp) async -> String? {
         let wanted = Set(desired.tokens.map(\.id))
         var signs: [String] = []
         for name in Set(desired.tokens.map(\.issuer)).sorted() {
@@ -43,18 +43,18 @@ public enum StateRecovery {
     }
 
     /// State reconstructed from what issuers recorded and what stores hold.
-    public struct Rebuilt: Sendable {
+    package struct Rebuilt: Sendable {
         /// The tokens, each with its live credential versions and the deliveries that hold them.
-        public var tokens: [RecordedToken] = []
+        package var tokens: [RecordedToken] = []
         /// What could not be rebuilt, and what the operator should know about it.
-        public var notes: [String] = []
+        package var notes: [String] = []
     }
 
     /// Rebuilds the records of the tokens in `desired` from their issuers' records (the idempotency key names each
     /// credential's token and version) and from the stores (a secret whose fingerprint matches a credential
     /// counts as delivered). Revoked and expired credentials are left out; the newest live version a store holds is
     /// active, older live ones retire when the token's overlap after it ends, newer ones (never delivered) at once.
-    public static func rebuild(desired: ManifestSet, drivers: Drivers, now: Timestamp) async -> Rebuilt {
+    package static func rebuild(desired: ManifestSet, drivers: Drivers, now: Timestamp) async -> Rebuilt {
         var rebuilt = Rebuilt()
         // Each store is read once for every key the manifests deliver to (an encrypted file is decrypted once, not per key).
         var keysByStore: [String: [String]] = [:]

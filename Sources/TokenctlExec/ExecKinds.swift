@@ -2,14 +2,14 @@ import TokenctlDrivers
 import TokenctlModel
 
 /// Settings of an `exec` issuer or store: the program and its time limit.
-public struct ExecSettings: DriverSettings {
+package struct ExecSettings: DriverSettings {
     /// The program and its arguments, run without a shell.
-    public var command: [String]
+    package var command: [String]
     /// The time limit of one invocation.
-    public var timeout: TokenDuration?
+    package var timeout: TokenDuration?
 
     /// Creates settings.
-    public init(command: [String], timeout: TokenDuration?) {
+    package init(command: [String], timeout: TokenDuration?) {
         self.command = command
         self.timeout = timeout
     }
@@ -45,18 +45,18 @@ public struct ExecSettings: DriverSettings {
 }
 
 /// The `exec` issuer type. Its protocol is not built yet: every change of its tokens fails, saying so.
-public struct ExecIssuerKind: IssuerKind {
-    public let type = "exec"
-    public let section = "exec"
-    public let capabilities: IssuerCapabilities = []
-    public let fields = ExecSettings.fields
-    public let schemaName = "Exec"
-    public let schemaDefinitions = ExecSettings.schemaDefinitions
+package struct ExecIssuerKind: IssuerKind {
+    package let type = "exec"
+    package let section = "exec"
+    package let capabilities: IssuerCapabilities = []
+    package let fields = ExecSettings.fields
+    package let schemaName = "Exec"
+    package let schemaDefinitions = ExecSettings.schemaDefinitions
 
     /// Creates the kind.
-    public init() {}
+    package init() {}
 
-    public func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
+    package func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
         guard let settings = ExecSettings.decode(section, spec: spec, object: "Issuer spec",
                                                  hint: "; an exec issuer needs 'exec: {command: [...]}'", reader: &reader) else { return nil }
         reader.warning("not-implemented", "exec issuers are not implemented yet: apply reports every change of their tokens as "
@@ -64,24 +64,24 @@ public struct ExecIssuerKind: IssuerKind {
         return settings
     }
 
-    public func make(_ issuer: Issuer, context: DriverContext) throws(DriverSetupError) -> any CredentialIssuer {
+    package func make(_ issuer: Issuer, context: DriverContext) throws(DriverSetupError) -> any CredentialIssuer {
         throw DriverSetupError("exec issuers are not implemented yet")
     }
 }
 
 /// The `exec` store type. Not built yet: every delivery to it fails, saying so.
-public struct ExecStoreKind: StoreKind {
-    public let type = "exec"
-    public let section = "exec"
-    public let capabilities: StoreCapabilities = []
-    public let fields = ExecSettings.fields
-    public let schemaName = "Exec"
-    public let schemaDefinitions = ExecSettings.schemaDefinitions
+package struct ExecStoreKind: StoreKind {
+    package let type = "exec"
+    package let section = "exec"
+    package let capabilities: StoreCapabilities = []
+    package let fields = ExecSettings.fields
+    package let schemaName = "Exec"
+    package let schemaDefinitions = ExecSettings.schemaDefinitions
 
     /// Creates the kind.
-    public init() {}
+    package init() {}
 
-    public func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
+    package func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
         guard let settings = ExecSettings.decode(section, spec: spec, object: "Store spec", hint: "; add 'exec: {command: [...]}'",
                                                  reader: &reader) else { return nil }
         reader.warning("not-implemented", "exec stores are not implemented yet: apply refuses to run while the manifests name one; "
@@ -89,7 +89,7 @@ public struct ExecStoreKind: StoreKind {
         return settings
     }
 
-    public func make(_ store: Store, context: DriverContext) throws(DriverSetupError) -> any SecretStore {
+    package func make(_ store: Store, context: DriverContext) throws(DriverSetupError) -> any SecretStore {
         throw DriverSetupError("exec stores are not implemented yet")
     }
 }

@@ -6,23 +6,23 @@ import NIOHTTPTypes
 /// ```swift
 /// let limits = ConnectionLimits(idleTimeout: .seconds(30), requestTimeout: .seconds(10), maxConnections: 1_000)
 /// ```
-public struct ConnectionLimits: Sendable, Equatable {
+package struct ConnectionLimits: Sendable, Equatable {
     /// How long a connection may sit between requests, or trickle a request's header, before it is closed.
-    public var idleTimeout: TimeAmount
+    package var idleTimeout: TimeAmount
     /// How long a request may take from its header to the end of its body (a `Content-Length` never sent in full).
-    public var requestTimeout: TimeAmount
+    package var requestTimeout: TimeAmount
     /// The most connections served at once; more wait to be accepted.
-    public var maxConnections: Int
+    package var maxConnections: Int
 
     /// The defaults: 30 s idle, 10 s per request, 1,000 connections.
-    public init(idleTimeout: TimeAmount = .seconds(30), requestTimeout: TimeAmount = .seconds(10), maxConnections: Int = 1_000) {
+    package init(idleTimeout: TimeAmount = .seconds(30), requestTimeout: TimeAmount = .seconds(10), maxConnections: Int = 1_000) {
         self.idleTimeout = idleTimeout
         self.requestTimeout = requestTimeout
         self.maxConnections = maxConnections
     }
 
     /// The limits in whole seconds, for callers that do not use NIO's types.
-    public init(idleSeconds: Int64, requestSeconds: Int64, maxConnections: Int) {
+    package init(idleSeconds: Int64, requestSeconds: Int64, maxConnections: Int) {
         self.init(idleTimeout: .seconds(idleSeconds), requestTimeout: .seconds(requestSeconds), maxConnections: maxConnections)
     }
 }

@@ -9,14 +9,14 @@ import ServiceLifecycle
 import TokenctlModel
 
 /// Where the HTTP endpoint listens: `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` for every interface.
-public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+package struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     /// The host or address to bind.
-    public var host: String
+    package var host: String
     /// The port; 0 picks a free one (printed when listening).
-    public var port: Int
+    package var port: Int
 
     /// Parses `127.0.0.1:9090`, `[::1]:9090` or `:9090`.
-    public init(parsing text: String) throws(ListenAddressError) {
+    package init(parsing text: String) throws(ListenAddressError) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
             throw ListenAddressError(text: text)
         }
@@ -26,14 +26,14 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// A listen address that does not parse.
-public struct ListenAddressError: Error, CustomStringConvertible {
+package struct ListenAddressError: Error, CustomStringConvertible {
     /// What was given.
-    public var text: String
-    public var description: String {
+    package var text: String
+    package var description: String {
         "invalid listen address '\(text)': write HOST:PORT, e.g. 127.0.0.1:9090, or :9090 to listen on every interface"
     }
 }
@@ -50,9 +50,9 @@ public struct ListenAddressError: Error, CustomStringConvertible {
 ///                                   readiness: { health.readiness(at: Date().timeIntervalSince1970) },
 ///                                   introspection: nil, logger: logger, onListening: { print("listening on \($0)") })
 /// ```
-public enum HTTPEndpoint {
+package enum HTTPEndpoint {
     /// Builds the server as a `Service` for the process's ServiceGroup.
-    public static func service(address: ListenAddress, registry: PrometheusCollectorRegistry,
+    package static func service(address: ListenAddress, registry: PrometheusCollectorRegistry,
                                readiness: @escaping @Sendable () -> (ready: Bool, reason: String),
                                introspection: Introspection?, limits: ConnectionLimits = ConnectionLimits(), logger: Logger,
                                onListening: @escaping @Sendable (String) -> Void) -> any Service {
@@ -74,7 +74,7 @@ public enum HTTPEndpoint {
     }
 
     /// The routes, without a server: what `service` serves, and what the in-process tests call.
-    public static func router(registry: PrometheusCollectorRegistry, readiness: @escaping @Sendable () -> (ready: Bool, reason: String),
+    package static func router(registry: PrometheusCollectorRegistry, readiness: @escaping @Sendable () -> (ready: Bool, reason: String),
                               introspection: Introspection?) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("healthz") { _, _ in text("ok\n") }

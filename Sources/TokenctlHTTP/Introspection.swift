@@ -11,12 +11,12 @@ import TokenctlModel
 ///
 /// An inactive token (unknown, revoked, expired, malformed) answers only `{"active":false}`: the answer
 /// never tells a caller which of those it was.
-public struct Introspection: Sendable {
+package struct Introspection: Sendable {
     /// The largest request body accepted (a token is under 100 bytes; forms carry a few fields more).
-    public static let maximumBodyBytes = 4_096
+    package static let maximumBodyBytes = 4_096
 
     /// How a request was answered, for metrics.
-    public enum Outcome: String, Sendable, CaseIterable {
+    package enum Outcome: String, Sendable, CaseIterable {
         case active, inactive
         case badRequest = "bad_request"
         case error
@@ -26,13 +26,13 @@ public struct Introspection: Sendable {
     let usage: UsageRecorder?
 
     /// Creates the responder; `usage` records last-use times (nil: not recorded).
-    public init(authority: BuiltinAuthority, usage: UsageRecorder?) {
+    package init(authority: BuiltinAuthority, usage: UsageRecorder?) {
         self.authority = authority
         self.usage = usage
     }
 
     /// Answers a form-encoded body: the HTTP status, a JSON body, and the outcome.
-    public func answer(formBody: String, now: Timestamp) -> (status: Int, json: String, outcome: Outcome) {
+    package func answer(formBody: String, now: Timestamp) -> (status: Int, json: String, outcome: Outcome) {
         guard let token = FormFields.parse(formBody)["token"], !token.isEmpty else {
             return (400, #"{"error":"invalid_request","error_description":"the form field 'token' is required"}"#, .badRequest)
         }

@@ -13,21 +13,21 @@ import Synchronization
 /// usage.note(credentialID: "tk-0123", at: now)   // from the request path
 /// try await usage.run()                           // a Service: flushes until shutdown, then once more
 /// ```
-public final class UsageRecorder: Service, Sendable {
+package final class UsageRecorder: Service, Sendable {
     private let authority: BuiltinAuthority
     private let every: Double
     private let logger: Logger
     private let pending = Mutex<[String: Timestamp]>([:])
 
     /// Creates a recorder that flushes every `every` seconds.
-    public init(authority: BuiltinAuthority, every: Double, logger: Logger) {
+    package init(authority: BuiltinAuthority, every: Double, logger: Logger) {
         self.authority = authority
         self.every = every
         self.logger = logger
     }
 
     /// Notes a use.
-    public func note(credentialID: String, at time: Timestamp) {
+    package func note(credentialID: String, at time: Timestamp) {
         pending.withLock { pending in
             if let known = pending[credentialID], known >= time { return }
             pending[credentialID] = time
@@ -35,7 +35,7 @@ public final class UsageRecorder: Service, Sendable {
     }
 
     /// Writes what was noted since the last flush.
-    public func flush() {
+    package func flush() {
         let batch = pending.withLock { pending in
             let batch = pending
             pending = [:]
@@ -50,7 +50,7 @@ public final class UsageRecorder: Service, Sendable {
         }
     }
 
-    public func run() async throws {
+    package func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(self.every * 1e9)) }
             flush()

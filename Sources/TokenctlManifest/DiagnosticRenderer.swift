@@ -6,21 +6,21 @@ import TokenctlModel
 /// ```swift
 /// let text = DiagnosticRenderer(colors: false).render(result.diagnostics)
 /// ```
-public struct DiagnosticRenderer {
+package struct DiagnosticRenderer {
     /// Whether to use ANSI colours (only on a terminal, never with NO_COLOR).
-    public var colors: Bool
+    package var colors: Bool
     private var sourceCache: [String: [UInt8]] = [:]
     /// Where each line starts, per file: found once, so that many diagnostics in one file cost linear time.
     private var lineStarts: [String: [Int]] = [:]
 
     /// The most diagnostics shown in one run; the rest are counted in a closing line (the summary still counts all).
-    public static let maxShown = 1_000
+    package static let maxShown = 1_000
 
     /// Creates a renderer.
-    public init(colors: Bool) { self.colors = colors }
+    package init(colors: Bool) { self.colors = colors }
 
     /// The human rendering of every diagnostic, in order.
-    public mutating func render(_ diagnostics: [Diagnostic]) -> String {
+    package mutating func render(_ diagnostics: [Diagnostic]) -> String {
         var output = ""
         for diagnostic in diagnostics.prefix(Self.maxShown) {
             output += render(diagnostic)
@@ -32,7 +32,7 @@ public struct DiagnosticRenderer {
     }
 
     /// One diagnostic: the heading line, then the source line and a caret when the file can be read.
-    public mutating func render(_ diagnostic: Diagnostic) -> String {
+    package mutating func render(_ diagnostic: Diagnostic) -> String {
         let label: String
         switch diagnostic.severity {
         case .error: label = paint("error:", "1;31")
@@ -97,7 +97,7 @@ public struct DiagnosticRenderer {
     }
 
     /// The JSON rendering (`--json`), format version 1, documented in docs/json-output.md.
-    public static func json(_ result: ManifestLoadResult) -> String {
+    package static func json(_ result: ManifestLoadResult) -> String {
         let summary = DiagnosticSummary(result.diagnostics)
         var items: [[String: Any]] = []
         for diagnostic in result.diagnostics.prefix(maxShown) {

@@ -3,14 +3,14 @@ import TokenctlDrivers
 /// The fields each object of the manifest format accepts: the table the decoder checks unknown fields against, and
 /// that tests compare with `Manifests/tokenctl.schema.json`. Issuer and store settings sections belong to their
 /// drivers: `table(with:)` adds those of a registry.
-public enum ManifestFields {
+package enum ManifestFields {
     /// The supported `apiVersion`.
-    public static let apiVersion = "tokenctl/v1"
+    package static let apiVersion = "tokenctl/v1"
     /// The document kinds.
-    public static let kinds = ["Token", "Issuer", "Store", "Policy"]
+    package static let kinds = ["Token", "Issuer", "Store", "Policy"]
 
     /// Field names per object path, e.g. `Token.spec.rotation`.
-    public static let table: [String: [String]] = [
+    package static let table: [String: [String]] = [
         "document": document,
         "Token.metadata": tokenMetadata,
         "Issuer.metadata": metadata,
@@ -39,7 +39,7 @@ public enum ManifestFields {
     static let scopeRule = ["owners", "allow"]
 
     /// The whole table: the format's own objects and the settings sections of the registry's kinds.
-    public static func table(with registry: DriverRegistry) -> [String: [String]] {
+    package static func table(with registry: DriverRegistry) -> [String: [String]] {
         var table = self.table
         table["Issuer.spec", default: []].append(contentsOf: registry.issuerKinds.map(\.section))
         table["Store.spec", default: []].append(contentsOf: registry.storeKinds.map(\.section))

@@ -4,22 +4,22 @@ import TokenctlDrivers
 import TokenctlModel
 
 /// Everything one load of the manifests produced: the desired state and every diagnostic.
-public struct ManifestLoadResult: Sendable {
+package struct ManifestLoadResult: Sendable {
     /// The resources that decoded without errors.
-    public var manifests: ManifestSet
+    package var manifests: ManifestSet
     /// Every diagnostic, sorted by file and position.
-    public var diagnostics: [Diagnostic]
+    package var diagnostics: [Diagnostic]
     /// The files read, in the order given.
-    public var files: [String]
+    package var files: [String]
     /// The number of documents read.
-    public var documents: Int
+    package var documents: Int
 
     /// Whether the manifests have no errors (policy violations and warnings aside).
-    public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+    package var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
     /// Whether some policy is violated.
-    public var hasPolicyViolations: Bool { diagnostics.contains { $0.severity == .policy } }
+    package var hasPolicyViolations: Bool { diagnostics.contains { $0.severity == .policy } }
     /// The tokens that violate a policy, each with the violations' messages: planning holds them, and only them.
-    public var policyHolds: [TokenID: [String]] { PolicyChecker.holds(diagnostics) }
+    package var policyHolds: [TokenID: [String]] { PolicyChecker.holds(diagnostics) }
 }
 
 /// Finds manifest files, decodes them in parallel and validates the set as a whole.
@@ -28,23 +28,23 @@ public struct ManifestLoadResult: Sendable {
 /// let result = ManifestLoader(registry: .standard).load(paths: ["Examples/quickstart"], now: Timestamp(secondsSinceEpoch: 1_800_000_000))
 /// for diagnostic in result.diagnostics { print(diagnostic.message) }
 /// ```
-public struct ManifestLoader: Sendable {
+package struct ManifestLoader: Sendable {
     /// Bounds on hostile input.
-    public var limits: DecodingLimits
+    package var limits: DecodingLimits
     /// The issuer and store types, which decode and check their own settings.
-    public let registry: DriverRegistry
+    package let registry: DriverRegistry
     /// The fields of every object, the registry's settings sections included.
     let fieldTable: [String: [String]]
 
     /// Creates a loader for the types of `registry`.
-    public init(registry: DriverRegistry, limits: DecodingLimits = DecodingLimits()) {
+    package init(registry: DriverRegistry, limits: DecodingLimits = DecodingLimits()) {
         self.limits = limits
         self.registry = registry
         fieldTable = ManifestFields.table(with: registry)
     }
 
     /// Reads, decodes, validates and checks policy for every manifest under `paths` as of `now`.
-    public func load(paths: [String], now: Timestamp) -> ManifestLoadResult {
+    package func load(paths: [String], now: Timestamp) -> ManifestLoadResult {
         var diagnostics: [Diagnostic] = []
         let files = ManifestFiles.discover(paths: paths, diagnostics: &diagnostics)
         var results = decodeInParallel(files)
@@ -62,19 +62,19 @@ public struct ManifestLoader: Sendable {
     }
 
     /// The manifest files under `paths`, as `load` would read them.
-    public func discover(paths: [String]) -> [String] {
+    package func discover(paths: [String]) -> [String] {
         var ignored: [Diagnostic] = []
         return ManifestFiles.discover(paths: paths, diagnostics: &ignored)
     }
 
     /// Decodes one file's bytes (exposed for tests and the benchmark).
-    public func decode(bytes: UnsafeBufferPointer<UInt8>, file: String) -> (documents: Int, diagnostics: [Diagnostic]) {
+    package func decode(bytes: UnsafeBufferPointer<UInt8>, file: String) -> (documents: Int, diagnostics: [Diagnostic]) {
         let result = decodeBuffer(bytes, file: file)
         return (result.documents, result.diagnostics)
     }
 
     /// Pulls every event of `bytes` through tokenctl's reader without decoding (for the benchmark's breakdown).
-    public func countEvents(bytes: UnsafeBufferPointer<UInt8>) -> Int {
+    package func countEvents(bytes: UnsafeBufferPointer<UInt8>) -> Int {
         let stream = EventStream(reader: YAMLEventReader(input: bytes, maxPendingBytes: limits.maxPendingBytes), limits: limits)
         var count = 0
         while let event = try? stream.next(), event.kind != .streamEnd { count += 1 }

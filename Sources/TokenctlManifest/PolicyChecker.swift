@@ -6,12 +6,12 @@ import TokenctlModel
 /// ```swift
 /// let violations = PolicyChecker.check(manifests, now: try Timestamp(parsing: "2026-11-29"))
 /// ```
-public enum PolicyChecker {
+package enum PolicyChecker {
     /// How long before an exception expires a warning says so.
-    public static let exceptionWarningPeriod = TokenDuration(seconds: 30 * 86_400)
+    package static let exceptionWarningPeriod = TokenDuration(seconds: 30 * 86_400)
 
     /// The policy violations (and exception warnings) of `manifests` as of `now`.
-    public static func check(_ manifests: ManifestSet, now: Timestamp) -> [Diagnostic] {
+    package static func check(_ manifests: ManifestSet, now: Timestamp) -> [Diagnostic] {
         let tokens = manifests.tokens
         // Each token is judged on its own, so chunks run in parallel; results keep token order.
         let chunkCount = tokens.count < 4096 ? 1 : 16
@@ -37,7 +37,7 @@ public enum PolicyChecker {
     }
 
     /// The tokens that `diagnostics` find in violation of a policy, with the violations' messages.
-    public static func holds(_ diagnostics: [Diagnostic]) -> [TokenID: [String]] {
+    package static func holds(_ diagnostics: [Diagnostic]) -> [TokenID: [String]] {
         var holds: [TokenID: [String]] = [:]
         for diagnostic in diagnostics where diagnostic.severity == .policy {
             if let token = diagnostic.token { holds[token, default: []].append(diagnostic.message) }

@@ -9,11 +9,11 @@
 ///
 /// There is no global switch: each allowance names its fields on its own resource, shows as a warning in every
 /// validate, plan and apply, and is recorded in the audit log by every apply.
-public enum SecretAllowance {
+package enum SecretAllowance {
     /// The annotation that names the allowed fields.
-    public static let annotation = "tokenctl.io/allow-secret-like"
+    package static let annotation = "tokenctl.io/allow-secret-like"
     /// The code of the warning an allowed value produces.
-    public static let code = "allowed-secret-like"
+    package static let code = "allowed-secret-like"
 
     /// The fields an annotations map allows.
     static func fields(in annotations: [String: String]) -> Set<String> {

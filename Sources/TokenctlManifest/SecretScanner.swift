@@ -15,25 +15,25 @@ import Foundation
 /// SecretScanner.match(in: "Q2hhbmdlTWUhX3k4ZlR3cUpOMnZM0x9aK")?.excerpt    // "Q2hh…"
 /// SecretScanner.finding(in: "payments/orders-api-ci")                      // nil
 /// ```
-public enum SecretScanner {
+package enum SecretScanner {
     /// What a flagged value looks like, with a masked excerpt that is safe to print.
-    public struct Finding: Sendable, Hashable, CustomStringConvertible {
+    package struct Finding: Sendable, Hashable, CustomStringConvertible {
         /// What the flagged word looks like, e.g. "a GitHub token", "a long random string", "a PEM private key".
-        public let kind: String
+        package let kind: String
         /// The flagged word masked: its known prefix or its first 4 characters, then "…" (`ghp_…`, `Q2hh…`); for a PEM
         /// block, its label (`BEGIN RSA PRIVATE KEY`). Never the whole word, and never itself flagged by the scanner.
-        public let excerpt: String
+        package let excerpt: String
         /// The length of the flagged word in characters (it is ASCII), or nil for a PEM block.
-        public let length: Int?
+        package let length: Int?
 
         /// The kind of a bare run of hexadecimal digits, which in free text is as often a commit or build id as a secret.
-        public static let hexadecimalKind = "a long hexadecimal string"
+        package static let hexadecimalKind = "a long hexadecimal string"
 
         /// Whether only its shape (a bare hexadecimal run) makes it look like a secret.
-        public var isBareHexadecimal: Bool { kind == Self.hexadecimalKind }
+        package var isBareHexadecimal: Bool { kind == Self.hexadecimalKind }
 
         /// `kind (excerpt, N characters)`, e.g. "a GitHub token (ghp_…, 40 characters)": what `finding(in:)` returns.
-        public var description: String {
+        package var description: String {
             if let length { return "\(kind) (\(excerpt), \(length) characters)" }
             return "\(kind) (\(excerpt))"
         }
@@ -100,12 +100,12 @@ public enum SecretScanner {
     static let breakRatio = 0.15
 
     /// What the value looks like, e.g. "a GitHub token (ghp_…, 40 characters)", or nil when it looks harmless.
-    public static func finding(in value: String) -> String? {
+    package static func finding(in value: String) -> String? {
         match(in: value)?.description
     }
 
     /// What the value looks like, with a masked excerpt of what matched, or nil when it looks harmless.
-    public static func match(in value: String) -> Finding? {
+    package static func match(in value: String) -> Finding? {
         // Short values cannot hold any credential the scanner knows.
         guard value.utf8.count >= 14 else { return nil }
         var value = value
@@ -123,7 +123,7 @@ public enum SecretScanner {
     }
 
     /// `line` with every word that looks like a secret replaced by `(sensitive)`, for echoing source lines.
-    public static func redact(_ line: String) -> String {
+    package static func redact(_ line: String) -> String {
         var line = line
         return line.withUTF8 { bytes in
             if pemMarker(in: bytes) != nil { return "(sensitive)" }
@@ -155,7 +155,7 @@ public enum SecretScanner {
 
     /// Why a source line must not be echoed, or nil when it may be: any word the scanner flags, a URL that carries a
     /// password (`scheme://user:password@host`), or a credential-named variable given a value (`DB_PASSWORD=…`).
-    public static func lineFinding(_ line: String) -> String? {
+    package static func lineFinding(_ line: String) -> String? {
         if line.utf8.count >= 14, redact(line) != line { return "a value that looks like a credential" }
         if let scheme = line.range(of: "://") {
             let authority = line[scheme.upperBound...].prefix { $0 != "/" && $0 != " " && $0 != "\t" && $0 != "\"" && $0 != "'" }

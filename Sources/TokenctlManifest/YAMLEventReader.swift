@@ -57,18 +57,18 @@ struct YAMLEvent {
 }
 
 /// Limits that keep hostile input bounded in time and memory.
-public struct DecodingLimits: Sendable {
+package struct DecodingLimits: Sendable {
     /// The largest manifest file read, in bytes.
-    public var maxFileBytes = 256 << 20
+    package var maxFileBytes = 256 << 20
     /// The most bytes libyaml may read without producing an event (bounds one scalar or comment block).
-    public var maxPendingBytes = 1 << 20
+    package var maxPendingBytes = 1 << 20
     /// The deepest nesting of mappings and lists.
-    public var maxDepth = 64
+    package var maxDepth = 64
     /// The most events aliases may replay in one document.
-    public var maxAliasEvents = 100_000
+    package var maxAliasEvents = 100_000
 
     /// The default limits.
-    public init() {}
+    package init() {}
 }
 
 /// A fatal problem that stops reading a file (syntax error or a limit hit).

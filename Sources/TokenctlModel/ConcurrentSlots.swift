@@ -7,21 +7,21 @@ import Synchronization
 /// DispatchQueue.concurrentPerform(iterations: 4) { slots.set($0, work($0)) }
 /// let results = slots.take()
 /// ```
-public final class ConcurrentSlots<Value: Sendable>: Sendable {
+package final class ConcurrentSlots<Value: Sendable>: Sendable {
     private let storage: Mutex<[Value]>
 
     /// Creates `count` slots holding `initial`.
-    public init(count: Int, initial: Value) {
+    package init(count: Int, initial: Value) {
         storage = Mutex(Array(repeating: initial, count: count))
     }
 
     /// Stores a worker's result.
-    public func set(_ index: Int, _ value: Value) {
+    package func set(_ index: Int, _ value: Value) {
         storage.withLock { $0[index] = value }
     }
 
     /// Every slot, in index order; the slots are emptied, so large results are not held twice.
-    public func take() -> [Value] {
+    package func take() -> [Value] {
         storage.withLock { slots in
             let values = slots
             slots = []

@@ -1,7 +1,7 @@
 /// One problem found in the manifests, tied to the place that causes it.
-public struct Diagnostic: Hashable, Sendable {
+package struct Diagnostic: Hashable, Sendable {
     /// How serious a diagnostic is.
-    public enum Severity: String, Hashable, Sendable, Comparable {
+    package enum Severity: String, Hashable, Sendable, Comparable {
         /// The manifests are invalid; nothing may act on them.
         case error
         /// The manifests are valid but break a policy (exit code 3).
@@ -17,22 +17,22 @@ public struct Diagnostic: Hashable, Sendable {
             }
         }
 
-        public static func < (lhs: Severity, rhs: Severity) -> Bool { lhs.rank < rhs.rank }
+        package static func < (lhs: Severity, rhs: Severity) -> Bool { lhs.rank < rhs.rank }
     }
 
     /// How serious the problem is.
-    public var severity: Severity
+    package var severity: Severity
     /// Where the problem is; `nil` for problems that belong to no file (such as a missing path).
-    public var location: SourceLocation?
+    package var location: SourceLocation?
     /// A full sentence that says what is wrong and how to fix it.
-    public var message: String
+    package var message: String
     /// A short stable identifier of the rule that produced the diagnostic, e.g. `unknown-field`.
-    public var code: String
+    package var code: String
     /// The token a policy violation concerns: planning holds that token (no new credential) and no other.
-    public var token: TokenID?
+    package var token: TokenID?
 
     /// Creates a diagnostic.
-    public init(_ severity: Severity, _ code: String, _ message: String, at location: SourceLocation?, token: TokenID? = nil) {
+    package init(_ severity: Severity, _ code: String, _ message: String, at location: SourceLocation?, token: TokenID? = nil) {
         self.severity = severity
         self.code = code
         self.message = message
@@ -41,7 +41,7 @@ public struct Diagnostic: Hashable, Sendable {
     }
 
     /// Orders diagnostics by file and position, errors before warnings at the same place.
-    public static func sortedForDisplay(_ diagnostics: [Diagnostic]) -> [Diagnostic] {
+    package static func sortedForDisplay(_ diagnostics: [Diagnostic]) -> [Diagnostic] {
         diagnostics.sorted { lhs, rhs in
             switch (lhs.location, rhs.location) {
             case (nil, .some): return true
@@ -56,16 +56,16 @@ public struct Diagnostic: Hashable, Sendable {
 }
 
 /// The diagnostics of one run, with the counts that decide the exit code.
-public struct DiagnosticSummary: Sendable {
+package struct DiagnosticSummary: Sendable {
     /// Number of errors.
-    public var errors = 0
+    package var errors = 0
     /// Number of policy violations.
-    public var policyViolations = 0
+    package var policyViolations = 0
     /// Number of warnings.
-    public var warnings = 0
+    package var warnings = 0
 
     /// Counts the diagnostics by severity.
-    public init(_ diagnostics: [Diagnostic]) {
+    package init(_ diagnostics: [Diagnostic]) {
         for diagnostic in diagnostics {
             switch diagnostic.severity {
             case .error: errors += 1
@@ -77,6 +77,6 @@ public struct DiagnosticSummary: Sendable {
 }
 
 /// A count with its noun, "1 token" or "2 tokens", for messages (`plural` for nouns not made with -s).
-public func counted(_ count: Int, _ singular: String, plural: String? = nil) -> String {
+package func counted(_ count: Int, _ singular: String, plural: String? = nil) -> String {
     "\(count) \(count == 1 ? singular : plural ?? singular + "s")"
 }

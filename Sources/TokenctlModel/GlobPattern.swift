@@ -3,21 +3,21 @@
 /// ```swift
 /// GlobPattern("orders:*").matches("orders:write")  // true
 /// ```
-public struct GlobPattern: Hashable, Sendable, CustomStringConvertible {
+package struct GlobPattern: Hashable, Sendable, CustomStringConvertible {
     /// The pattern as written.
-    public var pattern: String
+    package var pattern: String
     private let bytes: [UInt8]
 
     /// Creates a pattern.
-    public init(_ pattern: String) {
+    package init(_ pattern: String) {
         self.pattern = pattern
         self.bytes = Array(pattern.utf8)
     }
 
-    public var description: String { pattern }
+    package var description: String { pattern }
 
     /// Whether `text` matches the whole pattern.
-    public func matches(_ text: String) -> Bool {
+    package func matches(_ text: String) -> Bool {
         var text = text
         return text.withUTF8 { matches(bytes: $0) }
     }

@@ -1,9 +1,9 @@
 /// Lowercase hexadecimal text of bytes (fast: no formatting machinery, which dominated hashing large batches).
-public enum Hex {
+package enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
 
     /// `bytes` as lowercase hex, two characters per byte.
-    public static func string<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+    package static func string<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         var characters: [UInt8] = []
         characters.reserveCapacity(bytes.underestimatedCount * 2)
         for byte in bytes {

@@ -1,25 +1,25 @@
 /// Requests to issuers and what they return.
 /// What to issue.
-public struct IssueRequest: Sendable {
+package struct IssueRequest: Sendable {
     /// The Issuer's name.
-    public var issuer: String
+    package var issuer: String
     /// The accountable owner.
-    public var owner: String
+    package var owner: String
     /// What the token is for, e.g. `payments/orders-api-ci`.
-    public var subject: String
+    package var subject: String
     /// Its scopes.
-    public var scopes: [String]
+    package var scopes: [String]
     /// When it expires; nil for never.
-    public var expiresAt: Timestamp?
+    package var expiresAt: Timestamp?
     /// Makes a retried issue return the first result instead of a second credential.
-    public var idempotencyKey: String?
+    package var idempotencyKey: String?
     /// The version being issued (1 for the first, one more per rotation), for issuers that name credentials by it.
-    public var version: Int?
+    package var version: Int?
     /// What to return as the secret, for issuers whose credentials have parts.
-    public var secretFormat: Token.SecretFormat?
+    package var secretFormat: Token.SecretFormat?
 
     /// Creates a request.
-    public init(issuer: String, owner: String, subject: String, scopes: [String], expiresAt: Timestamp?, idempotencyKey: String?,
+    package init(issuer: String, owner: String, subject: String, scopes: [String], expiresAt: Timestamp?, idempotencyKey: String?,
                 version: Int? = nil, secretFormat: Token.SecretFormat? = nil) {
         self.version = version
         self.secretFormat = secretFormat
@@ -33,18 +33,18 @@ public struct IssueRequest: Sendable {
 }
 
 /// A newly issued credential.
-public struct IssuedCredential: Sendable {
+package struct IssuedCredential: Sendable {
     /// The issuer's id for it.
-    public var credentialID: String
+    package var credentialID: String
     /// The secret; nil when an idempotent retry found an earlier issue (whose secret is gone).
-    public var secret: Secret?
+    package var secret: Secret?
     /// A hash of the secret (never the secret).
-    public var fingerprint: String
+    package var fingerprint: String
     /// A safe hint, e.g. `tkc_…a91f`.
-    public var hint: String
+    package var hint: String
 
     /// Creates an issued credential.
-    public init(credentialID: String, secret: Secret?, fingerprint: String, hint: String) {
+    package init(credentialID: String, secret: Secret?, fingerprint: String, hint: String) {
         self.credentialID = credentialID
         self.secret = secret
         self.fingerprint = fingerprint
@@ -53,30 +53,30 @@ public struct IssuedCredential: Sendable {
 }
 
 /// An error whose description never contains a secret (driver errors are wrapped into one before printing).
-public protocol SafeToPrint: Error, CustomStringConvertible {}
+package protocol SafeToPrint: Error, CustomStringConvertible {}
 
 
 
 /// A credential as its issuer recorded it, with the idempotency key it was issued under: what `state rebuild`
 /// reconstructs lost state from.
-public struct IssuedRecord: Hashable, Sendable {
+package struct IssuedRecord: Hashable, Sendable {
     /// The issuer's id for it.
-    public var credentialID: String
+    package var credentialID: String
     /// The idempotency key of the issue (`NAMESPACE/NAME#vVERSION#NONCE` for tokenctl's own), if any.
-    public var idempotencyKey: String?
+    package var idempotencyKey: String?
     /// The hash of the secret the issuer keeps, as the engine records it (never the secret).
-    public var fingerprint: String
+    package var fingerprint: String
     /// The scopes it was issued with.
-    public var scopes: [String]
+    package var scopes: [String]
     /// When it was issued.
-    public var issuedAt: Timestamp
+    package var issuedAt: Timestamp
     /// When it expires; nil for never.
-    public var expiresAt: Timestamp?
+    package var expiresAt: Timestamp?
     /// Whether it was revoked.
-    public var revoked: Bool
+    package var revoked: Bool
 
     /// Creates a record.
-    public init(credentialID: String, idempotencyKey: String?, fingerprint: String, scopes: [String], issuedAt: Timestamp,
+    package init(credentialID: String, idempotencyKey: String?, fingerprint: String, scopes: [String], issuedAt: Timestamp,
                 expiresAt: Timestamp?, revoked: Bool) {
         self.credentialID = credentialID
         self.idempotencyKey = idempotencyKey
@@ -88,7 +88,7 @@ public struct IssuedRecord: Hashable, Sendable {
     }
 
     /// The token and version tokenctl issued it for, read from its idempotency key.
-    public var issuedFor: (token: TokenID, version: Int)? {
+    package var issuedFor: (token: TokenID, version: Int)? {
         guard let key = idempotencyKey else { return nil }
         let parts = key.split(separator: "#")
         guard parts.count == 3, parts[1].hasPrefix("v"), let version = Int(parts[1].dropFirst()), version > 0,

@@ -5,7 +5,7 @@
 /// struct Token { @OutOfLine var exception: Exception? }  // 8 bytes instead of the exception's size
 /// ```
 @propertyWrapper
-public struct OutOfLine<Wrapped: Hashable & Sendable>: Hashable, Sendable {
+package struct OutOfLine<Wrapped: Hashable & Sendable>: Hashable, Sendable {
     private final class Box: Sendable {
         let value: Wrapped
         init(_ value: Wrapped) { self.value = value }
@@ -14,21 +14,21 @@ public struct OutOfLine<Wrapped: Hashable & Sendable>: Hashable, Sendable {
     private var box: Box?
 
     /// Stores `wrappedValue` out of line; nil takes no storage.
-    public init(wrappedValue: Wrapped?) {
+    package init(wrappedValue: Wrapped?) {
         box = wrappedValue.map(Box.init)
     }
 
     /// The value; setting it stores a new box, so copies never share changes.
-    public var wrappedValue: Wrapped? {
+    package var wrappedValue: Wrapped? {
         get { box?.value }
         set { box = newValue.map(Box.init) }
     }
 
-    public static func == (lhs: Self, rhs: Self) -> Bool {
+    package static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.box === rhs.box || lhs.box?.value == rhs.box?.value
     }
 
-    public func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         hasher.combine(box?.value)
     }
 }

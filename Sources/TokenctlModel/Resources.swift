@@ -1,44 +1,44 @@
 /// The namespace and name that identify a token, written `namespace/name`.
-public struct TokenID: Hashable, Sendable, Comparable, TextCodable {
+package struct TokenID: Hashable, Sendable, Comparable, TextCodable {
     /// The namespace (default `default`).
-    public var namespace: String
+    package var namespace: String
     /// The name, unique within its namespace.
-    public var name: String
+    package var name: String
 
     /// Creates an identifier.
-    public init(namespace: String, name: String) {
+    package init(namespace: String, name: String) {
         self.namespace = namespace
         self.name = name
     }
 
-    public var description: String { "\(namespace)/\(name)" }
+    package var description: String { "\(namespace)/\(name)" }
 
     /// Reads `namespace/name` (for `TextCodable`).
-    public init?(text: String) {
+    package init?(text: String) {
         let parts = text.split(separator: "/", maxSplits: 1)
         guard parts.count == 2 else { return nil }
         self.init(namespace: String(parts[0]), name: String(parts[1]))
     }
 
 
-    public static func < (lhs: TokenID, rhs: TokenID) -> Bool {
+    package static func < (lhs: TokenID, rhs: TokenID) -> Bool {
         lhs.namespace != rhs.namespace ? lhs.namespace < rhs.namespace : lhs.name < rhs.name
     }
 }
 
 /// Metadata common to every kind of manifest document.
-public struct ResourceMetadata: Hashable, Sendable {
+package struct ResourceMetadata: Hashable, Sendable {
     /// The resource's name (DNS-label style).
-    public var name: String
+    package var name: String
     /// Free-form labels for selection.
-    public var labels: [String: String]
+    package var labels: [String: String]
     /// Free-form annotations; on tokens they carry intent (ticket, requested-by) into the audit log.
-    public var annotations: [String: String]
+    package var annotations: [String: String]
     /// Where the document starts.
-    public var location: SourceLocation
+    package var location: SourceLocation
 
     /// Creates metadata.
-    public init(name: String, labels: [String: String] = [:], annotations: [String: String] = [:], location: SourceLocation) {
+    package init(name: String, labels: [String: String] = [:], annotations: [String: String] = [:], location: SourceLocation) {
         self.name = name
         self.labels = labels
         self.annotations = annotations
@@ -47,18 +47,18 @@ public struct ResourceMetadata: Hashable, Sendable {
 }
 
 /// A desired API token: who owns it, what it may do, how long it lives and where it goes.
-public struct Token: Hashable, Sendable {
+package struct Token: Hashable, Sendable {
     /// How and when the token is rotated.
-    public struct Rotation: Hashable, Sendable {
+    package struct Rotation: Hashable, Sendable {
         /// Interval between rotations (default: two thirds of the lifespan).
-        public var every: TokenDuration?
+        package var every: TokenDuration?
         /// How long the old credential stays valid after its successor is active.
-        public var overlap: TokenDuration
+        package var overlap: TokenDuration
         /// When rotations may start; `nil` for any time. Out of line: few tokens have one.
-        @OutOfLine public var window: RotationWindow?
+        @OutOfLine package var window: RotationWindow?
 
         /// Creates rotation settings.
-        public init(every: TokenDuration? = nil, overlap: TokenDuration = TokenDuration(seconds: 0), window: RotationWindow? = nil) {
+        package init(every: TokenDuration? = nil, overlap: TokenDuration = TokenDuration(seconds: 0), window: RotationWindow? = nil) {
             self.every = every
             self.overlap = overlap
             self.window = window
@@ -66,16 +66,16 @@ public struct Token: Hashable, Sendable {
     }
 
     /// One place the secret is delivered to.
-    public struct Delivery: Hashable, Sendable {
+    package struct Delivery: Hashable, Sendable {
         /// The name of a Store.
-        public var store: String
+        package var store: String
         /// The key under which the secret is stored.
-        public var key: String
+        package var key: String
         /// Where the `store` reference was written.
-        public var location: SourceLocation
+        package var location: SourceLocation
 
         /// Creates a delivery target.
-        public init(store: String, key: String, location: SourceLocation) {
+        package init(store: String, key: String, location: SourceLocation) {
             self.store = store
             self.key = key
             self.location = location
@@ -83,22 +83,22 @@ public struct Token: Hashable, Sendable {
     }
 
     /// A reviewed exception that allows a permanent token until it expires.
-    public struct Exception: Hashable, Sendable {
+    package struct Exception: Hashable, Sendable {
         /// Why the exception is needed.
-        public var reason: String
+        package var reason: String
         /// Who approved it.
-        public var approvedBy: String
+        package var approvedBy: String
         /// The review ticket.
-        public var ticket: String
+        package var ticket: String
         /// From this moment on the exception no longer holds (a bare date holds through that day, UTC).
-        public var expires: Timestamp
+        package var expires: Timestamp
         /// `expires` as written.
-        public var expiresText: String
+        package var expiresText: String
         /// Where `expires` was written.
-        public var location: SourceLocation
+        package var location: SourceLocation
 
         /// Creates an exception.
-        public init(reason: String, approvedBy: String, ticket: String, expires: Timestamp, expiresText: String, location: SourceLocation) {
+        package init(reason: String, approvedBy: String, ticket: String, expires: Timestamp, expiresText: String, location: SourceLocation) {
             self.reason = reason
             self.approvedBy = approvedBy
             self.ticket = ticket
@@ -109,20 +109,20 @@ public struct Token: Hashable, Sendable {
     }
 
     /// Where the fields that later checks point at were written.
-    public struct Locations: Hashable, Sendable {
+    package struct Locations: Hashable, Sendable {
         /// The `issuer` value.
-        public var issuer: SourceLocation
+        package var issuer: SourceLocation
         /// The `lifespan` value.
-        public var lifespan: SourceLocation
+        package var lifespan: SourceLocation
         /// The `rotation.every` value, when written.
-        public var rotationEvery: SourceLocation?
+        package var rotationEvery: SourceLocation?
         /// Each scope, in order.
-        public var scopes: [SourceLocation]
+        package var scopes: [SourceLocation]
         /// The `owner` value.
-        public var owner: SourceLocation
+        package var owner: SourceLocation
 
         /// Creates a set of locations.
-        public init(issuer: SourceLocation, lifespan: SourceLocation, rotationEvery: SourceLocation?, scopes: [SourceLocation], owner: SourceLocation) {
+        package init(issuer: SourceLocation, lifespan: SourceLocation, rotationEvery: SourceLocation?, scopes: [SourceLocation], owner: SourceLocation) {
             self.issuer = issuer
             self.lifespan = lifespan
             self.rotationEvery = rotationEvery
@@ -132,30 +132,30 @@ public struct Token: Hashable, Sendable {
     }
 
     /// Namespace and name.
-    public var id: TokenID
+    package var id: TokenID
     /// Who is accountable for the token.
-    public var owner: String
+    package var owner: String
     /// Labels, annotations and the document's location.
-    public var metadata: ResourceMetadata
+    package var metadata: ResourceMetadata
     /// The name of the Issuer that mints it.
-    public var issuer: String
+    package var issuer: String
     /// What the token may do.
-    public var scopes: [String]
+    package var scopes: [String]
     /// How long each credential lives.
-    public var lifespan: Lifespan
+    package var lifespan: Lifespan
     /// Rotation settings.
-    public var rotation: Rotation
+    package var rotation: Rotation
     /// Where the secret is delivered.
-    public var deliverTo: [Delivery]
+    package var deliverTo: [Delivery]
     /// The exception that allows `lifespan: never`. Out of line: few tokens have one.
-    @OutOfLine public var exception: Exception?
+    @OutOfLine package var exception: Exception?
     /// What is delivered: for database issuers, a connection string (default) or the bare password.
-    public var secretFormat: SecretFormat?
+    package var secretFormat: SecretFormat?
     /// Where checked fields were written.
-    public var locations: Locations
+    package var locations: Locations
 
     /// Creates a token.
-    public init(id: TokenID, owner: String, metadata: ResourceMetadata, issuer: String, scopes: [String], lifespan: Lifespan,
+    package init(id: TokenID, owner: String, metadata: ResourceMetadata, issuer: String, scopes: [String], lifespan: Lifespan,
                 rotation: Rotation, deliverTo: [Delivery], exception: Exception?, locations: Locations) {
         self.id = id
         self.owner = owner
@@ -170,7 +170,7 @@ public struct Token: Hashable, Sendable {
     }
 
     /// What a token's delivered secret is, for issuers whose credentials have parts (a database login).
-    public enum SecretFormat: String, Hashable, Sendable, Codable, CaseIterable {
+    package enum SecretFormat: String, Hashable, Sendable, Codable, CaseIterable {
         /// A connection URL with user and password, e.g. `postgresql://tk_app_v3:…@db:5432/app?sslmode=require`.
         case connectionString = "connection-string"
         /// The password alone.
@@ -178,7 +178,7 @@ public struct Token: Hashable, Sendable {
     }
 
     /// The rotation interval in force: `rotation.every`, else two thirds of a finite lifespan, else none.
-    public var effectiveRotationEvery: TokenDuration? {
+    package var effectiveRotationEvery: TokenDuration? {
         if let every = rotation.every { return every }
         guard let lifespan = lifespan.duration else { return nil }
         return TokenDuration(seconds: lifespan.seconds * 2 / 3)
@@ -186,7 +186,7 @@ public struct Token: Hashable, Sendable {
 }
 
 /// What to do with credentials found at an issuer that tokenctl did not issue.
-public enum GhostPolicy: String, Hashable, Sendable, CaseIterable {
+package enum GhostPolicy: String, Hashable, Sendable, CaseIterable {
     /// List them in plans and status only.
     case report
     /// Revoke them.
@@ -196,18 +196,18 @@ public enum GhostPolicy: String, Hashable, Sendable, CaseIterable {
 }
 
 /// Who mints credentials.
-public struct Issuer: Hashable, Sendable {
+package struct Issuer: Hashable, Sendable {
     /// Name and labels.
-    public var metadata: ResourceMetadata
+    package var metadata: ResourceMetadata
     /// Its type and settings, read only by the driver registered for the type.
-    public var driver: DriverConfiguration
+    package var driver: DriverConfiguration
     /// What its driver can do, as the driver declared it.
-    public var capabilities: IssuerCapabilities
+    package var capabilities: IssuerCapabilities
     /// What to do with unmanaged credentials.
-    public var ghosts: GhostPolicy
+    package var ghosts: GhostPolicy
 
     /// Creates an issuer.
-    public init(metadata: ResourceMetadata, driver: DriverConfiguration, capabilities: IssuerCapabilities, ghosts: GhostPolicy = .report) {
+    package init(metadata: ResourceMetadata, driver: DriverConfiguration, capabilities: IssuerCapabilities, ghosts: GhostPolicy = .report) {
         self.metadata = metadata
         self.driver = driver
         self.capabilities = capabilities
@@ -216,16 +216,16 @@ public struct Issuer: Hashable, Sendable {
 }
 
 /// Where secrets are delivered.
-public struct Store: Hashable, Sendable {
+package struct Store: Hashable, Sendable {
     /// Name and labels.
-    public var metadata: ResourceMetadata
+    package var metadata: ResourceMetadata
     /// Its type and settings, read only by the driver registered for the type.
-    public var driver: DriverConfiguration
+    package var driver: DriverConfiguration
     /// What its driver can do, as the driver declared it.
-    public var capabilities: StoreCapabilities
+    package var capabilities: StoreCapabilities
 
     /// Creates a store.
-    public init(metadata: ResourceMetadata, driver: DriverConfiguration, capabilities: StoreCapabilities) {
+    package init(metadata: ResourceMetadata, driver: DriverConfiguration, capabilities: StoreCapabilities) {
         self.metadata = metadata
         self.driver = driver
         self.capabilities = capabilities
@@ -233,7 +233,7 @@ public struct Store: Hashable, Sendable {
 }
 
 /// Whether tokens with `lifespan: never` are allowed.
-public enum PermanentTokenRule: String, Hashable, Sendable, CaseIterable {
+package enum PermanentTokenRule: String, Hashable, Sendable, CaseIterable {
     /// Only with a complete, unexpired exception.
     case requireException
     /// Never.
@@ -243,34 +243,34 @@ public enum PermanentTokenRule: String, Hashable, Sendable, CaseIterable {
 }
 
 /// Bounds on who may hold which scopes and for how long.
-public struct Policy: Hashable, Sendable {
+package struct Policy: Hashable, Sendable {
     /// Scopes that a set of owners may hold.
-    public struct ScopeRule: Hashable, Sendable {
+    package struct ScopeRule: Hashable, Sendable {
         /// Owners the rule applies to (patterns).
-        public var owners: [GlobPattern]
+        package var owners: [GlobPattern]
         /// Scopes they may hold (patterns).
-        public var allow: [GlobPattern]
+        package var allow: [GlobPattern]
 
         /// Creates a rule.
-        public init(owners: [GlobPattern], allow: [GlobPattern]) {
+        package init(owners: [GlobPattern], allow: [GlobPattern]) {
             self.owners = owners
             self.allow = allow
         }
     }
 
     /// Name and labels.
-    public var metadata: ResourceMetadata
+    package var metadata: ResourceMetadata
     /// The longest lifespan allowed.
-    public var maxLifespan: TokenDuration?
+    package var maxLifespan: TokenDuration?
     /// The longest rotation interval allowed.
-    public var maxRotationEvery: TokenDuration?
+    package var maxRotationEvery: TokenDuration?
     /// Whether permanent tokens are allowed.
-    public var permanentTokens: PermanentTokenRule
+    package var permanentTokens: PermanentTokenRule
     /// Scope rules; `nil` leaves scopes unrestricted by this policy.
-    public var scopes: [ScopeRule]?
+    package var scopes: [ScopeRule]?
 
     /// Creates a policy.
-    public init(metadata: ResourceMetadata, maxLifespan: TokenDuration? = nil, maxRotationEvery: TokenDuration? = nil,
+    package init(metadata: ResourceMetadata, maxLifespan: TokenDuration? = nil, maxRotationEvery: TokenDuration? = nil,
                 permanentTokens: PermanentTokenRule = .requireException, scopes: [ScopeRule]? = nil) {
         self.metadata = metadata
         self.maxLifespan = maxLifespan
@@ -281,18 +281,18 @@ public struct Policy: Hashable, Sendable {
 }
 
 /// Everything the manifests declare: the desired state.
-public struct ManifestSet: Sendable {
+package struct ManifestSet: Sendable {
     /// Desired tokens, in the order of the files and documents they were read from.
-    public var tokens: [Token]
+    package var tokens: [Token]
     /// Issuers by name.
-    public var issuers: [String: Issuer]
+    package var issuers: [String: Issuer]
     /// Stores by name.
-    public var stores: [String: Store]
+    package var stores: [String: Store]
     /// Policies, sorted by name.
-    public var policies: [Policy]
+    package var policies: [Policy]
 
     /// Creates a manifest set.
-    public init(tokens: [Token] = [], issuers: [String: Issuer] = [:], stores: [String: Store] = [:], policies: [Policy] = []) {
+    package init(tokens: [Token] = [], issuers: [String: Issuer] = [:], stores: [String: Store] = [:], policies: [Policy] = []) {
         self.tokens = tokens
         self.issuers = issuers
         self.stores = stores

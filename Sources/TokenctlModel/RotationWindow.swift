@@ -4,23 +4,23 @@
 /// let window = try RotationWindow(parsing: "Mon-Fri 09:00-17:00 UTC")
 /// window.contains(try Timestamp(parsing: "2026-11-30T10:00:00Z"))  // true: a Monday
 /// ```
-public struct RotationWindow: Hashable, Sendable, CustomStringConvertible {
+package struct RotationWindow: Hashable, Sendable, CustomStringConvertible {
     /// The days on which the window opens, 0 = Monday … 6 = Sunday (in the window's offset).
-    public var days: Set<Int>
+    package var days: Set<Int>
     /// Minute of the day the window opens.
-    public var startMinute: Int
+    package var startMinute: Int
     /// Minute of the day the window closes; smaller than `startMinute` for windows that cross midnight.
-    public var endMinute: Int
+    package var endMinute: Int
     /// The window's offset from UTC in minutes.
-    public var utcOffsetMinutes: Int
+    package var utcOffsetMinutes: Int
     /// The text as written.
-    public var text: String
+    package var text: String
 
     /// Day names in order, Monday first.
-    public static let dayNames = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    package static let dayNames = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
     /// Why a window could not be read.
-    public enum ParseError: Error, Equatable, Sendable {
+    package enum ParseError: Error, Equatable, Sendable {
         /// The text does not have the form `DAYS HH:MM-HH:MM ZONE`.
         case malformed
         /// A day name other than Mon, Tue, Wed, Thu, Fri, Sat or Sun.
@@ -35,7 +35,7 @@ public struct RotationWindow: Hashable, Sendable, CustomStringConvertible {
 
     /// Reads `DAYS HH:MM-HH:MM ZONE`; DAYS is `Mon-Fri`, `Sat,Sun`, `Mon,Wed-Fri` or `daily`;
     /// ZONE is `UTC` or a fixed offset such as `+02:00`.
-    public init(parsing text: String) throws(ParseError) {
+    package init(parsing text: String) throws(ParseError) {
         let parts = text.split(separator: " ", omittingEmptySubsequences: true)
         guard parts.count == 3 else { throw .malformed }
         var days = Set<Int>()
@@ -94,10 +94,10 @@ public struct RotationWindow: Hashable, Sendable, CustomStringConvertible {
         self.text = text
     }
 
-    public var description: String { text }
+    package var description: String { text }
 
     /// Whether a rotation may start at `moment`.
-    public func contains(_ moment: Timestamp) -> Bool {
+    package func contains(_ moment: Timestamp) -> Bool {
         let local = Timestamp(secondsSinceEpoch: moment.secondsSinceEpoch + Int64(utcOffsetMinutes) * 60)
         let secondOfDay = ((local.secondsSinceEpoch % 86_400) + 86_400) % 86_400
         let minuteOfDay = Int(secondOfDay / 60)
@@ -111,12 +111,12 @@ public struct RotationWindow: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// How long each opening lasts, in seconds.
-    public var lengthSeconds: Int64 {
+    package var lengthSeconds: Int64 {
         Int64(startMinute < endMinute ? endMinute - startMinute : endMinute + 1440 - startMinute) * 60
     }
 
     /// The first opening that has not ended by `moment`: the one containing it, or the next one.
-    public func occurrence(notEndedBy moment: Timestamp) -> (start: Timestamp, end: Timestamp)? {
+    package func occurrence(notEndedBy moment: Timestamp) -> (start: Timestamp, end: Timestamp)? {
         let offset = Int64(utcOffsetMinutes) * 60
         let local = moment.secondsSinceEpoch + offset
         let localDay = local >= 0 ? local / 86_400 : (local - 86_399) / 86_400

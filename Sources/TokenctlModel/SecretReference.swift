@@ -4,14 +4,14 @@
 /// let key = try SecretReference(parsing: "env:TOKENCTL_MASTER_KEY")
 /// key.description  // "env:TOKENCTL_MASTER_KEY"
 /// ```
-public enum SecretReference: Hashable, Sendable, CustomStringConvertible {
+package enum SecretReference: Hashable, Sendable, CustomStringConvertible {
     /// An environment variable of the process running tokenctl.
     case environment(String)
     /// A file whose contents are the secret.
     case file(String)
 
     /// Why a reference could not be read.
-    public enum ParseError: Error, Equatable, Sendable {
+    package enum ParseError: Error, Equatable, Sendable {
         /// Neither `env:` nor `file:` precedes the name.
         case missingScheme
         /// The environment variable name is not `[A-Za-z_][A-Za-z0-9_]*`.
@@ -21,7 +21,7 @@ public enum SecretReference: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Reads `env:NAME` or `file:PATH`.
-    public init(parsing text: String) throws(ParseError) {
+    package init(parsing text: String) throws(ParseError) {
         if text.hasPrefix("env:") {
             let name = text.dropFirst(4)
             guard !name.isEmpty else { throw .empty }
@@ -41,7 +41,7 @@ public enum SecretReference: Hashable, Sendable, CustomStringConvertible {
         return name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || $0.isASCIILetter || $0.isASCIIDigit }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .environment(let name): "env:\(name)"
         case .file(let path): "file:\(path)"

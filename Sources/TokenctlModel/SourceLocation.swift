@@ -4,36 +4,36 @@ import Synchronization
 ///
 /// Locations are 12 bytes with no reference counting: the file is an index into an
 /// append-only table of paths, so that 100k decoded tokens carry their positions cheaply.
-public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConvertible {
+package struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The index of the file in `SourceFileTable`.
-    public let fileID: UInt32
+    package let fileID: UInt32
     /// The 1-based line.
-    public let lineNumber: UInt32
+    package let lineNumber: UInt32
     /// The 1-based column, counted in Unicode scalars.
-    public let columnNumber: UInt32
+    package let columnNumber: UInt32
 
     /// Creates a location, registering `file` if it is new.
-    public init(file: String, line: Int, column: Int) {
+    package init(file: String, line: Int, column: Int) {
         self.init(fileID: SourceFileTable.id(for: file), line: line, column: column)
     }
 
     /// Creates a location in an already registered file.
-    public init(fileID: UInt32, line: Int, column: Int) {
+    package init(fileID: UInt32, line: Int, column: Int) {
         self.fileID = fileID
         self.lineNumber = UInt32(clamping: line)
         self.columnNumber = UInt32(clamping: column)
     }
 
     /// The path of the file as the user named it (relative paths stay relative).
-    public var file: String { SourceFileTable.path(for: fileID) }
+    package var file: String { SourceFileTable.path(for: fileID) }
     /// The 1-based line.
-    public var line: Int { Int(lineNumber) }
+    package var line: Int { Int(lineNumber) }
     /// The 1-based column.
-    public var column: Int { Int(columnNumber) }
+    package var column: Int { Int(columnNumber) }
 
-    public var description: String { "\(file):\(line):\(column)" }
+    package var description: String { "\(file):\(line):\(column)" }
 
-    public static func < (lhs: SourceLocation, rhs: SourceLocation) -> Bool {
+    package static func < (lhs: SourceLocation, rhs: SourceLocation) -> Bool {
         if lhs.fileID != rhs.fileID { return lhs.file < rhs.file }
         if lhs.lineNumber != rhs.lineNumber { return lhs.lineNumber < rhs.lineNumber }
         return lhs.columnNumber < rhs.columnNumber
@@ -41,7 +41,7 @@ public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConver
 }
 
 /// The paths of every manifest file seen by this process, each registered once.
-public enum SourceFileTable {
+package enum SourceFileTable {
     private struct Table {
         var paths: [String] = []
         var ids: [String: UInt32] = [:]
@@ -50,7 +50,7 @@ public enum SourceFileTable {
     private static let table = Mutex(Table())
 
     /// The id of `path`, registering it on first use.
-    public static func id(for path: String) -> UInt32 {
+    package static func id(for path: String) -> UInt32 {
         table.withLock { table in
             if let id = table.ids[path] { return id }
             let id = UInt32(table.paths.count)
@@ -61,20 +61,20 @@ public enum SourceFileTable {
     }
 
     /// The path registered under `id`.
-    public static func path(for id: UInt32) -> String {
+    package static func path(for id: UInt32) -> String {
         table.withLock { table in Int(id) < table.paths.count ? table.paths[Int(id)] : "<unknown>" }
     }
 }
 
 /// A value together with the place in a manifest it was read from.
-public struct Located<Value: Sendable>: Sendable {
+package struct Located<Value: Sendable>: Sendable {
     /// The decoded value.
-    public var value: Value
+    package var value: Value
     /// Where the value was written.
-    public var location: SourceLocation
+    package var location: SourceLocation
 
     /// Pairs a value with its location.
-    public init(_ value: Value, at location: SourceLocation) {
+    package init(_ value: Value, at location: SourceLocation) {
         self.value = value
         self.location = location
     }

@@ -1,19 +1,19 @@
 /// A value that is written as text in manifests, state and JSON: it encodes as its `description`
 /// and decodes through `init?(text:)`.
-public protocol TextCodable: Codable, CustomStringConvertible {
+package protocol TextCodable: Codable, CustomStringConvertible {
     /// Reads the value from its text form; nil when the text is not valid.
     init?(text: String)
 }
 
 extension TextCodable {
     /// Encodes the value as its text.
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(description)
     }
 
     /// Decodes the value from its text.
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
         guard let value = Self(text: text) else {

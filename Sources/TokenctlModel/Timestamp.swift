@@ -4,19 +4,19 @@
 /// let expiry = try Timestamp(parsing: "2027-03-01")
 /// expiry.description  // "2027-03-01T00:00:00Z"
 /// ```
-public struct Timestamp: Hashable, Sendable, Comparable, TextCodable {
+package struct Timestamp: Hashable, Sendable, Comparable, TextCodable {
     /// Seconds since the Unix epoch.
-    public var secondsSinceEpoch: Int64
+    package var secondsSinceEpoch: Int64
 
     /// Creates a timestamp from seconds since the Unix epoch.
-    public init(secondsSinceEpoch: Int64) { self.secondsSinceEpoch = secondsSinceEpoch }
+    package init(secondsSinceEpoch: Int64) { self.secondsSinceEpoch = secondsSinceEpoch }
 
 
     /// Reads an RFC 3339 time or a date (for `TextCodable`).
-    public init?(text: String) { try? self.init(parsing: text) }
+    package init?(text: String) { try? self.init(parsing: text) }
 
     /// Why a timestamp could not be read.
-    public enum ParseError: Error, Equatable, Sendable {
+    package enum ParseError: Error, Equatable, Sendable {
         /// Not `YYYY-MM-DD` or RFC 3339 `YYYY-MM-DDTHH:MM[:SS](Z|±HH:MM)`.
         case malformed
         /// The month, day, hour, minute or second is out of range.
@@ -24,7 +24,7 @@ public struct Timestamp: Hashable, Sendable, Comparable, TextCodable {
     }
 
     /// Reads `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time such as `2026-11-28T04:10:00Z`.
-    public init(parsing text: String) throws(ParseError) {
+    package init(parsing text: String) throws(ParseError) {
         let bytes = Array(text.utf8)
         func number(_ from: Int, _ count: Int) throws(ParseError) -> Int {
             guard from + count <= bytes.count else { throw .malformed }
@@ -87,7 +87,7 @@ public struct Timestamp: Hashable, Sendable, Comparable, TextCodable {
     }
 
     /// RFC 3339 in UTC, e.g. `2026-11-28T04:10:00Z`.
-    public var description: String {
+    package var description: String {
         let days = Int(secondsSinceEpoch >= 0 ? secondsSinceEpoch / 86_400 : (secondsSinceEpoch - 86_399) / 86_400)
         let secondOfDay = Int(secondsSinceEpoch - Int64(days) * 86_400)
         let (year, month, day) = Self.civilFromDays(days)
@@ -100,16 +100,16 @@ public struct Timestamp: Hashable, Sendable, Comparable, TextCodable {
     }
 
     /// The day of the week, 0 = Monday … 6 = Sunday.
-    public var weekday: Int {
+    package var weekday: Int {
         let days = secondsSinceEpoch >= 0 ? secondsSinceEpoch / 86_400 : (secondsSinceEpoch - 86_399) / 86_400
         // 1970-01-01 was a Thursday (3).
         return Int(((days % 7) + 7 + 3) % 7)
     }
 
-    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.secondsSinceEpoch < rhs.secondsSinceEpoch }
+    package static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.secondsSinceEpoch < rhs.secondsSinceEpoch }
 
     /// The moment `duration` after this one.
-    public static func + (lhs: Timestamp, rhs: TokenDuration) -> Timestamp {
+    package static func + (lhs: Timestamp, rhs: TokenDuration) -> Timestamp {
         Timestamp(secondsSinceEpoch: lhs.secondsSinceEpoch &+ rhs.seconds)
     }
 

@@ -5,19 +5,19 @@
 /// lifespan.seconds      // 7_776_000
 /// lifespan.description  // "90d"
 /// ```
-public struct TokenDuration: Hashable, Sendable, Comparable, TextCodable {
+package struct TokenDuration: Hashable, Sendable, Comparable, TextCodable {
     /// The length in whole seconds.
-    public var seconds: Int64
+    package var seconds: Int64
 
     /// Creates a duration of the given number of seconds.
-    public init(seconds: Int64) { self.seconds = seconds }
+    package init(seconds: Int64) { self.seconds = seconds }
 
     /// Reads a duration (for `TextCodable`).
-    public init?(text: String) { try? self.init(parsing: text) }
+    package init?(text: String) { try? self.init(parsing: text) }
 
 
     /// The units a duration may be written in, with their length in seconds.
-    public static let units: [(symbol: Character, seconds: Int64)] = [
+    package static let units: [(symbol: Character, seconds: Int64)] = [
         ("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1),
     ]
 
@@ -33,7 +33,7 @@ public struct TokenDuration: Hashable, Sendable, Comparable, TextCodable {
     }
 
     /// Why a duration could not be read.
-    public enum ParseError: Error, Equatable, Sendable {
+    package enum ParseError: Error, Equatable, Sendable {
         /// The text is empty.
         case empty
         /// The text is not a sequence of `<number><unit>` groups.
@@ -45,13 +45,13 @@ public struct TokenDuration: Hashable, Sendable, Comparable, TextCodable {
     }
 
     /// Reads a duration such as `90d` or `1h30m`; the groups are summed.
-    public init(parsing text: String) throws(ParseError) {
+    package init(parsing text: String) throws(ParseError) {
         // Specialized here: other modules calling the generic form would run it unspecialized, a witness call per byte.
         try self.init(parsingText: text)
     }
 
     /// Reads a duration from a substring or other text, as `init(parsing:)`.
-    public init(parsing text: some StringProtocol) throws(ParseError) {
+    package init(parsing text: some StringProtocol) throws(ParseError) {
         try self.init(parsingText: text)
     }
 
@@ -88,7 +88,7 @@ public struct TokenDuration: Hashable, Sendable, Comparable, TextCodable {
     }
 
     /// The shortest exact rendering, e.g. `90d`, `36h`, `1d1s`.
-    public var description: String {
+    package var description: String {
         if seconds == 0 { return "0s" }
         var rest = seconds
         var text = ""
@@ -101,20 +101,20 @@ public struct TokenDuration: Hashable, Sendable, Comparable, TextCodable {
         return text
     }
 
-    public static func < (lhs: TokenDuration, rhs: TokenDuration) -> Bool { lhs.seconds < rhs.seconds }
-    public static func + (lhs: TokenDuration, rhs: TokenDuration) -> TokenDuration {
+    package static func < (lhs: TokenDuration, rhs: TokenDuration) -> Bool { lhs.seconds < rhs.seconds }
+    package static func + (lhs: TokenDuration, rhs: TokenDuration) -> TokenDuration {
         TokenDuration(seconds: lhs.seconds &+ rhs.seconds)
     }
 }
 
 /// How long a credential lives: a finite duration or, with a reviewed exception, forever.
-public enum Lifespan: Hashable, Sendable, TextCodable {
+package enum Lifespan: Hashable, Sendable, TextCodable {
     /// The credential expires this long after it is issued.
     case finite(TokenDuration)
     /// The credential never expires (needs an exception).
     case never
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .finite(let duration): duration.description
         case .never: "never"
@@ -122,16 +122,16 @@ public enum Lifespan: Hashable, Sendable, TextCodable {
     }
 
     /// Reads `never` or a duration.
-    public init(parsing text: String) throws(TokenDuration.ParseError) {
+    package init(parsing text: String) throws(TokenDuration.ParseError) {
         self = text == "never" ? .never : .finite(try TokenDuration(parsing: text))
     }
 
     /// Reads `never` or a duration (for `TextCodable`).
-    public init?(text: String) { try? self.init(parsing: text) }
+    package init?(text: String) { try? self.init(parsing: text) }
 
 
     /// The finite duration, or `nil` for `never`.
-    public var duration: TokenDuration? {
+    package var duration: TokenDuration? {
         if case .finite(let duration) = self { return duration }
         return nil
     }

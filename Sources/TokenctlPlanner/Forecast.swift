@@ -1,9 +1,9 @@
 import TokenctlModel
 
 /// One thing that will happen to a token, and when.
-public struct ForecastEvent: Hashable, Sendable, Codable {
+package struct ForecastEvent: Hashable, Sendable, Codable {
     /// What will happen.
-    public enum Kind: String, Hashable, Sendable, Codable {
+    package enum Kind: String, Hashable, Sendable, Codable {
         /// A credential will be issued (the token is in the manifests but not issued yet).
         case issue
         /// The next version will be issued and delivered.
@@ -15,24 +15,24 @@ public struct ForecastEvent: Hashable, Sendable, Codable {
     }
 
     /// When.
-    public var at: Timestamp
+    package var at: Timestamp
     /// What.
-    public var kind: Kind
+    package var kind: Kind
     /// Which token.
-    public var token: TokenID
+    package var token: TokenID
     /// Which version it concerns.
-    public var version: Int
+    package var version: Int
     /// In words.
-    public var detail: String
+    package var detail: String
 }
 
 /// What will rotate, retire or expire within a horizon: the schedule the planner follows, played forward.
-public enum Forecast {
+package enum Forecast {
     /// At most this many events per token (a 10-minute rotation over 30 days would otherwise list thousands).
-    public static let maxEventsPerToken = 20
+    package static let maxEventsPerToken = 20
 
     /// The events between `now` and `now + within`, earliest first. Settings come from `desired` when given, else from state.
-    public static func events(desired: ManifestSet?, recorded: RecordedState, now: Timestamp, within: TokenDuration) -> [ForecastEvent] {
+    package static func events(desired: ManifestSet?, recorded: RecordedState, now: Timestamp, within: TokenDuration) -> [ForecastEvent] {
         let horizon = now + within
         var events: [ForecastEvent] = []
         let desiredByID = Dictionary(desired?.tokens.map { ($0.id, $0) } ?? [], uniquingKeysWith: { first, _ in first })

@@ -2,7 +2,7 @@ import TokenctlModel
 
 extension PlanRenderer {
     /// The plan as Markdown, for a pull-request comment: a summary, then a table of changes with their reasons.
-    public static func markdown(_ plan: Plan) -> String {
+    package static func markdown(_ plan: Plan) -> String {
         var text = "### tokenctl plan\n\n"
         guard !plan.changes.isEmpty || !plan.held.isEmpty else {
             return text + "**No changes.** Issued credentials match the manifests.\n"

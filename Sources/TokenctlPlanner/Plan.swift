@@ -1,7 +1,7 @@
 import TokenctlModel
 
 /// What a change does: a closed set.
-public enum PlanAction: String, Hashable, Sendable, Codable, CaseIterable {
+package enum PlanAction: String, Hashable, Sendable, Codable, CaseIterable {
     /// Issue a first credential (or a replacement for one that is gone).
     case issue
     /// Issue the next version, deliver it, and let the current one retire after its overlap.
@@ -19,7 +19,7 @@ public enum PlanAction: String, Hashable, Sendable, Codable, CaseIterable {
 }
 
 /// Why a change is planned: a closed set of named reasons.
-public enum PlanReason: String, Hashable, Sendable, Codable, CaseIterable {
+package enum PlanReason: String, Hashable, Sendable, Codable, CaseIterable {
     case notIssued = "NotIssued"
     case rotationDue = "RotationDue"
     case expiresSoon = "ExpiresSoon"
@@ -41,35 +41,35 @@ public enum PlanReason: String, Hashable, Sendable, Codable, CaseIterable {
 }
 
 /// One planned change, with its reason and the figures behind it.
-public struct PlannedChange: Hashable, Sendable, Codable {
+package struct PlannedChange: Hashable, Sendable, Codable {
     /// What the change does.
-    public var action: PlanAction
+    package var action: PlanAction
     /// The token it concerns; nil for a ghost.
-    public var token: TokenID?
+    package var token: TokenID?
     /// The Issuer involved.
-    public var issuer: String
+    package var issuer: String
     /// The version acted on (rotated from, retired, updated, redelivered).
-    public var version: Int?
+    package var version: Int?
     /// The version a change creates (issue, rotate).
-    public var newVersion: Int?
+    package var newVersion: Int?
     /// The reason.
-    public var reason: PlanReason
+    package var reason: PlanReason
     /// The reason in words, e.g. `age 31d ≥ every 30d`.
-    public var detail: String
+    package var detail: String
     /// The figures behind the reason (ages, intervals, dates), for machines.
-    public var facts: [String: String]
+    package var facts: [String: String]
     /// Stores and keys a delivery change concerns.
-    public var stores: [StoreKey]
+    package var stores: [StoreKey]
     /// For a ghost: the issuer's credential id and a safe hint.
-    public var ghost: ObservedCredential?
+    package var ghost: ObservedCredential?
     /// For a ghost: whether it will be retired (true) or only reported.
-    public var retireGhost: Bool
+    package var retireGhost: Bool
     /// For a retirement: the version this plan's rotation of the same token replaces without overlap. It is retired only
     /// once that rotation succeeded (it is then no longer active); nil for any other change.
-    public var followsRotation: Bool?
+    package var followsRotation: Bool?
 
     /// Creates a change.
-    public init(action: PlanAction, token: TokenID?, issuer: String, version: Int? = nil, newVersion: Int? = nil, reason: PlanReason,
+    package init(action: PlanAction, token: TokenID?, issuer: String, version: Int? = nil, newVersion: Int? = nil, reason: PlanReason,
                 detail: String, facts: [String: String] = [:], stores: [StoreKey] = [], ghost: ObservedCredential? = nil,
                 retireGhost: Bool = false, followsRotation: Bool? = nil) {
         self.action = action
@@ -88,27 +88,27 @@ public struct PlannedChange: Hashable, Sendable, Codable {
 }
 
 /// The changes that would bring issued credentials to the desired state: data, rendered by `PlanRenderer`.
-public struct Plan: Hashable, Sendable, Codable {
+package struct Plan: Hashable, Sendable, Codable {
     /// The version of this format; see docs/json-output.md.
-    public var formatVersion = 1
+    package var formatVersion = 1
     /// The moment the plan was made for.
-    public var createdAt: Timestamp
+    package var createdAt: Timestamp
     /// The state serial the plan was made against.
-    public var stateSerial: Int64
+    package var stateSerial: Int64
     /// The digest of the manifests the plan was made from (filled in by the caller; empty when not known).
-    public var manifestsDigest: String
+    package var manifestsDigest: String
     /// Whether issuer inventories were consulted (`--refresh`).
-    public var refreshed: Bool
+    package var refreshed: Bool
     /// The changes, ordered by token and action.
-    public var changes: [PlannedChange]
+    package var changes: [PlannedChange]
     /// The earliest future moment something falls due (rotation, retirement, expiry); nil when nothing will.
-    public var nextDueAt: Timestamp?
+    package var nextDueAt: Timestamp?
     /// Tokens that violate a policy: they get no new credential (no issue, rotate or update) until they comply, while
     /// every other change proceeds. Not changes: apply does nothing for them, and exits 3.
-    public var held: [HeldToken] = []
+    package var held: [HeldToken] = []
 
     /// Creates a plan.
-    public init(createdAt: Timestamp, stateSerial: Int64, manifestsDigest: String = "", refreshed: Bool, changes: [PlannedChange],
+    package init(createdAt: Timestamp, stateSerial: Int64, manifestsDigest: String = "", refreshed: Bool, changes: [PlannedChange],
                 nextDueAt: Timestamp?) {
         self.createdAt = createdAt
         self.stateSerial = stateSerial
@@ -119,7 +119,7 @@ public struct Plan: Hashable, Sendable, Codable {
     }
 
     /// Reads a plan, also one saved before plans listed held tokens.
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         formatVersion = try container.decode(Int.self, forKey: .formatVersion)
         createdAt = try container.decode(Timestamp.self, forKey: .createdAt)
@@ -132,14 +132,14 @@ public struct Plan: Hashable, Sendable, Codable {
     }
 
     /// Whether the plan changes anything (reported-only ghosts count as no change).
-    public var hasChanges: Bool { changes.contains { $0.action != .ghost || $0.retireGhost } }
+    package var hasChanges: Bool { changes.contains { $0.action != .ghost || $0.retireGhost } }
 
     /// Whether the plan shows any drift at all, reported ghosts included: what `--detailed-exitcode` answers, so that a
     /// CI drift check sees ghosts (an issuer with `ghosts: ignore` lists none).
-    public var hasDrift: Bool { !changes.isEmpty }
+    package var hasDrift: Bool { !changes.isEmpty }
 
     /// How many changes of each action, with ghosts split into reported and retired.
-    public var counts: [String: Int] {
+    package var counts: [String: Int] {
         var counts: [String: Int] = [:]
         for change in changes {
             let key = change.action == .ghost ? (change.retireGhost ? "ghostRetired" : "ghostReported") : change.action.rawValue
@@ -150,16 +150,16 @@ public struct Plan: Hashable, Sendable, Codable {
 }
 
 /// A token that violates a policy, and so is given no new credential until it complies.
-public struct HeldToken: Hashable, Sendable, Codable {
+package struct HeldToken: Hashable, Sendable, Codable {
     /// The token held.
-    public var token: TokenID
+    package var token: TokenID
     /// The policy violations, as full sentences.
-    public var violations: [String]
+    package var violations: [String]
     /// The changes withheld from it (issue, rotate, update), empty when none was due.
-    public var withheld: [PlanAction]
+    package var withheld: [PlanAction]
 
     /// Creates a held token.
-    public init(token: TokenID, violations: [String], withheld: [PlanAction]) {
+    package init(token: TokenID, violations: [String], withheld: [PlanAction]) {
         self.token = token
         self.violations = violations
         self.withheld = withheld

@@ -5,9 +5,9 @@ import TokenctlModel
 /// ```swift
 /// print(PlanRenderer.human(plan, colors: false))
 /// ```
-public enum PlanRenderer {
+package enum PlanRenderer {
     /// The terminal view of SPEC §2.
-    public static func human(_ plan: Plan, colors: Bool = false) -> String {
+    package static func human(_ plan: Plan, colors: Bool = false) -> String {
         guard !plan.changes.isEmpty || !plan.held.isEmpty else {
             return "No changes. Issued credentials match the manifests.\n"
         }
@@ -34,12 +34,12 @@ public enum PlanRenderer {
     }
 
     /// `Planned for 2026-11-30 12:00 UTC at state serial 3:`, the moment and state the plan was made for.
-    public static func header(_ plan: Plan) -> String {
+    package static func header(_ plan: Plan) -> String {
         "Planned for \(plan.createdAt.minuteText) at state serial \(plan.stateSerial)\(plan.refreshed ? ", issuers refreshed" : ""):"
     }
 
     /// `Plan: 1 to issue, 1 to rotate, … .`
-    public static func summary(_ plan: Plan) -> String {
+    package static func summary(_ plan: Plan) -> String {
         let counts = plan.counts
         var parts: [String] = []
         for (key, label) in [("issue", "to issue"), ("rotate", "to rotate"), ("update", "to update"), ("redeliver", "to redeliver"),
@@ -59,7 +59,7 @@ public enum PlanRenderer {
     }
 
     /// The change's subject as the plan shows it, e.g. `payments/api v1 → v2`.
-    public static func subject(of change: PlannedChange) -> String { subject(change) }
+    package static func subject(of change: PlannedChange) -> String { subject(change) }
 
     static func subject(_ change: PlannedChange) -> String {
         // The issuer has its own column.
@@ -74,7 +74,7 @@ public enum PlanRenderer {
     }
 
     /// The short note shown after an issue, rotate or redeliver line: the new credential's expiry, or the stores.
-    public static func extra(_ change: PlannedChange) -> String {
+    package static func extra(_ change: PlannedChange) -> String {
         switch change.action {
         case .issue, .rotate:
             guard let lifespan = change.facts["lifespan"] else { return "" }

@@ -11,10 +11,10 @@ import TokenctlModel
 /// No I/O and no clock reads; the result is independent of the order of its inputs.
 /// Policy is checked before planning; tokens that violate it are passed as `held` and get no new credential, while
 /// every other token is planned as usual.
-public enum Planner {
+package enum Planner {
     /// Plans every change as of `now`. `observed` is nil unless issuers were asked (`--refresh`); `held` maps the tokens
     /// that violate a policy to the violations (`ManifestLoadResult.policyHolds`).
-    public static func plan(desired: ManifestSet, recorded: RecordedState, observed: Observation?, now: Timestamp,
+    package static func plan(desired: ManifestSet, recorded: RecordedState, observed: Observation?, now: Timestamp,
                             held: [TokenID: [String]] = [:]) -> Plan {
         // Tokens are planned independently, so chunks of them are planned on every core; the changes
         // are sorted at the end, which makes the result independent of input order and of the chunking.
@@ -67,7 +67,7 @@ public enum Planner {
 
     /// Removes the new credentials of the held tokens from the plan and lists the tokens, with what was withheld; also
     /// applied to a saved plan at apply time, since policy is judged at that moment.
-    public static func withhold(_ held: [TokenID: [String]], from plan: inout Plan) {
+    package static func withhold(_ held: [TokenID: [String]], from plan: inout Plan) {
         var withheld: [TokenID: [PlanAction]] = [:]
         plan.changes.removeAll { change in
             guard let token = change.token, held[token] != nil else { return false }
@@ -202,7 +202,7 @@ public enum Planner {
 
     /// The retirement that follows a rotation without overlap: the replaced version goes in the same run, once its
     /// successor is active (listed in the plan, so that the plan shows everything apply does).
-    public static func supersededRetirement(_ token: Token, recorded: RecordedToken, replacing current: CredentialVersion,
+    package static func supersededRetirement(_ token: Token, recorded: RecordedToken, replacing current: CredentialVersion,
                                             by newVersion: Int) -> PlannedChange? {
         guard token.rotation.overlap.seconds == 0 else { return nil }
         return PlannedChange(action: .retire, token: token.id, issuer: recorded.issuer, version: current.version, reason: .overlapEnded,

@@ -7,23 +7,23 @@ import TokenctlModel
 ///                                 compromised: true)
 /// let plan = request.plan(desired: manifests, recorded: state, now: now)
 /// ```
-public struct RequestedRotation: Hashable, Sendable {
+package struct RequestedRotation: Hashable, Sendable {
     /// The tokens to rotate.
-    public var tokens: [TokenID]
+    package var tokens: [TokenID]
     /// Why, recorded in the audit log and shown in the plan.
-    public var reason: String
+    package var reason: String
     /// Revoke the current credential at once instead of letting it overlap its successor.
-    public var compromised: Bool
+    package var compromised: Bool
 
     /// Creates a request.
-    public init(tokens: [TokenID], reason: String, compromised: Bool) {
+    package init(tokens: [TokenID], reason: String, compromised: Bool) {
         self.tokens = tokens
         self.reason = reason
         self.compromised = compromised
     }
 
     /// The tokens of `desired` chosen by names, a label selector and an issuer (each given filter must match).
-    public static func select(_ desired: ManifestSet, names: [TokenID], labels: [String: String], issuer: String?) -> [TokenID] {
+    package static func select(_ desired: ManifestSet, names: [TokenID], labels: [String: String], issuer: String?) -> [TokenID] {
         let wanted = Set(names)
         return desired.tokens.filter { token in
             (wanted.isEmpty || wanted.contains(token.id))
@@ -33,12 +33,12 @@ public struct RequestedRotation: Hashable, Sendable {
     }
 
     /// What the audit log's request entry says besides the reason.
-    public var auditDetail: String {
+    package var auditDetail: String {
         (compromised ? "compromised: revoke at once; " : "") + "rotate " + tokens.map(\.description).joined(separator: ", ")
     }
 
     /// Why some of the requested tokens cannot be rotated (not in the manifests, no active credential), as sentences.
-    public func problems(desired: ManifestSet, recorded: RecordedState) -> [String] {
+    package func problems(desired: ManifestSet, recorded: RecordedState) -> [String] {
         let managed = Set(desired.tokens.map(\.id))
         return Set(tokens).sorted().compactMap { id in
             if !managed.contains(id) { return "token \(id) is not in the manifests; only managed tokens can be rotated" }
@@ -50,7 +50,7 @@ public struct RequestedRotation: Hashable, Sendable {
     /// The rotations (and, when compromised, the immediate retirements of the current versions), and nothing else.
     /// Tokens held by policy get no successor (they are listed in `held`); a compromised one is still revoked. Tokens
     /// with a problem (see `problems`) are left out.
-    public func plan(desired: ManifestSet, recorded: RecordedState, now: Timestamp, held: [TokenID: [String]] = [:]) -> Plan {
+    package func plan(desired: ManifestSet, recorded: RecordedState, now: Timestamp, held: [TokenID: [String]] = [:]) -> Plan {
         let specs = Dictionary(desired.tokens.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         var changes: [PlannedChange] = []
         var notRotated: [HeldToken] = []

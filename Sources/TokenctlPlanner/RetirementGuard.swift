@@ -8,36 +8,36 @@ import TokenctlModel
 /// ```swift
 /// if let tripped = RetirementGuard(limitPercent: 10).check(plan, recorded: state) { print(tripped.message) }
 /// ```
-public struct RetirementGuard: Sendable, Hashable {
+package struct RetirementGuard: Sendable, Hashable {
     /// The largest share of the managed tokens a plan may retire, in percent; one token may always go.
-    public var limitPercent: Int
+    package var limitPercent: Int
 
     /// The default limit: 10% of the managed tokens.
-    public static let defaultLimitPercent = 10
+    package static let defaultLimitPercent = 10
 
     /// Creates a guard.
-    public init(limitPercent: Int = RetirementGuard.defaultLimitPercent) {
+    package init(limitPercent: Int = RetirementGuard.defaultLimitPercent) {
         self.limitPercent = limitPercent
     }
 
     /// What tripped the guard.
-    public struct Tripped: Sendable, Hashable {
+    package struct Tripped: Sendable, Hashable {
         /// Tokens the plan retires because they left the manifests, plus ghosts it revokes (a state restored from an old
         /// backup makes every newer credential look like a ghost).
-        public var retiring: Int
+        package var retiring: Int
         /// Tokens the state manages (with a credential not yet revoked).
-        public var managed: Int
+        package var managed: Int
         /// How many the limit allows.
-        public var allowed: Int
+        package var allowed: Int
         /// The limit in percent.
-        public var limitPercent: Int
+        package var limitPercent: Int
         /// A few of the tokens, for the message.
-        public var examples: [TokenID]
+        package var examples: [TokenID]
         /// How many of `retiring` are ghosts.
-        public var ghosts: Int = 0
+        package var ghosts: Int = 0
 
         /// A full sentence for logs and errors.
-        public var message: String {
+        package var message: String {
             let share = managed == 0 ? 100 : retiring * 100 / managed
             var sample = examples.map(\.description).joined(separator: ", ") + (retiring - ghosts > examples.count ? ", …" : "")
             if ghosts > 0 { sample += (sample.isEmpty ? "" : ", ") + "\(counted(ghosts, "ghost"))" }
@@ -49,12 +49,12 @@ public struct RetirementGuard: Sendable, Hashable {
     }
 
     /// How many tokens may be retired at once out of `managed`.
-    public func allowed(managed: Int) -> Int {
+    package func allowed(managed: Int) -> Int {
         max(1, managed * limitPercent / 100)
     }
 
     /// Nil when the plan stays within the limit.
-    public func check(_ plan: Plan, recorded: RecordedState) -> Tripped? {
+    package func check(_ plan: Plan, recorded: RecordedState) -> Tripped? {
         var retiring = Set<TokenID>()
         for change in plan.changes where change.action == .retire && change.reason == .removedFromManifests {
             if let token = change.token { retiring.insert(token) }

@@ -2,27 +2,27 @@ import TokenctlModel
 
 /// A plan saved with `plan --out`: the plan plus what it was made from, so that a later apply can
 /// refuse it when the state or the manifests have changed since.
-public struct SavedPlan: Hashable, Sendable, Codable {
+package struct SavedPlan: Hashable, Sendable, Codable {
     /// Marks the file as a tokenctl plan.
-    public var kind = "tokenctl-plan"
+    package var kind = "tokenctl-plan"
     /// The plan; `stateSerial` and `manifestsDigest` say what it was made against.
-    public var plan: Plan
+    package var plan: Plan
     /// The manifest paths given with `-f`, made absolute.
-    public var manifestPaths: [String]
+    package var manifestPaths: [String]
     /// The state directory it was planned against, made absolute.
-    public var stateDirectory: String
+    package var stateDirectory: String
     /// An authentication code over the rest of the file, keyed from the master key; nil when none existed.
-    public var seal: String?
+    package var seal: String?
 
     /// Creates a saved plan.
-    public init(plan: Plan, manifestPaths: [String], stateDirectory: String) {
+    package init(plan: Plan, manifestPaths: [String], stateDirectory: String) {
         self.plan = plan
         self.manifestPaths = manifestPaths
         self.stateDirectory = stateDirectory
     }
 
     /// Why a saved plan cannot be applied.
-    public enum Staleness: Equatable, Sendable {
+    package enum Staleness: Equatable, Sendable {
         /// The state was written since the plan was made.
         case stateChanged(planned: Int64, current: Int64)
         /// The manifests differ from those the plan was made from.
@@ -32,10 +32,10 @@ public struct SavedPlan: Hashable, Sendable, Codable {
     }
 
     /// How far ahead of the applying machine's clock a plan may have been made, for clocks that differ a little.
-    public static let clockTolerance: Int64 = 300
+    package static let clockTolerance: Int64 = 300
 
     /// Whether the plan still fits the current state serial, manifests digest and time.
-    public func staleness(currentSerial: Int64, currentDigest: String, now: Timestamp) -> Staleness? {
+    package func staleness(currentSerial: Int64, currentDigest: String, now: Timestamp) -> Staleness? {
         if plan.stateSerial != currentSerial { return .stateChanged(planned: plan.stateSerial, current: currentSerial) }
         if plan.manifestsDigest != currentDigest { return .manifestsChanged }
         if plan.createdAt.secondsSinceEpoch > now.secondsSinceEpoch + Self.clockTolerance {
@@ -45,7 +45,7 @@ public struct SavedPlan: Hashable, Sendable, Codable {
     }
 
     /// Why the plan cannot be applied, as a sentence that says what to do.
-    public func message(_ staleness: Staleness) -> String {
+    package func message(_ staleness: Staleness) -> String {
         switch staleness {
         case let .stateChanged(planned, current):
             return "the saved plan is stale: it was made at state serial \(planned), the state is now at \(current); "
@@ -61,7 +61,7 @@ public struct SavedPlan: Hashable, Sendable, Codable {
 
     /// How a saved plan differs from `expected`, the plan the same state and manifests give at the moment it was made
     /// for; nil when they agree. Apply refuses a plan that differs, so it executes exactly what planning produced.
-    public static func mismatch(_ saved: Plan, expected: Plan) -> String? {
+    package static func mismatch(_ saved: Plan, expected: Plan) -> String? {
         guard saved != expected else { return nil }
         func describe(_ change: PlannedChange) -> String {
             let subject = change.token?.description ?? change.ghost.map { "ghost \($0.credentialID)" } ?? change.issuer

@@ -5,36 +5,36 @@ import TokenctlModel
 /// Tokens due at the same moment are spread deterministically, by a hash of their id: up to a
 /// twentieth of their interval earlier, or across the first half of their rotation window, so that
 /// a thousand tokens applied together never rotate in the same second.
-public enum Schedule {
+package enum Schedule {
     /// The rotation settings a schedule needs, from manifests or from state.
-    public struct Settings: Hashable, Sendable {
+    package struct Settings: Hashable, Sendable {
         /// The rotation interval; nil when the token does not rotate.
-        public var every: TokenDuration?
+        package var every: TokenDuration?
         /// The overlap after rotation.
-        public var overlap: TokenDuration
+        package var overlap: TokenDuration
         /// The rotation window.
-        public var window: RotationWindow?
+        package var window: RotationWindow?
 
         /// Creates settings.
-        public init(every: TokenDuration?, overlap: TokenDuration, window: RotationWindow?) {
+        package init(every: TokenDuration?, overlap: TokenDuration, window: RotationWindow?) {
             self.every = every
             self.overlap = overlap
             self.window = window
         }
 
         /// A desired token's settings.
-        public init(_ token: Token) {
+        package init(_ token: Token) {
             self.init(every: token.effectiveRotationEvery, overlap: token.rotation.overlap, window: token.rotation.window)
         }
 
         /// A recorded token's settings (an unparseable recorded window counts as none).
-        public init(_ token: RecordedToken) {
+        package init(_ token: RecordedToken) {
             self.init(every: token.rotationEvery, overlap: token.overlap, window: token.window.flatMap { try? RotationWindow(parsing: $0) })
         }
     }
 
     /// A stable 64-bit hash of a token id (FNV-1a), the same on every machine and run.
-    public static func spreadHash(_ id: TokenID) -> UInt64 {
+    package static func spreadHash(_ id: TokenID) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in id.namespace.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
         hash = (hash ^ 0x2f) &* 0x0000_0100_0000_01b3
@@ -46,7 +46,7 @@ public enum Schedule {
     ///
     /// With a window, the rotation starts inside an opening: a rotation that fell due while the window
     /// was closed waits for the next opening after `now` (spread across its first half), never runs outside it.
-    public static func rotationDue(id: TokenID, issuedAt: Timestamp, settings: Settings, now: Timestamp? = nil) -> Timestamp? {
+    package static func rotationDue(id: TokenID, issuedAt: Timestamp, settings: Settings, now: Timestamp? = nil) -> Timestamp? {
         guard let every = settings.every, every.seconds > 0 else { return nil }
         let hash = spreadHash(id)
         let earlier = Int64(hash % UInt64(max(1, every.seconds / 20)))
@@ -64,7 +64,7 @@ public enum Schedule {
     }
 
     /// The last moment a rotation can start so that the successor is active before the credential expires.
-    public static func latestSafeRotation(expiresAt: Timestamp?, settings: Settings) -> Timestamp? {
+    package static func latestSafeRotation(expiresAt: Timestamp?, settings: Settings) -> Timestamp? {
         guard let expiresAt else { return nil }
         return Timestamp(secondsSinceEpoch: expiresAt.secondsSinceEpoch - settings.overlap.seconds)
     }

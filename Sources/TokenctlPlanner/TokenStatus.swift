@@ -1,9 +1,9 @@
 import TokenctlModel
 
 /// How each managed token stands: the data behind `tokenctl status`.
-public enum TokenStatus {
+package enum TokenStatus {
     /// A token's health.
-    public enum Health: String, Hashable, Sendable, Codable {
+    package enum Health: String, Hashable, Sendable, Codable {
         /// Nothing to do.
         case ok
         /// Its rotation is due (the next apply or reconcile pass rotates it).
@@ -17,46 +17,46 @@ public enum TokenStatus {
     }
 
     /// One row of the status table.
-    public struct Row: Hashable, Sendable, Codable {
+    package struct Row: Hashable, Sendable, Codable {
         /// The token.
-        public var token: TokenID
+        package var token: TokenID
         /// Its owner.
-        public var owner: String
+        package var owner: String
         /// Its issuer.
-        public var issuer: String
+        package var issuer: String
         /// The active version, if any.
-        public var version: Int?
+        package var version: Int?
         /// When the active version was issued.
-        public var issuedAt: Timestamp?
+        package var issuedAt: Timestamp?
         /// The active version's age.
-        public var ageSeconds: Int64?
+        package var ageSeconds: Int64?
         /// When the active version expires; nil for never.
-        public var expiresAt: Timestamp?
+        package var expiresAt: Timestamp?
         /// When the next rotation is due.
-        public var nextRotationAt: Timestamp?
+        package var nextRotationAt: Timestamp?
         /// When any of its versions was last used, when known.
-        public var lastUsedAt: Timestamp?
+        package var lastUsedAt: Timestamp?
         /// When its first recorded version was issued: how long tokenctl has managed it.
-        public var managedSince: Timestamp?
+        package var managedSince: Timestamp?
         /// How it stands.
-        public var health: Health
+        package var health: Health
         /// What to do about it, in words.
-        public var note: String
+        package var note: String
     }
 
     /// The JSON document of `status --json`.
-    public struct Report: Sendable, Encodable {
+    package struct Report: Sendable, Encodable {
         /// The format version.
-        public var formatVersion = 1
+        package var formatVersion = 1
         /// When the report was made.
-        public var generatedAt: Timestamp
+        package var generatedAt: Timestamp
         /// The state serial read.
-        public var stateSerial: Int64
+        package var stateSerial: Int64
         /// One row per token.
-        public var tokens: [Row]
+        package var tokens: [Row]
 
         /// Creates a report.
-        public init(generatedAt: Timestamp, stateSerial: Int64, tokens: [Row]) {
+        package init(generatedAt: Timestamp, stateSerial: Int64, tokens: [Row]) {
             self.generatedAt = generatedAt
             self.stateSerial = stateSerial
             self.tokens = tokens
@@ -64,7 +64,7 @@ public enum TokenStatus {
     }
 
     /// The rows for every recorded token, sorted by id. `lastUsed` adds last-use times known to issuers by credential id.
-    public static func rows(_ state: RecordedState, lastUsed: [String: Timestamp] = [:], now: Timestamp) -> [Row] {
+    package static func rows(_ state: RecordedState, lastUsed: [String: Timestamp] = [:], now: Timestamp) -> [Row] {
         state.tokens.values.sorted { $0.id < $1.id }.map { token in
             let settings = Schedule.Settings(token)
             let active = token.active
@@ -101,7 +101,7 @@ public enum TokenStatus {
     }
 
     /// The human table.
-    public static func table(_ rows: [Row]) -> String {
+    package static func table(_ rows: [Row]) -> String {
         guard !rows.isEmpty else { return "No managed tokens yet. Run tokenctl apply to issue the tokens in your manifests.\n" }
         let header = ["TOKEN", "ISSUER", "VERSION", "AGE", "EXPIRES", "NEXT ROTATION", "LAST USED", "HEALTH"]
         var table = [header]

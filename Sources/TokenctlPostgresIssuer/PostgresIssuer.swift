@@ -24,18 +24,18 @@ import TokenctlPostgresSupport
 ///   and drops it. A role that owns objects without `reassignOwnedTo` stays NOLOGIN, and retirement says why.
 /// - The inventory is one catalog query: roles with this issuer's marker, and roles named like the template
 ///   without a marker (reported as unmarked ghosts, never touched).
-public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
+package final class PostgresIssuer: CredentialIssuer, ScopeChecking {
     /// The Issuer's name.
-    public let name: String
+    package let name: String
     let endpoint: PostgresEndpoint
     let names: RoleNames
     let reassignOwnedTo: String?
     let logger: Logger
     /// Connections used at once to create roles.
-    public let parallelism: Int
+    package let parallelism: Int
 
     /// Creates the issuer. `adminURL` is the resolved `url` reference; the manifest's TLS settings override its `sslmode`.
-    public init(name: String, settings: PostgresSettings, adminURL: String, parallelism: Int = 4, logger: Logger) throws(PostgresFailure) {
+    package init(name: String, settings: PostgresSettings, adminURL: String, parallelism: Int = 4, logger: Logger) throws(PostgresFailure) {
         var endpoint = try PostgresEndpoint(parsing: adminURL)
         endpoint.tlsMode = settings.tlsMode
         endpoint.caFile = settings.tlsCAFile ?? endpoint.caFile
@@ -52,7 +52,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
 
     // MARK: Issue
 
-    public func issue(_ requests: [IssueRequest], now: Timestamp) async throws -> [IssuedCredential] {
+    package func issue(_ requests: [IssueRequest], now: Timestamp) async throws -> [IssuedCredential] {
         let results = await issueEach(requests, now: now)
         guard let failure = results.compactMap({ result -> (any Error)? in if case .failure(let error) = result { error } else { nil } }).first else {
             return results.compactMap { try? $0.get() }
@@ -63,7 +63,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
         throw failure
     }
 
-    public func issueEach(_ requests: [IssueRequest], now: Timestamp) async -> [Result<IssuedCredential, any Error>] {
+    package func issueEach(_ requests: [IssueRequest], now: Timestamp) async -> [Result<IssuedCredential, any Error>] {
         guard !requests.isEmpty else { return [] }
         let queue = WorkQueue(count: requests.count)
         let results = ConcurrentSlots<Result<IssuedCredential, PostgresFailure>>(
@@ -174,7 +174,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
 
     // MARK: Revoke and update
 
-    public func revoke(_ credentialIDs: [String], now: Timestamp) async throws {
+    package func revoke(_ credentialIDs: [String], now: Timestamp) async throws {
         guard !credentialIDs.isEmpty else { return }
         let connection = try await endpoint.connect(logger: logger)
         defer { PostgresTransaction.abandon(connection) }
@@ -228,7 +228,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
         return exists
     }
 
-    public func update(credentialID: String, scopes: [String]) async throws {
+    package func update(credentialID: String, scopes: [String]) async throws {
         let connection = try await endpoint.connect(logger: logger)
         defer { PostgresTransaction.abandon(connection) }
         do {
@@ -249,7 +249,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
 
     // MARK: Inventory
 
-    public func list() async throws -> [ObservedCredential] {
+    package func list() async throws -> [ObservedCredential] {
         let connection = try await endpoint.connect(logger: logger)
         defer { PostgresTransaction.abandon(connection) }
         do {
@@ -273,7 +273,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
         }
     }
 
-    public func credential(forIdempotencyKey key: String) async throws -> String? {
+    package func credential(forIdempotencyKey key: String) async throws -> String? {
         let connection = try await endpoint.connect(logger: logger)
         defer { PostgresTransaction.abandon(connection) }
         do {
@@ -292,7 +292,7 @@ public final class PostgresIssuer: CredentialIssuer, ScopeChecking {
 
     // MARK: Scopes
 
-    public func unknownScopes(_ scopes: Set<String>) async throws -> [String: String] {
+    package func unknownScopes(_ scopes: Set<String>) async throws -> [String: String] {
         var unknown: [String: String] = [:]
         var groups: [String: String] = [:]
         for scope in scopes {

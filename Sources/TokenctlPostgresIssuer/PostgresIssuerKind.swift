@@ -4,31 +4,31 @@ import TokenctlDrivers
 import TokenctlModel
 
 /// Settings of a `postgres` issuer.
-public struct PostgresSettings: DriverSettings {
+package struct PostgresSettings: DriverSettings {
     /// The administrative connection URL.
-    public var url: SecretReference
+    package var url: SecretReference
     /// Template for role names, e.g. `tk_{namespace}_{name}_v{version}`.
-    public var roleTemplate: String
+    package var roleTemplate: String
     /// TLS mode: `disable`, `require` or `verify-full`.
-    public var tlsMode: String
+    package var tlsMode: String
     /// CA bundle for `verify-full`.
-    public var tlsCAFile: String?
+    package var tlsCAFile: String?
     /// Role that receives objects owned by a retired role.
-    public var reassignOwnedTo: String?
+    package var reassignOwnedTo: String?
 
     /// The default role-name template.
-    public static let defaultRoleTemplate = "tk_{namespace}_{name}_v{version}"
+    package static let defaultRoleTemplate = "tk_{namespace}_{name}_v{version}"
     /// The TLS modes.
-    public static let tlsModes = ["disable", "require", "verify-full"]
+    package static let tlsModes = ["disable", "require", "verify-full"]
 
     /// The template filled in and made a safe role name: lower case, `[a-z0-9_]` only (other characters become
     /// `_`). Distinct tokens can give the same name (`a/b-c` and `a-b/c`); validation refuses such a set.
-    public func cleanRoleName(namespace: String, name: String, version: Int) -> String {
+    package func cleanRoleName(namespace: String, name: String, version: Int) -> String {
         Self.cleanRoleName(template: roleTemplate, namespace: namespace, name: name, version: version)
     }
 
     /// `cleanRoleName` for a template on its own.
-    public static func cleanRoleName(template roleTemplate: String, namespace: String, name: String, version: Int) -> String {
+    package static func cleanRoleName(template roleTemplate: String, namespace: String, name: String, version: Int) -> String {
         let raw = roleTemplate.replacing("{namespace}", with: namespace).replacing("{name}", with: name)
             .replacing("{version}", with: String(version))
         return String(raw.lowercased().unicodeScalars.map { scalar -> Character in
@@ -37,7 +37,7 @@ public struct PostgresSettings: DriverSettings {
     }
 
     /// Creates PostgreSQL settings.
-    public init(url: SecretReference, roleTemplate: String = Self.defaultRoleTemplate, tlsMode: String = "require",
+    package init(url: SecretReference, roleTemplate: String = Self.defaultRoleTemplate, tlsMode: String = "require",
                 tlsCAFile: String? = nil, reassignOwnedTo: String? = nil) {
         self.url = url
         self.roleTemplate = roleTemplate
@@ -48,13 +48,13 @@ public struct PostgresSettings: DriverSettings {
 }
 
 /// The `postgres` issuer type: login roles of a PostgreSQL server.
-public struct PostgresIssuerKind: IssuerKind {
-    public let type = "postgres"
-    public let section = "postgres"
-    public let capabilities: IssuerCapabilities = [.updateInPlace, .inventory, .idempotencyLookup, .overlap, .secretFormats]
-    public let fields = ["": ["url", "roleTemplate", "tls", "reassignOwnedTo"], "tls": ["mode", "caFile"]]
-    public let schemaName = "PostgresIssuer"
-    public let schemaDefinitions = [
+package struct PostgresIssuerKind: IssuerKind {
+    package let type = "postgres"
+    package let section = "postgres"
+    package let capabilities: IssuerCapabilities = [.updateInPlace, .inventory, .idempotencyLookup, .overlap, .secretFormats]
+    package let fields = ["": ["url", "roleTemplate", "tls", "reassignOwnedTo"], "tls": ["mode", "caFile"]]
+    package let schemaName = "PostgresIssuer"
+    package let schemaDefinitions = [
         "PostgresIssuer": """
             {"type": "object", "description": "Issues PostgreSQL login roles.", "additionalProperties": false,
              "properties": {
@@ -75,9 +75,9 @@ public struct PostgresIssuerKind: IssuerKind {
     ]
 
     /// Creates the kind.
-    public init() {}
+    package init() {}
 
-    public func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
+    package func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
         guard let section else {
             reader.missing("postgres", in: "Issuer spec", at: spec, hint: "; a postgres issuer needs 'postgres: {url: env:PG_ADMIN_URL}'")
             return nil
@@ -112,7 +112,7 @@ public struct PostgresIssuerKind: IssuerKind {
     }
 
     /// Scopes name group roles (`role:NAME`), and no two tokens of one issuer may map to the same role name.
-    public func validate(tokens: [Token], issuers: [String: Issuer], into diagnostics: inout [Diagnostic]) {
+    package func validate(tokens: [Token], issuers: [String: Issuer], into diagnostics: inout [Diagnostic]) {
         var roleNames: [String: TokenID] = [:]
         for token in tokens {
             guard let settings = issuers[token.issuer]?.driver.settings(as: PostgresSettings.self) else { continue }
@@ -132,7 +132,7 @@ public struct PostgresIssuerKind: IssuerKind {
     }
 
     /// Resolves the admin URL from its reference (never printed) and connects lazily.
-    public func make(_ issuer: Issuer, context: DriverContext) throws(DriverSetupError) -> any CredentialIssuer {
+    package func make(_ issuer: Issuer, context: DriverContext) throws(DriverSetupError) -> any CredentialIssuer {
         guard let settings = issuer.driver.settings(as: PostgresSettings.self) else {
             throw DriverSetupError("its settings are not those of a postgres issuer")
         }

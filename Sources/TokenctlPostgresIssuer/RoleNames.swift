@@ -4,24 +4,24 @@ import TokenctlModel
 
 /// Role names from a template such as `tk_{namespace}_{name}_v{version}`, and the ownership marker every
 /// managed role carries as its comment.
-public struct RoleNames: Sendable {
+package struct RoleNames: Sendable {
     /// The template with `{namespace}`, `{name}` and `{version}`.
-    public let template: String
+    package let template: String
     /// The Issuer's name, written into the marker.
-    public let issuer: String
+    package let issuer: String
 
     /// PostgreSQL truncates identifiers to 63 bytes.
     static let maximumLength = 63
 
     /// Creates the naming of one issuer.
-    public init(template: String, issuer: String) {
+    package init(template: String, issuer: String) {
         self.template = template
         self.issuer = issuer
     }
 
     /// The role of version `version` of token `subject` (`namespace/name`): lower case, `[a-z0-9_]` only,
     /// and when longer than 63 bytes, cut with a hash suffix so that distinct tokens keep distinct roles.
-    public func role(subject: String, version: Int) -> String {
+    package func role(subject: String, version: Int) -> String {
         let parts = subject.split(separator: "/", maxSplits: 1).map(String.init)
         let namespace = parts.count == 2 ? parts[0] : "default"
         let name = parts.last ?? subject
@@ -33,7 +33,7 @@ public struct RoleNames: Sendable {
     }
 
     /// A SQL `LIKE` pattern matching every name the template can produce (the placeholders become `%`).
-    public var likePattern: String {
+    package var likePattern: String {
         var pattern = ""
         var rest = Substring(template.lowercased())
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
@@ -44,15 +44,15 @@ public struct RoleNames: Sendable {
     }
 
     /// The comment that marks a role as tokenctl's: issuer, token, version and the intent's idempotency key.
-    public func marker(subject: String, version: Int, intent: String?) -> String {
+    package func marker(subject: String, version: Int, intent: String?) -> String {
         "tokenctl:issuer=\(issuer);token=\(subject);version=\(version);intent=\(intent ?? "-");"
     }
 
     /// The marker prefix of this issuer's roles.
-    public var markerPrefix: String { "tokenctl:issuer=\(issuer);" }
+    package var markerPrefix: String { "tokenctl:issuer=\(issuer);" }
 
     /// The intent key inside a marker.
-    public static func intent(inMarker marker: String) -> String? {
+    package static func intent(inMarker marker: String) -> String? {
         guard let range = marker.range(of: ";intent=") else { return nil }
         let value = marker[range.upperBound...].prefix { $0 != ";" }
         return value == "-" ? nil : String(value)

@@ -9,20 +9,20 @@ import Foundation
 /// let verifier = try SCRAMVerifier.make(password: "s3cret")
 /// // "SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>", sent as: CREATE ROLE … PASSWORD '<verifier>'
 /// ```
-public enum SCRAMVerifier {
+package enum SCRAMVerifier {
     /// PostgreSQL's default iteration count (`scram_iterations`).
-    public static let iterations = 4_096
+    package static let iterations = 4_096
 
     /// A verifier with a fresh random 16-byte salt. The password must be ASCII (SASLprep leaves it unchanged);
     /// tokenctl's generated passwords are.
-    public static func make(password: String, iterations: Int = iterations) throws -> String {
+    package static func make(password: String, iterations: Int = iterations) throws -> String {
         var generator = SystemRandomNumberGenerator()
         let salt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
         return try make(password: password, salt: salt, iterations: iterations)
     }
 
     /// A verifier with the given salt (for tests against known vectors).
-    public static func make(password: String, salt: [UInt8], iterations: Int) throws -> String {
+    package static func make(password: String, salt: [UInt8], iterations: Int) throws -> String {
         let salted = try KDF.Insecure.PBKDF2.deriveKey(from: Array(password.utf8), salt: salt, using: .sha256, outputByteCount: 32,
                                                         unsafeUncheckedRounds: iterations)
         let clientKey = HMAC<SHA256>.authenticationCode(for: Array("Client Key".utf8), using: salted)

@@ -18,9 +18,9 @@ import TokenctlState
 /// process that was paused or cut off past its lease, while another took over, cannot write any more.
 /// Tables live in the URL's database: `tokenctl_meta`, `tokenctl_lock`, `tokenctl_token` (one JSON document per
 /// token), `tokenctl_audit` and `tokenctl_migrations` (forward-only, named; a newer state is refused).
-public actor PostgresStateStore: StateStore, AuditLogStore {
+package actor PostgresStateStore: StateStore, AuditLogStore {
     /// The server and database, without the password.
-    public nonisolated let location: String
+    package nonisolated let location: String
     private let endpoint: PostgresEndpoint
     private let logger: Logger
     private var connection: PostgresConnection?
@@ -31,7 +31,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
     static let migrations = ["v1-initial", "v2-audit-anchor", "v3-settings"]
 
     /// Opens (lazily: the first operation connects) the state at a `postgres://` URL.
-    public init(url: String, logger: Logger = Logger(label: "tokenctl.state.postgres")) throws(StateError) {
+    package init(url: String, logger: Logger = Logger(label: "tokenctl.state.postgres")) throws(StateError) {
         do {
             endpoint = try PostgresEndpoint(parsing: url)
         } catch {
@@ -50,7 +50,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
     }
 
     /// Closes the connection.
-    public func close() {
+    package func close() {
         if let connection { PostgresTransaction.abandon(connection) }
         connection = nil
     }
@@ -179,7 +179,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
 
     // MARK: StateStore
 
-    public func load() async throws(StateError) -> RecordedState {
+    package func load() async throws(StateError) -> RecordedState {
         let location = location
         return try await run("read the state") { connection in
             try await PostgresTransaction.run(connection, logger: logger) { db in
@@ -197,13 +197,13 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func serial() async throws(StateError) -> Int64 {
+    package func serial() async throws(StateError) -> Int64 {
         try await run("read the state serial") { connection in
             try await readSerial(connection)
         }
     }
 
-    public func write(_ writes: [StateWrite], expectedSerial: Int64?, audit: [AuditRecord], anchor: String?) async throws(StateError) -> Int64 {
+    package func write(_ writes: [StateWrite], expectedSerial: Int64?, audit: [AuditRecord], anchor: String?) async throws(StateError) -> Int64 {
         let lease = lease
         let location = location
         let encoder = JSONEncoder()
@@ -255,7 +255,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func acquireLock(_ request: LockRequest, now: Timestamp) async throws(StateError) -> StateLock {
+    package func acquireLock(_ request: LockRequest, now: Timestamp) async throws(StateError) -> StateLock {
         let held = lease
         let taken: (StateLock, Int64) = try await run("take the state lock") { connection in
             try await PostgresTransaction.run(connection, logger: logger) { db in
@@ -288,7 +288,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         return taken.0
     }
 
-    public func releaseLock(holder: String, processID: Int32) async throws(StateError) {
+    package func releaseLock(holder: String, processID: Int32) async throws(StateError) {
         // Our own lease is released only at its epoch: a former holder that lost the lease (same holder name and pid,
         // as every replica in a container may have) must not free its successor's.
         let epoch: Int64? = lease.flatMap { $0.holder == holder && $0.processID == processID ? $0.epoch : nil }
@@ -301,7 +301,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         if lease?.holder == holder && lease?.processID == processID { lease = nil }
     }
 
-    public func currentLock(now: Timestamp) async throws(StateError) -> StateLock? {
+    package func currentLock(now: Timestamp) async throws(StateError) -> StateLock? {
         try await run("read the state lock") { connection in
             let rows = try await connection.query("SELECT holder, host, pid, acquired_at, expires_at FROM tokenctl_lock WHERE id = 1", logger: logger)
             var lock: StateLock?
@@ -316,11 +316,11 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
     }
 
     /// The fencing epoch of the lease this store holds, if any (for tests and diagnostics).
-    public var leaseEpoch: Int64? { lease?.epoch }
+    package var leaseEpoch: Int64? { lease?.epoch }
 
     // MARK: AuditLogStore
 
-    public func appendAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
+    package func appendAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
         guard !records.isEmpty else { return }
         let location = location
         try await run("append to the audit log") { connection in
@@ -330,7 +330,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func resealAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
+    package func resealAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
         let lease = lease
         let location = location
         try await run("re-seal the audit log") { connection in
@@ -401,7 +401,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func setting(_ key: String) async throws(StateError) -> String? {
+    package func setting(_ key: String) async throws(StateError) -> String? {
         try await run("read a setting") { connection in
             var value: String?
             for try await text in try await connection.query("SELECT value FROM tokenctl_setting WHERE key = \(key)", logger: logger)
@@ -410,7 +410,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func setSetting(_ key: String, to value: String) async throws(StateError) {
+    package func setSetting(_ key: String, to value: String) async throws(StateError) {
         let lease = lease
         try await run("record a setting") { connection in
             try await PostgresTransaction.run(connection, logger: logger) { db in
@@ -424,7 +424,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func auditAnchor() async throws(StateError) -> String? {
+    package func auditAnchor() async throws(StateError) -> String? {
         try await run("read the audit anchor") { connection in
             var anchor: String?
             for try await value in try await connection.query("SELECT anchor FROM tokenctl_audit_anchor WHERE id = 1", logger: logger)
@@ -433,7 +433,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func auditRecords() async throws(StateError) -> [AuditRecord] {
+    package func auditRecords() async throws(StateError) -> [AuditRecord] {
         try await run("read the audit log") { connection in
             var records: [AuditRecord] = []
             let rows = try await connection.query("SELECT sequence, json, previous_hash, hash FROM tokenctl_audit ORDER BY sequence", logger: logger)
@@ -444,7 +444,7 @@ public actor PostgresStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func lastAuditRecord() async throws(StateError) -> AuditRecord? {
+    package func lastAuditRecord() async throws(StateError) -> AuditRecord? {
         try await run("read the audit log") { connection in
             var record: AuditRecord?
             let rows = try await connection.query(

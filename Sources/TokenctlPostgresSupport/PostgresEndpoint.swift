@@ -14,27 +14,27 @@ import Synchronization
 /// `sslmode` is `disable`, `require` (encrypted, server not verified) or `verify-full` (certificate and host name
 /// checked, against `sslrootcert` or the system's roots). Without it, `require`. The password never appears in
 /// `description`.
-public struct PostgresEndpoint: Sendable, CustomStringConvertible {
+package struct PostgresEndpoint: Sendable, CustomStringConvertible {
     /// The host name or address.
-    public var host: String
+    package var host: String
     /// The TCP port.
-    public var port: Int
+    package var port: Int
     /// The user to log in as.
-    public var username: String
+    package var username: String
     /// The password, if any.
-    public var password: String?
+    package var password: String?
     /// The database.
-    public var database: String
+    package var database: String
     /// `disable`, `require` or `verify-full`.
-    public var tlsMode: String
+    package var tlsMode: String
     /// A CA bundle for `verify-full`.
-    public var caFile: String?
+    package var caFile: String?
 
     /// The TLS modes understood.
-    public static let tlsModes = ["disable", "require", "verify-full"]
+    package static let tlsModes = ["disable", "require", "verify-full"]
 
     /// Parses a `postgres://` or `postgresql://` URL.
-    public init(parsing text: String) throws(PostgresFailure) {
+    package init(parsing text: String) throws(PostgresFailure) {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let components = URLComponents(string: trimmed), ["postgres", "postgresql"].contains(components.scheme ?? ""),
               let host = components.host, !host.isEmpty else {
@@ -58,10 +58,10 @@ public struct PostgresEndpoint: Sendable, CustomStringConvertible {
     }
 
     /// `postgres://user@host:port/database` (no password).
-    public var description: String { "postgres://\(username)@\(host):\(port)/\(database)" }
+    package var description: String { "postgres://\(username)@\(host):\(port)/\(database)" }
 
     /// A URL for the same server and database with another user and password (for delivered connection strings).
-    public func url(user: String, password: String) -> String {
+    package func url(user: String, password: String) -> String {
         var components = URLComponents()
         components.scheme = "postgresql"
         components.user = user
@@ -74,7 +74,7 @@ public struct PostgresEndpoint: Sendable, CustomStringConvertible {
     }
 
     /// The driver's configuration.
-    public func configuration() throws(PostgresFailure) -> PostgresConnection.Configuration {
+    package func configuration() throws(PostgresFailure) -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS
         do {
             switch tlsMode {
@@ -100,7 +100,7 @@ public struct PostgresEndpoint: Sendable, CustomStringConvertible {
     }
 
     /// Opens a connection; failures name the server and say what to check, never the password.
-    public func connect(logger: Logger) async throws(PostgresFailure) -> PostgresConnection {
+    package func connect(logger: Logger) async throws(PostgresFailure) -> PostgresConnection {
         let configuration = try configuration()
         let logger = logger.cappedForDriver()
         let description = description

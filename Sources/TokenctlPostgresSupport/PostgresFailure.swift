@@ -6,26 +6,26 @@ import TokenctlModel
 
 /// A PostgreSQL failure as a full sentence that is safe to print: it carries the server's SQLSTATE and message
 /// but never the SQL that was sent (which may hold a password verifier) nor the connection password.
-public struct PostgresFailure: Error, Sendable, CustomStringConvertible, Equatable, SafeToPrint {
+package struct PostgresFailure: Error, Sendable, CustomStringConvertible, Equatable, SafeToPrint {
     /// The message.
-    public var description: String
+    package var description: String
     /// The SQLSTATE code, when the server sent one (e.g. `42710` duplicate object, `28P01` bad password).
-    public var sqlState: String?
+    package var sqlState: String?
 
     /// A failure with a message.
-    public init(_ description: String, sqlState: String? = nil) {
+    package init(_ description: String, sqlState: String? = nil) {
         self.description = description
         self.sqlState = sqlState
     }
 
     /// The error that made a transaction fail: the closure's own, else the failure to begin, commit or roll back.
-    public static func unwrapTransaction(_ error: any Error) -> any Error {
+    package static func unwrapTransaction(_ error: any Error) -> any Error {
         guard let transaction = error as? PostgresTransactionError else { return error }
         return transaction.closureError ?? transaction.beginError ?? transaction.commitError ?? transaction.rollbackError ?? error
     }
 
     /// Describes a driver error of an operation (`doing`, e.g. "connect to postgres://admin@db:5432/app").
-    public static func describing(_ error: any Error, doing operation: String) -> PostgresFailure {
+    package static func describing(_ error: any Error, doing operation: String) -> PostgresFailure {
         let error = unwrapTransaction(error)
         if let failure = error as? PostgresFailure { return failure }
         guard let error = error as? PSQLError else {
@@ -62,15 +62,15 @@ public struct PostgresFailure: Error, Sendable, CustomStringConvertible, Equatab
 }
 
 /// SQL quoting for statements that cannot take bind parameters (role names and passwords in DDL).
-public enum SQLText {
+package enum SQLText {
     /// `"name"` with embedded quotes doubled.
-    public static func identifier(_ name: String) -> String {
+    package static func identifier(_ name: String) -> String {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// Statements as one atomic `DO` block (one round trip; errors keep their SQLSTATE), dollar-quoted with a tag
     /// that does not occur in the statements (role names may contain `$`).
-    public static func block(_ statements: [String]) -> String {
+    package static func block(_ statements: [String]) -> String {
         let body = "BEGIN " + statements.map { $0 + "; " }.joined() + "END"
         var tag = "$tokenctl$"
         var counter = 0
@@ -82,16 +82,16 @@ public enum SQLText {
     }
 
     /// `'text'` with embedded quotes doubled (standard_conforming_strings is on in every supported server).
-    public static func literal(_ text: String) -> String {
+    package static func literal(_ text: String) -> String {
         "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
     }
 }
 
 /// Transactions that never wait on a dead connection: on any error the connection is closed (the server rolls
 /// back what it had) instead of sending ROLLBACK, which can wait forever on a connection the server just ended.
-public enum PostgresTransaction {
+package enum PostgresTransaction {
     /// Runs `body` between BEGIN and COMMIT.
-    public static func run<T>(_ connection: PostgresConnection, logger: Logger, isolation: isolated (any Actor)? = #isolation,
+    package static func run<T>(_ connection: PostgresConnection, logger: Logger, isolation: isolated (any Actor)? = #isolation,
                               _ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
             try await connection.query("BEGIN", logger: logger)
@@ -105,7 +105,7 @@ public enum PostgresTransaction {
     }
 
     /// Closes a connection without waiting; it stays alive until the close completes.
-    public static func abandon(_ connection: PostgresConnection) {
+    package static func abandon(_ connection: PostgresConnection) {
         let closing: EventLoopFuture<Void> = connection.close()
         closing.whenComplete { _ in withExtendedLifetime(connection) {} }
     }
@@ -114,7 +114,7 @@ public enum PostgresTransaction {
 extension Logger {
     /// A logger for the driver: at most `notice`, because at debug and trace the driver logs statements, and
     /// statements can carry password verifiers.
-    public func cappedForDriver() -> Logger {
+    package func cappedForDriver() -> Logger {
         var logger = self
         if logger.logLevel < .notice { logger.logLevel = .notice }
         return logger
@@ -124,8 +124,8 @@ extension Logger {
 /// A deadline for driver calls that might never answer (a connection the server ended without the driver
 /// noticing): the caller gets an error after `seconds`, `onTimeout` runs (close the connection), and the
 /// abandoned call is left to finish or fail on its own.
-public enum Deadline {
-    public static func run<T: Sendable>(seconds: Double, onTimeout: @escaping @Sendable () -> Void,
+package enum Deadline {
+    package static func run<T: Sendable>(seconds: Double, onTimeout: @escaping @Sendable () -> Void,
                                         onLateResult: @escaping @Sendable (T) -> Void = { _ in },
                                         _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let gate = Gate<T>()

@@ -5,9 +5,9 @@ import TokenctlPlanner
 import TokenctlState
 
 /// Recording requests and changes in the audit log.
-public enum Auditing {
+package enum Auditing {
     /// The engine's auditor for one run: change and repair entries carry this request's origin and `command`.
-    public static func auditor(_ store: any AuditLogStore, key: Data?, origin: RequestOrigin, command: String, desired: ManifestSet,
+    package static func auditor(_ store: any AuditLogStore, key: Data?, origin: RequestOrigin, command: String, desired: ManifestSet,
                         at now: Timestamp) -> ChangeAuditor {
         let tokens = Dictionary(desired.tokens.map { ($0.id, $0.metadata.annotations) }, uniquingKeysWith: { first, _ in first })
         return ChangeAuditor(store: store, key: key,
@@ -19,7 +19,7 @@ public enum Auditing {
     }
 
     /// The audit entry of one change.
-    public static func entry(_ change: PlannedChange, failure: String?, versions: [CredentialVersion], annotations: [String: String]?,
+    package static func entry(_ change: PlannedChange, failure: String?, versions: [CredentialVersion], annotations: [String: String]?,
                       origin: RequestOrigin, command: String, at now: Timestamp) -> AuditEntry {
         var entry = origin.entry(command, at: now, kind: "change")
         entry.token = change.token

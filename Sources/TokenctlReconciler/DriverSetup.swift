@@ -12,20 +12,20 @@ import TokenctlStores
 /// let setup = DriverSetup(registry: .standard, stateDirectory: ".tokenctl")
 /// let drivers = try setup.open(manifests, state: store)
 /// ```
-public struct DriverSetup: Sendable {
+package struct DriverSetup: Sendable {
     /// The issuer and store types known.
-    public var registry: DriverRegistry
+    package var registry: DriverRegistry
     /// The state directory (the builtin authority and the generated master key live there).
-    public var stateDirectory: String
+    package var stateDirectory: String
 
     /// Creates a setup.
-    public init(registry: DriverRegistry, stateDirectory: String) {
+    package init(registry: DriverRegistry, stateDirectory: String) {
         self.registry = registry
         self.stateDirectory = stateDirectory
     }
 
     /// What a driver may use; `createMasterKey` lets a missing generated master key be made.
-    public func context(mode: DriverContext.Mode, createMasterKey: Bool) -> DriverContext {
+    package func context(mode: DriverContext.Mode, createMasterKey: Bool) -> DriverContext {
         let directory = stateDirectory
         return DriverContext(stateDirectory: directory, mode: mode, resolveKey: { reference, existing throws(StoreError) in
             let key = try MasterKey.resolve(reference, stateDirectory: directory, create: createMasterKey, existingStore: existing)
@@ -36,7 +36,7 @@ public struct DriverSetup: Sendable {
     /// The drivers of an apply. An issuer that cannot be opened is unavailable: its tokens' changes fail with the
     /// reason, the rest go ahead. A store that cannot be opened stops the run: issuing credentials whose secrets could
     /// not be delivered would only leave them to revoke.
-    public func open(_ manifests: ManifestSet, state: any StateStore) throws(DriverSetupError) -> Drivers {
+    package func open(_ manifests: ManifestSet, state: any StateStore) throws(DriverSetupError) -> Drivers {
         let context = context(mode: .readWrite, createMasterKey: true)
         var issuers: [String: any CredentialIssuer] = [:]
         var unavailable: [String: String] = [:]
@@ -54,7 +54,7 @@ public struct DriverSetup: Sendable {
 
     /// The issuers for a look at their inventories (`plan --refresh`): nothing is created. An issuer that cannot list
     /// its inventory is left out (`Inventory` says so); one that can but cannot be opened is an error.
-    public func issuersForReading(_ manifests: ManifestSet) throws(DriverSetupError) -> [String: any CredentialIssuer] {
+    package func issuersForReading(_ manifests: ManifestSet) throws(DriverSetupError) -> [String: any CredentialIssuer] {
         let context = context(mode: .readOnly, createMasterKey: false)
         var issuers: [String: any CredentialIssuer] = [:]
         for (name, issuer) in manifests.issuers where issuer.capabilities.contains(.inventory) {
@@ -69,7 +69,7 @@ public struct DriverSetup: Sendable {
 
     /// The stores opened to read only: nothing is created, and a store that cannot be opened is passed to `skip`
     /// (when given) instead of failing.
-    public func storesForReading(_ manifests: ManifestSet,
+    package func storesForReading(_ manifests: ManifestSet,
                                  skip: ((String, DriverSetupError) -> Void)? = nil) throws(DriverSetupError) -> [String: any SecretStore] {
         try stores(manifests, context: context(mode: .readOnly, createMasterKey: false), skip: skip)
     }

@@ -4,14 +4,14 @@ import TokenctlModel
 import TokenctlPlanner
 
 /// An issuer or store that could not be observed.
-public struct InventoryError: Error, CustomStringConvertible {
-    public var description: String
+package struct InventoryError: Error, CustomStringConvertible {
+    package var description: String
 }
 
 /// `--refresh`: what the issuers hold (inventories, unknown scopes) and what the readable stores hold.
-public enum Inventory {
+package enum Inventory {
     /// Asks the issuers; `warn` hears about issuers that cannot list their inventory.
-    public static func observe(_ manifests: ManifestSet, issuers: [String: any CredentialIssuer], stores: [String: any SecretStore],
+    package static func observe(_ manifests: ManifestSet, issuers: [String: any CredentialIssuer], stores: [String: any SecretStore],
                         warn: (String) -> Void) async throws(InventoryError) -> Observation {
         var observation = Observation()
         observation.storeContents = try await observeStores(manifests, stores: stores)
@@ -47,7 +47,7 @@ public enum Inventory {
     }
 
     /// What each store holds under every key the manifests deliver to, as content fingerprints: one read per store.
-    public static func observeStores(_ manifests: ManifestSet, stores: [String: any SecretStore]) async throws(InventoryError) -> [StoreKey: String?] {
+    package static func observeStores(_ manifests: ManifestSet, stores: [String: any SecretStore]) async throws(InventoryError) -> [StoreKey: String?] {
         var keysByStore: [String: [String]] = [:]
         for token in manifests.tokens { for delivery in token.deliverTo { keysByStore[delivery.store, default: []].append(delivery.key) } }
         var contents: [StoreKey: String?] = [:]

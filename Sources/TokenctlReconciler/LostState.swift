@@ -1,9 +1,9 @@
 import Foundation
 
 /// The refusal to treat lost state as a fresh start.
-public enum LostState {
+package enum LostState {
     /// Why an empty state beside earlier work is refused, and what to do.
-    public static func message(signs: String, stateDescription: String, paths: [String]) -> String {
+    package static func message(signs: String, stateDescription: String, paths: [String]) -> String {
         "the state in \(stateDescription) records no tokens, but earlier work is still there: \(signs). "
             + "The state was probably lost or emptied; applying now would issue every token again and leave the old credentials "
             + "valid. Nothing was changed. Rebuild the state from the issuers and stores with: tokenctl state rebuild "

@@ -3,14 +3,14 @@ import TokenctlState
 
 /// The `-f` roots a state is managed from, recorded by the first apply: a plan or apply from another set (a partial
 /// `-f` list, which would retire everything the missing files declare) is refused, saying what differs.
-public enum ManifestRoots {
+package enum ManifestRoots {
     /// The state setting that holds the roots.
-    public static let settingKey = "manifest_roots"
+    package static let settingKey = "manifest_roots"
 
     /// The roots as recorded: each path's last component (`manifests`, `base.yaml`), so that the same repository checked
     /// out elsewhere (a CI runner, a mounted ConfigMap with the same name) is the same set; roots whose last components
     /// are equal keep as many parents as tell them apart (`a/manifests`, `b/manifests`).
-    public static func names(_ paths: [String]) -> [String] {
+    package static func names(_ paths: [String]) -> [String] {
         let components = Set(paths.map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path })
             .sorted().map { $0.split(separator: "/").map(String.init) }
         var depth = [Int](repeating: 1, count: components.count)
@@ -25,7 +25,7 @@ public enum ManifestRoots {
 
     /// Why this run's roots may not be used with this state, or nil when they may. With `record`, a state that has no
     /// roots yet (new, or made by an older tokenctl) gets these, as does any state when `acceptNew` is given.
-    public static func check(_ store: any StateStore, paths: [String], acceptNew: Bool, record: Bool) async throws(StateError) -> String? {
+    package static func check(_ store: any StateStore, paths: [String], acceptNew: Bool, record: Bool) async throws(StateError) -> String? {
         let current = names(paths)
         let recorded = try await store.setting(settingKey).flatMap { text in
             try? JSONDecoder().decode([String].self, from: Data(text.utf8))

@@ -8,9 +8,9 @@ import TokenctlStores
 
 /// The key that authenticates the audit log: derived from the master key (TOKENCTL_MASTER_KEY, else
 /// `.tokenctl/master.key`); only `forRun` may make that key, and only when nothing needs an older one.
-public enum AuditKey {
+package enum AuditKey {
     /// The audit key of the master key in use, if there is one (`create` makes the generated key when missing).
-    public static func current(stateDirectory: String, create: Bool = false) -> Data? {
+    package static func current(stateDirectory: String, create: Bool = false) -> Data? {
         guard let master = try? MasterKey.resolve(.environment(MasterKey.variable), stateDirectory: stateDirectory, create: create) else {
             return nil
         }
@@ -20,7 +20,7 @@ public enum AuditKey {
     /// The key for a run that changes credentials. A missing master key is made only while nothing needs the old one:
     /// no store written with the generated key exists, and no audit entry was sealed with it. Otherwise the key was
     /// lost, a new one must not pose as it, and the run stops with a message saying so.
-    public static func forRun(_ store: any StateStore & AuditLogStore, stateDirectory: String,
+    package static func forRun(_ store: any StateStore & AuditLogStore, stateDirectory: String,
                               manifests: ManifestSet) async throws(StateError) -> Data? {
         if let interrupted = MasterKey.interruptedRotation(stateDirectory: stateDirectory) {
             throw .masterKey(detail: interrupted)
@@ -40,15 +40,15 @@ public enum AuditKey {
 }
 
 /// The encryption key of an encrypted-file store.
-public enum MasterKey {
+package enum MasterKey {
     /// The environment variable that holds the master key.
-    public static let variable = "TOKENCTL_MASTER_KEY"
+    package static let variable = "TOKENCTL_MASTER_KEY"
     /// The generated key's file in the state directory.
-    public static let fileName = "master.key"
+    package static let fileName = "master.key"
 
     /// Reads the key a reference names. `env:TOKENCTL_MASTER_KEY`, when unset, falls back to `master.key` in the
     /// state directory, created once (0600) with a notice.
-    public static func resolve(_ reference: SecretReference, stateDirectory: String, create: Bool = true,
+    package static func resolve(_ reference: SecretReference, stateDirectory: String, create: Bool = true,
                         existingStore: String? = nil) throws(StoreError) -> SymmetricKey {
         switch reference {
         case .environment(let name):
@@ -68,22 +68,22 @@ public enum MasterKey {
     }
 
     /// The key a file holds (base64 or hex), or nil when the file cannot be read; `reference` names it in errors.
-    public static func keyFile(_ path: String, reference: String? = nil) throws(StoreError) -> SymmetricKey? {
+    package static func keyFile(_ path: String, reference: String? = nil) throws(StoreError) -> SymmetricKey? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         return try EncryptedFileStore.key(fromText: String(decoding: data, as: UTF8.self), reference: reference ?? path)
     }
 
     /// The state setting that names (by its key check) the new key of a rotation in progress; empty when none is.
-    public static let rotationSetting = "master_key_rotation"
+    package static let rotationSetting = "master_key_rotation"
 
     /// Where `tokenctl rekey` keeps a generated new key until the rotation is complete.
-    public static func pendingPath(stateDirectory: String) -> String {
+    package static func pendingPath(stateDirectory: String) -> String {
         (stateDirectory as NSString).appendingPathComponent(fileName + ".new")
     }
 
     /// Why nothing may use the master key yet: a rotation of the generated key was interrupted, so some stores may
     /// already be under the new key and the old one must not write to them or to the audit log.
-    public static func interruptedRotation(stateDirectory: String) -> String? {
+    package static func interruptedRotation(stateDirectory: String) -> String? {
         let pending = pendingPath(stateDirectory: stateDirectory)
         guard FileManager.default.fileExists(atPath: pending) else { return nil }
         return "a rotation of the master key was interrupted (\(pending) holds the new key); finish it first with: "
@@ -91,7 +91,7 @@ public enum MasterKey {
     }
 
     /// The generated key in `directory`, made (0600, with a notice on stderr) when missing and `create` allows it.
-    public static func fromStateDirectory(_ directory: String, create: Bool = true, existingStore: String? = nil) throws(StoreError) -> SymmetricKey {
+    package static func fromStateDirectory(_ directory: String, create: Bool = true, existingStore: String? = nil) throws(StoreError) -> SymmetricKey {
         let path = (directory as NSString).appendingPathComponent(fileName)
         if let interrupted = interruptedRotation(stateDirectory: directory) {
             throw .keyUnavailable(reference: path, detail: interrupted)

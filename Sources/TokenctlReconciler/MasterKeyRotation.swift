@@ -13,9 +13,9 @@ import TokenctlStores
 /// changes; each store is rewritten atomically and recognised afterwards by its key check; the audit log is re-sealed
 /// in one transaction and recognised afterwards by verifying under the new key; `master.key` is replaced last. A run
 /// interrupted anywhere is finished by running rekey again; until then other commands refuse to start.
-public struct MasterKeyRotation: Sendable {
+package struct MasterKeyRotation: Sendable {
     /// Where the current master key comes from.
-    public enum Source: Equatable, Sendable {
+    package enum Source: Equatable, Sendable {
         /// `TOKENCTL_MASTER_KEY`: managed outside tokenctl.
         case environment
         /// The key tokenctl generated in the state directory.
@@ -23,9 +23,9 @@ public struct MasterKeyRotation: Sendable {
     }
 
     /// Why a rotation cannot start; each message says what to do.
-    public struct Refusal: Error, CustomStringConvertible {
+    package struct Refusal: Error, CustomStringConvertible {
         /// The sentence.
-        public var description: String
+        package var description: String
     }
 
     let stateDirectory: String
@@ -41,10 +41,10 @@ public struct MasterKeyRotation: Sendable {
     let checkpoint: @Sendable (String) -> Void
 
     /// The environment variable that supplies the new key.
-    public static let newKeyVariable = "TOKENCTL_NEW_MASTER_KEY"
+    package static let newKeyVariable = "TOKENCTL_NEW_MASTER_KEY"
 
     /// Creates a rotation of the master key of the state in `stateDirectory`, for the stores `manifests` names.
-    public init(stateDirectory: String, store: any StateStore & AuditLogStore, manifests: ManifestSet, manifestPaths: [String],
+    package init(stateDirectory: String, store: any StateStore & AuditLogStore, manifests: ManifestSet, manifestPaths: [String],
                 origin: RequestOrigin, reason: String?,
                 now: Timestamp, suppliedKey: SymmetricKey?, say: @escaping @Sendable (String) -> Void,
                 checkpoint: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -70,7 +70,7 @@ public struct MasterKeyRotation: Sendable {
     }
 
     /// Runs the rotation, or resumes an interrupted one. Changes nothing unless every check passes first.
-    public func run() async throws -> (stores: Int, auditEntries: Int) {
+    package func run() async throws -> (stores: Int, auditEntries: Int) {
         let (source, oldKey) = try currentKey()
         let (newKey, generated) = try newKey(source: source)
         if Self.bytes(of: newKey) == Self.bytes(of: oldKey) {

@@ -17,9 +17,9 @@ import TokenctlState
 /// let result = try await reconciler.run(loaded.manifests, recorded: try await store.load(), holds: loaded.policyHolds, now: now)
 /// if case .refused(let why) = result.status { print(why) }
 /// ```
-public struct Reconciler: Sendable {
+package struct Reconciler: Sendable {
     /// Where the plan comes from.
-    public enum Source: Sendable {
+    package enum Source: Sendable {
         /// Planned from the manifests.
         case manifests
         /// Exactly a plan saved with `plan --out`, with the digest of the manifests read now and the tokens policy held at
@@ -32,7 +32,7 @@ public struct Reconciler: Sendable {
     }
 
     /// What tripping the retirement guard does.
-    public enum GuardAction: Sendable {
+    package enum GuardAction: Sendable {
         /// Nothing is changed and the run ends (apply: an operator is there to decide).
         case refuse
         /// The whole plan is held, and the run reports it (the controller: it waits for an operator).
@@ -40,30 +40,30 @@ public struct Reconciler: Sendable {
     }
 
     /// What the run needs from outside it.
-    public struct Environment: Sendable {
+    package struct Environment: Sendable {
         /// The state, whose lock the caller holds.
-        public var store: any StateStore & AuditLogStore
+        package var store: any StateStore & AuditLogStore
         /// The `-f` paths, for the manifest roots and messages.
-        public var manifestPaths: [String]
+        package var manifestPaths: [String]
         /// The command named in the audit log.
-        public var command: String
+        package var command: String
         /// How the state is named in messages (`'.tokenctl'`, `the shared state`).
-        public var stateDescription: String
+        package var stateDescription: String
         /// Who asks: called at most once, when the run first writes to the audit log (it may run git).
-        public var origin: @Sendable () -> RequestOrigin
+        package var origin: @Sendable () -> RequestOrigin
         /// The key that authenticates the audit log (may create the generated master key).
-        public var auditKey: @Sendable () async throws -> Data?
+        package var auditKey: @Sendable () async throws -> Data?
         /// Opens the issuers and stores the manifests name; called at most once, only when needed.
-        public var openDrivers: @Sendable () throws -> Drivers
+        package var openDrivers: @Sendable () throws -> Drivers
         /// Asks the issuers and stores what they hold (`--refresh`).
-        public var observe: @Sendable (ManifestSet, Drivers) async throws -> Observation
+        package var observe: @Sendable (ManifestSet, Drivers) async throws -> Observation
         /// Called at the engine's named points (fault injection in tests).
-        public var checkpoint: @Sendable (String) async -> Void
+        package var checkpoint: @Sendable (String) async -> Void
         /// Where the engine logs.
-        public var logger: Logger
+        package var logger: Logger
 
         /// Creates an environment.
-        public init(store: any StateStore & AuditLogStore, manifestPaths: [String], command: String, stateDescription: String,
+        package init(store: any StateStore & AuditLogStore, manifestPaths: [String], command: String, stateDescription: String,
                     origin: @escaping @Sendable () -> RequestOrigin, auditKey: @escaping @Sendable () async throws -> Data?,
                     openDrivers: @escaping @Sendable () throws -> Drivers,
                     observe: @escaping @Sendable (ManifestSet, Drivers) async throws -> Observation,
@@ -82,59 +82,59 @@ public struct Reconciler: Sendable {
     }
 
     /// How the run behaves.
-    public struct Options: Sendable {
+    package struct Options: Sendable {
         /// Where the plan comes from.
-        public var source: Source = .manifests
+        package var source: Source = .manifests
         /// Ask the issuers and stores first (`--refresh`).
-        public var refresh = false
+        package var refresh = false
         /// `--reason`, recorded with the request.
-        public var reason: String?
+        package var reason: String?
         /// The detail of the request's audit entry (where the plan comes from, the allowed secret-like values).
-        public var auditDetail = ""
+        package var auditDetail = ""
         /// The deletion guard; nil when lifted.
-        public var retirementGuard: RetirementGuard?
+        package var retirementGuard: RetirementGuard?
         /// What tripping the guard does.
-        public var onGuard: GuardAction = .refuse
+        package var onGuard: GuardAction = .refuse
         /// Record the `-f` paths as the roots the state is managed from (`--new-manifest-roots`).
-        public var newManifestRoots = false
+        package var newManifestRoots = false
         /// Record the roots as soon as they are checked (the controller: a pass the guard holds still records them),
         /// rather than only once changes are confirmed (apply: a cancelled run records nothing).
-        public var recordRootsAtStart = false
+        package var recordRootsAtStart = false
         /// Apply on an empty state although issuers or stores show earlier work.
-        public var startFromEmptyState = false
+        package var startFromEmptyState = false
         /// Write the request entry even when nothing changes (one-shot commands); the controller writes one only for
         /// passes that repair or change something.
-        public var auditEveryRun = true
+        package var auditEveryRun = true
         /// Changes to leave out of this run (the controller's backoff).
-        public var deferred: @Sendable (PlannedChange) -> Bool = { _ in false }
+        package var deferred: @Sendable (PlannedChange) -> Bool = { _ in false }
 
         /// Creates options.
-        public init() {}
+        package init() {}
     }
 
     /// What the caller is told while the run works.
-    public struct Hooks: Sendable {
+    package struct Hooks: Sendable {
         /// The repairs of an interrupted run, once done.
-        public var repaired: @Sendable ([RepairNote]) -> Void = { _ in }
+        package var repaired: @Sendable ([RepairNote]) -> Void = { _ in }
         /// Wraps planning from the manifests (a progress line).
-        public var planning: @Sendable (@Sendable () -> Plan) -> Plan = { $0() }
+        package var planning: @Sendable (@Sendable () -> Plan) -> Plan = { $0() }
         /// The plan, before the guard and confirmation.
-        public var planned: @Sendable (Plan) -> Void = { _ in }
+        package var planned: @Sendable (Plan) -> Void = { _ in }
         /// Asked before changes are made (not for a saved plan, whose file is the approval).
-        public var confirm: @Sendable (Plan) async -> Bool = { _ in true }
+        package var confirm: @Sendable (Plan) async -> Bool = { _ in true }
         /// The plan about to be executed (deferred changes left out), once confirmed.
-        public var executing: @Sendable (Plan) -> Void = { _ in }
+        package var executing: @Sendable (Plan) -> Void = { _ in }
         /// The outcomes of each step of the execution as it completes.
-        public var outcomes: @Sendable ([ChangeOutcome]) -> Void = { _ in }
+        package var outcomes: @Sendable ([ChangeOutcome]) -> Void = { _ in }
 
         /// Creates hooks that say nothing and confirm everything.
-        public init() {}
+        package init() {}
     }
 
     /// How a run ended.
-    public struct Result: Sendable {
+    package struct Result: Sendable {
         /// How it ended.
-        public enum Status: Sendable {
+        package enum Status: Sendable {
             /// Refused before any change (repairs aside), with a sentence saying why and what to do.
             case refused(String)
             /// The `-f` roots differ from those the state is managed from (the sentence says how); nothing was changed.
@@ -150,28 +150,28 @@ public struct Reconciler: Sendable {
         }
 
         /// How it ended.
-        public var status: Status
+        package var status: Status
         /// The plan, as made (deferred changes included); nil when the run ended before planning.
-        public var plan: Plan?
+        package var plan: Plan?
         /// The repairs done first.
-        public var repairs: [RepairNote] = []
+        package var repairs: [RepairNote] = []
         /// What the execution did; nil when nothing was executed.
-        public var report: ApplyReport?
+        package var report: ApplyReport?
         /// The changes left out for this run (`Options.deferred`).
-        public var deferred: [PlannedChange] = []
+        package var deferred: [PlannedChange] = []
         /// The state after the run.
-        public var state: RecordedState
+        package var state: RecordedState
     }
 
     /// What the run needs from outside it.
-    public let environment: Environment
+    package let environment: Environment
     /// How it behaves.
-    public let options: Options
+    package let options: Options
     /// What the caller is told.
-    public let hooks: Hooks
+    package let hooks: Hooks
 
     /// Creates a reconciler.
-    public init(environment: Environment, options: Options, hooks: Hooks = Hooks()) {
+    package init(environment: Environment, options: Options, hooks: Hooks = Hooks()) {
         self.environment = environment
         self.options = options
         self.hooks = hooks
@@ -179,7 +179,7 @@ public struct Reconciler: Sendable {
 
     /// Runs the workflow once, at `now`, over the desired manifests and the state as loaded under the lock. `holds` are
     /// the tokens policy holds at `now`.
-    public func run(_ desired: ManifestSet, recorded loadedState: RecordedState, holds: [TokenID: [String]],
+    package func run(_ desired: ManifestSet, recorded loadedState: RecordedState, holds: [TokenID: [String]],
                     now: Timestamp) async throws -> Result {
         let session = Session(environment: environment, options: options, desired: desired, now: now)
         let store = environment.store

@@ -3,20 +3,20 @@ import TokenctlEngine
 import TokenctlModel
 
 /// Where a request comes from: actor, host, and the git commit of the manifests.
-public struct RequestOrigin: Sendable {
+package struct RequestOrigin: Sendable {
     /// A random id shared by the entries of one run.
-    public var requestID: String
+    package var requestID: String
     /// Who asked (`RequestActor.name`).
-    public var actor: String
+    package var actor: String
     /// The host it ran on.
-    public var host: String
+    package var host: String
     /// The git commit of the manifests, when they are in a repository.
-    public var gitCommit: String?
+    package var gitCommit: String?
     /// Whether the manifests had uncommitted changes.
-    public var gitDirty: Bool?
+    package var gitDirty: Bool?
 
     /// Creates an origin.
-    public init(requestID: String, actor: String, host: String, gitCommit: String? = nil, gitDirty: Bool? = nil) {
+    package init(requestID: String, actor: String, host: String, gitCommit: String? = nil, gitDirty: Bool? = nil) {
         self.requestID = requestID
         self.actor = actor
         self.host = host
@@ -25,7 +25,7 @@ public struct RequestOrigin: Sendable {
     }
 
     /// The origin of a request made now, from this process, about the manifests at `manifestPaths`.
-    public static func current(manifestPaths: [String]) -> RequestOrigin {
+    package static func current(manifestPaths: [String]) -> RequestOrigin {
         var generator = SystemRandomNumberGenerator()
         let directory = manifestPaths.first.map { path -> String in
             var isDirectory: ObjCBool = false
@@ -54,16 +54,16 @@ public struct RequestOrigin: Sendable {
     }
 
     /// An audit entry of this request.
-    public func entry(_ command: String, at: Timestamp, kind: String = "request", reason: String? = nil, detail: String? = nil) -> AuditEntry {
+    package func entry(_ command: String, at: Timestamp, kind: String = "request", reason: String? = nil, detail: String? = nil) -> AuditEntry {
         AuditEntry(at: at, kind: kind, requestID: requestID, actor: actor, host: host, command: command, gitCommit: gitCommit,
                    gitDirty: gitDirty, reason: reason, detail: detail)
     }
 }
 
 /// Who is acting: TOKENCTL_ACTOR, the CI's actor, or the OS user.
-public enum RequestActor {
+package enum RequestActor {
     /// The name recorded in the audit log and the state lock.
-    public static var name: String {
+    package static var name: String {
         let environment = ProcessInfo.processInfo.environment
         for variable in ["TOKENCTL_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER", "LOGNAME"] {
             if let value = environment[variable], !value.isEmpty { return value }

@@ -10,9 +10,9 @@ import TokenctlState
 /// let store = try SQLiteStateStore(directory: ".tokenctl", mode: .readWrite)
 /// let state = try await store.load()
 /// ```
-public final class SQLiteStateStore: StateStore, AuditLogStore {
+package final class SQLiteStateStore: StateStore, AuditLogStore {
     /// How the database is opened.
-    public enum Mode: Sendable {
+    package enum Mode: Sendable {
         /// Read only; a missing database reads as empty state and nothing is created (for plan and status).
         case readOnly
         /// Read and write; the directory, its `.gitignore` and the database are created when missing.
@@ -20,14 +20,14 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
     }
 
     /// The database file.
-    public let path: String
+    package let path: String
     private let writer: (any DatabaseWriter)?
 
     /// The file name inside the state directory.
-    public static let fileName = "state.db"
+    package static let fileName = "state.db"
 
     /// Opens (or, read-write, creates) the state in `directory`.
-    public init(directory: String, mode: Mode) throws(StateError) {
+    package init(directory: String, mode: Mode) throws(StateError) {
         path = (directory as NSString).appendingPathComponent(Self.fileName)
         if mode == .readOnly && !FileManager.default.fileExists(atPath: path) {
             writer = nil
@@ -134,7 +134,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
 
     // MARK: StateStore
 
-    public func load() async throws(StateError) -> RecordedState {
+    package func load() async throws(StateError) -> RecordedState {
         guard let writer else { return RecordedState() }
         do {
             return try await writer.read { db in try Self.read(db) }
@@ -143,7 +143,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func serial() async throws(StateError) -> Int64 {
+    package func serial() async throws(StateError) -> Int64 {
         guard let writer else { return 0 }
         do {
             return try await writer.read { db in try Self.serial(db) }
@@ -152,7 +152,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func write(_ writes: [StateWrite], expectedSerial: Int64?, audit: [AuditRecord], anchor: String?) async throws(StateError) -> Int64 {
+    package func write(_ writes: [StateWrite], expectedSerial: Int64?, audit: [AuditRecord], anchor: String?) async throws(StateError) -> Int64 {
         guard let writer else { throw .unavailable(path: path, detail: "it was opened read-only") }
         do {
             return try await writer.write { db in
@@ -178,7 +178,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func acquireLock(_ request: LockRequest, now: Timestamp) async throws(StateError) -> StateLock {
+    package func acquireLock(_ request: LockRequest, now: Timestamp) async throws(StateError) -> StateLock {
         guard let writer else { throw .unavailable(path: path, detail: "it was opened read-only") }
         let lock = StateLock(holder: request.holder, host: request.host, processID: request.processID, acquiredAt: now,
                              expiresAt: now + request.ttl)
@@ -200,7 +200,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func releaseLock(holder: String, processID: Int32) async throws(StateError) {
+    package func releaseLock(holder: String, processID: Int32) async throws(StateError) {
         guard let writer else { return }
         do {
             try await writer.write { db in
@@ -211,7 +211,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func setting(_ key: String) async throws(StateError) -> String? {
+    package func setting(_ key: String) async throws(StateError) -> String? {
         guard let writer else { return nil }
         do {
             return try await writer.read { db in
@@ -222,7 +222,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func setSetting(_ key: String, to value: String) async throws(StateError) {
+    package func setSetting(_ key: String, to value: String) async throws(StateError) {
         guard let writer else { throw StateError.writeFailed(path: path, detail: "the state was opened read-only") }
         do {
             try await writer.write { db in
@@ -233,7 +233,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func currentLock(now: Timestamp) async throws(StateError) -> StateLock? {
+    package func currentLock(now: Timestamp) async throws(StateError) -> StateLock? {
         guard let writer else { return nil }
         do {
             let lock = try await writer.read { db in try Self.lock(db) }
@@ -245,7 +245,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
 
     // MARK: Audit
 
-    public func appendAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
+    package func appendAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
         guard let writer else { throw .unavailable(path: path, detail: "it was opened read-only") }
         do {
             try await writer.write { db in try self.insertAudit(records, anchor: anchor, db) }
@@ -256,7 +256,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func resealAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
+    package func resealAudit(_ records: [AuditRecord], anchor: String?) async throws(StateError) {
         guard let writer else { throw .unavailable(path: path, detail: "it was opened read-only") }
         let path = path
         do {
@@ -299,7 +299,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func auditAnchor() async throws(StateError) -> String? {
+    package func auditAnchor() async throws(StateError) -> String? {
         guard let writer else { return nil }
         do {
             return try await writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'audit_anchor'") }
@@ -308,7 +308,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func auditRecords() async throws(StateError) -> [AuditRecord] {
+    package func auditRecords() async throws(StateError) -> [AuditRecord] {
         guard let writer else { return [] }
         do {
             return try await writer.read { db in
@@ -321,7 +321,7 @@ public final class SQLiteStateStore: StateStore, AuditLogStore {
         }
     }
 
-    public func lastAuditRecord() async throws(StateError) -> AuditRecord? {
+    package func lastAuditRecord() async throws(StateError) -> AuditRecord? {
         guard let writer else { return nil }
         do {
             return try await writer.read { db in

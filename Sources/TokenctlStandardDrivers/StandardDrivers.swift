@@ -6,7 +6,7 @@ import TokenctlStores
 
 extension DriverRegistry {
     /// The issuer and store types of this build of tokenctl: adding a type is one line here.
-    public static let standard = DriverRegistry(
+    package static let standard = DriverRegistry(
         issuers: [BuiltinIssuerKind(), PostgresIssuerKind(), ExecIssuerKind()],
         stores: [EncryptedFileStoreKind(), DotenvStoreKind(), ExecStoreKind()]
     )

@@ -1,9 +1,9 @@
 import Foundation
 
 /// Where the embedded state lives: `.tokenctl/` beside the manifests, or `--state-dir`.
-public enum StateLocation {
+package enum StateLocation {
     /// The state directory for manifests at `paths` (the first path's directory), unless `explicit` is given.
-    public static func directory(explicit: String?, manifestPaths paths: [String]) -> String {
+    package static func directory(explicit: String?, manifestPaths paths: [String]) -> String {
         if let explicit { return explicit }
         guard let first = paths.first else { return ".tokenctl" }
         var isDirectory: ObjCBool = false
@@ -13,7 +13,7 @@ public enum StateLocation {
     }
 
     /// Creates the directory (0700) with a `.gitignore` that keeps everything in it out of git.
-    public static func prepare(_ directory: String) throws(StateError) {
+    package static func prepare(_ directory: String) throws(StateError) {
         let manager = FileManager.default
         do {
             if !manager.fileExists(atPath: directory) {

@@ -8,11 +8,11 @@ import TokenctlModel
 /// let lock = try await StateLockHolder.acquire(store, holder: "alice", timeout: TokenDuration(seconds: 30))
 /// defer { Task { await lock.release() } }
 /// ```
-public final class StateLockHolder: Sendable {
+package final class StateLockHolder: Sendable {
     /// The store whose lock is held.
-    public let store: any StateStore
+    package let store: any StateStore
     /// The lock as requested (holder, host, pid, lifetime).
-    public let request: LockRequest
+    package let request: LockRequest
     private let renewal: Task<Void, Never>
 
     private init(store: any StateStore, request: LockRequest) {
@@ -31,7 +31,7 @@ public final class StateLockHolder: Sendable {
     }
 
     /// Takes the lock, waiting up to `timeout` while another run holds it; fails with `.locked` naming the holder.
-    public static func acquire(_ store: any StateStore, holder: String, timeout: TokenDuration,
+    package static func acquire(_ store: any StateStore, holder: String, timeout: TokenDuration,
                                ttl: TokenDuration = TokenDuration(seconds: 900), log: (String) -> Void) async throws(StateError) -> StateLockHolder {
         let deadline = Date().addingTimeInterval(TimeInterval(timeout.seconds))
         while true {
@@ -46,7 +46,7 @@ public final class StateLockHolder: Sendable {
     }
 
     /// One attempt to take the lock, breaking a lock left by a dead process of this host.
-    public static func attempt(_ store: any StateStore, holder: String, ttl: TokenDuration = TokenDuration(seconds: 900),
+    package static func attempt(_ store: any StateStore, holder: String, ttl: TokenDuration = TokenDuration(seconds: 900),
                                log: (String) -> Void) async -> Result<StateLockHolder, StateError> {
         let request = LockRequest(holder: holder, host: ProcessInfo.processInfo.hostName, processID: getpid(), ttl: ttl)
         while true {
@@ -68,13 +68,13 @@ public final class StateLockHolder: Sendable {
     }
 
     /// Stops renewing without releasing (a newer holder object renews the same lease); waits for a renewal in flight.
-    public func stopRenewing() async {
+    package func stopRenewing() async {
         renewal.cancel()
         await renewal.value
     }
 
     /// Stops renewing and releases the lock.
-    public func release() async {
+    package func release() async {
         await stopRenewing()
         try? await store.releaseLock(holder: request.holder, processID: request.processID)
     }

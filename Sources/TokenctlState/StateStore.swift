@@ -1,7 +1,7 @@
 import TokenctlModel
 
 /// One change to the recorded state.
-public enum StateWrite: Hashable, Sendable {
+package enum StateWrite: Hashable, Sendable {
     /// Creates or replaces a token with all its versions.
     case upsert(RecordedToken)
     /// Forgets a token entirely (after it was retired everywhere).
@@ -9,18 +9,18 @@ public enum StateWrite: Hashable, Sendable {
 }
 
 /// Who asks for the state lock.
-public struct LockRequest: Hashable, Sendable {
+package struct LockRequest: Hashable, Sendable {
     /// The actor, e.g. `alice` or `ci`.
-    public var holder: String
+    package var holder: String
     /// The host name.
-    public var host: String
+    package var host: String
     /// The process id.
-    public var processID: Int32
+    package var processID: Int32
     /// How long the lock lasts unless renewed.
-    public var ttl: TokenDuration
+    package var ttl: TokenDuration
 
     /// Creates a lock request.
-    public init(holder: String, host: String, processID: Int32, ttl: TokenDuration) {
+    package init(holder: String, host: String, processID: Int32, ttl: TokenDuration) {
         self.holder = holder
         self.host = host
         self.processID = processID
@@ -36,7 +36,7 @@ public struct LockRequest: Hashable, Sendable {
 /// let state = try await store.load()
 /// let serial = try await store.write([.upsert(token)], expectedSerial: state.serial)
 /// ```
-public protocol StateStore: Sendable {
+package protocol StateStore: Sendable {
     /// The whole recorded state with its serial.
     func load() async throws(StateError) -> RecordedState
     /// The serial of the last write (0 for a new state).
@@ -61,13 +61,13 @@ public protocol StateStore: Sendable {
 
 extension StateStore {
     /// Applies `writes` atomically, with no audit records.
-    public func write(_ writes: [StateWrite], expectedSerial: Int64?) async throws(StateError) -> Int64 {
+    package func write(_ writes: [StateWrite], expectedSerial: Int64?) async throws(StateError) -> Int64 {
         try await write(writes, expectedSerial: expectedSerial, audit: [], anchor: nil)
     }
 }
 
 /// Why the state could not be read or written; every message says what to do.
-public enum StateError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum StateError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The state file is not a database tokenctl can read.
     case corrupt(path: String, detail: String)
     /// The state was written by a newer tokenctl.
@@ -85,7 +85,7 @@ public enum StateError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The master key this process has cannot authenticate the audit log (missing, out of date, mid-rotation).
     case masterKey(detail: String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .corrupt(path, detail):
             "the state database '\(path)' is damaged or not a tokenctl state (\(detail)); restore it from a backup, or move it away "
@@ -113,18 +113,18 @@ public enum StateError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// One sealed entry of the audit log as stored: its canonical JSON and its place in the hash chain.
-public struct AuditRecord: Hashable, Sendable {
+package struct AuditRecord: Hashable, Sendable {
     /// 1 for the first entry, then one more per entry.
-    public var sequence: Int64
+    package var sequence: Int64
     /// The entry as canonical JSON (sorted keys); never contains a secret.
-    public var json: String
+    package var json: String
     /// The hash of the previous record (empty for the first).
-    public var previousHash: String
+    package var previousHash: String
     /// SHA-256 over `previousHash`, a newline and `json`.
-    public var hash: String
+    package var hash: String
 
     /// Creates a record.
-    public init(sequence: Int64, json: String, previousHash: String, hash: String) {
+    package init(sequence: Int64, json: String, previousHash: String, hash: String) {
         self.sequence = sequence
         self.json = json
         self.previousHash = previousHash
@@ -134,7 +134,7 @@ public struct AuditRecord: Hashable, Sendable {
 
 /// The append-only audit log every state backend keeps beside the state. Appending does not change the
 /// state serial, so recording a request never makes a saved plan stale.
-public protocol AuditLogStore: Sendable {
+package protocol AuditLogStore: Sendable {
     /// Appends sealed records and, in the same transaction, replaces the anchor (an authenticated note of the newest
     /// record, kept apart from the records so that dropping the newest records shows); fails if a record's sequence is
     /// not the next one.

@@ -5,21 +5,21 @@ import TokenctlModel
 /// A `NAME=value` file (mode 0600) for tools that read environment files.
 ///
 /// Keys become variable names: `payments/orders-api-ci` → `PAYMENTS_ORDERS_API_CI`.
-public actor DotenvStore: ReadableSecretStore {
+package actor DotenvStore: ReadableSecretStore {
     /// The file.
-    public let path: String
+    package let path: String
 
     /// Opens a dotenv store.
-    public init(path: String) { self.path = path }
+    package init(path: String) { self.path = path }
 
     /// The variable name for a key.
-    public static func variableName(_ key: String) -> String {
+    package static func variableName(_ key: String) -> String {
         var name = String(key.uppercased().map { ($0.isLetter || $0.isNumber) && $0.isASCII ? $0 : "_" })
         if let first = name.first, first.isNumber { name = "_" + name }
         return name
     }
 
-    public func write(puts: [String: Secret], removes: [String]) async throws(StoreError) -> [String: String] {
+    package func write(puts: [String: Secret], removes: [String]) async throws(StoreError) -> [String: String] {
         var entries = try load()
         for key in removes { entries.removeValue(forKey: Self.variableName(key)) }
         var fingerprints: [String: String] = [:]
@@ -32,16 +32,16 @@ public actor DotenvStore: ReadableSecretStore {
         return fingerprints
     }
 
-    public func fingerprint(key: String) async throws(StoreError) -> String? {
+    package func fingerprint(key: String) async throws(StoreError) -> String? {
         try load()[Self.variableName(key)].map { contentFingerprint(key: key, secret: Secret($0)) }
     }
 
-    public func read(key: String) async throws(StoreError) -> Secret? {
+    package func read(key: String) async throws(StoreError) -> Secret? {
         try load()[Self.variableName(key)].map(Secret.init)
     }
 
     /// One read of the file for all the keys.
-    public func read(keys: [String]) async throws(StoreError) -> [String: Secret] {
+    package func read(keys: [String]) async throws(StoreError) -> [String: Secret] {
         let entries = try load()
         var secrets: [String: Secret] = [:]
         for key in keys { if let value = entries[Self.variableName(key)] { secrets[key] = Secret(value) } }

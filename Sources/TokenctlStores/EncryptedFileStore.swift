@@ -10,9 +10,9 @@ import TokenctlModel
 /// tag) of a JSON object mapping keys to secrets. The header is authenticated as associated data. The key check
 /// tells a wrong key from a damaged file, which AES-GCM alone cannot. Version 1 (no key check) is still read, and
 /// rewritten as version 2 by the next write. Every write replaces the whole file atomically (mode 0600).
-public actor EncryptedFileStore: ReadableSecretStore {
+package actor EncryptedFileStore: ReadableSecretStore {
     /// The file.
-    public let path: String
+    package let path: String
     private let key: SymmetricKey
     private let keyReference: String
 
@@ -26,17 +26,17 @@ public actor EncryptedFileStore: ReadableSecretStore {
     }
 
     /// The key check as text: names a key (in state settings and messages) without revealing anything about it.
-    public static func keyIdentifier(_ key: SymmetricKey) -> String { Hex.string(keyCheck(key)) }
+    package static func keyIdentifier(_ key: SymmetricKey) -> String { Hex.string(keyCheck(key)) }
 
     /// Opens a store at `path` with a 32-byte key; `keyReference` names where the key came from, for messages.
-    public init(path: String, key: SymmetricKey, keyReference: String) {
+    package init(path: String, key: SymmetricKey, keyReference: String) {
         self.path = path
         self.key = key
         self.keyReference = keyReference
     }
 
     /// Reads a 32-byte key from its text: base64 (44 characters) or hex (64).
-    public static func key(fromText text: String, reference: String) throws(StoreError) -> SymmetricKey {
+    package static func key(fromText text: String, reference: String) throws(StoreError) -> SymmetricKey {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         if let data = Data(base64Encoded: trimmed), data.count == 32 { return SymmetricKey(data: data) }
         if trimmed.utf8.count == 64, let data = Data(hex: trimmed) { return SymmetricKey(data: data) }
@@ -44,7 +44,7 @@ public actor EncryptedFileStore: ReadableSecretStore {
                               detail: "it must be 32 bytes written as base64 or hex; make one with: openssl rand -base64 32")
     }
 
-    public func write(puts: [String: Secret], removes: [String]) async throws(StoreError) -> [String: String] {
+    package func write(puts: [String: Secret], removes: [String]) async throws(StoreError) -> [String: String] {
         var entries = try load()
         for key in removes { entries.removeValue(forKey: key) }
         var fingerprints: [String: String] = [:]
@@ -56,16 +56,16 @@ public actor EncryptedFileStore: ReadableSecretStore {
         return fingerprints
     }
 
-    public func fingerprint(key: String) async throws(StoreError) -> String? {
+    package func fingerprint(key: String) async throws(StoreError) -> String? {
         try load()[key].map { contentFingerprint(key: key, secret: Secret($0)) }
     }
 
-    public func read(key: String) async throws(StoreError) -> Secret? {
+    package func read(key: String) async throws(StoreError) -> Secret? {
         try load()[key].map(Secret.init)
     }
 
     /// One decryption of the file for all the keys.
-    public func read(keys: [String]) async throws(StoreError) -> [String: Secret] {
+    package func read(keys: [String]) async throws(StoreError) -> [String: Secret] {
         let entries = try load()
         var secrets: [String: Secret] = [:]
         for key in keys { if let value = entries[key] { secrets[key] = Secret(value) } }
@@ -73,10 +73,10 @@ public actor EncryptedFileStore: ReadableSecretStore {
     }
 
     /// Every key the store holds (for tests and inventories; never the values).
-    public func keys() throws(StoreError) -> [String] { try load().keys.sorted() }
+    package func keys() throws(StoreError) -> [String] { try load().keys.sorted() }
 
     /// What rotating the key of the file does, or did.
-    public enum Reencryption: Sendable, Equatable {
+    package enum Reencryption: Sendable, Equatable {
         /// The file opens with this store's key and is (or was) written again under the new one.
         case reencrypted(entries: Int)
         /// The file is already under the new key: an earlier, interrupted rotation got this far.
@@ -86,13 +86,13 @@ public actor EncryptedFileStore: ReadableSecretStore {
     }
 
     /// What `reencrypt(into:)` would do, changing nothing: `tokenctl rekey` checks every store before it changes any.
-    public func reencryption(into target: EncryptedFileStore) async throws(StoreError) -> Reencryption {
+    package func reencryption(into target: EncryptedFileStore) async throws(StoreError) -> Reencryption {
         try await pendingReencryption(into: target).outcome
     }
 
     /// Decrypts the file with this store's key and writes it again, atomically, through `target`: the same file
     /// under a new key. Idempotent: a file already under the target's key is left as it is.
-    public func reencrypt(into target: EncryptedFileStore) async throws(StoreError) -> Reencryption {
+    package func reencrypt(into target: EncryptedFileStore) async throws(StoreError) -> Reencryption {
         let pending = try await pendingReencryption(into: target)
         if let entries = pending.entries { try await target.replaceAll(entries) }
         return pending.outcome

@@ -3,7 +3,7 @@ import TokenctlDrivers
 import TokenctlModel
 
 /// Writes `data` to `path` atomically: a temporary file in the same directory, fsync, rename, fsync of the directory.
-public func atomicWrite(_ data: Data, to path: String, mode: mode_t = 0o600) throws(StoreError) {
+package func atomicWrite(_ data: Data, to path: String, mode: mode_t = 0o600) throws(StoreError) {
     let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
     let temporary = (directory as NSString).appendingPathComponent(".\((path as NSString).lastPathComponent).tmp-\(getpid())")
     let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)

@@ -4,38 +4,38 @@ import TokenctlDrivers
 import TokenctlModel
 
 /// Settings of an `encrypted-file` store.
-public struct EncryptedFileSettings: KeyedFileSettings {
+package struct EncryptedFileSettings: KeyedFileSettings {
     /// The file, relative to the manifest that defines the store.
-    public var path: String
+    package var path: String
     /// The key it is encrypted with.
-    public var key: SecretReference
+    package var key: SecretReference
 
     /// Creates settings.
-    public init(path: String, key: SecretReference) {
+    package init(path: String, key: SecretReference) {
         self.path = path
         self.key = key
     }
 }
 
 /// Settings of a `dotenv` store.
-public struct DotenvSettings: DriverSettings {
+package struct DotenvSettings: DriverSettings {
     /// The file, relative to the manifest that defines the store.
-    public var path: String
+    package var path: String
 
     /// Creates settings.
-    public init(path: String) {
+    package init(path: String) {
         self.path = path
     }
 }
 
 /// The `encrypted-file` store type: an AES-GCM encrypted file.
-public struct EncryptedFileStoreKind: StoreKind {
-    public let type = "encrypted-file"
-    public let section = "encryptedFile"
-    public let capabilities: StoreCapabilities = [.readable]
-    public let fields = ["": ["path", "key"]]
-    public let schemaName = "EncryptedFile"
-    public let schemaDefinitions = ["EncryptedFile": """
+package struct EncryptedFileStoreKind: StoreKind {
+    package let type = "encrypted-file"
+    package let section = "encryptedFile"
+    package let capabilities: StoreCapabilities = [.readable]
+    package let fields = ["": ["path", "key"]]
+    package let schemaName = "EncryptedFile"
+    package let schemaDefinitions = ["EncryptedFile": """
         {"type": "object", "description": "An AES-GCM encrypted file of secrets.", "additionalProperties": false,
          "properties": {
            "path": {"type": "string", "minLength": 1, "description": "File path, relative to the manifest's directory."},
@@ -44,9 +44,9 @@ public struct EncryptedFileStoreKind: StoreKind {
         """]
 
     /// Creates the kind.
-    public init() {}
+    package init() {}
 
-    public func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
+    package func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
         guard let section else {
             reader.missing("encryptedFile", in: "Store spec", at: spec, hint: "; add 'encryptedFile: {path: …, key: env:…}'")
             return nil
@@ -64,7 +64,7 @@ public struct EncryptedFileStoreKind: StoreKind {
     }
 
     /// Opens the file with its key; a missing generated master key is made only for a file that does not exist yet.
-    public func make(_ store: Store, context: DriverContext) throws(DriverSetupError) -> any SecretStore {
+    package func make(_ store: Store, context: DriverContext) throws(DriverSetupError) -> any SecretStore {
         guard let settings = store.driver.settings(as: EncryptedFileSettings.self) else {
             throw DriverSetupError("its settings are not those of an encrypted-file store")
         }
@@ -81,22 +81,22 @@ public struct EncryptedFileStoreKind: StoreKind {
 }
 
 /// The `dotenv` store type: a `NAME=value` file.
-public struct DotenvStoreKind: StoreKind {
-    public let type = "dotenv"
-    public let section = "dotenv"
-    public let capabilities: StoreCapabilities = [.readable]
-    public let fields = ["": ["path"]]
-    public let schemaName = "Dotenv"
-    public let schemaDefinitions = ["Dotenv": """
+package struct DotenvStoreKind: StoreKind {
+    package let type = "dotenv"
+    package let section = "dotenv"
+    package let capabilities: StoreCapabilities = [.readable]
+    package let fields = ["": ["path"]]
+    package let schemaName = "Dotenv"
+    package let schemaDefinitions = ["Dotenv": """
         {"type": "object", "description": "A KEY=value environment file (mode 0600).", "additionalProperties": false,
          "properties": {"path": {"type": "string", "minLength": 1, "description": "File path, relative to the manifest's directory."}},
          "required": ["path"]}
         """]
 
     /// Creates the kind.
-    public init() {}
+    package init() {}
 
-    public func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
+    package func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
         guard let section else {
             reader.missing("dotenv", in: "Store spec", at: spec, hint: "; add 'dotenv: {path: …}'")
             return nil
@@ -110,11 +110,11 @@ public struct DotenvStoreKind: StoreKind {
     }
 
     /// Keys become variable names, so different keys can share one.
-    public func entry(forKey key: String, settings: any DriverSettings) -> String {
+    package func entry(forKey key: String, settings: any DriverSettings) -> String {
         DotenvStore.variableName(key)
     }
 
-    public func make(_ store: Store, context: DriverContext) throws(DriverSetupError) -> any SecretStore {
+    package func make(_ store: Store, context: DriverContext) throws(DriverSetupError) -> any SecretStore {
         guard let settings = store.driver.settings(as: DotenvSettings.self) else {
             throw DriverSetupError("its settings are not those of a dotenv store")
         }
