@@ -119,15 +119,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The controller: the watch loop, its schedule, retries, health and metrics. No HTTP, no storage of its own.
+        // The application layer: the workflow of every run, the controller's pass, opening drivers and state backends,
+        // the master key and rekey.
         .target(
             name: "TokenctlReconciler",
             dependencies: [
                 "TokenctlEngine", "TokenctlDrivers", "TokenctlPlanner", "TokenctlModel", "TokenctlState", "TokenctlStores",
+                "TokenctlManifest", "TokenctlController", "TokenctlSQLite", "TokenctlPostgresState",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The controller: the watch loop, its schedule, retries, health and metrics. No HTTP, no storage of its own.
         .target(
             name: "TokenctlController",
             dependencies: [

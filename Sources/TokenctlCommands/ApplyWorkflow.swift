@@ -51,58 +51,34 @@ struct ApplyWorkflow {
         let now = ClockOption.now()
         let paths = manifestPaths
         let directory = stateDirectory
-        let timeout = lockTimeout
         // Asking git for the manifests' commit runs two processes: do it while the manifests decode.
         let originLookup = Task { RequestOrigin.current(manifestPaths: paths) }
-        let loaded: ManifestLoadResult
-        let store: StateBackend.Store
-        let lock: StateLockHolder
-        let stateLoad: Task<Result<RecordedState, StateError>, Never>
-        if StateBackend.exists(directory: directory, url: stateURL) {
-            // Existing state: take the lock first, then load the state while the manifests decode.
-            store = try openState(directory, mode: .readWrite, url: stateURL)
-            lock = try await StateLockHolder.acquire(store, timeout: timeout, ttl: StateBackend.lockTTL(url: stateURL))
-            stateLoad = Self.load(store)
-            do {
-                loaded = try loadManifestsOrExit(paths, now: now, holdingViolators: true)
-            } catch {
-                await lock.release()
-                throw error
-            }
-        } else {
-            // No state yet: check the manifests before creating anything.
-            loaded = try loadManifestsOrExit(paths, now: now, holdingViolators: true)
-            store = try openState(directory, mode: .readWrite, url: stateURL)
-            lock = try await StateLockHolder.acquire(store, timeout: timeout, ttl: StateBackend.lockTTL(url: stateURL))
-            stateLoad = Self.load(store)
+        let (loaded, locked) = try await withStateErrors {
+            try await LockedState.open(directory: directory, url: stateURL, holder: RequestActor.name, timeout: lockTimeout,
+                                       log: { printError($0) }, loadManifests: { try loadManifestsOrExit(paths, now: now, holdingViolators: true) })
         }
         let code: Int32
         do {
-            let recorded = try await withState { () async throws(StateError) in try await stateLoad.value.get() }
-            code = try await applyLocked(loaded: loaded, recorded: recorded, origin: await originLookup.value, store: store,
+            let recorded = try await withState { () async throws(StateError) in try await locked.recorded() }
+            code = try await applyLocked(loaded: loaded, recorded: recorded, origin: await originLookup.value, store: locked.store,
                                          directory: directory, now: now)
         } catch {
-            await lock.release()
+            await locked.lock.release()
             throw error
         }
-        await lock.release()
+        await locked.lock.release()
         // Exit with the manifests still alive: freeing every decoded token only to exit costs a noticeable share of a no-op apply.
         fflush(nil)
         withExtendedLifetime(loaded) { Foundation.exit(code) }
-    }
-
-    private static func load(_ store: StateBackend.Store) -> Task<Result<RecordedState, StateError>, Never> {
-        Task { () async -> Result<RecordedState, StateError> in
-            do throws(StateError) { return .success(try await store.load()) } catch { return .failure(error) }
-        }
     }
 
     private func applyLocked(loaded: ManifestLoadResult, recorded: RecordedState, origin: RequestOrigin, store: StateBackend.Store,
                              directory: String, now: Timestamp) async throws -> Int32 {
         let manifests = loaded.manifests
         let environment = Reconciler.Environment.composed(store: store, manifests: manifests, paths: manifestPaths, command: command,
-                                                           directory: directory, stateURL: stateURL, origin: { origin },
-                                                           logger: Logger(label: "tokenctl.apply"), warn: { printError("warning: " + $0) })
+                                                           directory: directory, stateURL: stateURL, registry: .standard, origin: { origin },
+                                                           logger: Logger(label: "tokenctl.apply"), checkpoint: FaultInjection.checkpoint,
+                                                           warn: { printError("warning: " + $0) })
         var options = Reconciler.Options()
         options.source = switch source {
         case .manifests: .manifests
@@ -113,7 +89,7 @@ struct ApplyWorkflow {
         }
         options.refresh = refresh
         options.reason = reason
-        options.auditDetail = source.auditDetail + Self.allowances(loaded)
+        options.auditDetail = source.auditDetail + Reconciler.secretAllowances(loaded)
         options.retirementGuard = retirementGuard
         options.newManifestRoots = newManifestRoots
         options.startFromEmptyState = startFromEmptyState
@@ -187,13 +163,6 @@ struct ApplyWorkflow {
         return true
     }
 
-    /// The secret-like values that manifests allow (`tokenctl.io/allow-secret-like`), for the request's audit entry.
-    static func allowances(_ loaded: ManifestLoadResult) -> String {
-        let allowed = loaded.diagnostics.filter { $0.code == SecretAllowance.code }.compactMap(\.location)
-        guard !allowed.isEmpty else { return "" }
-        return "; secret-like values allowed by \(SecretAllowance.annotation) at " + allowed.map(\.description).joined(separator: ", ")
-    }
-
     /// The repairs of an interrupted run: each on its own line when few, else counts by outcome (the audit log keeps
     /// one entry per repair, `tokenctl audit` shows them).
     static func repairReport(_ notes: [RepairNote], detailLimit: Int = 5) -> [String] {
@@ -205,20 +174,5 @@ struct ApplyWorkflow {
         }
         return ["repaired \(counted(notes.count, "change")) an interrupted run left unfinished: " + parts.joined(separator: ", ")
                 + "; tokenctl audit lists each"]
-    }
-}
-
-extension Reconciler.Environment {
-    /// The environment of a run of this process (a command or a controller pass): the drivers the manifests name, the
-    /// master key's audit key, the issuers' inventories, and the fault-injection checkpoints.
-    static func composed(store: StateBackend.Store, manifests: ManifestSet, paths: [String], command: String, directory: String,
-                         stateURL: String?, origin: @escaping @Sendable () -> RequestOrigin, logger: Logger,
-                         warn: @escaping @Sendable (String) -> Void) -> Self {
-        Self(store: store, manifestPaths: paths, command: command, stateDescription: stateURL == nil ? "'\(directory)'" : "the shared state",
-             origin: origin,
-             auditKey: { try await AuditKey.forRun(store, stateDirectory: directory, manifests: manifests) },
-             openDrivers: { try DriverSetup.standard(directory).open(manifests, state: store) },
-             observe: { manifests, drivers in try await Inventory.observe(manifests, issuers: drivers.issuers, stores: drivers.stores, warn: warn) },
-             checkpoint: FaultInjection.checkpoint, logger: logger)
     }
 }

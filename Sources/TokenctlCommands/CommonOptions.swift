@@ -97,39 +97,6 @@ struct ServerLimitOptions: ParsableArguments {
     }
 }
 
-/// Where the state lives: SQLite in the state directory (default), or PostgreSQL shared by several processes.
-enum StateBackend {
-    /// The store type every command works with.
-    typealias Store = any StateStore & AuditLogStore
-
-    static let variable = "TOKENCTL_STATE_URL"
-
-    static func url(explicit: String?) -> String? {
-        if let explicit, !explicit.isEmpty { return explicit }
-        let value = ProcessInfo.processInfo.environment[variable] ?? ""
-        return value.isEmpty ? nil : value
-    }
-
-    /// Whether state exists already (PostgreSQL state always counts as existing: it is shared).
-    static func exists(directory: String, url: String?) -> Bool {
-        url != nil || FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(SQLiteStateStore.fileName))
-    }
-
-    /// How long a lock lasts unless renewed: a lease of 30 s on shared state (renewed while held, so a killed or
-    /// stalled holder is replaced quickly), 15 minutes on local state (a dead holder on this host is detected by pid).
-    static func lockTTL(url: String?) -> TokenDuration {
-        if url != nil, let text = ProcessInfo.processInfo.environment["TOKENCTL_LEASE"], let lease = try? TokenDuration(parsing: text) {
-            return lease
-        }
-        return TokenDuration(seconds: url == nil ? 900 : 30)
-    }
-
-    static func open(directory: String, url: String?, mode: SQLiteStateStore.Mode) throws(StateError) -> Store {
-        if let url { return try PostgresStateStore(url: url) }
-        return try SQLiteStateStore(directory: directory, mode: mode)
-    }
-}
-
 /// Writes to stderr, after flushing stdout so that the two interleave in order.
 func printError(_ text: String) {
     fflush(nil)
@@ -211,17 +178,22 @@ func withState<T>(_ body: () async throws(StateError) -> T) async throws -> T {
     }
 }
 
-/// A SHA-256 digest over the manifest files' paths and contents, in a stable order.
-func manifestsDigest(_ files: [String]) throws -> String {
-    var hasher = SHA256()
-    for file in files.sorted() {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            printError("tokenctl: error: cannot read '\(file)' to fingerprint the manifests")
-            throw ExitCode(1)
-        }
-        hasher.update(data: Data((file as NSString).lastPathComponent.utf8))
-        hasher.update(data: Data([0]))
-        hasher.update(data: SHA256.hash(data: data).withUnsafeBytes { Data($0) })
+/// Runs an operation, turning a state error into a message and exit code 1 (other errors, like `ExitCode`, pass).
+func withStateErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as StateError {
+        printError("tokenctl: error: \(error)")
+        throw ExitCode(1)
     }
-    return "sha256:" + Hex.string(hasher.finalize())
+}
+
+/// The manifests' digest, or a message and exit code 1 when a file cannot be read.
+func manifestsDigest(_ files: [String]) throws -> String {
+    do {
+        return try ManifestDigest.of(files)
+    } catch {
+        printError("tokenctl: error: \(error)")
+        throw ExitCode(1)
+    }
 }

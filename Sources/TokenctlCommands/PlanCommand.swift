@@ -106,12 +106,3 @@ struct PlanCommand: AsyncParsableCommand {
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case human, json, markdown
 }
-
-/// JSON encoding shared by plan and show.
-enum PlanJSON {
-    static func encode<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-}

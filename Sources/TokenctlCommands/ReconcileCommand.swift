@@ -80,9 +80,11 @@ struct ReconcileCommand: AsyncParsableCommand {
         let seconds = Double(interval.seconds)
         let directory = manifests.stateDirectory
         let health = ControllerHealth(staleAfter: max(2 * seconds + 60, 120))
-        let pass = ControllerPass(paths: manifests.paths, directory: directory, stateURL: manifests.stateURL, refresh: refresh,
-                                  retirementGuard: retirement.retirementGuard, newManifestRoots: retirement.newManifestRoots,
-                                  settle: Double(settle.seconds), logger: logger)
+        let pass = ControllerPass(paths: manifests.paths, directory: directory, stateURL: manifests.stateURL, registry: .standard,
+                                  refresh: refresh, retirementGuard: retirement.retirementGuard,
+                                  newManifestRoots: retirement.newManifestRoots, settle: Double(settle.seconds), logger: logger,
+                                  checkpoint: FaultInjection.checkpoint,
+                                  lastUsed: { StatusCommand.lastUsedTimes($0, directory: directory) })
         let statusFile = StatusFileWriter(directory: directory)
         var services: [any Service] = []
         if let listen {

@@ -13,7 +13,7 @@ import TokenctlStores
 enum SavedPlanFile {
     static func write(_ saved: SavedPlan, to path: String) throws {
         var sealed = saved
-        sealed.seal = sealKey(stateDirectory: saved.stateDirectory).map { seal(saved, key: $0) }
+        sealed.seal = SavedPlanSeal.key(stateDirectory: saved.stateDirectory).map { SavedPlanSeal.seal(saved, key: $0) }
         do {
             try atomicWrite(Data(try PlanJSON.encode(sealed).utf8), to: path, mode: 0o644)
         } catch {
@@ -38,7 +38,7 @@ enum SavedPlanFile {
             printError("tokenctl: error: '\(path)' is not a tokenctl plan of a format this version reads; make a new one with tokenctl plan --out")
             throw ExitCode(1)
         }
-        if let problem = sealProblem(saved) {
+        if let problem = SavedPlanSeal.problem(saved) {
             printError("tokenctl: error: '\(path)' \(problem); nothing was changed. Make a new plan with tokenctl plan --out")
             throw ExitCode(1)
         }
@@ -49,44 +49,5 @@ enum SavedPlanFile {
     static func absolute(_ path: String) -> String {
         let absolute = path.hasPrefix("/") ? path : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path)
         return URL(fileURLWithPath: absolute).standardizedFileURL.path
-    }
-
-    /// The key that seals saved plans: derived from the master key (never created for a plan), nil while none exists.
-    static func sealKey(stateDirectory: String) -> SymmetricKey? {
-        guard let master = try? MasterKey.resolve(.environment(MasterKey.variable), stateDirectory: stateDirectory, create: false) else {
-            return nil
-        }
-        return HKDF<SHA256>.deriveKey(inputKeyMaterial: master, info: Data("tokenctl-plan-v1".utf8), outputByteCount: 32)
-    }
-
-    static let sealPrefix = "hmac-sha256:"
-
-    /// The seal of a saved plan: an HMAC over its canonical JSON without the seal.
-    static func seal(_ saved: SavedPlan, key: SymmetricKey) -> String {
-        var unsealed = saved
-        unsealed.seal = nil
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let canonical = (try? encoder.encode(unsealed)) ?? Data()
-        return sealPrefix + Hex.string(HMAC<SHA256>.authenticationCode(for: canonical, using: key))
-    }
-
-    /// Why a plan cannot be trusted, or nil. An unsealed plan is accepted only while no master key exists (it was made
-    /// before the first apply); planning again at apply time checks every plan in any case.
-    static func sealProblem(_ saved: SavedPlan) -> String? {
-        guard let recorded = saved.seal else {
-            // Only a plan made against no state at all can lack a seal (no master key existed yet); a plan of an existing
-            // state without one was not written by tokenctl, or its seal was removed. (Claiming serial 0 makes it stale.)
-            return saved.plan.stateSerial == 0 || sealKey(stateDirectory: saved.stateDirectory) == nil ? nil
-                : "has no seal although a master key exists for \(saved.stateDirectory): it was not written by tokenctl plan, or its seal was removed"
-        }
-        guard let key = sealKey(stateDirectory: saved.stateDirectory) else {
-            return "is sealed with the master key, which is not available here to check it (set TOKENCTL_MASTER_KEY, or keep "
-                + "\(saved.stateDirectory)/master.key)"
-        }
-        guard seal(saved, key: key) == recorded else {
-            return "was changed after tokenctl plan wrote it (its seal does not match its content), or the master key was rotated since"
-        }
-        return nil
     }
 }

@@ -2,8 +2,10 @@ import ArgumentParser
 import Foundation
 import TokenctlBuiltinIssuer
 import TokenctlController
+import TokenctlDrivers
 import TokenctlManifest
 import TokenctlModel
+import TokenctlReconciler
 import TokenctlStandardDrivers
 import TokenctlPlanner
 import TokenctlSQLite
@@ -45,7 +47,7 @@ struct StatusCommand: AsyncParsableCommand {
         if !manifests.paths.isEmpty {
             // The stores are defined in the manifests: with -f, what they hold is compared with what was delivered.
             let loaded = ManifestLoader(registry: .standard).load(paths: manifests.paths, now: now)
-            rows = await StoreCheck.flagMismatches(rows, state: state, manifests: loaded.manifests, stateDirectory: directory)
+            rows = await Self.checkStores(rows, state: state, manifests: loaded.manifests, directory: directory)
         }
         if let threshold = unused.flatMap({ try? TokenDuration(parsing: $0) }) {
             rows = rows.filter { UnusedTokens.isUnused($0, now: now, threshold: threshold) }
@@ -85,6 +87,18 @@ struct StatusCommand: AsyncParsableCommand {
                 + "a backup, or run apply --refresh to issue new credentials"
             return row
         }
+    }
+
+    /// Marks rows whose stores no longer hold what was delivered; stores that cannot be opened are skipped, saying so.
+    static func checkStores(_ rows: [TokenStatus.Row], state: RecordedState, manifests: ManifestSet, directory: String) async -> [TokenStatus.Row] {
+        let stores: [String: any SecretStore]
+        do {
+            stores = try DriverSetup.standard(directory).storesForReading(manifests, fallback: "status shows its deliveries from state only")
+        } catch {
+            printError("warning: the stores cannot be checked (\(error)); status shows deliveries from state only")
+            return rows
+        }
+        return await StoreCheck.flagMismatches(rows, state: state, stores: stores, warn: { printError("warning: " + $0) })
     }
 
     /// Last use as the builtin authority recorded it (other issuers report it through state).

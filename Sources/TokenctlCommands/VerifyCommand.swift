@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TokenctlBuiltinIssuer
 import TokenctlModel
+import TokenctlReconciler
 
 /// `tokenctl verify`: checks a token presented on stdin against the builtin issuer.
 struct VerifyCommand: AsyncParsableCommand {

@@ -6,23 +6,23 @@ import TokenctlStores
 
 /// `controller.json` in the state directory: the tokens a running controller keeps failing on, so that
 /// `tokenctl status` (another process) shows them as needing attention.
-struct ControllerStatusFile: Codable {
-    static let fileName = "controller.json"
+package struct ControllerStatusFile: Codable {
+    package static let fileName = "controller.json"
 
-    var formatVersion = 1
+    package var formatVersion = 1
     /// When the controller wrote it.
-    var updatedAt: Timestamp
+    package var updatedAt: Timestamp
     /// The controller's process id.
-    var processID: Int32
+    package var processID: Int32
     /// The failing tokens, with their last error (free of secrets) and next attempt.
-    var needsAttention: [RetryBook.Entry]
+    package var needsAttention: [RetryBook.Entry]
 
-    static func path(_ directory: String) -> String {
+    package static func path(_ directory: String) -> String {
         (directory as NSString).appendingPathComponent(fileName)
     }
 
     /// Writes the file (atomically, 0600) when the set of failing tokens changed.
-    static func write(_ retries: RetryBook, directory: String, previous: inout [RetryBook.Entry]?) {
+    package static func write(_ retries: RetryBook, directory: String, previous: inout [RetryBook.Entry]?) {
         let entries = retries.entries.values.sorted { $0.key < $1.key }
         guard entries != previous else { return }
         previous = entries
@@ -32,13 +32,13 @@ struct ControllerStatusFile: Codable {
         try? atomicWrite(Data(text.utf8), to: path(directory))
     }
 
-    static func read(_ directory: String) -> ControllerStatusFile? {
+    package static func read(_ directory: String) -> ControllerStatusFile? {
         guard let data = FileManager.default.contents(atPath: path(directory)) else { return nil }
         return try? JSONDecoder().decode(ControllerStatusFile.self, from: data)
     }
 
     /// Marks the rows of tokens the controller keeps failing on.
-    static func annotate(_ rows: [TokenStatus.Row], directory: String) -> [TokenStatus.Row] {
+    package static func annotate(_ rows: [TokenStatus.Row], directory: String) -> [TokenStatus.Row] {
         guard let file = read(directory), !file.needsAttention.isEmpty else { return rows }
         let failing = Dictionary(file.needsAttention.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
         return rows.map { row in

@@ -1,21 +1,19 @@
 import Foundation
 import Logging
-import TokenctlBuiltinIssuer
 import TokenctlController
+import TokenctlDrivers
 import TokenctlEngine
 import TokenctlManifest
 import TokenctlModel
-import TokenctlStandardDrivers
 import TokenctlPlanner
-import TokenctlReconciler
 import TokenctlSQLite
 import TokenctlState
 
 /// When the manifest files last changed: the newest modification time of the paths, their directories and files.
-enum ManifestSettling {
-    static func lastChange(_ paths: [String]) -> Double {
+package enum ManifestSettling {
+    package static func lastChange(_ paths: [String], loader: ManifestLoader) -> Double {
         var newest = 0.0
-        for path in paths + ManifestLoader(registry: .standard).discover(paths: paths) {
+        for path in paths + loader.discover(paths: paths) {
             var info = stat()
             guard stat(path, &info) == 0 else { continue }
             newest = max(newest, Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
@@ -26,8 +24,13 @@ enum ManifestSettling {
 
 /// One pass of the controller: read the manifests, take the state lock, repair, plan, apply what is not
 /// backing off, record, release. Everything that goes wrong comes back in the outcome; nothing exits.
-actor ControllerPass {
+package actor ControllerPass {
     private let paths: [String]
+    private let loader: ManifestLoader
+    /// Fault injection (the crash tests kill the process at a named point).
+    private let checkpoint: @Sendable (String) -> Void
+    /// Last use of credentials as issuers recorded it outside the state, for the fleet snapshot.
+    private let lastUsed: @Sendable (RecordedState) -> [String: Timestamp]
     private let directory: String
     private let stateURL: String?
     private let refresh: Bool
@@ -47,9 +50,13 @@ actor ControllerPass {
     private var leadership: StateLockHolder?
 
     /// `retirementGuard` nil lets a pass retire any number of tokens (`--allow-mass-retirement`).
-    init(paths: [String], directory: String, stateURL: String?, refresh: Bool, retirementGuard: RetirementGuard?,
-         newManifestRoots: Bool = false, settle: Double = 3,
-         logger: Logger) {
+    package init(paths: [String], directory: String, stateURL: String?, registry: DriverRegistry, refresh: Bool,
+                 retirementGuard: RetirementGuard?, newManifestRoots: Bool = false, settle: Double = 3, logger: Logger,
+                 checkpoint: @escaping @Sendable (String) -> Void = { _ in },
+                 lastUsed: @escaping @Sendable (RecordedState) -> [String: Timestamp] = { _ in [:] }) {
+        self.loader = ManifestLoader(registry: registry)
+        self.checkpoint = checkpoint
+        self.lastUsed = lastUsed
         self.settle = settle
         self.paths = paths
         self.directory = directory
@@ -66,16 +73,16 @@ actor ControllerPass {
     }
 
     /// Gives up the lease on shutdown, so another replica takes over at once.
-    func resign() async {
+    package func resign() async {
         await leadership?.release()
         leadership = nil
     }
 
-    func run(_ request: PassRequest) async -> PassOutcome {
+    package func run(_ request: PassRequest) async -> PassOutcome {
         let now = request.now
-        let changedBefore = ManifestSettling.lastChange(paths)
-        let loaded = ManifestLoader(registry: .standard).load(paths: paths, now: now)
-        let changedAfter = ManifestSettling.lastChange(paths)
+        let changedBefore = ManifestSettling.lastChange(paths, loader: loader)
+        let loaded = loader.load(paths: paths, now: now)
+        let changedAfter = ManifestSettling.lastChange(paths, loader: loader)
         var sinceChange = Date().timeIntervalSince1970 - max(changedBefore, changedAfter)
         // A modification time in the future (a skewed clock, `touch -d`) would keep the files unsettled for good.
         if sinceChange < -1 { sinceChange = settle }
@@ -174,12 +181,12 @@ actor ControllerPass {
         let desired = loaded.manifests
         let (paths, directory, logger) = (self.paths, self.directory, self.logger)
         let environment = Reconciler.Environment.composed(store: store, manifests: desired, paths: paths, command: "reconcile --watch",
-                                                           directory: directory, stateURL: stateURL,
+                                                           directory: directory, stateURL: stateURL, registry: loader.registry,
                                                            origin: { RequestOrigin.current(manifestPaths: paths) }, logger: logger,
-                                                           warn: { logger.warning("\($0)") })
+                                                           checkpoint: checkpoint, warn: { logger.warning("\($0)") })
         var options = Reconciler.Options()
         options.refresh = refresh
-        options.auditDetail = "controller pass" + ApplyWorkflow.allowances(loaded)
+        options.auditDetail = "controller pass" + Reconciler.secretAllowances(loaded)
         options.retirementGuard = retirementGuard
         options.onGuard = .hold
         options.newManifestRoots = newManifestRoots
@@ -236,7 +243,7 @@ actor ControllerPass {
         }
         let after = result.state
         let nextDue = result.report == nil ? result.plan?.nextDueAt : Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
-        let rows = TokenStatus.rows(after, lastUsed: StatusCommand.lastUsedTimes(after, directory: directory), now: now)
+        let rows = TokenStatus.rows(after, lastUsed: lastUsed(after), now: now)
         let held = holds.isEmpty ? nil : "\(counted(holds.count, "token")) held by policy (no new credential until they comply): "
             + holds.keys.sorted().prefix(5).map(\.description).joined(separator: ", ")
         return PassOutcome(result: changes.contains { $0.failure != nil } || held != nil ? .partial : .success, stateReachable: true,

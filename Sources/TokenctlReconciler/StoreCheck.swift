@@ -3,21 +3,13 @@ import TokenctlManifest
 import TokenctlModel
 import TokenctlPlanner
 import TokenctlDrivers
-import TokenctlReconciler
 
 /// What `status` finds in the stores: a delivered secret that is gone, or replaced by something else (another token
 /// delivering to the same key, a store restored from an old backup, a hand edit), is not "ok".
-enum StoreCheck {
+package enum StoreCheck {
     /// Marks the rows whose active version's stores no longer hold what was delivered; one read per store.
-    static func flagMismatches(_ rows: [TokenStatus.Row], state: RecordedState, manifests: ManifestSet,
-                               stateDirectory: String) async -> [TokenStatus.Row] {
-        let stores: [String: any SecretStore]
-        do {
-            stores = try DriverSetup.standard(stateDirectory).storesForReading(manifests, fallback: "status shows its deliveries from state only")
-        } catch {
-            printError("warning: the stores cannot be checked (\(error)); status shows deliveries from state only")
-            return rows
-        }
+    package static func flagMismatches(_ rows: [TokenStatus.Row], state: RecordedState, stores: [String: any SecretStore],
+                                       warn: (String) -> Void) async -> [TokenStatus.Row] {
         var keysByStore: [String: Set<String>] = [:]
         for token in state.tokens.values {
             for delivery in token.active?.deliveries ?? [] { keysByStore[delivery.store, default: []].insert(delivery.key) }
@@ -31,7 +23,7 @@ enum StoreCheck {
                 for (key, fingerprint) in try await store.fingerprints(keys: Array(keys)) { held[StoreKey(store: name, key: key)] = fingerprint }
                 checked.insert(name)
             } catch {
-                printError("warning: store '\(name)' cannot be read (\(error)); status shows its deliveries from state only")
+                warn("store '\(name)' cannot be read (\(error)); status shows its deliveries from state only")
             }
         }
         return rows.map { row in
