@@ -8,9 +8,9 @@ import BenchmarkSupport
 import Foundation
 import TokenctlManifest
 import TokenctlModel
-import TokenctlStandardDrivers
 import TokenctlPlanner
 import TokenctlSQLite
+import TokenctlStandardDrivers
 import TokenctlState
 
 func fail(_ message: String) -> Never { Bench.fail("plan-bench", message) }

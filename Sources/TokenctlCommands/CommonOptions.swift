@@ -4,11 +4,11 @@ import Foundation
 import TokenctlHTTP
 import TokenctlManifest
 import TokenctlModel
-import TokenctlStandardDrivers
 import TokenctlPlanner
 import TokenctlPostgresState
 import TokenctlReconciler
 import TokenctlSQLite
+import TokenctlStandardDrivers
 import TokenctlState
 
 /// `-f PATH…` and `--state-dir`, shared by the commands that read manifests and state.

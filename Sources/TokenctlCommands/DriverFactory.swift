@@ -3,8 +3,8 @@ import TokenctlDrivers
 import TokenctlEngine
 import TokenctlModel
 import TokenctlReconciler
-import TokenctlState
 import TokenctlStandardDrivers
+import TokenctlState
 
 extension DriverSetup {
     /// The drivers of this build of tokenctl, for a state directory.

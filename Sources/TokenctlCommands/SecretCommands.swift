@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import TokenctlEngine
 import TokenctlDrivers
+import TokenctlEngine
 import TokenctlModel
+import TokenctlReconciler
 import TokenctlSQLite
 import TokenctlState
-import TokenctlReconciler
 import TokenctlStores
 
 /// Reads the current secret of a token from the stores it was delivered to.

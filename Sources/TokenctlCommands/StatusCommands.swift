@@ -5,10 +5,10 @@ import TokenctlController
 import TokenctlDrivers
 import TokenctlManifest
 import TokenctlModel
-import TokenctlReconciler
-import TokenctlStandardDrivers
 import TokenctlPlanner
+import TokenctlReconciler
 import TokenctlSQLite
+import TokenctlStandardDrivers
 import TokenctlState
 
 /// `tokenctl status`: every managed token and how it stands.

@@ -1,6 +1,6 @@
 import Foundation
-import TokenctlModel
 import Synchronization
+import TokenctlModel
 
 /// How the controller stands, shared between the watch loop (which writes) and the HTTP probes (which read).
 ///

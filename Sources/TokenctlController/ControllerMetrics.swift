@@ -1,8 +1,8 @@
 import Foundation
 import Metrics
+import Synchronization
 import TokenctlModel
 import TokenctlPlanner
-import Synchronization
 
 /// The controller's metrics, created once; labels are bounded (result, action, issuer, health), never token names.
 ///

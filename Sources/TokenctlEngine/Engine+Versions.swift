@@ -1,8 +1,8 @@
 import Foundation
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlPlanner
 import TokenctlState
-import TokenctlDrivers
 
 /// The changes that act on a recorded version: update in place, redeliver, undeliver and retire.
 extension Engine {

@@ -1,8 +1,8 @@
 import Logging
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlPlanner
 import TokenctlState
-import TokenctlDrivers
 
 /// What one change came to.
 package struct ChangeOutcome: Sendable, Hashable {

@@ -1,6 +1,6 @@
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlState
-import TokenctlDrivers
 
 /// What repair did about one interrupted version, with a sentence saying so.
 package struct RepairNote: Sendable, Hashable, CustomStringConvertible {

@@ -1,6 +1,6 @@
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlState
-import TokenctlDrivers
 
 /// Lost state, detected and rebuilt: an empty state is never a fresh start while issuers and stores show earlier work.
 ///

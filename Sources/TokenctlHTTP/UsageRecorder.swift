@@ -1,9 +1,9 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import TokenctlBuiltinIssuer
 import TokenctlModel
-import Synchronization
 
 /// Collects the last use of each introspected credential in memory and writes them to the authority in
 /// batches: one transaction every few seconds instead of one fsync per request.

@@ -1,8 +1,8 @@
 import Crypto
 import Foundation
-import Synchronization
 import Logging
 import PostgresNIO
+import Synchronization
 import TokenctlDrivers
 import TokenctlModel
 import TokenctlPostgresSupport

@@ -1,6 +1,6 @@
-import _CryptoExtras
 import Crypto
 import Foundation
+import _CryptoExtras
 
 /// A SCRAM-SHA-256 password verifier as PostgreSQL stores it (RFC 5802/7677), computed on this side so that
 /// the plaintext password never reaches the server, its logs or `pg_stat_statements`.

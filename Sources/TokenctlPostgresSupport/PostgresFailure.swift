@@ -1,7 +1,7 @@
 import Foundation
-import Synchronization
 import Logging
 import PostgresNIO
+import Synchronization
 import TokenctlModel
 
 /// A PostgreSQL failure as a full sentence that is safe to print: it carries the server's SQLSTATE and message

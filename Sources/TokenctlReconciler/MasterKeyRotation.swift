@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
-import TokenctlEngine
 import TokenctlDrivers
+import TokenctlEngine
 import TokenctlModel
 import TokenctlState
 import TokenctlStores

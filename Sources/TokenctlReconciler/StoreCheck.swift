@@ -1,8 +1,8 @@
 import Foundation
+import TokenctlDrivers
 import TokenctlManifest
 import TokenctlModel
 import TokenctlPlanner
-import TokenctlDrivers
 
 /// What `status` finds in the stores: a delivered secret that is gone, or replaced by something else (another token
 /// delivering to the same key, a store restored from an old backup, a hand edit), is not "ok".

@@ -1,8 +1,8 @@
 import Foundation
 import Synchronization
 import TestSupport
-import TokenctlEngine
 import TokenctlDrivers
+import TokenctlEngine
 import TokenctlModel
 import TokenctlPlanner
 import TokenctlSQLite

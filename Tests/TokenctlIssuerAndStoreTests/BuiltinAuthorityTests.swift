@@ -1,11 +1,11 @@
 import Crypto
 import Foundation
-import TestSupport
 import GRDB
+import TestSupport
 import Testing
 import TokenctlBuiltinIssuer
-import TokenctlManifest
 import TokenctlDrivers
+import TokenctlManifest
 import TokenctlModel
 import TokenctlStores
 

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-@testable import TokenctlManifest
 import TokenctlDrivers
+@testable import TokenctlManifest
 import TokenctlModel
 import TokenctlStandardDrivers
 

@@ -1,5 +1,5 @@
-@testable import TokenctlManifest
 import Testing
+@testable import TokenctlManifest
 import TokenctlModel
 import TokenctlStandardDrivers
 
