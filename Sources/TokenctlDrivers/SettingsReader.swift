@@ -118,15 +118,20 @@ package struct SettingsReader: Sendable {
         do {
             return Located(try SecretReference(parsing: text.value), at: text.location)
         } catch {
-            let detail = switch error {
-            case .missingScheme: "a secret is never written in a manifest; refer to it as env:NAME or file:PATH"
-            case .badVariableName: "an environment variable name has only letters, digits and '_' and does not start with a digit"
-            case .empty: "name the variable or file after the colon"
-            }
-            self.error("bad-reference", "invalid reference '\(error == .missingScheme ? "…" : text.value)' for '\(field)': \(detail)",
-                       at: text.location)
+            self.error("bad-reference", Self.describe(error, text: text.value, field: field), at: text.location)
             return nil
         }
+    }
+
+    /// The message for a bad `env:`/`file:` reference, in the words of every reference message. A value without a
+    /// scheme may be a secret written in place, so it is never quoted.
+    public static func describe(_ error: SecretReference.ParseError, text: String, field: String) -> String {
+        let detail = switch error {
+        case .missingScheme: "a secret is never written in a manifest; refer to it as env:NAME or file:PATH"
+        case .badVariableName: "an environment variable name has only letters, digits and '_' and does not start with a digit"
+        case .empty: "name the variable or file after the colon"
+        }
+        return "invalid reference '\(error == .missingScheme ? "…" : text)' for '\(field)': \(detail)"
     }
 
     /// Reports a required field as missing, unless it was written (its value was already reported as wrong).

@@ -71,13 +71,8 @@ extension FileDecoder {
     }
 
     func reportDuration(_ error: TokenDuration.ParseError, field: String, text: Located<String>) {
-        let detail = switch error {
-        case .unknownUnit(let unit): "unknown unit '\(unit)'"
-        case .overflow: "it is too large"
-        case .empty, .malformed: "it is not a number followed by a unit"
-        }
-        self.error("bad-duration", "invalid duration '\(text.value)' for '\(field)': \(detail); write it like 30s, 15m, 12h, 90d or 2w",
-                   at: text.location)
+        self.error("bad-duration", "invalid duration '\(text.value)' for '\(field)': \(SettingsReader.describe(error)); "
+                   + "write it like 30s, 15m, 12h, 90d or 2w", at: text.location)
     }
 
     /// Reads one of a fixed set of words.
@@ -97,13 +92,7 @@ extension FileDecoder {
         do {
             return Located(try SecretReference(parsing: text.value), at: text.location)
         } catch {
-            let detail = switch error {
-            case .missingScheme: "a secret is never written in a manifest; refer to it as env:NAME or file:PATH"
-            case .badVariableName: "an environment variable name has only letters, digits and '_' and does not start with a digit"
-            case .empty: "name the variable or file after the colon"
-            }
-            self.error("bad-reference", "invalid reference '\(error == .missingScheme ? "…" : text.value)' for '\(field)': \(detail)",
-                       at: text.location)
+            self.error("bad-reference", SettingsReader.describe(error, text: text.value, field: field), at: text.location)
             return nil
         }
     }

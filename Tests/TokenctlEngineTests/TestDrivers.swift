@@ -75,26 +75,16 @@ struct WriteOnlyStoreKind: StoreKind {
 
 /// A store that can only be written: a webhook or a secret manager without read permission, in memory.
 final class WriteOnlyStore: SecretStore, Sendable {
-    /// What it holds, for the test's eyes only (tokenctl cannot look).
-    let entries = Mutex<[String: String]>([:])
-    private let writes = Mutex(0)
+    /// What it holds, for the test's eyes only (tokenctl cannot look: this type does not conform to `ReadableSecretStore`).
+    private let held = MemoryStore()
 
     func write(puts: [String: Secret], removes: [String]) async throws(StoreError) -> [String: String] {
-        writes.withLock { $0 += 1 }
-        return entries.withLock { entries in
-            for key in removes { entries[key] = nil }
-            var fingerprints: [String: String] = [:]
-            for (key, secret) in puts {
-                entries[key] = secret.withRevealed { $0 }
-                fingerprints[key] = contentFingerprint(key: key, secret: secret)
-            }
-            return fingerprints
-        }
+        try await held.write(puts: puts, removes: removes)
     }
 
     /// The content fingerprint of what a key holds, as the engine records deliveries.
     func fingerprint(_ key: String) -> String? {
-        entries.withLock { $0[key] }.map { contentFingerprint(key: key, secret: Secret($0)) }
+        held.entries.withLock { $0[key] }.map { contentFingerprint(key: key, secret: Secret($0)) }
     }
 }
 
