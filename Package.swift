@@ -245,7 +245,8 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenctlManifestTests",
-            dependencies: ["TokenctlManifest", "TokenctlModel", "TokenctlDrivers", "TokenctlStandardDrivers", "TokenctlBuiltinIssuer", "TestSupport"]
+            dependencies: ["TokenctlManifest", "TokenctlModel", "TokenctlDrivers", "TokenctlStandardDrivers", "TokenctlBuiltinIssuer",
+                           "TokenctlPostgresIssuer", "TestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -36,7 +36,8 @@ package struct BuiltinIssuerKind: IssuerKind {
         if case .null = section { return BuiltinIssuerSettings() }
         guard let fields = reader.mapping(section, display: "Issuer spec.builtin", fields: self.fields[""] ?? []) else { return nil }
         guard let prefix = fields["prefix"].flatMap({ reader.string($0.value, field: "builtin.prefix") }) else {
-            return fields["prefix"] == nil ? BuiltinIssuerSettings() : nil
+            // Absent or empty: the default. Anything else was reported.
+            return fields["prefix"]?.value.isNull ?? true ? BuiltinIssuerSettings() : nil
         }
         guard Self.isPrefix(prefix.value) else {
             reader.error("bad-value", "invalid builtin.prefix '\(prefix.value)': use 2 to 16 lowercase letters and digits, starting with a letter",
@@ -61,5 +62,18 @@ package struct BuiltinIssuerKind: IssuerKind {
         let bytes = Array(text.utf8)
         guard (2...16).contains(bytes.count), bytes[0] >= 97, bytes[0] <= 122 else { return false }
         return bytes.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) }
+    }
+}
+
+extension BuiltinAuthority {
+    /// When each credential of `issuers` was last used, as the authority in `directory` recorded it; empty when there
+    /// is no authority there.
+    package static func lastUsedTimes(issuers: Set<String>, directory: String) -> [String: Timestamp] {
+        guard let authority = try? BuiltinAuthority(directory: directory, mode: .readOnly) else { return [:] }
+        var result: [String: Timestamp] = [:]
+        for issuer in issuers {
+            for (id, time) in (try? authority.lastUsed(issuer: issuer)) ?? [:] { result[id] = time }
+        }
+        return result
     }
 }

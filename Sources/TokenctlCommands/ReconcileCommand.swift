@@ -115,17 +115,3 @@ struct ReconcileCommand: AsyncParsableCommand {
             newManifestRoots: retirement.newManifestRoots).run()
     }
 }
-
-/// Persists the controller's failing tokens for `tokenctl status`, only when they change.
-final class StatusFileWriter: Sendable {
-    private let directory: String
-    private let previous = Mutex<[RetryBook.Entry]?>(nil)
-
-    init(directory: String) {
-        self.directory = directory
-    }
-
-    func write(_ retries: RetryBook) {
-        previous.withLock { ControllerStatusFile.write(retries, directory: directory, previous: &$0) }
-    }
-}

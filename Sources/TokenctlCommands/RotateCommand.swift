@@ -61,18 +61,11 @@ struct RotateCommand: AsyncParsableCommand {
             let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
             return (parts[0], parts.count > 1 ? parts[1] : "")
         }, uniquingKeysWith: { _, last in last })
-        let names = tokens.compactMap(Self.tokenID)
-        let selected = RequestedRotation.select(loaded.manifests, names: [], labels: labels, issuer: issuer)
-        // Named tokens are rotated as named (a name unknown to the manifests is refused later, with the state at hand);
-        // filters given beside names must match them, never widen or silently narrow the request.
-        if !names.isEmpty, !labels.isEmpty || issuer != nil, let stray = names.first(where: { !selected.contains($0) }),
-           loaded.manifests.tokens.contains(where: { $0.id == stray }) {
-            printError("tokenctl: error: token \(stray) does not match --selector/--issuer; nothing was changed")
-            throw ExitCode(1)
-        }
-        let request = RequestedRotation(tokens: names.isEmpty ? selected : names, reason: reason, compromised: compromised)
-        guard !request.tokens.isEmpty else {
-            printError("tokenctl: error: no token in the manifests matches the selection; nothing was changed")
+        let request: RequestedRotation
+        switch RequestedRotation.resolve(loaded.manifests, names: tokens.compactMap(Self.tokenID), labels: labels, issuer: issuer) {
+        case .success(let selected): request = RequestedRotation(tokens: selected, reason: reason, compromised: compromised)
+        case .failure(let refusal):
+            printError("tokenctl: error: \(refusal); nothing was changed")
             throw ExitCode(1)
         }
         let workflow = ApplyWorkflow(

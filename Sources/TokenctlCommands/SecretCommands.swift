@@ -8,8 +8,8 @@ import TokenctlSQLite
 import TokenctlState
 import TokenctlStores
 
-/// Reads the current secret of a token from the stores it was delivered to.
-enum SecretLookup {
+/// Finds the token a command names and reads its current secret from the stores it was delivered to.
+enum SecretRequest {
     static func secret(for name: String, manifests: ManifestOptions) async throws -> Secret {
         let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { throw ValidationError("Name the token as NAMESPACE/NAME, e.g. payments/orders-api-ci.") }
@@ -28,22 +28,9 @@ enum SecretLookup {
             }
             throw ExitCode(1)
         }
-        let drivers = try DriverSetup.standard(manifests.stateDirectory).openOrExit(loaded.manifests, state: store)
-        for delivery in version.deliveries {
-            guard let target = drivers.stores[delivery.store] as? any ReadableSecretStore else {
-                if drivers.stores[delivery.store] != nil {
-                    printError("note: store '\(delivery.store)' is write-only; the secret cannot be read back from it")
-                }
-                continue
-            }
-            do {
-                if let secret = try await target.read(key: delivery.key),
-                   contentFingerprint(key: delivery.key, secret: secret) == delivery.contentFingerprint {
-                    return secret
-                }
-            } catch {
-                printError("warning: store '\(delivery.store)': \(error)")
-            }
+        let stores = try DriverSetup.standard(manifests.stateDirectory).storesForReading(loaded.manifests, fallback: "it is not read")
+        if let secret = await SecretLookup.secret(of: version, in: stores, note: { printError("warning: " + $0) }) {
+            return secret
         }
         printError("tokenctl: error: no store holds v\(version.version) of \(id); run tokenctl apply to redeliver it")
         throw ExitCode(1)
@@ -77,7 +64,7 @@ struct SecretCommand: AsyncParsableCommand {
                 printError("tokenctl: error: refusing to print a secret to a terminal; pipe it (e.g. | tokenctl verify) or pass --reveal")
                 throw ExitCode(1)
             }
-            let secret = try await SecretLookup.secret(for: token, manifests: manifests)
+            let secret = try await SecretRequest.secret(for: token, manifests: manifests)
             secret.withRevealed { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
         }
     }
@@ -108,7 +95,7 @@ struct ExecCommand: AsyncParsableCommand {
             guard let equals = variable.firstIndex(of: "="), equals != variable.startIndex else {
                 throw ValidationError("Invalid --env '\(variable)': write VAR=NAMESPACE/NAME.")
             }
-            let secret = try await SecretLookup.secret(for: String(variable[variable.index(after: equals)...]), manifests: manifests)
+            let secret = try await SecretRequest.secret(for: String(variable[variable.index(after: equals)...]), manifests: manifests)
             secret.withRevealed { _ = setenv(String(variable[..<equals]), $0, 1) }
         }
         let argv = arguments.map { strdup($0) } + [nil]

@@ -43,53 +43,28 @@ struct StateRebuildCommand: AsyncParsableCommand {
         let directory = manifests.stateDirectory
         let store = try openState(directory, mode: .readWrite, url: manifests.stateURL)
         let lock = try await StateLockHolder.acquire(store, timeout: locking.lockTimeout, ttl: StateBackend.lockTTL(url: manifests.stateURL))
-        let code: Int32
+        let outcome: StateRebuild.Outcome
         do {
-            code = try await rebuildLocked(loaded.manifests, store: store, directory: directory, now: now)
-            if code == 0 {
-                // The rebuilt state is managed from the manifests it was rebuilt from.
-                _ = try await withState { () async throws(StateError) in
-                    try await ManifestRoots.check(store, paths: manifests.paths, acceptNew: true, record: true)
-                }
-            }
+            outcome = try await StateRebuild(store: store, directory: directory, paths: manifests.paths, registry: .standard)
+                .run(loaded.manifests, now: now)
         } catch {
             await lock.release()
-            throw error
+            printError("tokenctl: error: \(error)")
+            throw ExitCode(1)
         }
         await lock.release()
-        if code != 0 { throw ExitCode(code) }
-    }
-
-    private func rebuildLocked(_ desired: ManifestSet, store: StateBackend.Store, directory: String, now: Timestamp) async throws -> Int32 {
-        let recorded = try await withState { () async throws(StateError) in try await store.load() }
-        guard recorded.tokens.isEmpty else {
-            printError("tokenctl: error: the state already records \(counted(recorded.tokens.count, "token")); "
+        switch outcome {
+        case .stateNotEmpty(let tokens):
+            printError("tokenctl: error: the state already records \(counted(tokens, "token")); "
                        + "rebuild only fills an empty state and never overwrites one (plan --refresh shows how state and issuers differ)")
-            return 1
+            throw ExitCode(1)
+        case let .rebuilt(summary, serial, missing, notes):
+            for note in notes { printError("note: \(note)") }
+            print("State \(summary). State serial \(serial).")
+            if missing > 0 {
+                print("\(missing) token\(missing == 1 ? " has" : "s have") no live credential to rebuild from; the next apply issues \(missing == 1 ? "it" : "them").")
+            }
+            print("Next: tokenctl plan --refresh \(manifests.paths.map { "-f \($0)" }.joined(separator: " ")) shows what is left to do.")
         }
-        let auditKey = try await withState { () async throws(StateError) in
-            try await AuditKey.forRun(store, stateDirectory: directory, manifests: desired)
-        }
-        let drivers = try DriverSetup.standard(directory).openOrExit(desired, state: store)
-        let rebuilt = await StateRecovery.rebuild(desired: desired, drivers: drivers, now: now)
-        for note in rebuilt.notes { printError("note: \(note)") }
-        let versions = rebuilt.tokens.reduce(0) { $0 + $1.versions.count }
-        let delivered = rebuilt.tokens.reduce(0) { total, token in total + token.versions.reduce(0) { $0 + $1.deliveries.count } }
-        let missing = desired.tokens.count - rebuilt.tokens.count
-        let summary = "rebuilt \(rebuilt.tokens.count) of \(counted(desired.tokens.count, "token")) "
-            + "(\(versions) live credential version\(versions == 1 ? "" : "s"), \(delivered) deliver\(delivered == 1 ? "y" : "ies") found)"
-        // The rebuilt state and its audit entry in one transaction.
-        let origin = RequestOrigin.current(manifestPaths: manifests.paths)
-        let serial = try await withState { () async throws(StateError) in
-            let sealed = try await AuditLog(store: store, key: auditKey).seal([origin.entry("state rebuild", at: now, detail: summary)])
-            return try await store.write(rebuilt.tokens.map { .upsert($0) }, expectedSerial: recorded.serial, audit: sealed.records,
-                                         anchor: sealed.anchor)
-        }
-        print("State \(summary). State serial \(serial).")
-        if missing > 0 {
-            print("\(missing) token\(missing == 1 ? " has" : "s have") no live credential to rebuild from; the next apply issues \(missing == 1 ? "it" : "them").")
-        }
-        print("Next: tokenctl plan --refresh \(manifests.paths.map { "-f \($0)" }.joined(separator: " ")) shows what is left to do.")
-        return 0
     }
 }

@@ -103,12 +103,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     /// Last use as the builtin authority recorded it (other issuers report it through state).
     static func lastUsedTimes(_ state: RecordedState, directory: String) -> [String: Timestamp] {
-        guard let authority = try? BuiltinAuthority(directory: directory, mode: .readOnly) else { return [:] }
-        var result: [String: Timestamp] = [:]
-        for issuer in Set(state.tokens.values.map(\.issuer)) {
-            for (id, time) in (try? authority.lastUsed(issuer: issuer)) ?? [:] { result[id] = time }
-        }
-        return result
+        BuiltinAuthority.lastUsedTimes(issuers: Set(state.tokens.values.map(\.issuer)), directory: directory)
     }
 }
 

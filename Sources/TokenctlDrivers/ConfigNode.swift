@@ -24,6 +24,11 @@ package indirect enum ConfigNode: Sendable {
         }
     }
 
+    /// Whether it is an empty value.
+    package var isNull: Bool {
+        if case .null = self { true } else { false }
+    }
+
     /// How messages name what was found.
     package var kindDescription: String {
         switch self {

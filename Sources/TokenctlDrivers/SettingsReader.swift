@@ -37,8 +37,9 @@ package struct SettingsReader: Sendable {
                     known[entry.key] = entry
                 } else {
                     let known = fields.isEmpty ? "" : "; known fields: \(fields.joined(separator: ", "))"
-                    error("unknown-field", "unknown field '\(entry.key)' in \(display)"
-                          + "\(Suggestion.didYouMean(entry.key, among: fields))\(known)", at: entry.keyLocation)
+                    let hint = entry.key == "<<" ? " (merge keys are not supported; use an alias for the whole value or write the fields out)"
+                        : Suggestion.didYouMean(entry.key, among: fields)
+                    error("unknown-field", "unknown field '\(Self.excerpt(entry.key))' in \(display)\(hint)\(known)", at: entry.keyLocation)
                 }
             }
             return known
@@ -47,6 +48,11 @@ package struct SettingsReader: Sendable {
             error("wrong-type", "expected a mapping for \(display), found \(node.kindDescription)", at: node.location)
             return nil
         }
+    }
+
+    /// A quoted piece of input, cut to 80 characters so that the rest of the message stays readable.
+    package static func excerpt(_ text: String) -> String {
+        text.count <= 80 ? text : text.prefix(60) + "… (\(text.utf8.count) bytes)"
     }
 
     /// A scalar as text; nil for an empty value, a refused one or a type error (reported).
@@ -125,7 +131,7 @@ package struct SettingsReader: Sendable {
 
     /// The message for a bad `env:`/`file:` reference, in the words of every reference message. A value without a
     /// scheme may be a secret written in place, so it is never quoted.
-    public static func describe(_ error: SecretReference.ParseError, text: String, field: String) -> String {
+    package static func describe(_ error: SecretReference.ParseError, text: String, field: String) -> String {
         let detail = switch error {
         case .missingScheme: "a secret is never written in a manifest; refer to it as env:NAME or file:PATH"
         case .badVariableName: "an environment variable name has only letters, digits and '_' and does not start with a digit"
@@ -134,10 +140,11 @@ package struct SettingsReader: Sendable {
         return "invalid reference '\(error == .missingScheme ? "…" : text)' for '\(field)': \(detail)"
     }
 
-    /// Reports a required field as missing, unless it was written (its value was already reported as wrong).
+    /// Reports a required field as missing, unless it was written with a value already reported as wrong (an empty
+    /// value counts as missing).
     package mutating func missing(_ field: String, in display: String, at location: SourceLocation, written: [String: ConfigEntry]? = nil,
-                                 hint: String = "") {
-        if written?[field] != nil { return }
+                                  hint: String = "") {
+        if let entry = written?[field], !entry.value.isNull { return }
         error("missing-field", "missing required field '\(field)' in \(display)\(hint)", at: location)
     }
 }

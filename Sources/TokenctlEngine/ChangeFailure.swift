@@ -35,6 +35,8 @@ package enum ChangeFailure: Error, Hashable, Sendable, CustomStringConvertible {
     case storeNotCleaned(store: String, detail: String)
     /// A retirement that follows a rotation without overlap, whose rotation did not complete: the version stays active.
     case rotationIncomplete(version: Int)
+    /// A removal from a store no longer wanted, skipped because the token's redelivery to its new place failed.
+    case redeliveryIncomplete(version: Int)
 
     package var description: String {
         switch self {
@@ -67,6 +69,8 @@ package enum ChangeFailure: Error, Hashable, Sendable, CustomStringConvertible {
             "revoked at the issuer, but store '\(store)' still holds it (\(detail)); the next run removes it"
         case let .rotationIncomplete(version):
             "not retired: the rotation that replaces v\(version) did not complete, so it stays active"
+        case let .redeliveryIncomplete(version):
+            "not removed: the redelivery of v\(version) to its new place failed, so it stays where it is until that succeeds"
         }
     }
 }

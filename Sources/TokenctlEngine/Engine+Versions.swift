@@ -45,6 +45,10 @@ extension Engine {
                 break
             }
         }
+        // Else from an issuer that replays secrets (what a write-only store was given cannot be read back).
+        if secret == nil, let key = current.intentKey, let replaying = drivers.issuers[record.issuer] as? any SecretReplaying {
+            secret = try? await replaying.replaySecret(forIdempotencyKey: key)
+        }
         guard let secret else {
             return try await alone(ChangeOutcome(change: change, failure: .secretLost(version: current.version)), state: state)
         }
@@ -80,8 +84,13 @@ extension Engine {
             // the delivery is forgotten either way.
             if let recorded, let store = drivers.stores[key.store] {
                 do {
-                    // A write-only store cannot be asked what the key holds: the record says it is this token's.
-                    let stillOurs = try await (store as? any ReadableSecretStore)?.fingerprint(key: key.key).map { $0 == recorded } ?? true
+                    // A write-only store cannot be asked what the key holds: the records say whether another token delivers there.
+                    let stillOurs: Bool
+                    if let readable = store as? any ReadableSecretStore {
+                        stillOurs = try await readable.fingerprint(key: key.key) == recorded
+                    } else {
+                        stillOurs = !Self.anotherTokenDelivers(to: key, besides: id, state: state)
+                    }
                     if stillOurs { _ = try await store.write(puts: [:], removes: [key.key]) }
                 } catch {
                     return try await alone(ChangeOutcome(change: change, failure: .undeliveryFailed(store: key.store, detail: "\(error)")),
@@ -212,5 +221,14 @@ extension Engine {
             }
         }
         return keys
+    }
+
+    /// Whether a live version of a token other than `token` is recorded as delivered to `key`.
+    static func anotherTokenDelivers(to key: StoreKey, besides token: TokenID, state: RecordedState) -> Bool {
+        state.tokens.contains { id, record in
+            id != token && record.versions.contains { version in
+                version.status != .revoked && version.deliveries.contains { $0.store == key.store && $0.key == key.key }
+            }
+        }
     }
 }

@@ -124,10 +124,20 @@ package struct Engine: Sendable {
         for change in plan.changes where change.action == .update {
             report.outcomes += announced([try await update(change, tokens: tokensByID, state: &state)])
         }
+        var redeliveryFailed: Set<TokenID> = []
         for change in plan.changes where change.action == .redeliver {
-            report.outcomes += announced([try await redeliver(change, state: &state, now: now)])
+            let outcome = try await redeliver(change, state: &state, now: now)
+            if outcome.failure != nil, let id = change.token { redeliveryFailed.insert(id) }
+            report.outcomes += announced([outcome])
         }
         for change in plan.changes where change.action == .undeliver {
+            // A token moving to a new store or key keeps the old one until the new one holds its secret.
+            if let id = change.token, redeliveryFailed.contains(id) {
+                let skipped = ChangeOutcome(change: change, failure: .redeliveryIncomplete(version: change.version ?? 0))
+                try await auditor?.append(auditor?.entries([skipped], state: state) ?? [])
+                report.outcomes += announced([skipped])
+                continue
+            }
             report.outcomes += announced([try await undeliver(change, state: &state)])
         }
         // Retirements last: a version replaced without overlap goes only once its successor is active.
@@ -230,6 +240,7 @@ package struct Engine: Sendable {
                     }
                 } else {
                     record.versions[index].status = .revoked
+                    record.versions[index].deliveries = []
                 }
             }
             state.tokens[id] = record

@@ -65,7 +65,17 @@ extension Engine {
                         continue
                     }
                 }
-                if !credentialID.isEmpty, let secret = await recoverSecret(version, issuer: issuer) {
+                let recovered: Secret?
+                do {
+                    // Delivered nowhere (a version recorded before destinations were part of the intent): nothing to finish.
+                    recovered = credentialID.isEmpty || version.deliveries.isEmpty ? nil : try await recoverSecret(version, issuer: issuer)
+                } catch {
+                    // The issuer could replay the secret but did not answer: try again next run rather than revoke.
+                    notes.append(RepairNote(.leftPending, "\(id) v\(version.version): cannot get the secret of an interrupted issue back from issuer "
+                                 + "'\(record.issuer)' (\(SafeError.describe(error))); it stays pending and the next run tries again"))
+                    continue
+                }
+                if let secret = recovered {
                     // Roll forward: complete the delivery and activate.
                     var complete = true
                     for (position, delivery) in version.deliveries.enumerated() {
@@ -85,6 +95,9 @@ extension Engine {
                         }
                         record.versions[index].status = .active
                         record.versions[index].credentialID = credentialID
+                        if record.versions[index].fingerprint.isEmpty, let rebuildable = issuer as? any RebuildableIssuer {
+                            record.versions[index].fingerprint = rebuildable.fingerprint(of: secret)
+                        }
                         notes.append(RepairNote(.completed, "\(id) v\(version.version): an apply stopped after issuing it; delivered to every store and activated"))
                         changed = true
                         continue
@@ -126,14 +139,14 @@ extension Engine {
 
     /// The secret of a pending version: read back from a readable store that holds it (checked against the recorded
     /// fingerprint), else replayed by its issuer under the intent's idempotency key.
-    private func recoverSecret(_ version: CredentialVersion, issuer: (any CredentialIssuer)?) async -> Secret? {
+    private func recoverSecret(_ version: CredentialVersion, issuer: (any CredentialIssuer)?) async throws -> Secret? {
         for delivery in version.deliveries {
             guard let store = drivers.stores[delivery.store] as? any ReadableSecretStore,
                   let held = try? await store.read(key: delivery.key) else { continue }
             if contentFingerprint(key: delivery.key, secret: held) == delivery.contentFingerprint { return held }
         }
         guard let replaying = issuer as? any SecretReplaying, let key = version.intentKey else { return nil }
-        return try? await replaying.replaySecret(forIdempotencyKey: key)
+        return try await replaying.replaySecret(forIdempotencyKey: key)
     }
 }
 

@@ -3,9 +3,10 @@ import TokenctlModel
 
 /// Issuer and store settings sections are read into `ConfigNode`s for their drivers to decode.
 extension FileDecoder {
-    /// The node whose first event is `first`; `field` names it (`postgres.url`) for messages and secret allowances.
+    /// The node whose first event is `first`. `field` names it for secret allowances as the rest of the format does
+    /// (`postgres.url`, `tls.mode`: the mapping's key and the field), `display` for messages (`Issuer spec.postgres`).
     /// Duplicate keys and values that look like secrets are reported here, once.
-    func configNode(_ first: YAMLEvent, field: String) throws(FatalDecodingError) -> ConfigNode {
+    func configNode(_ first: YAMLEvent, field: String, display: String) throws(FatalDecodingError) -> ConfigNode {
         let at = location(first)
         switch first.kind {
         case .scalar:
@@ -14,9 +15,11 @@ extension FileDecoder {
             return .scalar(first.value, at)
         case .mappingStart:
             var entries: [ConfigEntry] = []
-            try mapping(first, object: "", display: "'\(field)'") { key, keyEvent throws(FatalDecodingError) in
+            let parent = field.split(separator: ".").last.map(String.init) ?? field
+            try mapping(first, object: "", display: display) { key, keyEvent throws(FatalDecodingError) in
                 let name = key.name
-                entries.append(ConfigEntry(key: name, keyLocation: location(keyEvent), value: try configNode(try next(), field: "\(field).\(name)")))
+                let value = try configNode(try next(), field: "\(parent).\(name)", display: "\(display).\(name)")
+                entries.append(ConfigEntry(key: name, keyLocation: location(keyEvent), value: value))
                 return true
             }
             return .mapping(entries, at)
@@ -25,7 +28,7 @@ extension FileDecoder {
             while true {
                 let item = try next()
                 if item.kind == .sequenceEnd { return .sequence(items, at) }
-                items.append(try configNode(item, field: field))
+                items.append(try configNode(item, field: field, display: display))
             }
         default:
             error("wrong-type", "expected a value for '\(field)', found \(first.kindDescription)", at: first)

@@ -125,9 +125,7 @@ final class FileDecoder {
     }
 
     /// A quoted piece of input, cut to 80 characters so that the rest of the message stays readable.
-    static func excerpt(_ text: String) -> String {
-        text.count <= 80 ? text : text.prefix(60) + "… (\(text.utf8.count) bytes)"
-    }
+    static func excerpt(_ text: String) -> String { SettingsReader.excerpt(text) }
 
     /// The longest message kept whole; longer ones quote that much of the input and say how much more there was.
     static let maxMessageBytes = 600

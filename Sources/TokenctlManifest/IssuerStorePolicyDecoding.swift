@@ -14,7 +14,7 @@ extension FileDecoder {
             default:
                 let name = key.name
                 guard registry.issuerKinds.contains(where: { $0.section == name }) else { return false }
-                sections.append((name, keyEvent, try configNode(try next(), field: name)))
+                sections.append((name, keyEvent, try configNode(try next(), field: name, display: "Issuer spec.\(name)")))
             }
             return true
         }
@@ -47,7 +47,7 @@ extension FileDecoder {
             default:
                 let name = key.name
                 guard registry.storeKinds.contains(where: { $0.section == name }) else { return false }
-                sections.append((name, keyEvent, try configNode(try next(), field: name)))
+                sections.append((name, keyEvent, try configNode(try next(), field: name, display: "Store spec.\(name)")))
             }
             return true
         }

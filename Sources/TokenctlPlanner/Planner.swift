@@ -27,6 +27,7 @@ package enum Planner {
                 Dictionary(credentials.map { ($0.credentialID, $0) }, uniquingKeysWith: { first, _ in first })
             }
         }
+        let writeOnlyStores = Set(desired.stores.values.filter { !$0.capabilities.contains(.readable) }.map(\.metadata.name))
         let results = ConcurrentSlots<(changes: [PlannedChange], due: Timestamp?)>(count: chunkCount, initial: ([], nil))
         DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
             var changes: [PlannedChange] = []
@@ -37,7 +38,7 @@ package enum Planner {
             }
             for token in tokens[min(tokens.count, chunk * chunkSize)..<min(tokens.count, (chunk + 1) * chunkSize)] {
                 planToken(token, issuer: desired.issuers[token.issuer], recorded: recorded.tokens[token.id], observed: observed,
-                          inventories: inventories, now: now, into: &changes, due: due)
+                          inventories: inventories, writeOnlyStores: writeOnlyStores, now: now, into: &changes, due: due)
             }
             results.set(chunk, (changes, nextDue))
         }
@@ -81,7 +82,7 @@ package enum Planner {
     }
 
     private static func planToken(_ token: Token, issuer: Issuer?, recorded: RecordedToken?, observed: Observation?,
-                                  inventories: [String: [String: ObservedCredential]]?, now: Timestamp,
+                                  inventories: [String: [String: ObservedCredential]]?, writeOnlyStores: Set<String>, now: Timestamp,
                                   into changes: inout [PlannedChange], due: (Timestamp?) -> Void) {
         let settings = Schedule.Settings(token)
         let nextVersion = (recorded?.latestVersion ?? 0) + 1
@@ -178,6 +179,10 @@ package enum Planner {
                    + current.deliveries.map { "\($0.store):\($0.key)" }.joined(separator: ", ") + " hold something else or nothing)")
             return
         }
+        if let unreachable = secretUnreachable(token, current: current, issuer: issuer, writeOnlyStores: writeOnlyStores) {
+            rotate(.deliveryLost, unreachable)
+            return
+        }
         let dueAt = Schedule.rotationDue(id: token.id, issuedAt: current.issuedAt, settings: settings, now: now)
         let latestSafe = Schedule.latestSafeRotation(expiresAt: current.expiresAt, settings: settings)
         if let latestSafe, latestSafe <= now, dueAt.map({ $0 > now }) ?? true {
@@ -208,6 +213,24 @@ package enum Planner {
         return PlannedChange(action: .retire, token: token.id, issuer: recorded.issuer, version: current.version, reason: .overlapEnded,
                              detail: "replaced by v\(newVersion) without overlap: retired once v\(newVersion) is active",
                              facts: ["overlap": token.rotation.overlap.description], followsRotation: true)
+    }
+
+    /// Why a delivery still to make cannot get the secret, or nil: it was delivered only to write-only stores (or
+    /// nowhere, for a token of write-only stores), and its issuer cannot replay it. Only a new version can be
+    /// delivered then.
+    private static func secretUnreachable(_ token: Token, current: CredentialVersion, issuer: Issuer?,
+                                          writeOnlyStores: Set<String>) -> String? {
+        guard !writeOnlyStores.isEmpty, !(issuer?.capabilities.contains(.replaysSecrets) ?? false),
+              current.deliveries.count != token.deliverTo.count
+                || !zip(current.deliveries, token.deliverTo).allSatisfy({ $0.store == $1.store && $0.key == $1.key }) else { return nil }
+        let recorded = Set(current.deliveries.map { StoreKey(store: $0.store, key: $0.key) })
+        let missing = token.deliverTo.filter { !recorded.contains(StoreKey(store: $0.store, key: $0.key)) }
+        guard !missing.isEmpty, current.deliveries.allSatisfy({ writeOnlyStores.contains($0.store) }),
+              current.deliveries.contains(where: { writeOnlyStores.contains($0.store) }) || missing.contains(where: { writeOnlyStores.contains($0.store) })
+        else { return nil }
+        return "v\(current.version)'s secret cannot be read back (" + (current.deliveries.isEmpty ? "it is recorded in no store"
+            : "its stores are write-only: " + current.deliveries.map { "\($0.store):\($0.key)" }.joined(separator: ", "))
+            + ") to deliver it to " + missing.map { "\($0.store):\($0.key)" }.joined(separator: ", ") + "; a new version goes everywhere"
     }
 
     private static func planDeliveries(_ token: Token, current: CredentialVersion, observed: Observation?,

@@ -32,6 +32,26 @@ package struct RequestedRotation: Hashable, Sendable {
         }.map(\.id).sorted()
     }
 
+    /// The tokens an operator's request names: the named ones as named, else those the filters select. Filters given
+    /// beside names must match them (never widen or silently narrow the request); a refusal says why.
+    package static func resolve(_ desired: ManifestSet, names: [TokenID], labels: [String: String],
+                                issuer: String?) -> Result<[TokenID], RequestRefusal> {
+        let selected = select(desired, names: [], labels: labels, issuer: issuer)
+        // A name unknown to the manifests is refused later, with the state at hand.
+        if !names.isEmpty, !labels.isEmpty || issuer != nil, let stray = names.first(where: { !selected.contains($0) }),
+           desired.tokens.contains(where: { $0.id == stray }) {
+            return .failure(RequestRefusal(description: "token \(stray) does not match --selector/--issuer"))
+        }
+        let tokens = names.isEmpty ? selected : names
+        guard !tokens.isEmpty else { return .failure(RequestRefusal(description: "no token in the manifests matches the selection")) }
+        return .success(tokens)
+    }
+
+    /// Why a request names no token to rotate.
+    package struct RequestRefusal: Error, CustomStringConvertible {
+        package var description: String
+    }
+
     /// What the audit log's request entry says besides the reason.
     package var auditDetail: String {
         (compromised ? "compromised: revoke at once; " : "") + "rotate " + tokens.map(\.description).joined(separator: ", ")

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TokenctlController
 import TokenctlModel
 import TokenctlPlanner
@@ -49,5 +50,19 @@ package struct ControllerStatusFile: Codable {
                 + "next attempt \(entry.nextAttemptAt)"
             return row
         }
+    }
+}
+
+/// Persists the controller's failing tokens for `tokenctl status`, only when they change.
+package final class StatusFileWriter: Sendable {
+    private let directory: String
+    private let previous = Mutex<[RetryBook.Entry]?>(nil)
+
+    package init(directory: String) {
+        self.directory = directory
+    }
+
+    package func write(_ retries: RetryBook) {
+        previous.withLock { ControllerStatusFile.write(retries, directory: directory, previous: &$0) }
     }
 }

@@ -14,7 +14,7 @@ import TokenctlStandardDrivers
 /// opened and driven like a shipped one, and a write-only store survives a crash between issue and delivery.
 @Suite struct DriverSeamTests {
     /// Manifests with the test-only types: issuer `mem` (type memory), store `sink` (type write-only-memory).
-    static func writeManifests(label: String = "label") throws -> String {
+    static func writeManifests(label: String = "label", deliverTo: String = "[{store: sink}]") throws -> String {
         let directory = Scratch.directory("seam")
         try """
             apiVersion: tokenctl/v1
@@ -32,6 +32,13 @@ import TokenctlStandardDrivers
               writeOnlyMemory: {label: two}
             ---
             apiVersion: tokenctl/v1
+            kind: Store
+            metadata: {name: sink2}
+            spec:
+              type: write-only-memory
+              writeOnlyMemory: {label: three}
+            ---
+            apiVersion: tokenctl/v1
             kind: Token
             metadata: {name: web, namespace: apps, owner: team}
             spec:
@@ -39,7 +46,7 @@ import TokenctlStandardDrivers
               scopes: [read]
               lifespan: 90d
               rotation: {every: 30d, overlap: 1d}
-              deliverTo: [{store: sink}]
+              deliverTo: \(deliverTo)
             """.write(toFile: directory + "/tokens.yaml", atomically: true, encoding: .utf8)
         return directory
     }
@@ -47,7 +54,7 @@ import TokenctlStandardDrivers
     /// A world whose issuer and store are the test types, opened through the registry like the shipped ones.
     struct SeamWorld {
         let registry: DriverRegistry
-        let manifests: ManifestSet
+        var manifests: ManifestSet
         let stateDirectory: String
         let store: WriteOnlyStore
 
@@ -58,6 +65,15 @@ import TokenctlStandardDrivers
             manifests = loaded.manifests
             stateDirectory = Scratch.directory("seam-state")
             self.store = store
+        }
+
+        /// The same world with the token delivering to `deliverTo` as well.
+        func delivering(to deliverTo: String) throws -> SeamWorld {
+            var world = self
+            let loaded = ManifestLoader(registry: registry).load(paths: [try DriverSeamTests.writeManifests(deliverTo: deliverTo)], now: World.t0)
+            try #require(loaded.diagnostics.isEmpty, "\(loaded.diagnostics.map(\.message))")
+            world.manifests = loaded.manifests
+            return world
         }
 
         /// An engine on a fresh connection to the state, as a new process would open it.
@@ -172,5 +188,32 @@ import TokenctlStandardDrivers
         let versions = try await world.versions()
         #expect(versions.map(\.status) == [.revoked, .active])
         #expect(world.store.fingerprint("apps/web") == versions[1].deliveries.first?.contentFingerprint)
+    }
+
+    /// A new destination for a secret that sits only in write-only stores cannot be filled from them: the plan
+    /// rotates instead of listing a redelivery that could only fail. An issuer that replays secrets redelivers.
+    @Test func aNewDestinationOfAWriteOnlySecretRotatesUnlessTheIssuerReplays() async throws {
+        let both = "[{store: sink}, {store: sink2, key: apps/web-copy}]"
+        let plain = try SeamWorld(issuer: MemoryIssuer())
+        _ = try await plain.reconcile(at: 0)
+        let widened = try plain.delivering(to: both)
+        let plan = Planner.plan(desired: widened.manifests, recorded: try await widened.engine().drivers.state.load(), observed: nil, now: .at(60))
+        #expect(plan.changes.map(\.action) == [.rotate] && plan.changes.first?.reason == .deliveryLost, "\(plan.changes.map(\.detail))")
+        let (_, rotated) = try await widened.reconcile(at: 60)
+        #expect(rotated.failures.isEmpty, "\(rotated.failures.map(\.failure))")
+        let active = try #require(try await widened.versions().last)
+        #expect(active.status == .active && active.version == 2)
+        #expect(widened.store.fingerprint("apps/web") == active.deliveries.first { $0.key == "apps/web" }?.contentFingerprint)
+        #expect(widened.store.fingerprint("apps/web-copy") == active.deliveries.first { $0.key == "apps/web-copy" }?.contentFingerprint)
+
+        let replaying = try SeamWorld(issuer: ReplayingIssuer(base: MemoryIssuer()))
+        _ = try await replaying.reconcile(at: 0)
+        let replayWidened = try replaying.delivering(to: both)
+        let (_, redelivered) = try await replayWidened.reconcile(at: 60)
+        #expect(redelivered.outcomes.map(\.change.action) == [.redeliver] && redelivered.failures.isEmpty,
+                "\(redelivered.outcomes.map { "\($0.change.action) \($0.failure?.description ?? "ok")" })")
+        let versions = try await replayWidened.versions()
+        #expect(versions.count == 1)
+        #expect(replayWidened.store.fingerprint("apps/web-copy") == versions[0].deliveries.first { $0.key == "apps/web-copy" }?.contentFingerprint)
     }
 }

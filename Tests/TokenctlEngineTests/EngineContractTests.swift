@@ -140,4 +140,18 @@ import TokenctlPlanner
         #expect(stuck.outcomes.first?.failure == .undeliveryFailed(store: "b", detail: "cannot write 'memory' (injected failure); check that the directory exists, is writable and has free space, then re-run"))
         #expect(try await world.versions("web").last?.deliveries.map(\.store).sorted() == ["a", "b"])
     }
+
+    /// A token moving to another store keeps the old one until the new one holds its secret.
+    @Test func aMoveKeepsTheOldDeliveryWhenTheNewOneFails() async throws {
+        let world = try World()
+        _ = try await world.reconcile([World.token("web", stores: ["a"])], at: 0)
+        world.b.failing.withLock { $0 = true }
+        let (plan, report) = try await world.reconcile([World.token("web", stores: ["b"])], at: 60)
+        #expect(plan.changes.map(\.action) == [.redeliver, .undeliver])
+        #expect(report.outcomes.map(\.failure) == [.storeFailed(store: "b", detail: "cannot write 'memory' (injected failure); check that the "
+                                                                + "directory exists, is writable and has free space, then re-run"),
+                                                   .redeliveryIncomplete(version: 1)])
+        #expect(world.a.keys == ["apps/web"], "the secret stays where it was")
+        #expect(try await world.versions("web").first?.deliveries.map(\.store) == ["a"])
+    }
 }
