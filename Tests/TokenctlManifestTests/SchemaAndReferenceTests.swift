@@ -73,7 +73,8 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
                 for (name, text) in kind.definitions {
                     let own = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? NSDictionary
                     let inFile = defs[name] as? NSDictionary
-                    #expect(own != nil && own == inFile, "$defs/\(name) in the schema file differs from the \(kind.section) driver's")
+                    #expect(own != nil && own == inFile,
+                            "$defs/\(name) in Manifests/tokenctl.schema.json differs from the \(kind.section) driver's; put this there: \(text)")
                 }
             }
         }
