@@ -35,21 +35,8 @@ extension Engine {
             return try await alone(ChangeOutcome(change: change, failure: .nothingToChange(.redeliver)), state: state)
         }
         let current = record.versions[index]
-        // The secret is only in stores: read it from a readable one that holds the current version.
-        var secret: Secret?
-        for delivery in current.deliveries {
-            guard let store = drivers.stores[delivery.store] as? any ReadableSecretStore,
-                  let held = try? await store.read(key: delivery.key) else { continue }
-            if contentFingerprint(key: delivery.key, secret: held) == delivery.contentFingerprint {
-                secret = held
-                break
-            }
-        }
-        // Else from an issuer that replays secrets (what a write-only store was given cannot be read back).
-        if secret == nil, let key = current.intentKey, let replaying = drivers.issuers[record.issuer] as? any SecretReplaying {
-            secret = try? await replaying.replaySecret(forIdempotencyKey: key)
-        }
-        guard let secret else {
+        // The secret is only in stores (or with an issuer that replays it); a replay that fails counts as lost here.
+        guard let secret = try? await recoverSecret(current, issuer: drivers.issuers[record.issuer]) else {
             return try await alone(ChangeOutcome(change: change, failure: .secretLost(version: current.version)), state: state)
         }
         for key in change.stores {

@@ -137,9 +137,9 @@ extension Engine {
         return notes
     }
 
-    /// The secret of a pending version: read back from a readable store that holds it (checked against the recorded
-    /// fingerprint), else replayed by its issuer under the intent's idempotency key.
-    private func recoverSecret(_ version: CredentialVersion, issuer: (any CredentialIssuer)?) async throws -> Secret? {
+    /// The secret of a version: read back from a readable store that holds it (checked against the recorded
+    /// fingerprint), else replayed by its issuer under the intent's idempotency key. Repair and redelivery share it.
+    func recoverSecret(_ version: CredentialVersion, issuer: (any CredentialIssuer)?) async throws -> Secret? {
         for delivery in version.deliveries {
             guard let store = drivers.stores[delivery.store] as? any ReadableSecretStore,
                   let held = try? await store.read(key: delivery.key) else { continue }
