@@ -119,7 +119,7 @@ package struct Engine: Sendable {
         let issues = plan.changes.filter { ($0.action == .issue || $0.action == .rotate) && !unresolved.contains($0) }
         for start in stride(from: 0, to: issues.count, by: batchSize) {
             let batch = Array(issues[start..<min(issues.count, start + batchSize)])
-            report.outcomes += announced(try await issueBatch(batch, tokens: tokensByID, issuers: desired.issuers, state: &state, now: now))
+            report.outcomes += announced(try await issueBatch(batch, tokens: tokensByID, state: &state, now: now))
         }
         for change in plan.changes where change.action == .update {
             report.outcomes += announced([try await update(change, tokens: tokensByID, state: &state)])
@@ -149,7 +149,7 @@ package struct Engine: Sendable {
 
     // MARK: Issue and rotate
 
-    private func issueBatch(_ changes: [PlannedChange], tokens: [TokenID: Token], issuers: [String: Issuer], state: inout RecordedState,
+    private func issueBatch(_ changes: [PlannedChange], tokens: [TokenID: Token], state: inout RecordedState,
                             now: Timestamp) async throws(StateError) -> [ChangeOutcome] {
         var outcomes: [TokenID: ChangeFailure] = [:]  // failures by token
         var pending: [(change: PlannedChange, token: Token, version: Int)] = []
