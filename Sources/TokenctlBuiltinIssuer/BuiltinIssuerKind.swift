@@ -76,4 +76,10 @@ extension BuiltinAuthority {
         }
         return result
     }
+
+    /// When each credential of the recorded tokens was last used, as the authority in `directory` recorded it (other
+    /// issuers report last use through state).
+    package static func lastUsedTimes(_ state: RecordedState, directory: String) -> [String: Timestamp] {
+        lastUsedTimes(issuers: Set(state.tokens.values.map(\.issuer)), directory: directory)
+    }
 }

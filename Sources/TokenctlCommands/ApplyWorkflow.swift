@@ -94,7 +94,7 @@ struct ApplyWorkflow {
         options.newManifestRoots = newManifestRoots
         options.startFromEmptyState = startFromEmptyState
         var hooks = Reconciler.Hooks()
-        hooks.repaired = { for line in Self.repairReport($0) { printError(line) } }
+        hooks.repaired = { for line in RepairNote.report($0) { printError(line) } }
         hooks.planning = { plan in TerminalProgress.around("Planning") { plan() } }
         hooks.planned = { print(PlanRenderer.human($0, colors: useColors(fileDescriptor: 1)), terminator: "") }
         hooks.confirm = { [autoApprove] _ in autoApprove || Self.confirmOnTerminal() }
@@ -112,23 +112,9 @@ struct ApplyWorkflow {
             printError("tokenctl: error: \(error)")
             return 1
         }
-        switch result.status {
-        case .rootsDiffer(let refusal):
-            printError("tokenctl: error: \(refusal). Nothing was changed.")
+        if let errors = result.status.stopErrors {
+            for error in errors { printError("tokenctl: error: \(error)") }
             return 1
-        case .invalidRequest(let problems):
-            for problem in problems { printError("tokenctl: error: \(problem)") }
-            printError("tokenctl: nothing was changed.")
-            return 1
-        case .refused(let why):
-            printError("tokenctl: error: \(why)")
-            return 1
-        case .held:
-            return 1
-        case .cancelled:
-            return 1
-        case .done:
-            break
         }
         // Held tokens do not stop the other changes; the run still ends with the policy's exit code.
         let heldCode: Int32 = (result.plan?.held.isEmpty ?? true) ? 0 : 3
@@ -161,18 +147,5 @@ struct ApplyWorkflow {
             return false
         }
         return true
-    }
-
-    /// The repairs of an interrupted run: each on its own line when few, else counts by outcome (the audit log keeps
-    /// one entry per repair, `tokenctl audit` shows them).
-    static func repairReport(_ notes: [RepairNote], detailLimit: Int = 5) -> [String] {
-        guard notes.count > detailLimit else { return notes.map { "repaired: \($0)" } }
-        func count(_ outcome: RepairNote.Outcome) -> Int { notes.filter { $0.outcome == outcome }.count }
-        var parts = ["\(count(.completed)) completed and activated", "\(count(.rolledBack)) rolled back (issued again by this run)"]
-        if count(.leftPending) > 0 {
-            parts.append("\(count(.leftPending)) left pending (an issuer could not be asked or could not revoke; the next run tries again)")
-        }
-        return ["repaired \(counted(notes.count, "change")) an interrupted run left unfinished: " + parts.joined(separator: ", ")
-                + "; tokenctl audit lists each"]
     }
 }

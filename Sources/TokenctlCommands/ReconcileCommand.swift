@@ -1,4 +1,5 @@
 import ArgumentParser
+import TokenctlBuiltinIssuer
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -84,7 +85,7 @@ struct ReconcileCommand: AsyncParsableCommand {
                                   refresh: refresh, retirementGuard: retirement.retirementGuard,
                                   newManifestRoots: retirement.newManifestRoots, settle: Double(settle.seconds), logger: logger,
                                   checkpoint: FaultInjection.checkpoint,
-                                  lastUsed: { StatusCommand.lastUsedTimes($0, directory: directory) })
+                                  lastUsed: { BuiltinAuthority.lastUsedTimes($0, directory: directory) })
         let statusFile = StatusFileWriter(directory: directory)
         var services: [any Service] = []
         if let listen {

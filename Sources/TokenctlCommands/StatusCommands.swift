@@ -41,13 +41,14 @@ struct StatusCommand: AsyncParsableCommand {
         try requireState(manifests, holding: "no token is managed yet (tokenctl apply creates it)")
         let store = try openState(directory, mode: .readOnly, url: manifests.stateURL)
         let state = try await withState { () async throws(StateError) in try await store.load() }
-        let lastUsed = Self.lastUsedTimes(state, directory: directory)
+        let lastUsed = BuiltinAuthority.lastUsedTimes(state, directory: directory)
         var rows = ControllerStatusFile.annotate(TokenStatus.rows(state, lastUsed: lastUsed, now: now), directory: directory)
         rows = Self.flagLostAuthority(rows, state: state, paths: manifests.paths, directory: directory)
         if !manifests.paths.isEmpty {
             // The stores are defined in the manifests: with -f, what they hold is compared with what was delivered.
             let loaded = ManifestLoader(registry: .standard).load(paths: manifests.paths, now: now)
-            rows = await Self.checkStores(rows, state: state, manifests: loaded.manifests, directory: directory)
+            rows = await StoreCheck.flagMismatches(rows, state: state, manifests: loaded.manifests, setup: .standard(directory),
+                                                   warn: { printError("warning: " + $0) })
         }
         if let threshold = unused.flatMap({ try? TokenDuration(parsing: $0) }) {
             rows = rows.filter { UnusedTokens.isUnused($0, now: now, threshold: threshold) }
@@ -88,23 +89,6 @@ struct StatusCommand: AsyncParsableCommand {
             return row
         }
     }
-
-    /// Marks rows whose stores no longer hold what was delivered; stores that cannot be opened are skipped, saying so.
-    static func checkStores(_ rows: [TokenStatus.Row], state: RecordedState, manifests: ManifestSet, directory: String) async -> [TokenStatus.Row] {
-        let stores: [String: any SecretStore]
-        do {
-            stores = try DriverSetup.standard(directory).storesForReading(manifests, fallback: "status shows its deliveries from state only")
-        } catch {
-            printError("warning: the stores cannot be checked (\(error)); status shows deliveries from state only")
-            return rows
-        }
-        return await StoreCheck.flagMismatches(rows, state: state, stores: stores, warn: { printError("warning: " + $0) })
-    }
-
-    /// Last use as the builtin authority recorded it (other issuers report it through state).
-    static func lastUsedTimes(_ state: RecordedState, directory: String) -> [String: Timestamp] {
-        BuiltinAuthority.lastUsedTimes(issuers: Set(state.tokens.values.map(\.issuer)), directory: directory)
-    }
 }
 
 /// `tokenctl forecast`: what will rotate, retire or expire, and when.
@@ -136,29 +120,10 @@ struct ForecastCommand: AsyncParsableCommand {
         let state = try await withState { () async throws(StateError) in try await store.load() }
         let events = Forecast.events(desired: desired, recorded: state, now: now, within: horizon)
         if json {
-            struct Report: Encodable {
-                var formatVersion = 1
-                var from: Timestamp
-                var within: TokenDuration
-                var events: [ForecastEvent]
-            }
-            print(try PlanJSON.encode(Report(from: now, within: horizon, events: events)))
-            return
+            print(try PlanJSON.encode(ForecastReport(from: now, within: horizon, events: events)))
+        } else {
+            print(Forecast.text(events, within: horizon), terminator: "")
         }
-        guard !events.isEmpty else {
-            print("Nothing rotates, retires or expires within \(horizon).")
-            return
-        }
-        let width = max(24, events.map { $0.token.description.count }.max() ?? 0)
-        for event in events {
-            print("\(event.at.description.replacingOccurrences(of: "T", with: " ").dropLast(4)) UTC  "
-                  + "\(event.kind.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) "
-                  + "\(event.token.description.padding(toLength: width, withPad: " ", startingAt: 0)) v\(event.version)  \(event.detail)")
-        }
-        let counts = Dictionary(grouping: events, by: \.kind).mapValues(\.count)
-        print("\nWithin \(horizon): " + ["issue", "rotate", "retire", "expire"].compactMap { kind in
-            counts[ForecastEvent.Kind(rawValue: kind) ?? .issue].map { "\($0) to \(kind)" }
-        }.joined(separator: ", ") + ".")
     }
 }
 

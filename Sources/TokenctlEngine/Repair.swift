@@ -23,6 +23,19 @@ package struct RepairNote: Sendable, Hashable, CustomStringConvertible {
         self.outcome = outcome
         self.description = description
     }
+
+    /// The lines telling an operator what repair did: each repair on its own line when few, else counts by outcome (the
+    /// audit log keeps one entry per repair, `tokenctl audit` shows them).
+    package static func report(_ notes: [RepairNote], detailLimit: Int = 5) -> [String] {
+        guard notes.count > detailLimit else { return notes.map { "repaired: \($0)" } }
+        func count(_ outcome: Outcome) -> Int { notes.filter { $0.outcome == outcome }.count }
+        var parts = ["\(count(.completed)) completed and activated", "\(count(.rolledBack)) rolled back (issued again by this run)"]
+        if count(.leftPending) > 0 {
+            parts.append("\(count(.leftPending)) left pending (an issuer could not be asked or could not revoke; the next run tries again)")
+        }
+        let changes = notes.count == 1 ? "1 change" : "\(notes.count) changes"
+        return ["repaired \(changes) an interrupted run left unfinished: " + parts.joined(separator: ", ") + "; tokenctl audit lists each"]
+    }
 }
 
 extension Engine {

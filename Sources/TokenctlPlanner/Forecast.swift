@@ -89,3 +89,35 @@ package enum Forecast {
         return events.sorted { ($0.at, $0.token, $0.kind.rawValue, $0.version) < ($1.at, $1.token, $1.kind.rawValue, $1.version) }
     }
 }
+
+/// The JSON form of a forecast (format version 1).
+package struct ForecastReport: Encodable, Sendable {
+    package var formatVersion = 1
+    package var from: Timestamp
+    package var within: TokenDuration
+    package var events: [ForecastEvent]
+
+    package init(from: Timestamp, within: TokenDuration, events: [ForecastEvent]) {
+        self.from = from
+        self.within = within
+        self.events = events
+    }
+}
+
+extension Forecast {
+    /// The events as a table, one line each, then counts by kind; a sentence when there are none.
+    package static func text(_ events: [ForecastEvent], within horizon: TokenDuration) -> String {
+        guard !events.isEmpty else { return "Nothing rotates, retires or expires within \(horizon).\n" }
+        let width = max(24, events.map { $0.token.description.count }.max() ?? 0)
+        var text = ""
+        func padded(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+        for event in events {
+            let moment = String(event.at.description.map { $0 == "T" ? " " : $0 }.dropLast(4))
+            text += "\(moment) UTC  \(padded(event.kind.rawValue, 7)) \(padded(event.token.description, width)) v\(event.version)  \(event.detail)\n"
+        }
+        let counts = Dictionary(grouping: events, by: \.kind).mapValues(\.count)
+        let kinds: [ForecastEvent.Kind] = [.issue, .rotate, .retire, .expire]
+        return text + "\nWithin \(horizon): " + kinds.compactMap { kind in counts[kind].map { "\($0) to \(kind.rawValue)" } }
+            .joined(separator: ", ") + ".\n"
+    }
+}

@@ -147,6 +147,18 @@ package struct Reconciler: Sendable {
             case cancelled
             /// Done: `report` is nil when there was nothing to change.
             case done
+
+            /// The errors to print when the run stopped before changing anything (none for a held plan or a declined
+            /// confirmation, which say so as they happen); nil when it went ahead.
+            package var stopErrors: [String]? {
+                switch self {
+                case .rootsDiffer(let refusal): ["\(refusal). Nothing was changed."]
+                case .invalidRequest(let problems): problems + ["nothing was changed."]
+                case .refused(let why): [why]
+                case .held, .cancelled: []
+                case .done: nil
+                }
+            }
         }
 
         /// How it ended.

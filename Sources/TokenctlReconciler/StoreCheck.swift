@@ -7,6 +7,24 @@ import TokenctlPlanner
 /// What `status` finds in the stores: a delivered secret that is gone, or replaced by something else (another token
 /// delivering to the same key, a store restored from an old backup, a hand edit), is not "ok".
 package enum StoreCheck {
+    /// Opens the manifests' stores for reading and marks the rows whose stores no longer hold what was delivered; when
+    /// the stores cannot be opened, says so through `warn` and leaves the rows as the state has them.
+    package static func flagMismatches(_ rows: [TokenStatus.Row], state: RecordedState, manifests: ManifestSet, setup: DriverSetup,
+                                       warn: (String) -> Void) async -> [TokenStatus.Row] {
+        let stores: [String: any SecretStore]
+        do {
+            stores = try withoutActuallyEscaping(warn) { warn in
+                try setup.storesForReading(manifests, skip: { name, failure in
+                    warn("store '\(name)' cannot be checked (\(failure)); status shows its deliveries from state only")
+                })
+            }
+        } catch {
+            warn("the stores cannot be checked (\(error)); status shows deliveries from state only")
+            return rows
+        }
+        return await flagMismatches(rows, state: state, stores: stores, warn: warn)
+    }
+
     /// Marks the rows whose active version's stores no longer hold what was delivered; one read per store.
     package static func flagMismatches(_ rows: [TokenStatus.Row], state: RecordedState, stores: [String: any SecretStore],
                                        warn: (String) -> Void) async -> [TokenStatus.Row] {
