@@ -103,8 +103,8 @@ let package = Package(
         ),
         // Delivery targets: encrypted files and dotenv files.
         .target(name: "TokenctlStores", dependencies: ["TokenctlModel", "TokenctlDrivers", .product(name: "Crypto", package: "swift-crypto")]),
-        // The exec issuer and store types (their protocol is not built yet).
-        .target(name: "TokenctlExec", dependencies: ["TokenctlModel", "TokenctlDrivers"]),
+        // The exec issuer (plugin protocol tokenctl.io/plugin/v1) and store (Docker credential helpers) types.
+        .target(name: "TokenctlExec", dependencies: ["TokenctlModel", "TokenctlDrivers", "TokenctlManifest"]),
         // The registry of the types this build ships: one line per type.
         .target(
             name: "TokenctlStandardDrivers",

@@ -28,10 +28,13 @@ package protocol IssuerKind: Sendable {
     func validate(tokens: [Token], issuers: [String: Issuer], into diagnostics: inout [Diagnostic])
     /// Opens the driver for one issuer of the manifests.
     func make(_ issuer: Issuer, context: DriverContext) throws(DriverSetupError) -> any CredentialIssuer
+    /// What one issuer's driver can do, given its settings (the kind's `capabilities` unless the settings tell more).
+    func capabilities(of settings: any DriverSettings) -> IssuerCapabilities
 }
 
 extension IssuerKind {
     package var fields: [String: [String]] { [:] }
+    package func capabilities(of settings: any DriverSettings) -> IssuerCapabilities { capabilities }
 
     /// Checks that no token asks for a delivery format: only kinds with `secretFormats` accept one.
     package func validate(tokens: [Token], issuers: [String: Issuer], into diagnostics: inout [Diagnostic]) {
@@ -64,10 +67,13 @@ package protocol StoreKind: Sendable {
     func entry(forKey key: String, settings: any DriverSettings) -> String
     /// Opens the driver for one store of the manifests.
     func make(_ store: Store, context: DriverContext) throws(DriverSetupError) -> any SecretStore
+    /// What one store's driver can do, given its settings (the kind's `capabilities` unless the settings tell more).
+    func capabilities(of settings: any DriverSettings) -> StoreCapabilities
 }
 
 extension StoreKind {
     package var fields: [String: [String]] { [:] }
+    package func capabilities(of settings: any DriverSettings) -> StoreCapabilities { capabilities }
     package func entry(forKey key: String, settings: any DriverSettings) -> String { key }
 }
 

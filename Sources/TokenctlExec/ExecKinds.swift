@@ -1,95 +1,112 @@
+import Foundation
 import TokenctlDrivers
 import TokenctlModel
 
-/// Settings of an `exec` issuer or store: the program and its time limit.
-package struct ExecSettings: DriverSettings {
-    /// The program and its arguments, run without a shell.
-    package var command: [String]
-    /// The time limit of one invocation.
-    package var timeout: TokenDuration?
-
-    /// Creates settings.
-    package init(command: [String], timeout: TokenDuration?) {
-        self.command = command
-        self.timeout = timeout
-    }
-
-    static let fields = ["": ["command", "timeout"]]
-    static let schemaDefinitions = ["Exec": """
-        {"type": "object", "description": "An external program speaking tokenctl's protocol on stdin/stdout.", "additionalProperties": false,
-         "properties": {
-           "command": {"type": "array", "minItems": 1, "items": {"type": "string", "description": "Program or argument."},
-                       "description": "Program and arguments, run without a shell."},
-           "timeout": {"$ref": "#/$defs/Duration", "description": "Time limit for one invocation, e.g. 30s."}},
-         "required": ["command"]}
-        """]
-
-    /// Decodes the `exec` section of `object` (`Issuer spec` or `Store spec`).
-    static func decode(_ section: ConfigNode?, spec: SourceLocation, object: String, hint: String,
-                       reader: inout SettingsReader) -> ExecSettings? {
-        guard let section else {
-            reader.missing("exec", in: object, at: spec, hint: hint)
-            return nil
-        }
-        let display = object + ".exec"
-        guard let fields = reader.mapping(section, display: display, fields: Self.fields[""] ?? []) else { return nil }
-        let command = fields["command"].flatMap { reader.stringList($0.value, field: "exec.command") }
-        let timeout = fields["timeout"].flatMap { reader.duration($0.value, field: "exec.timeout") }
-        guard let command, !command.isEmpty else {
-            reader.missing("command", in: display, at: section.location, written: command == nil ? fields : nil,
-                           hint: "; give the program and its arguments as a list")
-            return nil
-        }
-        return ExecSettings(command: command.map(\.value), timeout: timeout?.value)
-    }
-}
-
-/// The `exec` issuer type. Its protocol is not built yet: every change of its tokens fails, saying so.
+/// The `exec` issuer type: a plugin program speaking `tokenctl.io/plugin/v1` (see `docs/plugins.md`). Its capabilities
+/// are the plugin's own, asked in a handshake when the manifests load, so a missing plugin or one speaking another
+/// version is an error of `validate` and `plan`, with the line of its `command`.
 package struct ExecIssuerKind: IssuerKind {
     package let type = "exec"
     package let section = "exec"
     package let capabilities: IssuerCapabilities = []
-    package let fields = ExecSettings.fields
+    package let fields = ExecSettings.issuerFields
     package let schemaName = "Exec"
-    package let schemaDefinitions = ExecSettings.schemaDefinitions
+    package let schemaDefinitions = ExecSettings.schemaDefinitions.filter { $0.key != "ExecStore" }
 
     /// Creates the kind.
     package init() {}
 
     package func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
-        guard let settings = ExecSettings.decode(section, spec: spec, object: "Issuer spec",
+        guard var settings = ExecSettings.decode(section, spec: spec, object: "Issuer spec", fields: fields[""] ?? [],
                                                  hint: "; an exec issuer needs 'exec: {command: [...]}'", reader: &reader) else { return nil }
-        reader.warning("not-implemented", "exec issuers are not implemented yet: apply reports every change of their tokens as "
-                       + "failed; use the builtin or postgres issuer until then", at: spec)
+        do {
+            settings.handshake = try Handshake.ask(settings)
+        } catch {
+            reader.error("plugin-handshake", "\(error)", at: section?.location ?? spec)
+            return nil
+        }
         return settings
+    }
+
+    package func capabilities(of settings: any DriverSettings) -> IssuerCapabilities {
+        guard let handshake = (settings as? ExecSettings)?.handshake else { return [] }
+        let operations = Set(handshake.operations)
+        var capabilities: IssuerCapabilities = []
+        if handshake.updateInPlace == true && operations.contains("update") { capabilities.insert(.updateInPlace) }
+        if handshake.overlap == true { capabilities.insert(.overlap) }
+        if operations.contains("list") { capabilities.insert(.inventory) }
+        if operations.contains("lookup") { capabilities.insert(.idempotencyLookup) }
+        return capabilities
     }
 
     package func make(_ issuer: Issuer, context: DriverContext) throws(DriverSetupError) -> any CredentialIssuer {
-        throw DriverSetupError("exec issuers are not implemented yet")
+        guard let settings = issuer.driver.settings(as: ExecSettings.self) else { throw DriverSetupError("issuer '\(issuer.metadata.name)' is not an exec issuer") }
+        var secrets: [String: String] = [:]
+        for (name, reference) in settings.secrets {
+            secrets[name] = try context.value(of: reference, what: "exec.secrets.\(name) of issuer '\(issuer.metadata.name)'")
+        }
+        return ExecIssuer(name: issuer.metadata.name, settings: settings, secrets: secrets, environment: context.environment)
     }
 }
 
-/// The `exec` store type. Not built yet: every delivery to it fails, saying so.
+/// The `exec` store type: a Docker credential helper (`docker-credential-*`).
 package struct ExecStoreKind: StoreKind {
     package let type = "exec"
     package let section = "exec"
-    package let capabilities: StoreCapabilities = []
-    package let fields = ExecSettings.fields
-    package let schemaName = "Exec"
-    package let schemaDefinitions = ExecSettings.schemaDefinitions
+    package let capabilities: StoreCapabilities = [.readable]
+    package let fields = ExecSettings.storeFields
+    package let schemaName = "ExecStore"
+    package let schemaDefinitions = ExecSettings.schemaDefinitions.filter { $0.key != "Exec" }
 
     /// Creates the kind.
     package init() {}
 
     package func decode(_ section: ConfigNode?, spec: SourceLocation, reader: inout SettingsReader) -> (any DriverSettings)? {
-        guard let settings = ExecSettings.decode(section, spec: spec, object: "Store spec", hint: "; add 'exec: {command: [...]}'",
-                                                 reader: &reader) else { return nil }
-        reader.warning("not-implemented", "exec stores are not implemented yet: apply refuses to run while the manifests name one; "
-                       + "use an encrypted-file or dotenv store until then", at: spec)
-        return settings
+        ExecSettings.decode(section, spec: spec, object: "Store spec", fields: fields[""] ?? [],
+                            hint: "; add 'exec: {command: [docker-credential-pass]}'", reader: &reader)
+    }
+
+    package func capabilities(of settings: any DriverSettings) -> StoreCapabilities {
+        (settings as? ExecSettings)?.readable == false ? [] : [.readable]
     }
 
     package func make(_ store: Store, context: DriverContext) throws(DriverSetupError) -> any SecretStore {
-        throw DriverSetupError("exec stores are not implemented yet")
+        guard let settings = store.driver.settings(as: ExecSettings.self) else { throw DriverSetupError("store '\(store.metadata.name)' is not an exec store") }
+        let helper = CredentialHelperStore(name: store.metadata.name, settings: settings, environment: context.environment)
+        return settings.readable ? ReadableCredentialHelperStore(helper) : helper
+    }
+}
+
+/// The capabilities handshake, made when the manifests load.
+enum Handshake {
+    /// Asks the plugin what it offers; the error says what is wrong with its answer.
+    static func ask(_ settings: ExecSettings) throws(PluginFailure) -> PluginProtocol.Capabilities {
+        let program = settings.command.first ?? ""
+        func failure(_ detail: String) -> PluginFailure { PluginFailure(plugin: program, detail) }
+        let request = PluginProtocol.Request(operation: .capabilities, issuer: nil, config: settings.config, secrets: [:])
+        guard let input = try? JSONEncoder().encode(request) else { throw failure("could not be sent its handshake") }
+        let output: PluginProcess.Output
+        switch settings.process(context: ProcessInfo.processInfo.environment).runBlocking(input: Array(input)) {
+        case .failure(let error): throw failure("failed its capabilities handshake: \(error)")
+        case .success(let result): output = result
+        }
+        guard output.status == 0 else { throw failure("failed its capabilities handshake with exit status \(output.status)") }
+        struct Probe: Decodable { var apiVersion: String? }
+        guard let probe = try? JSONDecoder().decode(Probe.self, from: Data(output.stdout)) else {
+            throw failure("answered its capabilities handshake with something that is not a JSON object")
+        }
+        guard probe.apiVersion == PluginProtocol.apiVersion else {
+            throw failure("speaks \(probe.apiVersion.map { "'\(SecretMask.line($0))'" } ?? "no apiVersion"), but this tokenctl speaks "
+                          + "'\(PluginProtocol.apiVersion)'; update the plugin or tokenctl")
+        }
+        guard let capabilities = try? JSONDecoder().decode(PluginProtocol.Capabilities.self, from: Data(output.stdout)) else {
+            throw failure("answered its capabilities handshake without 'operations' (a list such as [\"issue\", \"revoke\"])")
+        }
+        let unknown = Set(capabilities.operations).subtracting(PluginProtocol.Operation.allCases.map(\.rawValue))
+        guard unknown.isEmpty else { throw failure("offers operations this tokenctl does not know: \(unknown.sorted())") }
+        guard capabilities.operations.contains("issue"), capabilities.operations.contains("revoke") else {
+            throw failure("must offer at least issue and revoke (it offers \(capabilities.operations))")
+        }
+        return capabilities
     }
 }

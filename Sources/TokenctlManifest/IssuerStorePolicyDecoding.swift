@@ -34,7 +34,7 @@ extension FileDecoder {
         report(reader.diagnostics)
         guard let settings, let metadata else { return nil }
         return .issuer(Issuer(metadata: metadata.metadata, driver: DriverConfiguration(type: kind.type, settings: settings),
-                              capabilities: kind.capabilities, ghosts: ghosts.flatMap { GhostPolicy(rawValue: $0.value) } ?? .report))
+                              capabilities: kind.capabilities(of: settings), ghosts: ghosts.flatMap { GhostPolicy(rawValue: $0.value) } ?? .report))
     }
 
     /// Reads a Store's spec: `type` and the settings section that the type's driver decodes.
@@ -67,7 +67,7 @@ extension FileDecoder {
         report(reader.diagnostics)
         guard let settings, let metadata else { return nil }
         return .store(Store(metadata: metadata.metadata, driver: DriverConfiguration(type: kind.type, settings: settings),
-                            capabilities: kind.capabilities))
+                            capabilities: kind.capabilities(of: settings)))
     }
 
     /// Reads a Policy's spec.
