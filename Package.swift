@@ -249,6 +249,10 @@ let package = Package(
                            "TokenctlPostgresIssuer", "TestSupport"]
         ),
         .testTarget(
+            name: "TokenctlExecTests",
+            dependencies: ["TokenctlExec", "TokenctlDrivers", "TokenctlManifest", "TokenctlModel", "TokenctlStandardDrivers", "TestSupport"]
+        ),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: ["tokenctl", "TokenctlModel", "TokenctlState", "TokenctlSQLite", "TokenctlBuiltinIssuer", "TokenctlPostgresState",
                            "TokenctlDrivers", "TokenctlStores",

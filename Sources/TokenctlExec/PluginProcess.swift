@@ -113,7 +113,13 @@ package struct PluginProcess: Sendable {
         let variables = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for pointer in arguments + variables { free(pointer) } }
         var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, program, &actions, &attributes, arguments, variables)
+        var spawned = posix_spawnp(&pid, program, &actions, &attributes, arguments, variables)
+        // A program just written (an installer, a test) may be held open for writing by a process forked meanwhile for
+        // a moment: ETXTBSY passes once that process execs.
+        for attempt in 1...5 where spawned == ETXTBSY {
+            usleep(useconds_t(attempt * 20_000))
+            spawned = posix_spawnp(&pid, program, &actions, &attributes, arguments, variables)
+        }
         close(stdinPipe[0])
         close(stdoutPipe[1])
         close(stderrPipe[1])
