@@ -108,7 +108,8 @@ package struct ReadableCredentialHelperStore: ReadableSecretStore {
         guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(output.stdout)) else {
             throw helper.failure("get of '\(key)' did not answer {\"Username\", \"Secret\"}")
         }
-        return Secret(answer.Secret)
+        // Some helpers (docker-credential-pass 0.6) answer a missing key with an empty secret and status 0.
+        return answer.Secret.isEmpty ? nil : Secret(answer.Secret)
     }
 
     package func fingerprint(key: String) async throws(StoreError) -> String? {
