@@ -169,7 +169,7 @@ let package = Package(
                 "TokenctlPostgresState",
                 "TokenctlPostgresIssuer",
                 "TokenctlController",
-                "TokenctlHTTP", "TokenctlReconciler", "TokenctlDrivers", "TokenctlStandardDrivers",
+                "TokenctlHTTP", "TokenctlReconciler", "TokenctlDrivers", "TokenctlStandardDrivers", "TokenctlExec",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
