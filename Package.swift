@@ -104,7 +104,9 @@ let package = Package(
         // Delivery targets: encrypted files and dotenv files.
         .target(name: "TokenctlStores", dependencies: ["TokenctlModel", "TokenctlDrivers", .product(name: "Crypto", package: "swift-crypto")]),
         // The exec issuer (plugin protocol tokenctl.io/plugin/v1) and store (Docker credential helpers) types.
-        .target(name: "TokenctlExec", dependencies: ["TokenctlModel", "TokenctlDrivers", "TokenctlManifest"]),
+        // Two glibc calls Swift's Glibc module leaves out (declared under _GNU_SOURCE), for running plugins.
+        .target(name: "CProcessSpawn"),
+        .target(name: "TokenctlExec", dependencies: ["TokenctlModel", "TokenctlDrivers", "TokenctlManifest", "CProcessSpawn"]),
         // The registry of the types this build ships: one line per type.
         .target(
             name: "TokenctlStandardDrivers",

@@ -57,7 +57,7 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let saved = try planFile.map(SavedPlanFile.read)
+        let saved = try planFile.map { path in try orExit { () throws(SavedPlanFile.Failure) in try SavedPlanFile.read(path) } }
         let workflow = ApplyWorkflow(
             command: "apply", manifestPaths: saved?.manifestPaths ?? manifests.paths,
             stateDirectory: saved?.stateDirectory ?? manifests.stateDirectory, stateURL: manifests.stateURL,

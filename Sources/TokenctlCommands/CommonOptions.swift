@@ -168,6 +168,16 @@ extension StateLockHolder {
     }
 }
 
+/// Runs an operation whose errors are full sentences, turning one into a message and exit code 1.
+func orExit<T, Failure: Error>(_ body: () throws(Failure) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        printError("tokenctl: error: \(error)")
+        throw ExitCode(1)
+    }
+}
+
 /// Runs a state operation, turning its error into a message and exit code 1.
 func withState<T>(_ body: () async throws(StateError) -> T) async throws -> T {
     do {

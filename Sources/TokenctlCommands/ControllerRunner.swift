@@ -5,7 +5,6 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
-import TokenctlBuiltinIssuer
 import TokenctlHTTP
 
 /// Runs long-running services in one ServiceGroup: SIGTERM or SIGINT shut down gracefully (the pass in
@@ -23,24 +22,6 @@ enum ControllerRunner {
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
         try await group.run()
         withExtendedLifetime(watcher) {}
-    }
-
-    /// The introspection responder and its last-use recorder, over the builtin authority of a state directory.
-    /// `serve` requires an existing authority; the controller creates it, as its first apply would.
-    static func introspection(directory: String, requireExisting: Bool, logger: Logger) throws -> (Introspection, UsageRecorder) {
-        let path = (directory as NSString).appendingPathComponent(BuiltinAuthority.fileName)
-        guard !requireExisting || FileManager.default.fileExists(atPath: path) else {
-            printError("tokenctl: error: there is no builtin authority at '\(path)'; run tokenctl apply first, or pass the right --state-dir")
-            throw ExitCode(1)
-        }
-        do {
-            let authority = try BuiltinAuthority(directory: directory, mode: .readWrite)
-            let usage = UsageRecorder(authority: authority, every: 5, logger: logger)
-            return (Introspection(authority: authority, usage: usage), usage)
-        } catch {
-            printError("tokenctl: error: \(error)")
-            throw ExitCode(1)
-        }
     }
 
     /// Says where the server listens (port 0 picks a free port), always, whatever the log level: as a line of text,

@@ -80,8 +80,9 @@ struct PlanCommand: AsyncParsableCommand {
             // Plan writes nothing to the state or its audit log (an apply running now must find both as it left them): the
             // saved plan is recorded when it is applied, with its digest.
             // Absolute paths: the plan applies from any directory, and reads exactly the files it was made from.
-            try SavedPlanFile.write(SavedPlan(plan: plan, manifestPaths: manifests.paths.map(SavedPlanFile.absolute),
-                                              stateDirectory: SavedPlanFile.absolute(directory)), to: out)
+            let saved = SavedPlan(plan: plan, manifestPaths: manifests.paths.map(SavedPlanFile.absolute),
+                                  stateDirectory: SavedPlanFile.absolute(directory))
+            try orExit { () throws(SavedPlanFile.Failure) in try SavedPlanFile.write(saved, to: out) }
         }
         switch json ? .json : format {
         case .json:

@@ -91,7 +91,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         if let listen {
             var introspection: Introspection?
             if serveIntrospection {
-                let (responder, usage) = try ControllerRunner.introspection(directory: directory, requireExisting: false, logger: logger)
+                let (responder, usage) = try orExit { () throws(Introspection.SetupError) in try Introspection.open(directory: directory, requireExisting: false, logger: logger) }
                 introspection = responder
                 services.append(usage)
             }

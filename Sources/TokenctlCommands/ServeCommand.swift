@@ -37,7 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "tokenctl.serve")
         let registry = ControllerRunner.bootstrapMetrics()
         let directory = manifests.stateDirectory
-        let (introspection, usage) = try ControllerRunner.introspection(directory: directory, requireExisting: true, logger: logger)
+        let (introspection, usage) = try orExit { () throws(Introspection.SetupError) in try Introspection.open(directory: directory, requireExisting: true, logger: logger) }
         let authorityPath = (directory as NSString).appendingPathComponent(BuiltinAuthority.fileName)
         let server = HTTPEndpoint.service(
             address: try ListenAddress(parsing: listen), registry: registry,

@@ -142,7 +142,7 @@ struct ShowCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let saved = try SavedPlanFile.read(planFile)
+        let saved = try orExit { () throws(SavedPlanFile.Failure) in try SavedPlanFile.read(planFile) }
         if json {
             print(try PlanJSON.encode(saved.plan))
         } else {

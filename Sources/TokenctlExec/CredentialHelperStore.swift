@@ -41,7 +41,9 @@ package struct CredentialHelperStore: SecretStore {
             }
             guard let payload else { throw failure("could not encode the credentials for '\(key)'") }
             let output = try await run("store", input: Array(payload))
-            guard output.status == 0 else { throw failure("store of '\(key)' failed", output) }
+            guard output.status == 0 else {
+                throw failure("store of '\(key)' failed", output, hiding: secret.withRevealed { [$0] })
+            }
             fingerprints[key] = contentFingerprint(key: key, secret: secret)
         }
         for key in removes {
@@ -71,18 +73,20 @@ package struct CredentialHelperStore: SecretStore {
         }
     }
 
+    /// The helper protocol's answer for an absent key (`credentials not found in native keychain`), not any failure
+    /// that happens to say "not found" (a missing `pass`, a missing GPG key).
     static func saysNotFound(_ output: PluginProcess.Output) -> Bool {
-        String(decoding: output.stdout + output.stderr, as: UTF8.self).lowercased().contains("not found")
+        String(decoding: output.stdout + output.stderr, as: UTF8.self).lowercased().contains("credentials not found")
     }
 
     /// A failure naming the store; what the helper printed is masked, and a `get`'s stdout (which may hold the secret) is
     /// never shown.
-    func failure(_ what: String, _ output: PluginProcess.Output? = nil, showStdout: Bool = true) -> StoreError {
+    func failure(_ what: String, _ output: PluginProcess.Output? = nil, showStdout: Bool = true, hiding known: [String] = []) -> StoreError {
         var detail = what
         if let output {
             let shown = output.stderr.isEmpty && showStdout ? output.stdout : output.stderr
             let said = String(decoding: shown.prefix(2048), as: UTF8.self)
-                .split(whereSeparator: \.isNewline).prefix(10).map { SecretMask.line(String($0)) }.joined(separator: " | ")
+                .split(whereSeparator: \.isNewline).prefix(10).map { SecretMask.line(String($0), hiding: known) }.joined(separator: " | ")
             detail += " (exit status \(output.status)\(said.isEmpty ? "" : ": " + said))"
         }
         return StoreError.io(path: "exec store '\(name)'", detail: detail)

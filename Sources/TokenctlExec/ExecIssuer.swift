@@ -35,7 +35,13 @@ package struct ExecIssuer: CredentialIssuer {
         let results = await issueEach(requests, now: now)
         // All or none: what this call created goes again when one request failed.
         if let failure = results.lazy.compactMap({ result -> (any Error)? in if case .failure(let error) = result { error } else { nil } }).first {
-            try? await revoke(results.compactMap { try? $0.get() }.filter { $0.secret != nil }.map(\.credentialID), now: now)
+            let created = results.compactMap { try? $0.get() }.filter { $0.secret != nil }.map(\.credentialID)
+            do {
+                try await revoke(created, now: now)
+            } catch {
+                throw PluginFailure(issuer: name, "failed one request (\(failure)), and revoking the \(created.count) issued with it "
+                                    + "failed too (\(error)); tokenctl plan --refresh shows them as ghosts")
+            }
             throw failure
         }
         return results.compactMap { try? $0.get() }
@@ -62,14 +68,19 @@ package struct ExecIssuer: CredentialIssuer {
             guard response.results.count == chunk.count else {
                 throw PluginFailure(issuer: name, "answered issue with \(response.results.count) results for \(chunk.count) requests")
             }
+            // Any secret of the response may turn up in another entry's text; none is ever shown.
+            let issued = response.results.compactMap(\.secret)
             return response.results.map { result in
-                if let error = result.error { return .failure(PluginFailure(issuer: name, "refused the request: \(mask(error))")) }
-                guard let id = result.credentialID, !id.isEmpty else {
-                    return .failure(PluginFailure(issuer: name, "answered issue without a credentialID"))
+                if let error = result.error {
+                    return .failure(PluginFailure(issuer: name, "refused the request: \(mask(error, also: issued))"))
+                }
+                guard let id = result.credentialID, !id.isEmpty, !issued.contains(where: { !$0.isEmpty && id.contains($0) }) else {
+                    return .failure(PluginFailure(issuer: name, "answered issue without a credentialID, or with one holding the secret"))
                 }
                 let secret = result.secret.map(Secret.init)
+                let hint = result.hint.flatMap { hint in issued.contains { !$0.isEmpty && hint.contains($0) } ? nil : hint } ?? id
                 return .success(IssuedCredential(credentialID: id, secret: secret,
-                                                 fingerprint: result.secret.map(Digest.sha256Hex) ?? "", hint: result.hint ?? id))
+                                                 fingerprint: result.secret.map(Digest.sha256Hex) ?? "", hint: hint))
             }
         } catch {
             return chunk.map { _ in .failure(error) }
@@ -135,7 +146,7 @@ package struct ExecIssuer: CredentialIssuer {
         } catch {
             throw PluginFailure(issuer: name, "failed \(operation): \(error)")
         }
-        let said = stderrExcerpt(output.stderr)
+        let said = stderrExcerpt(output.stderr, also: request.secret.map { [$0] } ?? [])
         guard output.status == 0 else {
             throw PluginFailure(issuer: name, "failed \(operation) with exit status \(output.status)" + (said.isEmpty ? "" : ": " + said))
         }
@@ -160,22 +171,27 @@ package struct ExecIssuer: CredentialIssuer {
     private struct VersionProbe: Decodable { var apiVersion: String? }
 
     /// What the plugin said on stderr, with every known secret and anything that looks like one masked.
-    func stderrExcerpt(_ bytes: [UInt8]) -> String {
+    func stderrExcerpt(_ bytes: [UInt8], also known: [String] = []) -> String {
         let text = String(decoding: bytes.prefix(4096), as: UTF8.self)
-        return text.split(whereSeparator: \.isNewline).prefix(20).map { mask(String($0)) }.joined(separator: " | ")
+        return text.split(whereSeparator: \.isNewline).prefix(20).map { mask(String($0), also: known) }.joined(separator: " | ")
     }
 
-    /// `text` with the resolved `exec.secrets` and secret-looking words replaced by `(sensitive)`.
-    func mask(_ text: String) -> String {
-        var text = text
-        for secret in secrets.values where secret.count >= 4 { text = text.replacingOccurrences(of: secret, with: "(sensitive)") }
-        return SecretMask.line(text)
+    /// `text` with the resolved `exec.secrets`, the `known` secrets of the run, and secret-looking words replaced by
+    /// `(sensitive)`.
+    func mask(_ text: String, also known: [String] = []) -> String {
+        SecretMask.line(text, hiding: Array(secrets.values) + known)
     }
 }
 
 /// Masks what looks like a secret in a line a plugin printed.
 enum SecretMask {
-    static func line(_ line: String) -> String {
+    /// The line with every `known` secret and every word that looks like one replaced by `(sensitive)`; a line that
+    /// still looks like it holds a credential (`PASSWORD=…`) is withheld whole.
+    static func line(_ line: String, hiding known: [String] = []) -> String {
+        var line = line
+        for secret in known.sorted(by: { $0.count > $1.count }) where !secret.isEmpty {
+            line = line.replacingOccurrences(of: secret, with: "(sensitive)")
+        }
         let redacted = SecretScanner.redact(line)
         return SecretScanner.lineFinding(redacted) == nil ? redacted : "(a line withheld: it looks like it holds a credential)"
     }

@@ -99,11 +99,11 @@ enum Handshake {
             throw failure("speaks \(probe.apiVersion.map { "'\(SecretMask.line($0))'" } ?? "no apiVersion"), but this tokenctl speaks "
                           + "'\(PluginProtocol.apiVersion)'; update the plugin or tokenctl")
         }
-        guard let capabilities = try? JSONDecoder().decode(PluginProtocol.Capabilities.self, from: Data(output.stdout)) else {
+        guard var capabilities = try? JSONDecoder().decode(PluginProtocol.Capabilities.self, from: Data(output.stdout)) else {
             throw failure("answered its capabilities handshake without 'operations' (a list such as [\"issue\", \"revoke\"])")
         }
-        let unknown = Set(capabilities.operations).subtracting(PluginProtocol.Operation.allCases.map(\.rawValue))
-        guard unknown.isEmpty else { throw failure("offers operations this tokenctl does not know: \(unknown.sorted())") }
+        // Operations of a later minor version are left out, not refused: a newer plugin still serves this tokenctl.
+        capabilities.operations = capabilities.operations.filter { PluginProtocol.Operation(rawValue: $0) != nil }
         guard capabilities.operations.contains("issue"), capabilities.operations.contains("revoke") else {
             throw failure("must offer at least issue and revoke (it offers \(capabilities.operations))")
         }

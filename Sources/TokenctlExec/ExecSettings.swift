@@ -12,7 +12,8 @@ package struct ExecSettings: DriverSettings {
     package var config: JSONValue
     /// `exec.secrets`: references resolved when the driver opens, passed on stdin only.
     package var secrets: [String: SecretReference]
-    /// Variables of tokenctl's environment the program also gets (it gets PATH, HOME, LANG and TMPDIR anyway).
+    /// Variables of tokenctl's environment the program also gets (it gets PATH, HOME, LANG, LC_ALL, TMPDIR and USER
+    /// anyway); never one whose name says it holds a credential.
     package var environment: [String]
     /// For a store: whether the helper answers `get` (false makes it write-only).
     package var readable: Bool
@@ -72,7 +73,7 @@ package struct ExecSettings: DriverSettings {
         """,
         "EnvironmentNames": """
         {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "A variable name."},
-         "description": "Variables of tokenctl's environment the program also gets (PATH, HOME, LANG, TMPDIR always)."}
+         "description": "Variables of tokenctl's environment the program also gets (PATH, HOME, LANG, LC_ALL, TMPDIR, USER always); never one named like a credential."}
         """,
     ]
 
@@ -88,6 +89,12 @@ package struct ExecSettings: DriverSettings {
         let command = entries["command"].flatMap { reader.stringList($0.value, field: "exec.command") }
         let timeout = entries["timeout"].flatMap { reader.duration($0.value, field: "exec.timeout") }
         let environment = entries["environment"].flatMap { reader.stringList($0.value, field: "exec.environment") } ?? []
+        let credentialNamed = environment.filter { PassedEnvironment.holdsCredential($0.value) }
+        for variable in credentialNamed {
+            reader.error("secret-in-environment", "exec.environment would pass \(variable.value) to the plugin, and its name says it holds "
+                         + "tokenctl's key or a credential; secrets reach a plugin only on stdin: write it under exec.secrets "
+                         + "(e.g. adminPassword: env:\(variable.value))", at: variable.location)
+        }
         var secrets: [String: SecretReference] = [:]
         if let node = entries["secrets"]?.value {
             guard case .mapping(let references, _) = node else {
@@ -100,6 +107,7 @@ package struct ExecSettings: DriverSettings {
             }
         }
         let readable = entries["readable"].flatMap { reader.choice($0.value, field: "exec.readable", among: ["true", "false"]) }
+        guard credentialNamed.isEmpty else { return nil }
         guard let command, let program = command.first else {
             reader.missing("command", in: display, at: section.location, written: command == nil ? entries : nil,
                            hint: "; give the program and its arguments as a list")
@@ -126,6 +134,19 @@ extension JSONValue {
         case .sequence(let items, _): self = .array(items.map(JSONValue.init))
         case .mapping(let entries, _): self = .object(Dictionary(entries.map { ($0.key, JSONValue($0.value)) }, uniquingKeysWith: { $1 }))
         }
+    }
+}
+
+/// Which of tokenctl's environment variables may be handed to a plugin.
+enum PassedEnvironment {
+    /// Whether a variable's name says it holds tokenctl's own key or a credential (`TOKENCTL_MASTER_KEY`,
+    /// `AWS_SECRET_ACCESS_KEY`, `GITHUB_TOKEN`); a directory, file or path setting (`PASSWORD_STORE_DIR`) does not.
+    static func holdsCredential(_ name: String) -> Bool {
+        let upper = name.uppercased()
+        if upper.hasPrefix("TOKENCTL_") { return true }
+        if ["_DIR", "_FILE", "_PATH", "_HOME"].contains(where: upper.hasSuffix) { return false }
+        return ["SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "API_KEY", "ACCESS_KEY", "AUTH"].contains(where: upper.contains)
+            || upper.hasSuffix("_KEY") || upper.hasSuffix("_PAT")
     }
 }
 

@@ -72,7 +72,10 @@ package struct PluginCheck: Sendable {
         }
         await step("issue again under the same idempotency key returns \(credential.credentialID) without a secret") {
             let again = try await issuer.issue([request], now: now)[0]
-            if again.credentialID != credential.credentialID { return "it returned \(again.credentialID): a second credential" }
+            if again.credentialID != credential.credentialID {
+                try? await issuer.revoke([again.credentialID], now: now)
+                return "it returned \(again.credentialID): a second credential (revoked again now)"
+            }
             return again.secret == nil ? nil : "it returned a secret again (a retry must not mint a new one)"
         }
         if offered.contains("lookup") {

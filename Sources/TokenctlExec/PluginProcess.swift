@@ -1,3 +1,4 @@
+import CProcessSpawn
 import Foundation
 
 #if canImport(Glibc)
@@ -73,20 +74,23 @@ package struct PluginProcess: Sendable {
         return try result.get()
     }
 
-    /// A plugin that exits without reading all of its stdin must fail its run, not kill tokenctl with SIGPIPE.
-    static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
-
     /// Runs the program on the calling thread (for the handshake made while manifests load).
     func runBlocking(input: [UInt8]) -> Result<Output, Failure> {
-        _ = Self.ignoreBrokenPipes
+        // A plugin that exits without reading all of its stdin must fail its run, not kill tokenctl with SIGPIPE: the
+        // signal is blocked on this thread only while it writes, and a pending one is consumed before unblocking.
+        var pipeSignal = sigset_t(), previousMask = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previousMask)
+        defer {
+            var none = timespec(tv_sec: 0, tv_nsec: 0)
+            while sigtimedwait(&pipeSignal, nil, &none) == SIGPIPE {}
+            pthread_sigmask(SIG_SETMASK, &previousMask, nil)
+        }
         let program = command.first ?? ""
         var stdinPipe: [Int32] = [-1, -1], stdoutPipe: [Int32] = [-1, -1], stderrPipe: [Int32] = [-1, -1]
-        // Close-on-exec at once, so that no other plugin spawned meanwhile holds these pipes open.
-        func cloexecPipe(_ fds: inout [Int32]) -> Bool {
-            guard pipe(&fds) == 0 else { return false }
-            return fds.allSatisfy { fcntl($0, F_SETFD, FD_CLOEXEC) == 0 }
-        }
-        guard cloexecPipe(&stdinPipe), cloexecPipe(&stdoutPipe), cloexecPipe(&stderrPipe) else {
+        // Close-on-exec from the start: no program spawned meanwhile by another thread may hold these pipes open.
+        guard tokenctl_pipe_cloexec(&stdinPipe) == 0, tokenctl_pipe_cloexec(&stdoutPipe) == 0, tokenctl_pipe_cloexec(&stderrPipe) == 0 else {
             for fd in stdinPipe + stdoutPipe + stderrPipe where fd >= 0 { close(fd) }
             return .failure(.cannotStart(program: program, detail: "no pipes: \(String(cString: strerror(errno)))"))
         }
@@ -96,6 +100,8 @@ package struct PluginProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
         posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
+        // Nothing else of tokenctl's reaches the plugin, even a descriptor another thread opened without close-on-exec.
+        tokenctl_spawn_close_from(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -129,10 +135,11 @@ package struct PluginProcess: Sendable {
             close(stderrPipe[0])
             return .failure(.cannotStart(program: program, detail: String(cString: strerror(spawned))))
         }
-        var exchange = Exchange(stdin: stdinPipe[1], stdout: stdoutPipe[0], stderr: stderrPipe[0], input: input,
+        var exchange = Exchange(pid: pid, stdin: stdinPipe[1], stdout: stdoutPipe[0], stderr: stderrPipe[0], input: input,
                                 stdoutLimit: stdoutLimit, stderrLimit: stderrLimit)
-        let outcome = exchange.pump(deadline: Date().timeIntervalSince1970 + timeout)
-        // The group goes in every case: a plugin's leftover children must not outlive its run.
+        let outcome = exchange.pump(deadline: Monotonic.now() + UInt64(timeout * 1_000_000_000))
+        // The group goes in every case, before the program is reaped (so its id cannot have been reused): a plugin's
+        // leftover children must not outlive its run.
         kill(-pid, SIGKILL)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
@@ -140,6 +147,7 @@ package struct PluginProcess: Sendable {
         switch outcome {
         case .timedOut: return .failure(.timedOut(seconds: timeout))
         case .tooMuchOutput: return .failure(.tooMuchOutput(limit: stdoutLimit))
+        case .failed(let code): return .failure(.cannotStart(program: program, detail: "its pipes failed: \(String(cString: strerror(code)))"))
         case .finished:
             let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
             return .success(Output(status: exitStatus, stdout: exchange.stdoutBytes, stderr: exchange.stderrBytes))
@@ -147,11 +155,25 @@ package struct PluginProcess: Sendable {
     }
 }
 
-/// The poll loop that feeds stdin and drains stdout and stderr together, so a program that prints before it reads
-/// cannot deadlock the run.
-private struct Exchange {
-    enum Outcome { case finished, timedOut, tooMuchOutput }
+/// Nanoseconds of a clock that wall-clock changes do not move.
+enum Monotonic {
+    static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+}
 
+/// The poll loop that feeds stdin and drains stdout and stderr together, so a program that prints before it reads
+/// cannot deadlock the run. It ends when the program has exited and its output is drained; a child the program left
+/// holding the pipes gets a moment, not the whole timeout.
+private struct Exchange {
+    enum Outcome { case finished, timedOut, tooMuchOutput, failed(Int32) }
+
+    /// How long output is still read after the program exited.
+    static let drainAfterExit: UInt64 = 200_000_000
+
+    let pid: pid_t
     var stdin: Int32
     var stdout: Int32
     var stderr: Int32
@@ -161,8 +183,10 @@ private struct Exchange {
     var written = 0
     var stdoutBytes: [UInt8] = []
     var stderrBytes: [UInt8] = []
+    var exitedAt: UInt64?
 
-    init(stdin: Int32, stdout: Int32, stderr: Int32, input: [UInt8], stdoutLimit: Int, stderrLimit: Int) {
+    init(pid: pid_t, stdin: Int32, stdout: Int32, stderr: Int32, input: [UInt8], stdoutLimit: Int, stderrLimit: Int) {
+        self.pid = pid
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
@@ -173,15 +197,30 @@ private struct Exchange {
         if input.isEmpty { closeStdin() }
     }
 
-    mutating func pump(deadline: Double) -> Outcome {
+    /// Whether the program has exited, seen without reaping it (so its process group can still be killed safely).
+    mutating func noticeExit(now: UInt64) {
+        guard exitedAt == nil else { return }
+        var info = siginfo_t()
+        if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid { exitedAt = now }
+    }
+
+    mutating func pump(deadline: UInt64) -> Outcome {
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while stdout >= 0 || stderr >= 0 {
-            let remaining = deadline - Date().timeIntervalSince1970
-            guard remaining > 0 else { return .timedOut }
+        while true {
+            let now = Monotonic.now()
+            guard now < deadline else { return .timedOut }
+            noticeExit(now: now)
+            if let exitedAt, stdout < 0 && stderr < 0 || now - exitedAt > Self.drainAfterExit { return .finished }
+            guard stdout >= 0 || stderr >= 0 else {
+                // Output closed, program still running: it may still be finishing its work.
+                usleep(5_000)
+                continue
+            }
             var fds = [pollfd(fd: stdin, events: Int16(POLLOUT), revents: 0), pollfd(fd: stdout, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: stderr, events: Int16(POLLIN), revents: 0)]
-            let ready = poll(&fds, nfds_t(fds.count), Int32(min(remaining * 1000 + 1, 1000)))
-            if ready < 0 && errno != EINTR { return .timedOut }
+            // Short waits: an exit with the pipes still held open elsewhere shows only through waitid.
+            let ready = poll(&fds, nfds_t(fds.count), Int32(min((deadline - now) / 1_000_000 + 1, 20)))
+            if ready < 0 && errno != EINTR { return .failed(errno) }
             guard ready > 0 else { continue }
             if stdin >= 0, fds[0].revents != 0 {
                 let count = input.withUnsafeBytes { write(stdin, $0.baseAddress?.advanced(by: written), input.count - written) }
@@ -209,7 +248,6 @@ private struct Exchange {
                 }
             }
         }
-        return .finished
     }
 
     mutating func closeStdin() {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TokenctlBuiltinIssuer
 import TokenctlModel
 
@@ -92,5 +93,28 @@ enum JSONText {
             }
         }
         return out + "\""
+    }
+}
+
+extension Introspection {
+    /// Why introspection cannot be served; the message says what to do.
+    package struct SetupError: Error, CustomStringConvertible {
+        package var description: String
+    }
+
+    /// The responder and its last-use recorder over the builtin authority of a state directory. `serve` requires an
+    /// existing authority (`requireExisting`); the controller creates it, as its first apply would.
+    package static func open(directory: String, requireExisting: Bool, logger: Logger) throws(SetupError) -> (Introspection, UsageRecorder) {
+        let path = (directory as NSString).appendingPathComponent(BuiltinAuthority.fileName)
+        guard !requireExisting || FileManager.default.fileExists(atPath: path) else {
+            throw SetupError(description: "there is no builtin authority at '\(path)'; run tokenctl apply first, or pass the right --state-dir")
+        }
+        do {
+            let authority = try BuiltinAuthority(directory: directory, mode: .readWrite)
+            let usage = UsageRecorder(authority: authority, every: 5, logger: logger)
+            return (Introspection(authority: authority, usage: usage), usage)
+        } catch {
+            throw SetupError(description: "\(error)")
+        }
     }
 }

@@ -172,6 +172,8 @@ final class FileDecoder {
     }
 
     private func decodeDocument(_ first: YAMLEvent) throws(FatalDecodingError) {
+        // The keys of the previous document's last mapping point into text the reader freed when this document started.
+        lastMappingKeys.removeAll(keepingCapacity: true)
         guard first.kind == .mappingStart else {
             error("not-a-mapping", "a manifest document must be a mapping with apiVersion, kind, metadata and spec, found \(first.kindDescription)",
                   at: first)

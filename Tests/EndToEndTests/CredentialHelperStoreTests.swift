@@ -127,7 +127,11 @@ import TokenctlModel
     @Test func aHelperWithoutGetIsWriteOnly() throws {
         let pass = try PassStore()
         defer { pass.remove() }
-        pass.write(tokens: ["web"], readable: false)
+        // The helper logs every action it is asked for: a write-only store is never asked to get.
+        let logging = pass.workspace.root + "/logging-helper"
+        BinaryRunner.write("#!/bin/sh\necho \"$1\" >> \"\(pass.workspace.root)/actions\"\nexec docker-credential-pass \"$@\"\n", to: logging)
+        chmod(logging, 0o755)
+        pass.write(tokens: ["web"], command: logging, readable: false)
         let applied = try pass.apply(at: 0)
         #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
         #expect(try pass.helperSecret("apps/web")?.hasPrefix("tkc_") == true)
@@ -136,6 +140,8 @@ import TokenctlModel
         pass.write(tokens: [])
         let retired = try pass.apply(at: 60, flags: ["--allow-mass-retirement"])
         #expect(try pass.helperKeys().isEmpty, "write-only stores are still erased by tokenctl's records: \(retired.stdout)\(retired.stderr)")
+        let actions = try String(contentsOfFile: pass.workspace.root + "/actions", encoding: .utf8).split(separator: "\n")
+        #expect(actions.contains("store") && actions.contains("erase") && !actions.contains("get"), "\(actions)")
     }
 
     @Test func aHelperKilledAfterStoringIsRepairedByTheNextRun() throws {

@@ -119,16 +119,7 @@ import Testing
     @Test func killedTokenctlOrPluginLeavesNoUserBehindAndNothingTwice() throws {
         let setup = try Setup()
         defer { setup.workspace.remove() }
-        let wrapper = setup.workspace.root + "/crashing-plugin"
-        let marker = setup.workspace.root + "/crashed-once"
-        BinaryRunner.write("""
-            #!/bin/sh
-            input=$(cat)
-            out=$(printf '%s' "$input" | "\(Self.plugin)")
-            case "$input" in *'"operation":"issue"'*) if [ ! -e "\(marker)" ]; then : > "\(marker)"; kill -9 $$; fi;; esac
-            printf '%s' "$out"
-            """, to: wrapper)
-        chmod(wrapper, 0o755)
+        let wrapper = PluginWrapper.killedOnceAfterIssuing(Self.plugin, in: setup.workspace.root)
         setup.write(tokens: ["a", "b"], command: wrapper)
         let crashed = try setup.apply(at: 0)
         #expect(crashed.status == 1, "\(crashed.stdout)\(crashed.stderr)")

@@ -146,16 +146,7 @@ import TokenctlModel
         let setup = try Setup()
         defer { setup.remove() }
         // The plugin is killed after Redis made the change and before it answered (the wrapper kills itself once).
-        let wrapper = setup.workspace.root + "/crashing-plugin"
-        let marker = setup.workspace.root + "/crashed-once"
-        BinaryRunner.write("""
-            #!/bin/sh
-            input=$(cat)
-            out=$(printf '%s' "$input" | "\(Self.plugin)")
-            case "$input" in *'"operation":"issue"'*) if [ ! -e "\(marker)" ]; then : > "\(marker)"; kill -9 $$; fi;; esac
-            printf '%s' "$out"
-            """, to: wrapper)
-        chmod(wrapper, 0o755)
+        let wrapper = PluginWrapper.killedOnceAfterIssuing(Self.plugin, in: setup.workspace.root)
         setup.write(tokens: ["a", "b", "c"], command: wrapper)
         let crashed = try setup.apply(at: 0)
         #expect(crashed.status == 1 && crashed.stdout.contains("failed"), "\(crashed.stdout)\(crashed.stderr)")
@@ -230,6 +221,32 @@ import TokenctlModel
         let caught = try setup.workspace.run(["plugin", "check", "-f", "DIR", "cache"], environment: setup.environment)
         #expect(caught.status == 1 && caught.stdout.contains("FAIL  issue again under the same idempotency key"), "\(caught.stdout)\(caught.stderr)")
         #expect(caught.stdout.contains("skip  lookup"), "\(caught.stdout)")
+    }
+
+    @Test func aScopeAboutPasswordsOrUserStateIsRefusedAndTheOtherTokensProceed() throws {
+        let setup = try Setup()
+        defer { setup.remove() }
+        setup.write(tokens: ["good"])
+        var text = try String(contentsOfFile: setup.workspace.root + "/tokens.yaml", encoding: .utf8)
+        text += """
+            ---
+            apiVersion: tokenctl/v1
+            kind: Token
+            metadata: {name: sneaky, namespace: apps, owner: team-cache}
+            spec:
+              issuer: cache
+              scopes: ["~cache:*", "nopass"]
+              lifespan: 1h
+              deliverTo: [{store: vault, key: apps/sneaky}]
+
+            """
+        setup.workspace.write(text)
+        let applied = try setup.apply(at: 0)
+        #expect(applied.status == 1 && (applied.stdout + applied.stderr).contains("scope 'nopass' is not an ACL rule"), "\(applied.stdout)\(applied.stderr)")
+        #expect(try setup.passwords("good") == 1, "the other token was issued")
+        #expect(!(try setup.redis.cli(["ACL", "USERS"]).contains(setup.user("sneaky"))), "nothing was made for the refused token")
+        let registry = try setup.redis.cli(["HKEYS", "tokenctl-registry"])
+        #expect(!registry.contains("sneaky"), "no record is left for it: \(registry)")
     }
 
     @Test func aThousandTokensThroughTheRedisPlugin() throws {

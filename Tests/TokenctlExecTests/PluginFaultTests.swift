@@ -26,10 +26,33 @@ import TokenctlStandardDrivers
         return path
     }
 
-    static func issuer(_ path: String, timeout: Int64 = 5, secrets: [String: String] = [:]) throws -> ExecIssuer {
+    static func issuer(_ path: String, timeout: Int64 = 5, secrets: [String: String] = [:],
+                       environment: [String: String] = ["PATH": "/usr/bin:/bin"]) throws -> ExecIssuer {
         var settings = ExecSettings(command: [path], timeout: TokenDuration(seconds: timeout))
         settings.handshake = try #require(try? JSONDecoder().decode(PluginProtocol.Capabilities.self, from: Data(capabilities.utf8)))
-        return ExecIssuer(name: "partner", settings: settings, secrets: secrets, environment: ["PATH": "/usr/bin:/bin"])
+        return ExecIssuer(name: "partner", settings: settings, secrets: secrets, environment: environment)
+    }
+
+    static let answer = #"{"apiVersion":"tokenctl.io/plugin/v1","results":[{"credentialID":"c0","secret":"s0"},{"credentialID":"c1","secret":"s1"},{"credentialID":"c2","secret":"s2"}]}"#
+
+    @Test func aPluginThatLeavesAChildHoldingItsOutputIsDoneWhenItExits() async throws {
+        let tag = "62.\(Int.random(in: 1000...9999))"
+        let issuer = try Self.issuer(Self.plugin("sleep \(tag) & printf '%s' '\(Self.answer)'"), timeout: 10)
+        let start = Date()
+        let results = await issuer.issueEach(Self.requests, now: Self.now)
+        #expect(Date().timeIntervalSince(start) < 2, "the run ends at the plugin's exit, not at the timeout")
+        #expect(results.map { (try? $0.get())?.credentialID } == ["c0", "c1", "c2"])
+        usleep(200_000)
+        let survivors = try FileManager.default.contentsOfDirectory(atPath: "/proc").filter { pid in
+            (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.contains(tag) == true
+        }
+        #expect(survivors.isEmpty, "the child it left is killed with its process group")
+    }
+
+    @Test func aPluginThatClosesItsOutputBeforeExitingIsNotKilled() async throws {
+        let issuer = try Self.issuer(Self.plugin("printf '%s' '\(Self.answer)'; exec >&- 2>&-; sleep 0.3; exit 0"))
+        let results = await issuer.issueEach(Self.requests, now: Self.now)
+        #expect(results.map { (try? $0.get())?.credentialID } == ["c0", "c1", "c2"], "\(Self.failures(results))")
     }
 
     static let requests = (0..<3).map { index in
@@ -95,18 +118,52 @@ import TokenctlStandardDrivers
         let directory = Scratch.directory("plugin")
         let admin = "adminpw-" + UUID().uuidString
         let issued = "rds_" + UUID().uuidString.replacingOccurrences(of: "-", with: "") + "Zx9Qw7Lp"
+        let masterKey = "master-" + UUID().uuidString, cloudKey = "cloud-" + UUID().uuidString
+        // tokenctl's own environment holds its key and a cloud credential; the plugin gets neither.
         let issuer = try Self.issuer(Self.plugin("""
             env > "\(directory)/env"; tr '\\0' ' ' < /proc/$$/cmdline > "\(directory)/argv"
             echo "connecting with \(admin)" >&2; echo "password=\(issued)" >&2; echo "token \(issued) leaked" >&2; exit 1
-            """, in: directory), secrets: ["adminPassword": admin])
+            """, in: directory), secrets: ["adminPassword": admin],
+            environment: ["PATH": "/usr/bin:/bin", "TOKENCTL_MASTER_KEY": masterKey, "AWS_SECRET_ACCESS_KEY": cloudKey])
         let failures = Self.failures(await issuer.issueEach(Self.requests, now: Self.now))
         let text = failures.joined(separator: "\n")
         #expect(failures.count == 3 && text.contains("(sensitive)"))
         let environment = try String(contentsOfFile: directory + "/env", encoding: .utf8)
         let argv = try String(contentsOfFile: directory + "/argv", encoding: .utf8)
+        #expect(environment.contains("PATH=/usr/bin:/bin"), "the plugin's environment was captured")
         // Compared outside #expect, so that a failure never prints the secret.
-        let leaked = [text, environment, argv].map { $0.contains(admin) || $0.contains(issued) }
+        let leaked = [text, environment, argv].map { [admin, issued, masterKey, cloudKey].contains(where: $0.contains) }
         #expect(leaked == [false, false, false], "stderr masked, environment and argv clean")
+    }
+
+    @Test func anIssuedSecretInAnotherEntrysErrorIsMasked() async throws {
+        let secret = "s3cr3t-" + UUID().uuidString
+        let issuer = try Self.issuer(Self.plugin(#"""
+            printf '{"apiVersion":"tokenctl.io/plugin/v1","results":[{"credentialID":"c0","secret":"\#(secret)"},{"error":"conflict with \#(secret)"},{"credentialID":"c2","secret":"x","hint":"hint \#(secret)"}]}'
+            """#))
+        let results = await issuer.issueEach(Self.requests, now: Self.now)
+        let shown = Self.failures(results).joined() + results.compactMap { try? $0.get() }.map(\.hint).joined()
+        #expect(!shown.contains(secret) && shown.contains("conflict with (sensitive)"), "a sibling's error and hints never show a secret")
+    }
+
+    @Test func aCredentialNamedVariableCannotBePassedToAPlugin() throws {
+        let directory = Scratch.directory("manifests")
+        let file = directory + "/issuer.yaml"
+        FileManager.default.createFile(atPath: file, contents: Data("""
+            apiVersion: tokenctl/v1
+            kind: Issuer
+            metadata: {name: partner}
+            spec:
+              type: exec
+              exec:
+                command: ["/bin/true"]
+                environment: [PASSWORD_STORE_DIR, AWS_SECRET_ACCESS_KEY, TOKENCTL_MASTER_KEY]
+
+            """.utf8))
+        let errors = ManifestLoader(registry: .standard).load(paths: [file], now: Self.now).diagnostics.filter { $0.severity == .error }
+        #expect(errors.map(\.code) == ["secret-in-environment", "secret-in-environment"], "\(errors.map(\.message))")
+        #expect(errors.map { $0.location?.column } == [39, 62] && errors.allSatisfy { $0.location?.line == 8 })
+        #expect(errors.first?.message.contains("exec.secrets") == true)
     }
 
     @Test func aMissingPluginOrOneOfAnotherVersionIsAValidationErrorWithItsLine() throws {
