@@ -137,7 +137,7 @@ import TokenctlModel
         #expect(try pass.helperSecret("apps/web")?.hasPrefix("tkc_") == true)
         let read = try pass.workspace.run(["secret", "get", "-f", "DIR", "apps/web"], environment: pass.environment)
         #expect(read.status != 0 && read.stdout.isEmpty, "a write-only store is never read: \(read.stderr)")
-        pass.write(tokens: [])
+        pass.write(tokens: [], command: logging, readable: false)
         let retired = try pass.apply(at: 60, flags: ["--allow-mass-retirement"])
         #expect(try pass.helperKeys().isEmpty, "write-only stores are still erased by tokenctl's records: \(retired.stdout)\(retired.stderr)")
         let actions = try String(contentsOfFile: pass.workspace.root + "/actions", encoding: .utf8).split(separator: "\n")
