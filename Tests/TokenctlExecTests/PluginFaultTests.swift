@@ -139,7 +139,7 @@ import TokenctlStandardDrivers
     @Test func anIssuedSecretInAnotherEntrysErrorIsMasked() async throws {
         let secret = "s3cr3t-" + UUID().uuidString
         let issuer = try Self.issuer(Self.plugin(#"""
-            printf '{"apiVersion":"tokenctl.io/plugin/v1","results":[{"credentialID":"c0","secret":"\#(secret)"},{"error":"conflict with \#(secret)"},{"credentialID":"c2","secret":"x","hint":"hint \#(secret)"}]}'
+            printf '{"apiVersion":"tokenctl.io/plugin/v1","results":[{"credentialID":"c0","secret":"\#(secret)"},{"error":"conflict with \#(secret)"},{"credentialID":"c2","secret":"\#(secret)x","hint":"hint \#(secret)x"}]}'
             """#))
         let results = await issuer.issueEach(Self.requests, now: Self.now)
         let shown = Self.failures(results).joined() + results.compactMap { try? $0.get() }.map(\.hint).joined()
