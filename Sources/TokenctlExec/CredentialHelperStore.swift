@@ -85,8 +85,7 @@ package struct CredentialHelperStore: SecretStore {
         var detail = what
         if let output {
             let shown = output.stderr.isEmpty && showStdout ? output.stdout : output.stderr
-            let said = String(decoding: shown.prefix(2048), as: UTF8.self)
-                .split(whereSeparator: \.isNewline).prefix(10).map { SecretMask.line(String($0), hiding: known) }.joined(separator: " | ")
+            let said = SecretMask.excerpt(shown, maxBytes: 2048, maxLines: 10, hiding: known)
             detail += " (exit status \(output.status)\(said.isEmpty ? "" : ": " + said))"
         }
         return StoreError.io(path: "exec store '\(name)'", detail: detail)

@@ -148,34 +148,9 @@ package struct ExecIssuer: CredentialIssuer {
         } catch {
             throw PluginFailure(issuer: name, "failed \(operation): \(error)")
         }
-        let said = stderrExcerpt(output.stderr, also: request.secret.map { [$0] } ?? [])
-        guard output.status == 0 else {
-            throw PluginFailure(issuer: name, "failed \(operation) with exit status \(output.status)" + (said.isEmpty ? "" : ": " + said))
+        return try PluginProtocol.response(output, to: operation, as: Response.self, hiding: Array(secrets.values) + (request.secret.map { [$0] } ?? [])) {
+            PluginFailure(issuer: name, $0)
         }
-        guard let version = try? JSONDecoder().decode(VersionProbe.self, from: Data(output.stdout)) else {
-            throw PluginFailure(issuer: name, "answered \(operation) with something that is not a JSON object "
-                                + "(\(output.stdout.count) bytes on stdout)" + (said.isEmpty ? "" : "; it said: " + said))
-        }
-        guard version.apiVersion == PluginProtocol.apiVersion else {
-            throw PluginFailure(issuer: name, "speaks \(version.apiVersion.map { "'\(mask($0))'" } ?? "no apiVersion"), "
-                                + "but this tokenctl speaks '\(PluginProtocol.apiVersion)'; update the plugin or tokenctl")
-        }
-        do {
-            return try JSONDecoder().decode(Response.self, from: Data(output.stdout))
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw PluginFailure(issuer: name, "answered \(operation) without the field '\(key.stringValue)'")
-        } catch {
-            throw PluginFailure(issuer: name, "answered \(operation) with a response of the wrong shape (expected the "
-                                + "\(operation) response of docs/plugins.md)")
-        }
-    }
-
-    private struct VersionProbe: Decodable { var apiVersion: String? }
-
-    /// What the plugin said on stderr, with every known secret and anything that looks like one masked.
-    func stderrExcerpt(_ bytes: [UInt8], also known: [String] = []) -> String {
-        let text = String(decoding: bytes.prefix(4096), as: UTF8.self)
-        return text.split(whereSeparator: \.isNewline).prefix(20).map { mask(String($0), also: known) }.joined(separator: " | ")
     }
 
     /// `text` with the resolved `exec.secrets`, the `known` secrets of the run, and secret-looking words replaced by
@@ -185,8 +160,14 @@ package struct ExecIssuer: CredentialIssuer {
     }
 }
 
-/// Masks what looks like a secret in a line a plugin printed.
+/// Masks what looks like a secret in what a plugin printed.
 enum SecretMask {
+    /// The first `maxLines` lines of the first `maxBytes` bytes, each masked as `line(_:hiding:)` does, joined by ` | `.
+    static func excerpt(_ bytes: [UInt8], maxBytes: Int = 4096, maxLines: Int = 20, hiding known: [String] = []) -> String {
+        String(decoding: bytes.prefix(maxBytes), as: UTF8.self).split(whereSeparator: \.isNewline).prefix(maxLines)
+            .map { line(String($0), hiding: known) }.joined(separator: " | ")
+    }
+
     /// The line with every `known` secret and every word that looks like one replaced by `(sensitive)`; a line that
     /// still looks like it holds a credential (`PASSWORD=…`) is withheld whole.
     static func line(_ line: String, hiding known: [String] = []) -> String {

@@ -90,18 +90,8 @@ enum Handshake {
         case .failure(let error): throw failure("failed its capabilities handshake: \(error)")
         case .success(let result): output = result
         }
-        guard output.status == 0 else { throw failure("failed its capabilities handshake with exit status \(output.status)") }
-        struct Probe: Decodable { var apiVersion: String? }
-        guard let probe = try? JSONDecoder().decode(Probe.self, from: Data(output.stdout)) else {
-            throw failure("answered its capabilities handshake with something that is not a JSON object")
-        }
-        guard probe.apiVersion == PluginProtocol.apiVersion else {
-            throw failure("speaks \(probe.apiVersion.map { "'\(SecretMask.line($0))'" } ?? "no apiVersion"), but this tokenctl speaks "
-                          + "'\(PluginProtocol.apiVersion)'; update the plugin or tokenctl")
-        }
-        guard var capabilities = try? JSONDecoder().decode(PluginProtocol.Capabilities.self, from: Data(output.stdout)) else {
-            throw failure("answered its capabilities handshake without 'operations' (a list such as [\"issue\", \"revoke\"])")
-        }
+        var capabilities = try PluginProtocol.response(output, to: "its capabilities handshake", as: PluginProtocol.Capabilities.self,
+                                                       hiding: [], failure: failure)
         // Operations of a later minor version are left out, not refused: a newer plugin still serves this tokenctl.
         capabilities.operations = capabilities.operations.filter { PluginProtocol.Operation(rawValue: $0) != nil }
         guard capabilities.operations.contains("issue"), capabilities.operations.contains("revoke") else {

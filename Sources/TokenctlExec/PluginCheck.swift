@@ -142,19 +142,23 @@ extension PluginCheck {
             let known = manifests.issuers.keys.sorted()
             throw SetupError(description: "no issuer '\(name)' in the manifests" + (known.isEmpty ? "" : " (they define \(known.joined(separator: ", ")))"))
         }
-        guard let settings = issuer.driver.settings(as: ExecSettings.self) else {
+        guard issuer.driver.settings(as: ExecSettings.self) != nil else {
             throw SetupError(description: "issuer '\(name)' is of type \(issuer.driver.type); plugin check drives exec issuers")
         }
+        // Opened as apply opens it; an exec issuer reads no key, so the context resolves none.
         let context = DriverContext(stateDirectory: "", mode: .readOnly, environment: environment,
                                     resolveKey: { (_, _) throws(StoreError) -> [UInt8] in [] })
-        var secrets: [String: String] = [:]
+        let driver: any CredentialIssuer
         do {
-            for (key, reference) in settings.secrets { secrets[key] = try context.value(of: reference, what: "exec.secrets.\(key)") }
+            driver = try ExecIssuerKind().make(issuer, context: context)
         } catch {
-            throw SetupError(description: "issuer '\(name)': \(error)")
+            throw SetupError(description: "\(error)")
+        }
+        guard let execIssuer = driver as? ExecIssuer else {
+            throw SetupError(description: "issuer '\(name)' did not open as an exec issuer")
         }
         let scopes = scopes.isEmpty ? manifests.tokens.first { $0.issuer == name }?.scopes ?? [] : scopes
-        self.init(issuer: ExecIssuer(name: name, settings: settings, secrets: secrets, environment: environment), scopes: scopes)
+        self.init(issuer: execIssuer, scopes: scopes)
     }
 
     /// The plugin's command line, for the report's heading.

@@ -102,6 +102,37 @@ package enum PluginProtocol {
     }
 }
 
+extension PluginProtocol {
+    /// Only the version of a response, read before the rest.
+    private struct VersionProbe: Decodable { var apiVersion: String? }
+
+    /// The response of one run to `operation`, checked: exit status 0, a JSON object, this `apiVersion`, the fields the
+    /// operation answers with. Every failure is `failure(detail)`, with what the plugin said on stderr masked (`known`
+    /// secrets and anything that looks like one).
+    static func response<Response: Decodable>(_ output: PluginProcess.Output, to operation: String, as: Response.Type,
+                                              hiding known: [String], failure: (String) -> PluginFailure) throws(PluginFailure) -> Response {
+        let said = SecretMask.excerpt(output.stderr, hiding: known)
+        guard output.status == 0 else {
+            throw failure("failed \(operation) with exit status \(output.status)" + (said.isEmpty ? "" : ": " + said))
+        }
+        guard let version = try? JSONDecoder().decode(VersionProbe.self, from: Data(output.stdout)) else {
+            throw failure("answered \(operation) with something that is not a JSON object "
+                          + "(\(output.stdout.count) bytes on stdout)" + (said.isEmpty ? "" : "; it said: " + said))
+        }
+        guard version.apiVersion == apiVersion else {
+            throw failure("speaks \(version.apiVersion.map { "'\(SecretMask.line($0, hiding: known))'" } ?? "no apiVersion"), "
+                          + "but this tokenctl speaks '\(apiVersion)'; update the plugin or tokenctl")
+        }
+        do {
+            return try JSONDecoder().decode(Response.self, from: Data(output.stdout))
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw failure("answered \(operation) without the field '\(key.stringValue)'")
+        } catch {
+            throw failure("answered \(operation) with a response of the wrong shape (expected the \(operation) response of docs/plugins.md)")
+        }
+    }
+}
+
 /// A JSON value: an exec issuer's `config`, passed to the plugin as written.
 package indirect enum JSONValue: Hashable, Sendable, Encodable {
     case string(String)
