@@ -197,7 +197,8 @@ let package = Package(
         ),
         .executableTarget(name: "ApplyBenchmark", dependencies: ["BenchmarkSupport"], path: "Benchmarks/ApplyBenchmark"),
         .testTarget(name: "TokenctlModelTests", dependencies: ["TokenctlModel"]),
-        .testTarget(name: "TokenctlControllerTests", dependencies: ["TokenctlController", "TokenctlPlanner", "TokenctlModel"]),
+        .testTarget(name: "TokenctlControllerTests", dependencies: ["TokenctlController", "TokenctlPlanner", "TokenctlModel",
+                                                                .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(
             name: "TokenctlIssuerAndStoreTests",
             dependencies: [

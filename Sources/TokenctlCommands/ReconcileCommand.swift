@@ -59,6 +59,9 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Flag(help: "With --listen: also answer POST /introspect (RFC 7662) for the builtin issuer's tokens.")
     var serveIntrospection = false
 
+    @Flag(help: "With --listen: also export tokenctl_token_expiration_timestamp_seconds, one series per token (namespace, name); size your Prometheus for it.")
+    var metricsPerToken = false
+
     @OptionGroup var limits: ServerLimitOptions
 
     @OptionGroup var logging: LoggingOptions
@@ -70,6 +73,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         if !watch && (listen != nil || serveIntrospection) {
             throw ValidationError("--listen and --serve-introspection need --watch (for the builtin issuer alone, use tokenctl serve).")
         }
+        if metricsPerToken && listen == nil { throw ValidationError("--metrics-per-token needs --listen HOST:PORT.") }
         if serveIntrospection && listen == nil { throw ValidationError("--serve-introspection needs --listen HOST:PORT.") }
         if let listen { _ = try ListenAddress(parsing: listen) }
     }
@@ -101,7 +105,7 @@ struct ReconcileCommand: AsyncParsableCommand {
                             at: 0)
         }
         services.append(WatchService(pass: { await pass.run($0) }, schedule: WakeSchedule(interval: seconds), health: health,
-                                     metrics: ControllerMetrics(), logger: logger, onPass: { statusFile.write($0) }))
+                                     metrics: ControllerMetrics(perToken: metricsPerToken), logger: logger, onPass: { statusFile.write($0) }))
         logger.notice("controller started", metadata: ["manifests": "\(manifests.paths)", "state": "\(directory)", "interval": "\(interval)"])
         try await ControllerRunner.run(services, logger: logger)
         await pass.resign()

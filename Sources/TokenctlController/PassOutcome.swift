@@ -35,12 +35,18 @@ package struct PassOutcome: Sendable {
         package var action: PlanAction
         /// Why it failed, or nil when it succeeded.
         package var failure: String?
+        /// The Issuer it went to, when known.
+        package var issuer: String?
+        /// Its token's owner, when the token is in the manifests.
+        package var owner: String?
 
         /// Creates a change record.
-        package init(key: String, action: PlanAction, failure: String?) {
+        package init(key: String, action: PlanAction, failure: String?, issuer: String? = nil, owner: String? = nil) {
             self.key = key
             self.action = action
             self.failure = failure
+            self.issuer = issuer
+            self.owner = owner
         }
     }
 
@@ -68,11 +74,14 @@ package struct PassOutcome: Sendable {
     package var standbyFor: String?
     /// Set when the pass acted on nothing because its plan would retire more tokens than allowed: how many.
     package var heldRetirements: Int?
+    /// Ghost credentials (at an issuer, unknown to the state) by issuer, when the pass asked issuers for their
+    /// inventories; nil when it did not.
+    package var ghosts: [String: Int]?
 
     /// Creates an outcome.
     package init(result: Result, stateReachable: Bool, error: String? = nil, manifestsValid: Bool = true, manifestErrors: Int = 0,
                 changes: [Change] = [], plannedKeys: Set<String> = [], deferredCount: Int = 0, nextDueAt: Timestamp? = nil,
-                fleet: FleetSnapshot? = nil) {
+                fleet: FleetSnapshot? = nil, ghosts: [String: Int]? = nil) {
         self.result = result
         self.stateReachable = stateReachable
         self.error = error
@@ -83,6 +92,7 @@ package struct PassOutcome: Sendable {
         self.deferredCount = deferredCount
         self.nextDueAt = nextDueAt
         self.fleet = fleet
+        self.ghosts = ghosts
     }
 
     /// A pass of a replica on standby: another replica leads; try again at `retryAt`.
@@ -95,52 +105,5 @@ package struct PassOutcome: Sendable {
     /// A pass that could not reach the state.
     package static func unreachable(_ error: String, manifestsValid: Bool = true, manifestErrors: Int = 0) -> PassOutcome {
         PassOutcome(result: .failed, stateReachable: false, error: error, manifestsValid: manifestsValid, manifestErrors: manifestErrors)
-    }
-}
-
-/// Counts over the managed tokens, for metrics: bounded labels only (issuer and health, never token names).
-package struct FleetSnapshot: Sendable, Equatable {
-    /// Tokens by issuer name and health.
-    package var tokensByIssuerAndHealth: [IssuerHealth: Int]
-    /// Seconds until the earliest expiry of an active credential; nil when none expires.
-    package var secondsUntilEarliestExpiry: Int64?
-    /// Tokens whose active credential was last used (or, never used, issued) longer ago than the unused threshold.
-    package var unusedTokens: Int
-
-    /// An issuer and a health, the labels of the token gauge.
-    package struct IssuerHealth: Hashable, Sendable {
-        /// The Issuer's name.
-        package var issuer: String
-        /// The health.
-        package var health: TokenStatus.Health
-    }
-
-    /// Counts the rows of `tokenctl status`.
-    package init(rows: [TokenStatus.Row], now: Timestamp, unusedAfter: TokenDuration = TokenDuration(seconds: 30 * 86_400)) {
-        var counts: [IssuerHealth: Int] = [:]
-        var earliest: Int64?
-        var unused = 0
-        for row in rows {
-            counts[IssuerHealth(issuer: row.issuer, health: row.health), default: 0] += 1
-            if let expiresAt = row.expiresAt {
-                let left = expiresAt.secondsSinceEpoch - now.secondsSinceEpoch
-                earliest = min(earliest ?? left, left)
-            }
-            if UnusedTokens.isUnused(row, now: now, threshold: unusedAfter) { unused += 1 }
-        }
-        tokensByIssuerAndHealth = counts
-        secondsUntilEarliestExpiry = earliest
-        unusedTokens = unused
-    }
-}
-
-/// Which tokens count as unused: the rule shared by `status --unused` and the unused-token metric.
-package enum UnusedTokens {
-    /// Whether a token with an active credential has gone unused for `threshold`: its last use (of any version),
-    /// or when it was never used, its first issue, lies further back. A token issued yesterday is not unused, only
-    /// new; a token rotated weekly but never used is unused after 30 days.
-    package static func isUnused(_ row: TokenStatus.Row, now: Timestamp, threshold: TokenDuration) -> Bool {
-        guard row.version != nil, let since = row.lastUsedAt ?? row.managedSince ?? row.issuedAt else { return false }
-        return now.secondsSinceEpoch - since.secondsSinceEpoch >= threshold.seconds
     }
 }

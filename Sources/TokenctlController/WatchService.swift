@@ -56,7 +56,7 @@ package struct WatchService: Service {
             let ended = clock()
             Self.update(&retries, with: outcome, now: now)
             health.record(outcome, retries: retries, at: ended)
-            metrics.record(outcome, duration: ended - started, needingAttention: retries.entries.count, at: ended)
+            metrics.record(outcome, duration: ended - started, retries: retries, ready: health.readiness(at: ended).ready, at: ended)
             onPass(retries)
             log(outcome, duration: ended - started, retries: retries)
 

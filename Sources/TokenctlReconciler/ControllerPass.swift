@@ -238,8 +238,10 @@ package actor ControllerPass {
         case .cancelled, .done:
             break
         }
+        let owners = Dictionary(desired.tokens.map { ($0.id, $0.owner) }, uniquingKeysWith: { first, _ in first })
         let changes = (result.report?.outcomes ?? []).map {
-            PassOutcome.Change(key: RetryBook.key(of: $0.change), action: $0.change.action, failure: $0.failure?.description)
+            PassOutcome.Change(key: RetryBook.key(of: $0.change), action: $0.change.action, failure: $0.failure?.description,
+                               issuer: $0.change.issuer, owner: $0.change.token.flatMap { owners[$0] })
         }
         let after = result.state
         let nextDue = result.report == nil ? result.plan?.nextDueAt : Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
@@ -248,6 +250,15 @@ package actor ControllerPass {
             + holds.keys.sorted().prefix(5).map(\.description).joined(separator: ", ")
         return PassOutcome(result: changes.contains { $0.failure != nil } || held != nil ? .partial : .success, stateReachable: true,
                            error: held, changes: changes, plannedKeys: Set((result.plan?.changes ?? []).map(RetryBook.key(of:))),
-                           deferredCount: result.deferred.count, nextDueAt: nextDue, fleet: FleetSnapshot(rows: rows, now: now))
+                           deferredCount: result.deferred.count, nextDueAt: nextDue,
+                           fleet: FleetSnapshot(rows: rows, now: now, desired: desired, held: Set(holds.keys)),
+                           ghosts: refresh ? Self.ghosts(in: result.plan, issuers: desired.issuers.keys) : nil)
+    }
+
+    /// Ghosts the plan reports, by issuer; every inventoried issuer is present, with zero when it has none.
+    private static func ghosts(in plan: Plan?, issuers: Dictionary<String, Issuer>.Keys) -> [String: Int] {
+        var counts = Dictionary(uniqueKeysWithValues: issuers.map { ($0, 0) })
+        for change in plan?.changes ?? [] where change.action == .ghost { counts[change.issuer, default: 0] += 1 }
+        return counts
     }
 }

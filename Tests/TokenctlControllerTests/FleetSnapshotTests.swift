@@ -105,3 +105,41 @@ import TokenctlPlanner
         #expect(!UnusedTokens.isUnused(row("a"), now: now, threshold: thirtyDays))
     }
 }
+
+@Suite struct ExpiryOutlookTests {
+    let now = ts(1_000 * day)
+    let location = SourceLocation(file: "t.yaml", line: 1, column: 1)
+
+    func token(_ name: String, lifespan: Lifespan, exceptionExpires: Timestamp?) -> Token {
+        Token(id: TokenID(namespace: "default", name: name), owner: "team", metadata: ResourceMetadata(name: name, location: location),
+              issuer: "builtin", scopes: ["read"], lifespan: lifespan, rotation: Token.Rotation(every: nil, overlap: TokenDuration(seconds: 0)),
+              deliverTo: [],
+              exception: exceptionExpires.map { Token.Exception(reason: "legacy", approvedBy: "sec", ticket: "SEC-1", expires: $0,
+                                                                 expiresText: "\($0)", location: location) },
+              locations: Token.Locations(issuer: location, lifespan: location, rotationEvery: nil, scopes: [location], owner: location))
+    }
+
+    @Test func aPermanentTokensExceptionIsItsExpiryAndNothingRotatesIt() {
+        let desired = ManifestSet(tokens: [token("forever", lifespan: .never, exceptionExpires: now + secs(2 * day))])
+        let fleet = FleetSnapshot(rows: [row("forever")], now: now, desired: desired)
+        #expect(fleet.expiring[.init(issuer: "builtin", within: .days3, rotation: .none)] == 1)
+        #expect(fleet.expiring[.init(issuer: "builtin", within: .day1, rotation: .none)] == nil)
+        #expect(fleet.expiries.map(\.expiresAt) == [now + secs(2 * day)])
+        // Without the manifests there is nothing to know: a permanent token has no credential expiry.
+        #expect(FleetSnapshot(rows: [row("forever")], now: now).expiring.isEmpty)
+    }
+
+    @Test func aTokenHeldByPolicyIsNotRotatedInTime() {
+        let rows = [row("held", expiresAt: now + secs(day), nextRotationAt: now + secs(3_600))]
+        #expect(FleetSnapshot(rows: rows, now: now).expiring[.init(issuer: "builtin", within: .day1, rotation: .scheduled)] == 1)
+        let held = FleetSnapshot(rows: rows, now: now, held: [TokenID(namespace: "default", name: "held")])
+        #expect(held.expiring[.init(issuer: "builtin", within: .day1, rotation: .none)] == 1)
+        #expect(held.expiring[.init(issuer: "builtin", within: .day1, rotation: .scheduled)] == nil)
+    }
+
+    @Test func aTokenWithoutACredentialHasNoExpiry() {
+        let fleet = FleetSnapshot(rows: [row("new", version: nil, expiresAt: nil, health: .needsAttention)], now: now)
+        #expect(fleet.expiring.isEmpty)
+        #expect(fleet.expiries.isEmpty)
+    }
+}

@@ -11,8 +11,9 @@ let day: Int64 = 86_400
 
 /// A status row with only the fields a test cares about.
 func row(_ name: String, issuer: String = "builtin", version: Int? = 1, issuedAt: Timestamp? = nil, expiresAt: Timestamp? = nil,
-         lastUsedAt: Timestamp? = nil, managedSince: Timestamp? = nil, health: TokenStatus.Health = .ok) -> TokenStatus.Row {
+         lastUsedAt: Timestamp? = nil, managedSince: Timestamp? = nil, health: TokenStatus.Health = .ok,
+         nextRotationAt: Timestamp? = nil) -> TokenStatus.Row {
     TokenStatus.Row(token: TokenID(namespace: "default", name: name), owner: "team", issuer: issuer, version: version, issuedAt: issuedAt,
-                    ageSeconds: nil, expiresAt: expiresAt, nextRotationAt: nil, lastUsedAt: lastUsedAt, managedSince: managedSince,
+                    ageSeconds: nil, expiresAt: expiresAt, nextRotationAt: nextRotationAt, lastUsedAt: lastUsedAt, managedSince: managedSince,
                     health: health, note: "")
 }
