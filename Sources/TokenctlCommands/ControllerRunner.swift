@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import TokenctlController
 import TokenctlHTTP
 
 /// Runs long-running services in one ServiceGroup: SIGTERM or SIGINT shut down gracefully (the pass in
@@ -13,7 +14,8 @@ enum ControllerRunner {
     /// Sends swift-metrics to a Prometheus registry (once per process) and returns the registry.
     static func bootstrapMetrics() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(DescribedMetricsFactory(registry: registry,
+                                                        help: ControllerMetrics.help.merging(HTTPEndpoint.metricHelp) { first, _ in first }))
         return registry
     }
 

@@ -22,10 +22,33 @@ import TokenctlPlanner
 /// | `tokenctl_earliest_expiry_seconds` | gauge (+Inf when nothing expires) | |
 /// | `tokenctl_manifests_valid`, `tokenctl_manifest_errors` | gauges | |
 /// | `tokenctl_state_reachable`, `tokenctl_last_success_timestamp_seconds`, `tokenctl_ready` | gauges | |
-/// | `tokenctl_leader` | gauge: 1 when this replica acts, 0 on standby (shared state) | |
+/// | `tokenctl_leader` | gauge: 1 when this replica acts, 0 on standby (shared state) or after a failed pass | |
 /// | `tokenctl_retirements_held` | gauge: tokens a held plan would retire (retirement guard), 0 when none is held | |
 /// | `tokenctl_token_expiration_timestamp_seconds` | gauge, opt-in (`--metrics-per-token`) | `namespace`, `name`, `issuer`, `rotation` |
 package final class ControllerMetrics: Sendable {
+    /// Each metric's `# HELP` text.
+    package static let help: [String: String] = [
+        "tokenctl_reconcile_passes_total": "Reconcile passes by result (success, partial: some changes failed, failed: the pass could not run).",
+        "tokenctl_reconcile_pass_duration_seconds": "How long reconcile passes take.",
+        "tokenctl_changes_total": "Planned changes applied, by action and result.",
+        "tokenctl_credentials_issued_total": "Credentials issued (first issues and rotations) by issuer and owner; owners past the cap count as _other.",
+        "tokenctl_tokens": "Managed tokens by issuer and health.",
+        "tokenctl_tokens_expiring": "Tokens whose credential (a permanent token: its exception) expires within the horizon, expired ones included, "
+            + "by issuer and whether a rotation replaces it in time.",
+        "tokenctl_failing_changes": "Changes that keep failing and are retried, by action and how long they have failed at least.",
+        "tokenctl_ghosts": "Credentials at an issuer that the state does not know (read with --refresh).",
+        "tokenctl_tokens_needing_attention": "Tokens whose changes keep failing.",
+        "tokenctl_tokens_unused": "Tokens whose credentials have not been used for 30 days.",
+        "tokenctl_earliest_expiry_seconds": "Seconds until the earliest expiry of an active credential (+Inf when none expires).",
+        "tokenctl_manifests_valid": "1 when the manifests read last were valid; 0 when the last valid set stays in force.",
+        "tokenctl_manifest_errors": "Errors and policy violations in the manifests read last.",
+        "tokenctl_state_reachable": "1 when the last pass could open, lock and read the state.",
+        "tokenctl_last_success_timestamp_seconds": "When the last pass that reached the state ended (Unix time).",
+        "tokenctl_ready": "1 when /readyz answers 200.",
+        "tokenctl_leader": "1 when this replica holds the lease and acts; 0 on standby or after a failed pass.",
+        "tokenctl_retirements_held": "Tokens a plan held by the retirement guard would retire; 0 when none is held.",
+        "tokenctl_token_expiration_timestamp_seconds": "When each token's credential (a permanent token: its exception) expires (Unix time).",
+    ]
     /// How many owners get their own `owner` label on the issue counter; later ones share `_other`.
     package static let ownerLabelCap = 100
     /// The `failing_for` buckets of `tokenctl_failing_changes`, in seconds.
@@ -119,7 +142,8 @@ package final class ControllerMetrics: Sendable {
         stateReachable.record(outcome.stateReachable ? 1 : 0)
         if outcome.stateReachable { retirementsHeld.record(outcome.heldRetirements ?? 0) }
         if outcome.result != .failed { lastSuccess.record(now) }
-        if outcome.result != .failed { leader.record(outcome.standbyFor == nil ? 1 : 0) }
+        // A failed pass gives up the lease, so only a replica whose pass ran and did not stand by acts.
+        leader.record(outcome.result != .failed && outcome.standbyFor == nil ? 1 : 0)
         if let fleet = outcome.fleet { record(fleet) }
         if let ghosts = outcome.ghosts { record(ghosts: ghosts) }
     }

@@ -73,6 +73,9 @@ package enum HTTPEndpoint {
         )
     }
 
+    /// The `# HELP` text of the metrics the endpoint itself records.
+    package static let metricHelp = ["tokenctl_introspection_requests_total": "Introspection requests answered, by result."]
+
     /// The routes, without a server: what `service` serves, and what the in-process tests call.
     package static func router(registry: PrometheusCollectorRegistry, readiness: @escaping @Sendable () -> (ready: Bool, reason: String),
                               introspection: Introspection?) -> Router<BasicRequestContext> {

@@ -96,27 +96,6 @@ public final class RedisTestServer: Sendable {
 
     static func spawn(_ program: String, _ arguments: [String], output: String, environment: [String: String] = [:],
                       errorsToo: Bool = false) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        if errorsToo {
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        }
-        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let argv = ([program] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, program, &actions, nil, argv, envp) == 0 else {
-            throw PostgresTestCluster.ClusterError(description: "cannot run \(program); install it (apt-get install redis-server)")
-        }
-        return pid
+        try ChildProcess.spawn(program, arguments, output: output, environment: environment, errorsToo: errorsToo, package: "redis-server")
     }
 }
