@@ -9,7 +9,7 @@ package struct Tokenctl: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Validate.self, PlanCommand.self, ApplyCommand.self, ReconcileCommand.self, ShowCommand.self, StatusCommand.self, ForecastCommand.self, RotateCommand.self,
                       VerifyCommand.self, ServeCommand.self, SecretCommand.self, ExecCommand.self, AuditCommand.self,
-                      StateCommand.self, RekeyCommand.self, PluginCommand.self]
+                      StateCommand.self, RekeyCommand.self, PluginCommand.self, NoticesCommand.self]
     )
 
     package init() {}

@@ -46,14 +46,8 @@ package struct FleetSnapshot: Sendable, Equatable {
         package static func < (lhs: Horizon, rhs: Horizon) -> Bool { lhs.seconds < rhs.seconds }
     }
 
-    /// Whether an automatic rotation will replace a credential before it expires: the `rotation` label.
-    package enum Replacement: String, Sendable, CaseIterable {
-        /// A rotation falls due before the expiry.
-        case scheduled
-        /// Nothing will replace it in time: a permanent token's exception, a token held by policy, no rotation due
-        /// before the expiry.
-        case none
-    }
+    /// Whether a rotation replaces a credential in time: the `rotation` label.
+    package typealias Replacement = ExpiryOutlook.Replacement
 
     /// The labels of one expiry gauge.
     package struct ExpiryBucket: Hashable, Sendable {
@@ -66,30 +60,16 @@ package struct FleetSnapshot: Sendable, Equatable {
     }
 
     /// One token's expiry, for the per-token gauge.
-    package struct TokenExpiry: Hashable, Sendable {
-        /// The token.
-        package var token: TokenID
-        /// Its issuer.
-        package var issuer: String
-        /// When its credential, or its permanent exception, expires.
-        package var expiresAt: Timestamp
-        /// Whether a rotation replaces it in time.
-        package var rotation: Replacement
-    }
+    package typealias TokenExpiry = ExpiryOutlook.Entry
 
     /// Counts the rows of `tokenctl status`. `desired` supplies permanent tokens' exception expiries; `held` are the
     /// tokens a policy violation keeps from getting a new credential.
     package init(rows: [TokenStatus.Row], now: Timestamp, desired: ManifestSet? = nil, held: Set<TokenID> = [],
                  unusedAfter: TokenDuration = TokenDuration(seconds: 30 * 86_400)) {
-        var exceptionExpiries: [TokenID: Timestamp] = [:]
-        for token in desired?.tokens ?? [] where token.lifespan == .never {
-            if let exception = token.exception { exceptionExpiries[token.id] = exception.expires }
-        }
         var counts: [IssuerHealth: Int] = [:]
         var earliest: Int64?
         var unused = 0
         var expiring: [ExpiryBucket: Int] = [:]
-        var expiries: [TokenExpiry] = []
         for row in rows {
             counts[IssuerHealth(issuer: row.issuer, health: row.health), default: 0] += 1
             if let expiresAt = row.expiresAt {
@@ -97,19 +77,12 @@ package struct FleetSnapshot: Sendable, Equatable {
                 earliest = min(earliest ?? left, left)
             }
             if UnusedTokens.isUnused(row, now: now, threshold: unusedAfter) { unused += 1 }
-            guard row.version != nil, let expiresAt = row.expiresAt ?? exceptionExpiries[row.token] else { continue }
-            let rotation: Replacement
-            if row.expiresAt == nil || held.contains(row.token) {
-                rotation = .none
-            } else if let next = row.nextRotationAt, next < expiresAt {
-                rotation = .scheduled
-            } else {
-                rotation = .none
-            }
-            expiries.append(TokenExpiry(token: row.token, issuer: row.issuer, expiresAt: expiresAt, rotation: rotation))
-            let left = expiresAt.secondsSinceEpoch - now.secondsSinceEpoch
+        }
+        let expiries = ExpiryOutlook.entries(rows: rows, desired: desired, held: held)
+        for expiry in expiries {
+            let left = expiry.expiresAt.secondsSinceEpoch - now.secondsSinceEpoch
             for horizon in Horizon.allCases where left <= horizon.seconds {
-                expiring[ExpiryBucket(issuer: row.issuer, within: horizon, rotation: rotation), default: 0] += 1
+                expiring[ExpiryBucket(issuer: expiry.issuer, within: horizon, rotation: expiry.rotation), default: 0] += 1
             }
         }
         tokensByIssuerAndHealth = counts
@@ -117,16 +90,5 @@ package struct FleetSnapshot: Sendable, Equatable {
         unusedTokens = unused
         self.expiring = expiring
         self.expiries = expiries
-    }
-}
-
-/// Which tokens count as unused: the rule shared by `status --unused` and the unused-token metric.
-package enum UnusedTokens {
-    /// Whether a token with an active credential has gone unused for `threshold`: its last use (of any version),
-    /// or when it was never used, its first issue, lies further back. A token issued yesterday is not unused, only
-    /// new; a token rotated weekly but never used is unused after 30 days.
-    package static func isUnused(_ row: TokenStatus.Row, now: Timestamp, threshold: TokenDuration) -> Bool {
-        guard row.version != nil, let since = row.lastUsedAt ?? row.managedSince ?? row.issuedAt else { return false }
-        return now.secondsSinceEpoch - since.secondsSinceEpoch >= threshold.seconds
     }
 }

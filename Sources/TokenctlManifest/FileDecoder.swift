@@ -7,6 +7,7 @@ enum DecodedResource: Sendable {
     case issuer(Issuer)
     case store(Store)
     case policy(Policy)
+    case notifier(Notifier)
 }
 
 /// The resources of one file, by kind.
@@ -15,6 +16,7 @@ struct DecodedResources: Sendable {
     var issuers: [Issuer] = []
     var stores: [Store] = []
     var policies: [Policy] = []
+    var notifiers: [Notifier] = []
 
     mutating func append(_ resource: consuming DecodedResource) {
         switch consume resource {
@@ -22,6 +24,7 @@ struct DecodedResources: Sendable {
         case .issuer(let issuer): issuers.append(issuer)
         case .store(let store): stores.append(store)
         case .policy(let policy): policies.append(policy)
+        case .notifier(let notifier): notifiers.append(notifier)
         }
     }
 }
@@ -216,6 +219,7 @@ final class FileDecoder {
             case "Token": spec = try decodeTokenSpec(specFirst, metadata: metadata)
             case "Issuer": spec = try decodeIssuerSpec(specFirst, metadata: metadata)
             case "Store": spec = try decodeStoreSpec(specFirst, metadata: metadata)
+            case "Notifier": spec = try decodeNotifierSpec(specFirst, metadata: metadata)
             default: spec = try decodePolicySpec(specFirst, metadata: metadata)
             }
         }

@@ -7,7 +7,7 @@ package enum ManifestFields {
     /// The supported `apiVersion`.
     package static let apiVersion = "tokenctl/v1"
     /// The document kinds.
-    package static let kinds = ["Token", "Issuer", "Store", "Policy"]
+    package static let kinds = ["Token", "Issuer", "Store", "Policy", "Notifier"]
 
     /// Field names per object path, e.g. `Token.spec.rotation`.
     package static let table: [String: [String]] = [
@@ -24,6 +24,16 @@ package enum ManifestFields {
         "Store.spec": storeSpec,
         "Policy.spec": policySpec,
         "Policy.spec.scopes[]": scopeRule,
+        "Notifier.metadata": metadata,
+        "Notifier.spec": notifierSpec,
+        "Notifier.spec.selector": notifierSelector,
+        "Notifier.spec.events": notifierEvents,
+        "Notifier.spec.events.expiring": ["leadTimes"],
+        "Notifier.spec.events.failing": ["after"],
+        "Notifier.spec.events.unused": ["after"],
+        "Notifier.spec.events.ghost": [],
+        "Notifier.spec.events.policyViolation": [],
+        "Notifier.spec.events.rateLimited": [],
     ]
 
     static let document = ["apiVersion", "kind", "metadata", "spec"]
@@ -37,6 +47,9 @@ package enum ManifestFields {
     static let storeSpec = ["type"]
     static let policySpec = ["maxLifespan", "maxRotationEvery", "permanentTokens", "scopes"]
     static let scopeRule = ["owners", "allow"]
+    static let notifierSpec = ["url", "format", "signingKey", "selector", "events", "timeout"]
+    static let notifierSelector = ["owners", "namespaces"]
+    static let notifierEvents = ["expiring", "failing", "ghost", "unused", "policyViolation", "rateLimited"]
 
     /// The whole table: the format's own objects and the settings sections of the registry's kinds.
     package static func table(with registry: DriverRegistry) -> [String: [String]] {

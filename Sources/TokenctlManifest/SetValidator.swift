@@ -68,8 +68,10 @@ enum SetValidator {
             for issuer in resources.issuers where !excluded.contains(issuer.metadata.location) { set.issuers[issuer.metadata.name] = issuer }
             for store in resources.stores where !excluded.contains(store.metadata.location) { set.stores[store.metadata.name] = store }
             set.policies.append(contentsOf: resources.policies.filter { !excluded.contains($0.metadata.location) })
+            set.notifiers.append(contentsOf: resources.notifiers.filter { !excluded.contains($0.metadata.location) })
         }
         set.policies.sort { $0.metadata.name < $1.metadata.name }
+        set.notifiers.sort { $0.metadata.name < $1.metadata.name }
         registry.validate(set, into: &diagnostics)
     }
 

@@ -290,12 +290,16 @@ package struct ManifestSet: Sendable {
     package var stores: [String: Store]
     /// Policies, sorted by name.
     package var policies: [Policy]
+    /// Notifiers, sorted by name.
+    package var notifiers: [Notifier]
 
     /// Creates a manifest set.
-    package init(tokens: [Token] = [], issuers: [String: Issuer] = [:], stores: [String: Store] = [:], policies: [Policy] = []) {
+    package init(tokens: [Token] = [], issuers: [String: Issuer] = [:], stores: [String: Store] = [:], policies: [Policy] = [],
+                 notifiers: [Notifier] = []) {
         self.tokens = tokens
         self.issuers = issuers
         self.stores = stores
         self.policies = policies
+        self.notifiers = notifiers
     }
 }
