@@ -18,17 +18,17 @@ import TokenctlState
 /// process that was paused or cut off past its lease, while another took over, cannot write any more.
 /// Tables live in the URL's database: `tokenctl_meta`, `tokenctl_lock`, `tokenctl_token` (one JSON document per
 /// token), `tokenctl_audit` and `tokenctl_migrations` (forward-only, named; a newer state is refused).
-package actor PostgresStateStore: StateStore, AuditLogStore {
+package actor PostgresStateStore: StateStore, AuditLogStore, NoticeOutbox {
     /// The server and database, without the password.
     package nonisolated let location: String
     private let endpoint: PostgresEndpoint
-    private let logger: Logger
+    let logger: Logger
     private var connection: PostgresConnection?
     private var migrated = false
     /// The lease this store took, checked by every write.
     private var lease: (holder: String, host: String, processID: Int32, epoch: Int64)?
 
-    static let migrations = ["v1-initial", "v2-audit-anchor", "v3-settings"]
+    static let migrations = ["v1-initial", "v2-audit-anchor", "v3-settings", "v4-notice-outbox"]
 
     /// Opens (lazily: the first operation connects) the state at a `postgres://` URL.
     package init(url: String, logger: Logger = Logger(label: "tokenctl.state.postgres")) throws(StateError) {
@@ -97,7 +97,7 @@ package actor PostgresStateStore: StateStore, AuditLogStore {
     }
 
     /// Runs `body` on the connection, mapping driver errors; a lost connection is reopened by the next call.
-    private func run<T>(_ doing: String, _ body: (PostgresConnection) async throws -> T) async throws(StateError) -> T {
+    func run<T>(_ doing: String, _ body: (PostgresConnection) async throws -> T) async throws(StateError) -> T {
         await takeConnection()
         defer { giveBackConnection() }
         let connection = try await session()
@@ -157,6 +157,19 @@ package actor PostgresStateStore: StateStore, AuditLogStore {
                     for statement in [
                         "CREATE TABLE tokenctl_setting (key text PRIMARY KEY, value text NOT NULL)",
                         "INSERT INTO tokenctl_migrations (name) VALUES ('v3-settings')",
+                    ] {
+                        try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                }
+                if !applied.contains("v4-notice-outbox") {
+                    for statement in [
+                        """
+                        CREATE TABLE tokenctl_notice (notifier text NOT NULL, key text NOT NULL, body text NOT NULL, queued_at bigint NOT NULL,
+                                                      attempts int NOT NULL DEFAULT 0, next_attempt_at bigint NOT NULL, last_error text,
+                                                      sent_at bigint, PRIMARY KEY (notifier, key))
+                        """,
+                        "CREATE INDEX tokenctl_notice_pending ON tokenctl_notice (next_attempt_at) WHERE sent_at IS NULL",
+                        "INSERT INTO tokenctl_migrations (name) VALUES ('v4-notice-outbox')",
                     ] {
                         try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }

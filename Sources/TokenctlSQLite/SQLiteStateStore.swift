@@ -10,7 +10,7 @@ import TokenctlState
 /// let store = try SQLiteStateStore(directory: ".tokenctl", mode: .readWrite)
 /// let state = try await store.load()
 /// ```
-package final class SQLiteStateStore: StateStore, AuditLogStore {
+package final class SQLiteStateStore: StateStore, AuditLogStore, NoticeOutbox {
     /// How the database is opened.
     package enum Mode: Sendable {
         /// Read only; a missing database reads as empty state and nothing is created (for plan and status).
@@ -21,7 +21,7 @@ package final class SQLiteStateStore: StateStore, AuditLogStore {
 
     /// The database file.
     package let path: String
-    private let writer: (any DatabaseWriter)?
+    let writer: (any DatabaseWriter)?
 
     /// The file name inside the state directory.
     package static let fileName = "state.db"
@@ -107,6 +107,14 @@ package final class SQLiteStateStore: StateStore, AuditLogStore {
         migrator.registerMigration("v3-audit") { db in
             try db.execute(sql: """
                 CREATE TABLE audit (sequence INTEGER PRIMARY KEY NOT NULL, entry TEXT NOT NULL, previous_hash TEXT NOT NULL, hash TEXT NOT NULL);
+                """)
+        }
+        migrator.registerMigration("v4-notice-outbox") { db in
+            try db.execute(sql: """
+                CREATE TABLE notice (notifier TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, queued_at INTEGER NOT NULL,
+                                     attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL, last_error TEXT,
+                                     sent_at INTEGER, PRIMARY KEY (notifier, key)) WITHOUT ROWID;
+                CREATE INDEX notice_pending ON notice (next_attempt_at) WHERE sent_at IS NULL;
                 """)
         }
         return migrator

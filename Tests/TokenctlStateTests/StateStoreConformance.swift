@@ -6,7 +6,7 @@ import TokenctlState
 /// The behaviour every StateStore backend must have. Each backend's test file runs every `Check` with its own factory.
 struct StateStoreConformance {
     /// Makes a fresh, empty store.
-    let makeStore: @Sendable () async throws -> any StateStore & AuditLogStore
+    let makeStore: @Sendable () async throws -> any StateStore & AuditLogStore & NoticeOutbox
 
     static let now = Timestamp(secondsSinceEpoch: 1_796_040_000)  // 2026-11-30T12:00:00Z
 
@@ -114,6 +114,36 @@ struct StateStoreConformance {
         #expect(try await store.serial() == 0)
     }
 
+    func noticesAreQueuedOnceRetriedAndSentOnce() async throws {
+        let store = try await makeStore()
+        let at = { (seconds: Int64) in Timestamp(secondsSinceEpoch: Self.now.secondsSinceEpoch + seconds) }
+        let first = NoticeRecord(notifier: "security", key: "expiring/payments/a/1796400000/3d", body: #"{"event":"expiring"}"#, queuedAt: at(0))
+        let second = NoticeRecord(notifier: "security", key: "ghost/local/id-9", body: #"{"event":"ghost"}"#, queuedAt: at(1))
+        let otherNotifier = NoticeRecord(notifier: "payments", key: first.key, body: first.body, queuedAt: at(2))
+        #expect(try await store.queueNotices([first, second, otherNotifier]) == [first, second, otherNotifier])
+        // Queued again (a restart, another replica): nothing new.
+        #expect(try await store.queueNotices([first, second]).isEmpty)
+        #expect(try await store.pendingNotices(dueBy: at(10), limit: 10).map(\.id) == [first.id, second.id, otherNotifier.id])
+        #expect(try await store.pendingNotices(dueBy: at(10), limit: 2).count == 2)
+
+        try await store.noticesFailed([first.id], error: "receiver answered 503", nextAttemptAt: at(60))
+        try await store.noticesFailed([first.id], error: "receiver answered 429", nextAttemptAt: at(120))
+        #expect(try await store.pendingNotices(dueBy: at(100), limit: 10).map(\.id) == [second.id, otherNotifier.id])
+        let retried = try #require(try await store.pendingNotices(dueBy: at(120), limit: 10).first)
+        #expect(retried.id == first.id && retried.attempts == 2 && retried.lastError == "receiver answered 429")
+        #expect(retried.body == first.body && retried.queuedAt == first.queuedAt && retried.nextAttemptAt == at(120))
+        #expect(try await store.noticeSummary() == NoticeOutboxSummary(pending: 3, failing: 1, oldestPendingSince: at(0), sent: 0))
+
+        try await store.noticesDelivered([first.id, second.id], at: at(130))
+        #expect(try await store.pendingNotices(dueBy: at(1_000), limit: 10).map(\.id) == [otherNotifier.id])
+        // A late failure report for a notice already sent changes nothing.
+        try await store.noticesFailed([first.id], error: "late", nextAttemptAt: at(200))
+        #expect(try await store.pendingNotices(dueBy: at(1_000), limit: 10).map(\.id) == [otherNotifier.id])
+        #expect(try await store.queueNotices([first]).isEmpty, "a sent notice is never queued again")
+        #expect(try await store.noticeSummary() == NoticeOutboxSummary(pending: 1, failing: 0, oldestPendingSince: at(2), sent: 2))
+        #expect(try await store.serial() == 0, "the outbox is not part of the recorded state")
+    }
+
     func auditIsAppendOnlyInSequenceAndLeavesTheSerial() async throws {
         let store = try await makeStore()
         #expect(try await store.lastAuditRecord() == nil)
@@ -167,6 +197,7 @@ struct StateStoreConformance {
         case emptyStoreHasSerialZero, writesRoundTripEveryField, everyWriteIncrementsTheSerial, staleSerialWritesNothing
         case upsertReplacesVersionsAndDeleteForgets, lockExcludesOthersAndLapses, holdsManyTokens, auditIsAppendOnly
         case settingsPersistWithoutChangingTheSerial, resealReplacesOnlyTheSealsOfUnchangedEntries
+        case noticesAreQueuedOnceRetriedAndSentOnce
 
         var testDescription: String { rawValue }
     }
@@ -183,6 +214,7 @@ struct StateStoreConformance {
         case .auditIsAppendOnly: try await auditIsAppendOnlyInSequenceAndLeavesTheSerial()
         case .settingsPersistWithoutChangingTheSerial: try await settingsPersistWithoutChangingTheSerial()
         case .resealReplacesOnlyTheSealsOfUnchangedEntries: try await resealReplacesOnlyTheSealsOfUnchangedEntries()
+        case .noticesAreQueuedOnceRetriedAndSentOnce: try await noticesAreQueuedOnceRetriedAndSentOnce()
         }
     }
 }
