@@ -28,6 +28,8 @@ let package = Package(
         // Already dependencies of hummingbird; named for the in-process HTTP tests (an embedded channel, header names).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // Notices are posted to webhooks (HTTPS with certificate checks, timeouts, no redirects followed).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // libyaml from the system (Debian: libyaml-dev).
@@ -53,6 +55,20 @@ let package = Package(
         .target(name: "TokenctlPlanner", dependencies: ["TokenctlModel"]),
         // The state store protocol and its errors (no backend).
         .target(name: "TokenctlState", dependencies: ["TokenctlModel"]),
+        // Notices: payloads, signatures, and delivery from the state's outbox to webhooks.
+        .target(
+            name: "TokenctlNotify",
+            dependencies: [
+                "TokenctlModel", "TokenctlPlanner", "TokenctlState", "TokenctlDrivers",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The embedded SQLite state backend.
         .target(
             name: "TokenctlSQLite",
@@ -127,7 +143,7 @@ let package = Package(
             name: "TokenctlReconciler",
             dependencies: [
                 "TokenctlEngine", "TokenctlDrivers", "TokenctlPlanner", "TokenctlModel", "TokenctlState", "TokenctlStores",
-                "TokenctlManifest", "TokenctlController", "TokenctlSQLite", "TokenctlPostgresState",
+                "TokenctlManifest", "TokenctlController", "TokenctlSQLite", "TokenctlPostgresState", "TokenctlNotify",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -171,7 +187,7 @@ let package = Package(
                 "TokenctlPostgresState",
                 "TokenctlPostgresIssuer",
                 "TokenctlController",
-                "TokenctlHTTP", "TokenctlReconciler", "TokenctlDrivers", "TokenctlStandardDrivers", "TokenctlExec",
+                "TokenctlHTTP", "TokenctlReconciler", "TokenctlDrivers", "TokenctlStandardDrivers", "TokenctlExec", "TokenctlNotify",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

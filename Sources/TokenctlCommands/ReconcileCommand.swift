@@ -7,6 +7,7 @@ import Synchronization
 import TokenctlController
 import TokenctlHTTP
 import TokenctlModel
+import TokenctlNotify
 import TokenctlReconciler
 
 /// `tokenctl reconcile`: one plan-and-apply pass (cron, CI), or with `--watch` the long-running controller.
@@ -85,13 +86,18 @@ struct ReconcileCommand: AsyncParsableCommand {
         let seconds = Double(interval.seconds)
         let directory = manifests.stateDirectory
         let health = ControllerHealth(staleAfter: max(2 * seconds + 60, 120))
+        let board = NotifierBoard()
         let pass = ControllerPass(paths: manifests.paths, directory: directory, stateURL: manifests.stateURL, registry: .standard,
                                   refresh: refresh, retirementGuard: retirement.retirementGuard,
                                   newManifestRoots: retirement.newManifestRoots, settle: Double(settle.seconds), logger: logger,
                                   checkpoint: FaultInjection.checkpoint,
-                                  lastUsed: { BuiltinAuthority.lastUsedTimes($0, directory: directory) })
+                                  lastUsed: { BuiltinAuthority.lastUsedTimes($0, directory: directory) }, board: board)
         let statusFile = StatusFileWriter(directory: directory)
-        var services: [any Service] = []
+        let (delivery, webhooks) = NoticeSending.delivery(logger: logger)
+        let stateURL = manifests.stateURL
+        var services: [any Service] = [NoticeDispatcher(source: { (board.current.notifiers, board.current.leading) },
+                                                        openOutbox: { try NoticeSending.outbox(directory: directory, url: stateURL) },
+                                                        delivery: delivery, logger: logger)]
         if let listen {
             var introspection: Introspection?
             if serveIntrospection {
@@ -109,6 +115,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         logger.notice("controller started", metadata: ["manifests": "\(manifests.paths)", "state": "\(directory)", "interval": "\(interval)"])
         try await ControllerRunner.run(services, logger: logger)
         await pass.resign()
+        await webhooks.shutdown()
     }
 
     /// One pass: the apply workflow from the manifests, without confirmation.

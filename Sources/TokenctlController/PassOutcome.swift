@@ -7,11 +7,14 @@ package struct PassRequest: Sendable {
     package var now: Timestamp
     /// Keys (see `RetryBook.key(of:)`) of tokens whose changes wait for their backoff to end.
     package var deferred: Set<String>
+    /// The changes that keep failing, for failure notices.
+    package var failing: [RetryBook.Entry]
 
     /// Creates a request.
-    package init(now: Timestamp, deferred: Set<String>) {
+    package init(now: Timestamp, deferred: Set<String>, failing: [RetryBook.Entry] = []) {
         self.now = now
         self.deferred = deferred
+        self.failing = failing
     }
 }
 
@@ -77,6 +80,8 @@ package struct PassOutcome: Sendable {
     /// Ghost credentials (at an issuer, unknown to the state) by issuer, when the pass asked issuers for their
     /// inventories; nil when it did not.
     package var ghosts: [String: Int]?
+    /// Notices this pass queued for delivery.
+    package var noticesQueued = 0
 
     /// Creates an outcome.
     package init(result: Result, stateReachable: Bool, error: String? = nil, manifestsValid: Bool = true, manifestErrors: Int = 0,

@@ -52,7 +52,8 @@ package struct WatchService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let started = clock()
             let now = Timestamp(secondsSinceEpoch: Int64(started.rounded(.down)))
-            let outcome = await pass(PassRequest(now: now, deferred: retries.waitingKeys(now: now)))
+            let outcome = await pass(PassRequest(now: now, deferred: retries.waitingKeys(now: now),
+                                                 failing: retries.entries.values.sorted { $0.key < $1.key }))
             let ended = clock()
             Self.update(&retries, with: outcome, now: now)
             health.record(outcome, retries: retries, at: ended)

@@ -117,6 +117,12 @@ package struct DriverContext: Sendable {
 
     /// The value an `env:` or `file:` reference names (trimmed), or an error saying what is missing; `what` names it.
     package func value(of reference: SecretReference, what: String) throws(DriverSetupError) -> String {
+        try Self.value(of: reference, what: what, environment: environment)
+    }
+
+    /// The value an `env:` or `file:` reference names in `environment` or the file system (trimmed).
+    package static func value(of reference: SecretReference, what: String,
+                              environment: [String: String] = ProcessInfo.processInfo.environment) throws(DriverSetupError) -> String {
         switch reference {
         case .environment(let variable):
             guard let value = environment[variable], !value.isEmpty else {

@@ -20,7 +20,9 @@ package struct NoticeReport: Codable, Sendable {
 
     /// The human table, a notice per row, and a summary line.
     package var text: String {
-        guard !notices.isEmpty else { return "No notice is due at \(generatedAt.minuteText).\n" }
+        guard !notices.isEmpty else {
+            return dryRun ? "No notice is due at \(generatedAt.minuteText).\n" : "No new notice was due at \(generatedAt.minuteText).\n"
+        }
         let header = ["NOTIFIER", "EVENT", "SUBJECT", "REASON"]
         var table = [header]
         for notice in notices {
@@ -33,7 +35,8 @@ package struct NoticeReport: Codable, Sendable {
             text += line.enumerated().map { index, cell in index == line.count - 1 ? cell : cell.padding(to: widths[index]) }
                 .joined(separator: "  ") + "\n"
         }
-        text += "\n\(counted(notices.count, "notice")) due at \(generatedAt.minuteText)" + (dryRun ? " (dry run: nothing was sent).\n" : ".\n")
+        text += "\n\(counted(notices.count, "notice")) " + (dryRun ? "due at \(generatedAt.minuteText) (dry run: nothing was sent).\n"
+                                                                     : "queued at \(generatedAt.minuteText).\n")
         return text
     }
 }

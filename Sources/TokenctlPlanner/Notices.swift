@@ -148,6 +148,25 @@ package enum NoticePlanner {
         return notices.sorted { ($0.notifier, $0.event.rawValue, $0.key) < ($1.notifier, $1.event.rawValue, $1.key) }
     }
 
+    /// The next moment after `now` at which a notice not due now becomes due (a lead time reached, a failure or an idle
+    /// spell passing its threshold), so that the controller wakes for it; nil when none will.
+    package static func nextDue(desired: ManifestSet, facts: NoticeFacts, now: Timestamp) -> Timestamp? {
+        let wanted = Set(desired.tokens.map(\.id))
+        let rows = facts.rows.filter { wanted.contains($0.token) }
+        let expiries = ExpiryOutlook.entries(rows: rows, desired: desired, held: Set(facts.held.keys)).filter { $0.rotation == .none }
+        var moments: [Int64] = []
+        for notifier in desired.notifiers {
+            for lead in notifier.events.expiring ?? [] {
+                moments += expiries.map { $0.expiresAt.secondsSinceEpoch - lead.seconds }
+            }
+            if let after = notifier.events.failingAfter { moments += facts.failing.map { $0.since.secondsSinceEpoch + after.seconds } }
+            if let after = notifier.events.unusedAfter {
+                moments += rows.compactMap { UnusedTokens.unusedSince($0).map { $0.secondsSinceEpoch + after.seconds } }
+            }
+        }
+        return moments.filter { $0 > now.secondsSinceEpoch }.min().map(Timestamp.init(secondsSinceEpoch:))
+    }
+
     /// The notice of the shortest lead time already reached, if any: reaching 3d after a missed 14d sends one notice.
     private static func expiring(_ entry: ExpiryOutlook.Entry, leadTimes: [TokenDuration], notifier: String, now: Timestamp) -> Notice? {
         let left = entry.expiresAt.secondsSinceEpoch - now.secondsSinceEpoch

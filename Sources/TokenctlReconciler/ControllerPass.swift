@@ -48,13 +48,16 @@ package actor ControllerPass {
     private var sharedStore: StateBackend.Store?
     /// On shared state, the lease this replica holds between passes: it leads while it holds it.
     private var leadership: StateLockHolder?
+    /// Where the notice dispatcher learns the notifiers and whether this replica leads.
+    private let board: NotifierBoard?
 
     /// `retirementGuard` nil lets a pass retire any number of tokens (`--allow-mass-retirement`).
     package init(paths: [String], directory: String, stateURL: String?, registry: DriverRegistry, refresh: Bool,
                  retirementGuard: RetirementGuard?, newManifestRoots: Bool = false, settle: Double = 3, logger: Logger,
                  checkpoint: @escaping @Sendable (String) -> Void = { _ in },
-                 lastUsed: @escaping @Sendable (RecordedState) -> [String: Timestamp] = { _ in [:] }) {
+                 lastUsed: @escaping @Sendable (RecordedState) -> [String: Timestamp] = { _ in [:] }, board: NotifierBoard? = nil) {
         self.loader = ManifestLoader(registry: registry)
+        self.board = board
         self.checkpoint = checkpoint
         self.lastUsed = lastUsed
         self.settle = settle
@@ -98,6 +101,7 @@ package actor ControllerPass {
             }
             var outcome = await runLocked(previous, request: request)
             outcome.nextDueAt = min(outcome.nextDueAt ?? retryAt, retryAt)
+            postToBoard(outcome)
             return outcome
         }
         // Errors make a set unusable; policy violations only hold their tokens, judged again at every pass (below).
@@ -121,7 +125,13 @@ package actor ControllerPass {
         var outcome = await runLocked(desired, request: request)
         outcome.manifestsValid = valid
         outcome.manifestErrors = problems.count
+        postToBoard(outcome)
         return outcome
+    }
+
+    /// Only a replica whose pass reached the state and did not stand by delivers notices.
+    private func postToBoard(_ outcome: PassOutcome) {
+        board?.post(notifiers: lastGood?.manifests.notifiers ?? [], leading: outcome.result != .failed && outcome.standbyFor == nil)
     }
 
     private func runLocked(_ loaded: ManifestLoadResult, request: PassRequest) async -> PassOutcome {
@@ -246,13 +256,38 @@ package actor ControllerPass {
         let after = result.state
         let nextDue = result.report == nil ? result.plan?.nextDueAt : Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
         let rows = TokenStatus.rows(after, lastUsed: lastUsed(after), now: now)
+        let (noticesQueued, nextNotice) = await queueNotices(desired, rows: rows, holds: holds, plan: refresh ? result.plan : nil,
+                                                             request: request, store: store, environment: environment)
         let held = holds.isEmpty ? nil : "\(counted(holds.count, "token")) held by policy (no new credential until they comply): "
             + holds.keys.sorted().prefix(5).map(\.description).joined(separator: ", ")
-        return PassOutcome(result: changes.contains { $0.failure != nil } || held != nil ? .partial : .success, stateReachable: true,
-                           error: held, changes: changes, plannedKeys: Set((result.plan?.changes ?? []).map(RetryBook.key(of:))),
-                           deferredCount: result.deferred.count, nextDueAt: nextDue,
-                           fleet: FleetSnapshot(rows: rows, now: now, desired: desired, held: Set(holds.keys)),
-                           ghosts: refresh ? Self.ghosts(in: result.plan, issuers: desired.issuers.keys) : nil)
+        var outcome = PassOutcome(result: changes.contains { $0.failure != nil } || held != nil ? .partial : .success, stateReachable: true,
+                                  error: held, changes: changes, plannedKeys: Set((result.plan?.changes ?? []).map(RetryBook.key(of:))),
+                                  deferredCount: result.deferred.count, nextDueAt: [nextDue, nextNotice].compactMap { $0 }.min(),
+                                  fleet: FleetSnapshot(rows: rows, now: now, desired: desired, held: Set(holds.keys)),
+                                  ghosts: refresh ? Self.ghosts(in: result.plan, issuers: desired.issuers.keys) : nil)
+        outcome.noticesQueued = noticesQueued
+        return outcome
+    }
+
+    /// Queues the notices due now in the state's outbox (under this pass's lock, with their audit entries); the
+    /// dispatcher delivers them apart from the passes. A failure here is logged and never stops the pass.
+    private func queueNotices(_ desired: ManifestSet, rows: [TokenStatus.Row], holds: [TokenID: [String]], plan: Plan?,
+                              request: PassRequest, store: StateBackend.Store,
+                              environment: Reconciler.Environment) async -> (queued: Int, nextDue: Timestamp?) {
+        guard !desired.notifiers.isEmpty else { return (0, nil) }
+        let facts = NoticeSurvey.facts(rows: rows, held: holds, failing: request.failing, plan: plan)
+        let nextDue = NoticePlanner.nextDue(desired: desired, facts: facts, now: request.now)
+        let due = NoticePlanner.due(desired: desired, facts: facts, now: request.now)
+        guard !due.isEmpty else { return (0, nextDue) }
+        do {
+            let queued = try await NoticeSurvey.queue(due, store: store, auditKey: try await environment.auditKey(), origin: environment.origin(),
+                                                      command: "reconcile --watch", now: request.now)
+            if !queued.isEmpty { logger.info("notices queued", metadata: ["count": "\(queued.count)"]) }
+            return (queued.count, nextDue)
+        } catch {
+            logger.warning("cannot queue notices; the next pass tries again", metadata: ["error": "\(error)"])
+            return (0, nextDue)
+        }
     }
 
     /// Ghosts the plan reports, by issuer; every inventoried issuer is present, with zero when it has none.

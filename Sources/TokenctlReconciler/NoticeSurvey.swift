@@ -1,7 +1,10 @@
+import Foundation
 import TokenctlController
+import TokenctlEngine
 import TokenctlManifest
 import TokenctlModel
 import TokenctlPlanner
+import TokenctlState
 
 /// Gathers what notices are computed from: the state's tokens with their last use, the policy holds judged at `now`,
 /// the controller's failing changes and, when the issuers were asked, the ghosts a plan reports.
@@ -11,16 +14,48 @@ import TokenctlPlanner
 /// let due = NoticePlanner.due(desired: manifests, facts: facts, now: now)
 /// ```
 package enum NoticeSurvey {
-    /// The facts at `now`. `failing` are the controller's retry entries (from its status file or its memory); `plan` is a
-    /// plan made with the issuers' inventories, whose ghost changes are the ghosts (nil: ghosts unknown).
+    /// The facts at `now`, from the state. `failing` are the controller's retry entries (from its status file or its
+    /// memory); `plan` is a plan made with the issuers' inventories, whose ghost changes are the ghosts (nil: unknown).
     package static func facts(desired: ManifestSet, state: RecordedState, lastUsed: [String: Timestamp], failing: [RetryBook.Entry],
                               plan: Plan?, now: Timestamp) -> NoticeFacts {
-        let rows = TokenStatus.rows(state, lastUsed: lastUsed, now: now)
         let held = PolicyChecker.holds(PolicyChecker.check(desired, now: now).filter { $0.severity == .policy })
+        return facts(rows: TokenStatus.rows(state, lastUsed: lastUsed, now: now), held: held, failing: failing, plan: plan)
+    }
+
+    /// The facts from what a controller pass already computed: the status rows and the policy holds.
+    package static func facts(rows: [TokenStatus.Row], held: [TokenID: [String]], failing: [RetryBook.Entry], plan: Plan?) -> NoticeFacts {
         let failures = failing.compactMap { entry in
             TokenID(text: entry.key).map { NoticeFacts.Failing(token: $0, action: entry.action, since: entry.firstFailedAt, error: entry.lastError) }
         }
         let ghosts = plan.map { $0.changes.compactMap { $0.action == .ghost ? $0.ghost : nil } }
         return NoticeFacts(rows: rows, held: held, failing: failures, ghosts: ghosts)
+    }
+}
+
+extension NoticeSurvey {
+    /// Queues the due notices that were never queued before in the state's outbox, and records each newly queued one in
+    /// the audit log (kind `notice`). Runs under the state lock, like every audit write. Returns the newly queued.
+    package static func queue(_ due: [Notice], store: StateBackend.Store, auditKey: Data?, origin: RequestOrigin, command: String,
+                              now: Timestamp) async throws -> [Notice] {
+        guard !due.isEmpty else { return [] }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var byID: [NoticeID: Notice] = [:]
+        var records: [NoticeRecord] = []
+        for notice in due {
+            let body = String(decoding: try encoder.encode(notice), as: UTF8.self)
+            let record = NoticeRecord(notifier: notice.notifier, key: notice.key, body: body, queuedAt: now)
+            byID[record.id] = notice
+            records.append(record)
+        }
+        let queued = try await store.queueNotices(records).compactMap { byID[$0.id] }
+        try await AuditLog(store: store, key: auditKey).append(queued.map { notice in
+            var entry = origin.entry(command, at: now, kind: "notice", detail: "to \(notice.notifier): \(notice.reason)")
+            entry.token = notice.token
+            entry.action = notice.event.rawValue
+            entry.result = "queued"
+            return entry
+        })
+        return queued
     }
 }

@@ -7,7 +7,7 @@ import TokenctlState
 /// Where the state lives: SQLite in the state directory (default), or PostgreSQL shared by several processes.
 package enum StateBackend {
     /// The store type every command works with.
-    package typealias Store = any StateStore & AuditLogStore
+    package typealias Store = any StateStore & AuditLogStore & NoticeOutbox
 
     package static let variable = "TOKENCTL_STATE_URL"
 

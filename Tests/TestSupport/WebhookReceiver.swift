@@ -20,6 +20,8 @@ public final class WebhookReceiver: Sendable {
         public var headers: [String: String]
         /// The body, as text.
         public var body: String
+        /// The status it was answered with.
+        public var status = 0
     }
 
     /// How to answer one request: its status and how long to wait first.
@@ -90,9 +92,10 @@ public final class WebhookReceiver: Sendable {
         defer { close(connection) }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        guard let request = Self.read(connection) else { return }
-        received.withLock { $0.append(request) }
+        guard var request = Self.read(connection) else { return }
         let (status, delay) = answer.withLock { $0 }(request)
+        request.status = status
+        received.withLock { $0.append(request) }
         if delay > 0 { usleep(useconds_t(delay * 1_000_000)) }
         let reply = "HTTP/1.1 \(status) Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         _ = reply.withCString { send(connection, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
