@@ -28,6 +28,13 @@ package struct NoticeDelivery: Sendable {
         package var failed = 0
         /// Notices left alone because their notifier is not in the manifests.
         package var skipped = 0
+
+        /// Creates a round's counts.
+        package init(sent: Int = 0, failed: Int = 0, skipped: Int = 0) {
+            self.sent = sent
+            self.failed = failed
+            self.skipped = skipped
+        }
     }
 
     private let client: WebhookClient

@@ -41,6 +41,22 @@ package struct Notice: Hashable, Sendable, Codable {
     package var leadTime: TokenDuration?
     /// What happened, as a sentence for people.
     package var reason: String
+
+    /// Creates a notice.
+    package init(notifier: String, event: Event, key: String, token: TokenID?, owner: String?, issuer: String?, version: Int?,
+                 credentialID: String?, at: Timestamp?, leadTime: TokenDuration?, reason: String) {
+        self.notifier = notifier
+        self.event = event
+        self.key = key
+        self.token = token
+        self.owner = owner
+        self.issuer = issuer
+        self.version = version
+        self.credentialID = credentialID
+        self.at = at
+        self.leadTime = leadTime
+        self.reason = reason
+    }
 }
 
 /// The facts notices are computed from, besides the manifests: what the state, the controller and the issuers say.

@@ -33,6 +33,7 @@ public final class WebhookReceiver: Sendable {
     private let received = Locked<[Request]>([])
     private let answer: Locked<Answer>
     private let stopped = Locked(false)
+    private let replyHeaders = Locked<[String: String]>([:])
 
     /// `http://127.0.0.1:PORT`.
     public var url: String { "http://127.0.0.1:\(port)" }
@@ -42,6 +43,9 @@ public final class WebhookReceiver: Sendable {
 
     /// Changes how later requests are answered.
     public func answer(with answer: @escaping Answer) { self.answer.withLock { $0 = answer } }
+
+    /// Header fields every later answer carries, e.g. `Retry-After` or `Location`.
+    public func answerHeaders(_ headers: [String: String]) { replyHeaders.withLock { $0 = headers } }
 
     init(socket: Int32, port: Int, answer: @escaping Answer) {
         self.socket = socket
@@ -97,7 +101,8 @@ public final class WebhookReceiver: Sendable {
         request.status = status
         received.withLock { $0.append(request) }
         if delay > 0 { usleep(useconds_t(delay * 1_000_000)) }
-        let reply = "HTTP/1.1 \(status) Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        let extra = replyHeaders.withLock { $0 }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        let reply = "HTTP/1.1 \(status) Status\r\n\(extra)Content-Length: 0\r\nConnection: close\r\n\r\n"
         _ = reply.withCString { send(connection, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
     }
 
