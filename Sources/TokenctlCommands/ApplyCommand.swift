@@ -48,9 +48,18 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(help: "Apply although the state is empty while issuers or stores show earlier work: every token is issued again, and what was issued before stays valid until revoked (plan --refresh shows it as ghosts).")
     var startFromEmptyState = false
 
+    @Flag(help: "Issue every new token this run although a policy's creation-rate limit (maxIssued) would hold some; needs --reason, recorded in the audit log.")
+    var liftRateLimits = false
+
     func validate() throws {
         if at != nil { throw ValidationError(ClockOption.refusedOnApply("apply")) }
         try checkReason(reason)
+        if liftRateLimits && (reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ValidationError("--lift-rate-limits needs --reason: say why this run may issue past the creation-rate limit.")
+        }
+        if liftRateLimits && planFile != nil {
+            throw ValidationError("--lift-rate-limits applies to a run from manifests; a saved plan applies exactly what it shows.")
+        }
         if manifests.paths.isEmpty == (planFile == nil) {
             throw ValidationError("Pass either -f PATH (manifests) or a saved plan file, not both or neither.")
         }
@@ -64,7 +73,7 @@ struct ApplyCommand: AsyncParsableCommand {
             source: saved.map { .saved($0) } ?? .manifests, autoApprove: autoApprove,
             lockTimeout: locking.lockTimeout, reason: reason, refresh: refresh,
             retirementGuard: retirement.retirementGuard, startFromEmptyState: startFromEmptyState,
-            newManifestRoots: retirement.newManifestRoots)
+            newManifestRoots: retirement.newManifestRoots, liftRateLimits: liftRateLimits)
         try await workflow.run()
     }
 }

@@ -46,6 +46,8 @@ struct ApplyWorkflow {
     var startFromEmptyState: Bool
     /// `--new-manifest-roots`: record this run's `-f` paths as the roots the state is managed from.
     var newManifestRoots = false
+    /// `--lift-rate-limits`: no creation-rate limit holds tokens back in this run (audited with the reason).
+    var liftRateLimits = false
 
     func run() async throws {
         let now = ClockOption.now()
@@ -90,6 +92,8 @@ struct ApplyWorkflow {
         options.refresh = refresh
         options.reason = reason
         options.auditDetail = source.auditDetail + Reconciler.secretAllowances(loaded)
+            + (liftRateLimits ? "; creation-rate limits lifted for this run" : "")
+        options.liftRateLimits = liftRateLimits
         options.retirementGuard = retirementGuard
         options.newManifestRoots = newManifestRoots
         options.startFromEmptyState = startFromEmptyState

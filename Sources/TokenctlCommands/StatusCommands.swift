@@ -61,7 +61,18 @@ struct StatusCommand: AsyncParsableCommand {
             print(try PlanJSON.encode(TokenStatus.Report(generatedAt: now, stateSerial: state.serial, tokens: rows)))
         } else {
             print(TokenStatus.table(rows), terminator: "")
+            if let notices = try? await store.noticeSummary(), notices.pending > 0 {
+                print(Self.noticeLine(notices, now: now))
+            }
         }
+    }
+
+    /// The outbox line under the table, when notices wait: how many, how many failing, since when.
+    static func noticeLine(_ summary: NoticeOutboxSummary, now: Timestamp) -> String {
+        var line = "Notices: \(summary.pending) waiting to be delivered"
+        if summary.failing > 0 { line += ", \(summary.failing) of them after failed attempts (the controller's log says why)" }
+        if let oldest = summary.oldestPendingSince { line += "; the oldest queued \(oldest.minuteText)" }
+        return line + "."
     }
 
     /// With `authority.db` gone, no builtin credential can be verified any more: say so on every builtin token rather than

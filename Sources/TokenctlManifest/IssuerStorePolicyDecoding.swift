@@ -76,8 +76,10 @@ extension FileDecoder {
         var maxRotationEvery: Located<TokenDuration>?
         var permanent: Located<String>?
         var rules: [Policy.ScopeRule]?
+        var maxIssued: IssueRateLimit?
         let isMapping = try mapping(first, object: "Policy.spec", display: "Policy spec") { key, _ throws(FatalDecodingError) in
             switch key {
+            case "maxIssued": maxIssued = try decodeIssueRateLimit()
             case "maxLifespan": maxLifespan = try duration("maxLifespan")
             case "maxRotationEvery": maxRotationEvery = try duration("maxRotationEvery")
             case "permanentTokens": permanent = try choice("permanentTokens", PermanentTokenRule.allCases.map(\.rawValue))
@@ -114,7 +116,37 @@ extension FileDecoder {
         guard let metadata else { return nil }
         return .policy(Policy(metadata: metadata.metadata, maxLifespan: maxLifespan?.value, maxRotationEvery: maxRotationEvery?.value,
                               permanentTokens: permanent.flatMap { PermanentTokenRule(rawValue: $0.value) } ?? .requireException,
-                              scopes: rules))
+                              scopes: rules, maxIssued: maxIssued))
+    }
+
+    /// Reads `maxIssued: {count: 100, per: 1h, by: owner}`.
+    private func decodeIssueRateLimit() throws(FatalDecodingError) -> IssueRateLimit? {
+        var count: Located<String>?
+        var per: Located<TokenDuration>?
+        var by: Located<String>?
+        let first = try next()
+        let isMapping = try mapping(first, object: "Policy.spec.maxIssued", display: "'maxIssued'") { key, _ throws(FatalDecodingError) in
+            switch key {
+            case "count": count = try string("count")
+            case "per": per = try duration("per")
+            case "by": by = try choice("by", IssueRateLimit.Scope.allCases.map(\.rawValue))
+            default: return false
+            }
+            return true
+        }
+        guard isMapping else { return nil }
+        if count == nil { missing("count", in: "'maxIssued'", at: first, hint: "; say how many new credentials, e.g. 'count: 100'") }
+        if per == nil { missing("per", in: "'maxIssued'", at: first, hint: "; say per how long, e.g. 'per: 1h'") }
+        guard let count, let per else { return nil }
+        guard let number = Int(count.value), number > 0 else {
+            error("bad-value", "'count' must be a whole number above 0, found '\(count.value)'", at: count.location)
+            return nil
+        }
+        guard per.value.seconds > 0 else {
+            error("bad-value", "'per' must be longer than 0s", at: per.location)
+            return nil
+        }
+        return IssueRateLimit(count: number, per: per.value, by: by.flatMap { IssueRateLimit.Scope(rawValue: $0.value) } ?? .owner)
     }
 
     /// Only the section that matches `type` may be present.

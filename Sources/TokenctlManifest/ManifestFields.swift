@@ -24,6 +24,7 @@ package enum ManifestFields {
         "Store.spec": storeSpec,
         "Policy.spec": policySpec,
         "Policy.spec.scopes[]": scopeRule,
+        "Policy.spec.maxIssued": issueRateLimit,
         "Notifier.metadata": metadata,
         "Notifier.spec": notifierSpec,
         "Notifier.spec.selector": notifierSelector,
@@ -45,7 +46,8 @@ package enum ManifestFields {
     static let exception = ["reason", "approvedBy", "ticket", "expires"]
     static let issuerSpec = ["type", "ghosts"]
     static let storeSpec = ["type"]
-    static let policySpec = ["maxLifespan", "maxRotationEvery", "permanentTokens", "scopes"]
+    static let policySpec = ["maxLifespan", "maxRotationEvery", "permanentTokens", "scopes", "maxIssued"]
+    static let issueRateLimit = ["count", "per", "by"]
     static let scopeRule = ["owners", "allow"]
     static let notifierSpec = ["url", "format", "signingKey", "selector", "events", "timeout"]
     static let notifierSelector = ["owners", "namespaces"]

@@ -242,6 +242,35 @@ package enum PermanentTokenRule: String, Hashable, Sendable, CaseIterable {
     case allow
 }
 
+/// A creation-rate limit: at most `count` new credentials (first issues and rotations) per `per`, counted per owner or
+/// per issuer. New tokens beyond it are held; rotations always proceed (holding one would break its clients).
+package struct IssueRateLimit: Hashable, Sendable {
+    /// What the count is kept per.
+    package enum Scope: String, Hashable, Sendable, CaseIterable {
+        /// Per token owner.
+        case owner
+        /// Per issuer.
+        case issuer
+    }
+
+    /// How many new credentials per period.
+    package var count: Int
+    /// The period.
+    package var per: TokenDuration
+    /// Counted per owner or per issuer.
+    package var by: Scope
+
+    /// Creates a limit.
+    package init(count: Int, per: TokenDuration, by: Scope = .owner) {
+        self.count = count
+        self.per = per
+        self.by = by
+    }
+
+    /// `100 per 1h by owner`.
+    package var description: String { "\(count) per \(per) by \(by.rawValue)" }
+}
+
 /// Bounds on who may hold which scopes and for how long.
 package struct Policy: Hashable, Sendable {
     /// Scopes that a set of owners may hold.
@@ -268,11 +297,14 @@ package struct Policy: Hashable, Sendable {
     package var permanentTokens: PermanentTokenRule
     /// Scope rules; `nil` leaves scopes unrestricted by this policy.
     package var scopes: [ScopeRule]?
+    /// How many new credentials may be issued per period, by owner or by issuer; nil for no limit.
+    package var maxIssued: IssueRateLimit?
 
     /// Creates a policy.
     package init(metadata: ResourceMetadata, maxLifespan: TokenDuration? = nil, maxRotationEvery: TokenDuration? = nil,
-                permanentTokens: PermanentTokenRule = .requireException, scopes: [ScopeRule]? = nil) {
+                permanentTokens: PermanentTokenRule = .requireException, scopes: [ScopeRule]? = nil, maxIssued: IssueRateLimit? = nil) {
         self.metadata = metadata
+        self.maxIssued = maxIssued
         self.maxLifespan = maxLifespan
         self.maxRotationEvery = maxRotationEvery
         self.permanentTokens = permanentTokens

@@ -89,13 +89,17 @@ package struct NoticeFacts: Sendable {
     package var failing: [Failing]
     /// Ghost credentials, when the issuers' inventories were read; nil when they were not.
     package var ghosts: [ObservedCredential]?
+    /// Tokens a creation-rate limit held back in the plan.
+    package var rateLimited: [HeldToken]
 
     /// Creates the facts.
-    package init(rows: [TokenStatus.Row], held: [TokenID: [String]] = [:], failing: [Failing] = [], ghosts: [ObservedCredential]? = nil) {
+    package init(rows: [TokenStatus.Row], held: [TokenID: [String]] = [:], failing: [Failing] = [], ghosts: [ObservedCredential]? = nil,
+                 rateLimited: [HeldToken] = []) {
         self.rows = rows
         self.held = held
         self.failing = failing
         self.ghosts = ghosts
+        self.rateLimited = rateLimited.filter { $0.rateLimit != nil }
     }
 }
 
@@ -160,8 +164,30 @@ package enum NoticePlanner {
                                           reason: "\(token) is held by a policy violation: \(text)"))
                 }
             }
+            if notifier.events.rateLimited {
+                notices += rateLimited(facts.rateLimited, notifier: notifier, now: now)
+            }
         }
         return notices.sorted { ($0.notifier, $0.event.rawValue, $0.key) < ($1.notifier, $1.event.rawValue, $1.key) }
+    }
+
+    /// One notice per limit and owner or issuer that held tokens, once per period of the limit.
+    private static func rateLimited(_ held: [HeldToken], notifier: Notifier, now: Timestamp) -> [Notice] {
+        let byHit = Dictionary(grouping: held.filter { $0.rateLimit != nil }) { held in
+            held.rateLimit.map { "\($0.policy)/\($0.by)/\($0.subject)" } ?? ""
+        }
+        return byHit.keys.sorted().compactMap { group -> Notice? in
+            guard let tokens = byHit[group], let hit = tokens.first?.rateLimit else { return nil }
+            let owner = hit.by == "owner" ? hit.subject : nil
+            guard notifier.selector.selects(owner: owner, namespace: nil) else { return nil }
+            let period = max(1, hit.periodSeconds)
+            let names = tokens.prefix(5).map(\.token.description).joined(separator: ", ") + (tokens.count > 5 ? ", …" : "")
+            return Notice(notifier: notifier.metadata.name, event: .rateLimited, key: "rateLimited/\(group)/\(now.secondsSinceEpoch / period)",
+                          token: nil, owner: owner, issuer: hit.by == "issuer" ? hit.subject : nil, version: nil, credentialID: nil,
+                          at: now, leadTime: nil,
+                          reason: "\(hit.by) \(hit.subject) reached the creation-rate limit of policy '\(hit.policy)' (\(hit.limit)): "
+                              + "\(counted(tokens.count, "new token")) held (\(names))")
+        }
     }
 
     /// The next moment after `now` at which a notice not due now becomes due (a lead time reached, a failure or an idle

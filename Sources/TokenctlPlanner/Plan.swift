@@ -157,11 +157,14 @@ package struct HeldToken: Hashable, Sendable, Codable {
     package var violations: [String]
     /// The changes withheld from it (issue, rotate, update), empty when none was due.
     package var withheld: [PlanAction]
+    /// Set when a creation-rate limit holds it rather than a violation of the token's own: which one.
+    package var rateLimit: RateLimitHit?
 
     /// Creates a held token.
-    package init(token: TokenID, violations: [String], withheld: [PlanAction]) {
+    package init(token: TokenID, violations: [String], withheld: [PlanAction], rateLimit: RateLimitHit? = nil) {
         self.token = token
         self.violations = violations
         self.withheld = withheld
+        self.rateLimit = rateLimit
     }
 }

@@ -54,7 +54,8 @@ package enum PlanRenderer {
 
     /// What a held token goes without, e.g. `no rotate until it complies`.
     static func heldNote(_ held: HeldToken) -> String {
-        held.withheld.isEmpty ? "no new credential until it complies"
+        if held.rateLimit != nil { return "no issue until the creation-rate window allows" }
+        return held.withheld.isEmpty ? "no new credential until it complies"
             : "no \(held.withheld.map(\.rawValue).joined(separator: ", ")) until it complies"
     }
 

@@ -15,7 +15,7 @@ package enum Planner {
     /// Plans every change as of `now`. `observed` is nil unless issuers were asked (`--refresh`); `held` maps the tokens
     /// that violate a policy to the violations (`ManifestLoadResult.policyHolds`).
     package static func plan(desired: ManifestSet, recorded: RecordedState, observed: Observation?, now: Timestamp,
-                            held: [TokenID: [String]] = [:]) -> Plan {
+                            held: [TokenID: [String]] = [:], enforceRateLimits: Bool = true) -> Plan {
         // Tokens are planned independently, so chunks of them are planned on every core; the changes
         // are sorted at the end, which makes the result independent of input order and of the chunking.
         let tokens = desired.tokens
@@ -60,6 +60,7 @@ package enum Planner {
         nextDue = nextDue.flatMap { $0 > now ? $0 : nil }
         var plan = Plan(createdAt: now, stateSerial: recorded.serial, refreshed: observed != nil, changes: changes, nextDueAt: nextDue)
         if !held.isEmpty { withhold(held, from: &plan) }
+        if enforceRateLimits { RateLimits.hold(excessIn: &plan, policies: desired.policies, desired: desired, recorded: recorded, now: now) }
         return plan
     }
 

@@ -85,7 +85,7 @@ enum Age {
 
 extension Timestamp {
     /// `2026-11-28 04:10 UTC`, for plans.
-    var minuteText: String {
+    package var minuteText: String {
         let full = description  // 2026-11-28T04:10:00Z
         return String(full.prefix(10)) + " " + String(full.dropFirst(11).prefix(5)) + " UTC"
     }

@@ -256,10 +256,19 @@ package actor ControllerPass {
         let after = result.state
         let nextDue = result.report == nil ? result.plan?.nextDueAt : Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
         let rows = TokenStatus.rows(after, lastUsed: lastUsed(after), now: now)
+        let rateLimited = (result.plan?.held ?? []).filter { $0.rateLimit != nil }
         let (noticesQueued, nextNotice) = await queueNotices(desired, rows: rows, holds: holds, plan: refresh ? result.plan : nil,
-                                                             request: request, store: store, environment: environment)
-        let held = holds.isEmpty ? nil : "\(counted(holds.count, "token")) held by policy (no new credential until they comply): "
-            + holds.keys.sorted().prefix(5).map(\.description).joined(separator: ", ")
+                                                             rateLimited: rateLimited, request: request, store: store, environment: environment)
+        var heldParts: [String] = []
+        if !holds.isEmpty {
+            heldParts.append("\(counted(holds.count, "token")) held by policy (no new credential until they comply): "
+                             + holds.keys.sorted().prefix(5).map(\.description).joined(separator: ", "))
+        }
+        if !rateLimited.isEmpty {
+            heldParts.append("\(counted(rateLimited.count, "new token")) held by a creation-rate limit: "
+                             + rateLimited.prefix(5).map(\.token.description).joined(separator: ", "))
+        }
+        let held = heldParts.isEmpty ? nil : heldParts.joined(separator: "; ")
         var outcome = PassOutcome(result: changes.contains { $0.failure != nil } || held != nil ? .partial : .success, stateReachable: true,
                                   error: held, changes: changes, plannedKeys: Set((result.plan?.changes ?? []).map(RetryBook.key(of:))),
                                   deferredCount: result.deferred.count, nextDueAt: [nextDue, nextNotice].compactMap { $0 }.min(),
@@ -271,11 +280,11 @@ package actor ControllerPass {
 
     /// Queues the notices due now in the state's outbox (under this pass's lock, with their audit entries); the
     /// dispatcher delivers them apart from the passes. A failure here is logged and never stops the pass.
-    private func queueNotices(_ desired: ManifestSet, rows: [TokenStatus.Row], holds: [TokenID: [String]], plan: Plan?,
+    private func queueNotices(_ desired: ManifestSet, rows: [TokenStatus.Row], holds: [TokenID: [String]], plan: Plan?, rateLimited: [HeldToken],
                               request: PassRequest, store: StateBackend.Store,
                               environment: Reconciler.Environment) async -> (queued: Int, nextDue: Timestamp?) {
         guard !desired.notifiers.isEmpty else { return (0, nil) }
-        let facts = NoticeSurvey.facts(rows: rows, held: holds, failing: request.failing, plan: plan)
+        let facts = NoticeSurvey.facts(rows: rows, held: holds, failing: request.failing, plan: plan, rateLimited: rateLimited)
         let nextDue = NoticePlanner.nextDue(desired: desired, facts: facts, now: request.now)
         let due = NoticePlanner.due(desired: desired, facts: facts, now: request.now)
         guard !due.isEmpty else { return (0, nextDue) }

@@ -19,16 +19,21 @@ package enum NoticeSurvey {
     package static func facts(desired: ManifestSet, state: RecordedState, lastUsed: [String: Timestamp], failing: [RetryBook.Entry],
                               plan: Plan?, now: Timestamp) -> NoticeFacts {
         let held = PolicyChecker.holds(PolicyChecker.check(desired, now: now).filter { $0.severity == .policy })
-        return facts(rows: TokenStatus.rows(state, lastUsed: lastUsed, now: now), held: held, failing: failing, plan: plan)
+        // Without a plan from inventories, the plan from state still says which tokens a creation-rate limit holds.
+        let heldByLimits = (plan ?? Planner.plan(desired: desired, recorded: state, observed: nil, now: now, held: held)).held
+        return facts(rows: TokenStatus.rows(state, lastUsed: lastUsed, now: now), held: held, failing: failing,
+                     plan: plan, rateLimited: heldByLimits)
     }
 
-    /// The facts from what a controller pass already computed: the status rows and the policy holds.
-    package static func facts(rows: [TokenStatus.Row], held: [TokenID: [String]], failing: [RetryBook.Entry], plan: Plan?) -> NoticeFacts {
+    /// The facts from what a controller pass already computed: the status rows, the policy holds, and its plan's tokens
+    /// held by creation-rate limits. `plan` is given only when it was made with the issuers' inventories (for ghosts).
+    package static func facts(rows: [TokenStatus.Row], held: [TokenID: [String]], failing: [RetryBook.Entry], plan: Plan?,
+                              rateLimited: [HeldToken]) -> NoticeFacts {
         let failures = failing.compactMap { entry in
             TokenID(text: entry.key).map { NoticeFacts.Failing(token: $0, action: entry.action, since: entry.firstFailedAt, error: entry.lastError) }
         }
         let ghosts = plan.map { $0.changes.compactMap { $0.action == .ghost ? $0.ghost : nil } }
-        return NoticeFacts(rows: rows, held: held, failing: failures, ghosts: ghosts)
+        return NoticeFacts(rows: rows, held: held, failing: failures, ghosts: ghosts, rateLimited: rateLimited)
     }
 }
 

@@ -102,6 +102,8 @@ package struct Reconciler: Sendable {
         package var recordRootsAtStart = false
         /// Apply on an empty state although issuers or stores show earlier work.
         package var startFromEmptyState = false
+        /// `--lift-rate-limits`: plan without the policies' creation-rate limits, for this run only.
+        package var liftRateLimits = false
         /// Write the request entry even when nothing changes (one-shot commands); the controller writes one only for
         /// passes that repair or change something.
         package var auditEveryRun = true
@@ -246,7 +248,8 @@ package struct Reconciler: Sendable {
         case .manifests:
             let observed = options.refresh ? try await environment.observe(desired, try session.drivers()) : nil
             let state = recorded
-            plan = hooks.planning { Planner.plan(desired: desired, recorded: state, observed: observed, now: now, held: holds) }
+            let enforce = !options.liftRateLimits
+            plan = hooks.planning { Planner.plan(desired: desired, recorded: state, observed: observed, now: now, held: holds, enforceRateLimits: enforce) }
         }
         if !options.startFromEmptyState, recorded.tokens.isEmpty, plan.changes.contains(where: { $0.action == .issue }),
            let signs = await StateRecovery.signsOfEarlierWork(desired: desired, drivers: try session.drivers(), now: now) {

@@ -84,6 +84,8 @@ import TokenctlModel
         #expect(first.metric("tokenctl_notices_pending") == 1, "the notice stays queued while the receiver is down")
         first.signal(SIGTERM)
         #expect(first.waitForExit(timeout: 30) == 0)
+        let status = try workspace.run(["status", "-f", "DIR"]).stdout
+        #expect(status.contains("Notices: 1 waiting to be delivered, 1 of them after failed attempts"), "\(status)")
 
         // After the restart the receiver is back: the queued notice goes out once, and the second lead time's once.
         let receiver = try WebhookReceiver.start()
@@ -115,6 +117,52 @@ import TokenctlModel
             + second.stdout + audit
         #expect(!everything.contains(secret))
         #expect(!everything.contains(receiver.url) && !everything.contains(failing.url), "the webhook URL is a credential")
+    }
+
+    @Test func aReceiverThatHangsNeverDelaysARotation() throws {
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        let start = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
+        // A notice is due at once (the exception ends within the 3d lead time), and `api` rotates every 4 seconds.
+        workspace.write(Self.manifests(exceptionEnds: start + TokenDuration(seconds: 86_400))
+                        + ApplyCommandTests.token("api", lifespan: "20s", every: "4s", overlap: "2s", stores: ["vault"]))
+        let hanging = try WebhookReceiver.start { _ in (200, 20) }
+        defer { hanging.stop() }
+        let controller = try ControllerProcess(["reconcile", "--watch", "-f", workspace.root, "--interval", "1m", "--settle", "0s"],
+                                               environment: ["HOOK_URL": hanging.url + "/hook", "HOOK_KEY": Self.signingKey],
+                                               scratch: workspace.root)
+        let issued = waitFor(timeout: 30) { (try? workspace.version(of: "apps/api")).flatMap { $0 >= 1 ? $0 : nil } }
+        #expect(issued != nil, "api was not issued; stderr:\n\(controller.stderr)")
+        // Within 13 s the token is issued and rotated at least twice while every delivery attempt hangs for its 2 s timeout.
+        usleep(13_000_000)
+        let version = try workspace.version(of: "apps/api") ?? 0
+        #expect(version >= 3, "rotations were delayed: v\(version) after 13 s; stderr:\n\(controller.stderr)")
+        #expect(hanging.requests.count >= 2, "the hanging receiver was tried and retried")
+        controller.signal(SIGTERM)
+        #expect(controller.waitForExit(timeout: 30) == 0)
+    }
+
+    @Test func alertmanagerFormatNoticesReachARealAlertmanager() throws {
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        let start = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
+        workspace.write(Self.manifests(exceptionEnds: start + TokenDuration(seconds: 2 * 86_400), format: "alertmanager"))
+        #expect(try workspace.run(["apply", "-f", "DIR", "--auto-approve"]).status == 0)
+        let receiver = try WebhookReceiver.start()
+        defer { receiver.stop() }
+        // No rules of its own (a file beside the manifests would be read as one): Prometheus only forwards nothing here.
+        let rules = BinaryRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: rules) }
+        BinaryRunner.write("groups: []\n", to: rules + "/rules.yaml")
+        let stack = try MonitoringStack.start(targets: [], rules: rules + "/rules.yaml", webhook: receiver.url + "/routed")
+        defer { stack.stop() }
+        let sent = try workspace.run(["notices", "-f", "DIR"],
+                                     environment: ["HOOK_URL": "http://127.0.0.1:\(stack.alertmanagerPort)/api/v2/alerts", "HOOK_KEY": Self.signingKey])
+        #expect(sent.status == 0 && sent.stdout.contains("Delivered 1 notice"), "\(sent.stdout)\(sent.stderr)")
+        // Alertmanager holds the alert and routes it on, like any other.
+        let routed = waitFor(timeout: 30) { receiver.requests.first { $0.body.contains("TokenctlNotice") } }
+        let body = try #require(routed, "Alertmanager did not route the notice\n\(stack.logs)").body
+        #expect(body.contains(#""event":"expiring""#) && body.contains(#""token":"legacy""#) && body.contains(#""owner":"team-legacy""#))
     }
 
     @Test func dryRunShowsWhatIsDueWithoutSendingAndSendingNeedsTheRealClock() throws {

@@ -90,3 +90,32 @@ import TokenctlModel
         #expect(result.manifests.notifiers.map(\.metadata.name) == ["alpha", "zeta"])
     }
 }
+
+/// `Policy.spec.maxIssued`, the creation-rate limit.
+@Suite struct IssueRateLimitDecodingTests {
+    static func policy(_ line: String) -> String {
+        "apiVersion: tokenctl/v1\nkind: Policy\nmetadata: {name: rates}\nspec:\n  maxIssued: \(line)\n"
+    }
+
+    @Test func decodesAndDefaultsToOwners() throws {
+        let result = Fixture.load(Self.policy("{count: 100, per: 1h}"))
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics.map(\.message))")
+        let limit = try #require(result.manifests.policies.first { $0.metadata.name == "rates" }?.maxIssued)
+        #expect(limit == IssueRateLimit(count: 100, per: TokenDuration(seconds: 3_600), by: .owner))
+        let byIssuer = Fixture.load(Self.policy("{count: 5, per: 1d, by: issuer}"))
+        #expect(byIssuer.manifests.policies.first { $0.metadata.name == "rates" }?.maxIssued?.by == .issuer)
+    }
+
+    @Test(arguments: [
+        ("{count: 0, per: 1h}", 5, 22, "bad-value", "'count' must be a whole number above 0, found '0'"),
+        ("{count: many, per: 1h}", 5, 22, "bad-value", "'count' must be a whole number above 0, found 'many'"),
+        ("{count: 5}", 5, 14, "missing-field", "missing required field 'per' in 'maxIssued'"),
+        ("{count: 5, per: 1h, by: team}", 5, 38, "bad-value", "invalid value 'team' for 'by'"),
+        ("{count: 5, per: 1h, every: 1h}", 5, 34, "unknown-field", "unknown field 'every' in 'maxIssued'"),
+    ] as [(String, Int, Int, String, String)])
+    func mistakesAreReportedWhereTheyAre(_ line: String, _ row: Int, _ column: Int, _ code: String, _ message: String) {
+        let result = Fixture.load(Self.policy(line))
+        #expect(result.found == [Found(file: "t.yaml", line: row, column: column, code: code)], "\(result.diagnostics.map(\.message))")
+        #expect(result.diagnostics.first?.message.hasPrefix(message) == true, "\(result.diagnostics.map(\.message))")
+    }
+}
