@@ -214,7 +214,8 @@ let package = Package(
         .executableTarget(name: "ApplyBenchmark", dependencies: ["BenchmarkSupport"], path: "Benchmarks/ApplyBenchmark"),
         .testTarget(name: "TokenctlModelTests", dependencies: ["TokenctlModel"]),
         .testTarget(name: "TokenctlNotifyTests", dependencies: ["TokenctlNotify", "TokenctlPlanner", "TokenctlModel", "TokenctlState",
-                                                            "TokenctlSQLite", "TestSupport"]),
+                                                            "TokenctlSQLite", "TokenctlDrivers", "TestSupport",
+                                                            .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "TokenctlControllerTests", dependencies: ["TokenctlController", "TokenctlPlanner", "TokenctlModel",
                                                                 .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(

@@ -132,7 +132,14 @@ struct ApplyWorkflow {
         let failed = report.outcomes.filter { $0.failure != nil }.count
         print("Apply complete: \(counted(report.outcomes.count - failed, "change")) applied, \(failed) failed. State serial \(report.serial).")
         if !plan.held.isEmpty {
-            printError("tokenctl: \(counted(plan.held.count, "token")) held by policy got no new credential; fix the violations above.")
+            let limited = plan.held.filter { $0.rateLimit != nil }.count
+            if limited < plan.held.count {
+                printError("tokenctl: \(counted(plan.held.count - limited, "token")) held by policy got no new credential; fix the violations above.")
+            }
+            if limited > 0 {
+                printError("tokenctl: \(counted(limited, "new token")) held by a creation-rate limit; they are issued once the window "
+                           + "allows, or now with --lift-rate-limits --reason TEXT.")
+            }
         }
         return report.failures.isEmpty ? heldCode : 1
     }

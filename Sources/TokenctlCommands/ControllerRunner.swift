@@ -7,6 +7,7 @@ import Prometheus
 import ServiceLifecycle
 import TokenctlController
 import TokenctlHTTP
+import TokenctlNotify
 
 /// Runs long-running services in one ServiceGroup: SIGTERM or SIGINT shut down gracefully (the pass in
 /// flight finishes and releases the state lock), a second signal exits at once.
@@ -15,7 +16,8 @@ enum ControllerRunner {
     static func bootstrapMetrics() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(DescribedMetricsFactory(registry: registry,
-                                                        help: ControllerMetrics.help.merging(HTTPEndpoint.metricHelp) { first, _ in first }))
+                                                        help: ControllerMetrics.help.merging(HTTPEndpoint.metricHelp) { first, _ in first }
+                                                            .merging(NoticeDispatcher.metricHelp) { first, _ in first }))
         return registry
     }
 

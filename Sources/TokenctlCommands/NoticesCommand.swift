@@ -77,7 +77,8 @@ struct NoticesCommand: AsyncParsableCommand {
             let facts = try await facts(loaded.manifests, state: state, now: now)
             outcome = try await withStateErrors {
                 try await NoticeRun.send(locked: locked, desired: loaded.manifests, facts: facts, directory: manifests.stateDirectory,
-                                         origin: await originLookup.value, now: now, logger: Logger(label: "tokenctl.notices"))
+                                         origin: await originLookup.value, now: now, clock: { ClockOption.now() },
+                                         logger: Logger(label: "tokenctl.notices"))
             }
         } catch {
             await locked.lock.release()
@@ -88,8 +89,7 @@ struct NoticesCommand: AsyncParsableCommand {
             print(try PlanJSON.encode(report))
         } else {
             print(report.text, terminator: "")
-            print("Delivered \(counted(outcome.round.sent, "notice")); \(outcome.round.failed) failed and stay queued for the next attempt"
-                  + (outcome.round.skipped > 0 ? "; \(outcome.round.skipped) wait for a Notifier no longer in the manifests." : "."))
+            print("Delivered \(counted(outcome.round.sent, "notice")); \(outcome.round.failed) failed and stay queued for the next attempt.")
         }
         if outcome.round.failed > 0 { throw ExitCode(1) }
     }

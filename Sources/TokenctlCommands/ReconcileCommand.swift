@@ -111,9 +111,15 @@ struct ReconcileCommand: AsyncParsableCommand {
                             at: 0)
         }
         services.append(WatchService(pass: { await pass.run($0) }, schedule: WakeSchedule(interval: seconds), health: health,
-                                     metrics: ControllerMetrics(perToken: metricsPerToken), logger: logger, onPass: { statusFile.write($0) }))
+                                     metrics: ControllerMetrics(perToken: metricsPerToken), logger: logger, onPass: { statusFile.write($0) },
+                                     retries: RetryBook(restoring: ControllerStatusFile.read(directory)?.needsAttention ?? [])))
         logger.notice("controller started", metadata: ["manifests": "\(manifests.paths)", "state": "\(directory)", "interval": "\(interval)"])
-        try await ControllerRunner.run(services, logger: logger)
+        do {
+            try await ControllerRunner.run(services, logger: logger)
+        } catch {
+            await webhooks.shutdown()
+            throw error
+        }
         await pass.resign()
         await webhooks.shutdown()
     }

@@ -35,10 +35,12 @@ package struct RetryBook: Sendable, Equatable {
     /// The failing tokens by key.
     package private(set) var entries: [String: Entry] = [:]
 
-    /// Creates an empty book.
-    package init(base: TokenDuration = TokenDuration(seconds: 2), cap: TokenDuration = TokenDuration(seconds: 300)) {
+    /// Creates a book, empty or holding `entries` a previous controller recorded (so that a restart keeps when each
+    /// failure began: failure notices and the failure-age metric do not start over).
+    package init(base: TokenDuration = TokenDuration(seconds: 2), cap: TokenDuration = TokenDuration(seconds: 300), restoring entries: [Entry] = []) {
         self.base = base
         self.cap = cap
+        self.entries = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// The key a change is tracked under: its token, or the ghost credential it retires.

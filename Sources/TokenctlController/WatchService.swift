@@ -27,14 +27,16 @@ package struct WatchService: Service {
     private let clock: @Sendable () -> Double
     private let sleep: @Sendable (Double) async throws -> Void
     private let onPass: @Sendable (RetryBook) -> Void
+    private let initialRetries: RetryBook
 
     /// Creates the loop. `clock` reads seconds since the epoch and `sleep` waits that many seconds (both the system's
     /// unless a test passes its own); `onPass` sees the retry book after each pass (the command layer persists it for
-    /// `tokenctl status`).
+    /// `tokenctl status`); `retries` is the book a previous controller left.
     package init(pass: @escaping Pass, schedule: WakeSchedule, health: ControllerHealth, metrics: ControllerMetrics, logger: Logger,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                 sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(nanoseconds: UInt64($0 * 1e9)) },
-                onPass: @escaping @Sendable (RetryBook) -> Void = { _ in }) {
+                onPass: @escaping @Sendable (RetryBook) -> Void = { _ in }, retries: RetryBook = RetryBook()) {
+        self.initialRetries = retries
         self.pass = pass
         self.schedule = schedule
         self.health = health
@@ -46,7 +48,7 @@ package struct WatchService: Service {
     }
 
     package func run() async throws {
-        var retries = RetryBook()
+        var retries = initialRetries
         var stateFailures = 0
         var generator = SystemRandomNumberGenerator()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {

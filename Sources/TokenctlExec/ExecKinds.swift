@@ -90,8 +90,10 @@ enum Handshake {
         case .failure(let error): throw failure("failed its capabilities handshake: \(error)")
         case .success(let result): output = result
         }
+        // What the plugin said is masked against the values it was handed through `exec.environment` too.
+        let forwarded = settings.environment.compactMap { ProcessInfo.processInfo.environment[$0] }.filter { $0.count >= 4 }
         var capabilities = try PluginProtocol.response(output, to: "its capabilities handshake", as: PluginProtocol.Capabilities.self,
-                                                       hiding: [], failure: failure)
+                                                       hiding: forwarded, failure: failure)
         // Operations of a later minor version are left out, not refused: a newer plugin still serves this tokenctl.
         capabilities.operations = capabilities.operations.filter { PluginProtocol.Operation(rawValue: $0) != nil }
         guard capabilities.operations.contains("issue"), capabilities.operations.contains("revoke") else {

@@ -15,7 +15,7 @@ extension FileDecoder {
             case "url": url = try reference("url")
             case "format": format = try choice("format", Notifier.Format.allCases.map(\.rawValue))
             case "signingKey": signingKey = try reference("signingKey")
-            case "timeout": timeout = try positiveDuration("timeout")
+            case "timeout": timeout = try positiveDuration("timeout", atMost: Self.longestTimeout)
             case "selector": selector = try decodeNotifierSelector()
             case "events":
                 let before = result.diagnostics.count
@@ -75,8 +75,9 @@ extension FileDecoder {
                             reportDuration(error, field: "leadTimes", text: text)
                             return
                         }
-                        if value.seconds <= 0 {
-                            error("bad-value", "lead times must be longer than 0s, found '\(text.value)'", at: text.location)
+                        if value.seconds <= 0 || value.seconds > FileDecoder.longestThreshold.seconds {
+                            error("bad-value", "lead times must be longer than 0s and at most \(FileDecoder.longestThreshold), found '\(text.value)'",
+                                  at: text.location)
                         } else {
                             collected.append(value)
                         }
@@ -125,11 +126,21 @@ extension FileDecoder {
         return after
     }
 
-    /// A duration that must be longer than zero.
-    private func positiveDuration(_ field: String) throws(FatalDecodingError) -> Located<TokenDuration>? {
+    /// The longest delivery timeout: a receiver slower than this is down.
+    static let longestTimeout = TokenDuration(seconds: 300)
+    /// The longest lead time or threshold: ten years.
+    static let longestThreshold = TokenDuration(seconds: 3_650 * 86_400)
+
+    /// A duration longer than zero and at most `atMost`.
+    private func positiveDuration(_ field: String, atMost limit: TokenDuration = FileDecoder.longestThreshold) throws(FatalDecodingError)
+        -> Located<TokenDuration>? {
         guard let value = try duration(field) else { return nil }
         guard value.value.seconds > 0 else {
             error("bad-value", "'\(field)' must be longer than 0s", at: value.location)
+            return nil
+        }
+        guard value.value.seconds <= limit.seconds else {
+            error("bad-value", "'\(field)' must be at most \(limit), found '\(value.value)'", at: value.location)
             return nil
         }
         return value

@@ -15,7 +15,7 @@ package struct Notifier: Hashable, Sendable {
     package enum Format: String, Hashable, Sendable, CaseIterable {
         /// tokenctl's own JSON document (`docs/notices.md`).
         case json
-        /// A Slack incoming-webhook message (`text` and blocks).
+        /// A Slack incoming-webhook message (`text`).
         case slack
         /// An alert list for Alertmanager's `POST /api/v2/alerts`.
         case alertmanager

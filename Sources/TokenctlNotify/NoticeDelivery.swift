@@ -57,23 +57,35 @@ package struct NoticeDelivery: Sendable {
         return max(min(doubled, maximumBackoff), min(retryAfter ?? 0, 3_600))
     }
 
-    /// Delivers `records`; records of notifiers missing from `notifiers` stay pending.
+    /// Delivers `records` (claimed by the caller); records of notifiers missing from `notifiers` stay pending.
     package func deliver(_ records: [NoticeRecord], notifiers: [String: Notifier], outbox: any NoticeOutbox, now: Timestamp) async -> Round {
         var round = Round()
         let byNotifier = Dictionary(grouping: records, by: \.notifier)
+        let decoder = JSONDecoder()
         for name in byNotifier.keys.sorted() {
-            let group = byNotifier[name] ?? []
+            var group: [(record: NoticeRecord, notice: Notice)] = []
+            for record in byNotifier[name] ?? [] {
+                if let notice = try? decoder.decode(Notice.self, from: Data(record.body.utf8)) {
+                    group.append((record, notice))
+                } else {
+                    // One unreadable record is parked on its own; it does not hold back the rest of its batch.
+                    round.failed += 1
+                    await recordFailure("a queued notice could not be read; it was written by another tokenctl version", retryAfter: nil,
+                                        batch: [record], notifier: name, outbox: outbox, now: now)
+                }
+            }
             guard let notifier = notifiers[name] else {
                 round.skipped += group.count
                 continue
             }
             var start = 0
-            while start < group.count {
+            while start < group.count && !Task.isCancelled {
                 let batch = Array(group[start..<min(start + Self.batchSize, group.count)])
                 start += Self.batchSize
-                if let failure = await post(batch, notifier: notifier, now: now) {
+                if let failure = await post(batch.map(\.notice), notifier: notifier, now: now) {
                     round.failed += batch.count
-                    await recordFailure(failure.text, retryAfter: failure.retryAfter, batch: batch, notifier: name, outbox: outbox, now: now)
+                    await recordFailure(failure.text, retryAfter: failure.retryAfter, batch: batch.map(\.record), notifier: name,
+                                        outbox: outbox, now: now)
                 } else {
                     round.sent += batch.count
                     await recordSent(batch, notifier: name, outbox: outbox, now: now)
@@ -83,10 +95,7 @@ package struct NoticeDelivery: Sendable {
         return round
     }
 
-    private func post(_ batch: [NoticeRecord], notifier: Notifier, now: Timestamp) async -> (text: String, retryAfter: Int64?)? {
-        let decoder = JSONDecoder()
-        let notices = batch.compactMap { try? decoder.decode(Notice.self, from: Data($0.body.utf8)) }
-        guard notices.count == batch.count else { return ("a queued notice could not be read; it was written by another tokenctl version", nil) }
+    private func post(_ notices: [Notice], notifier: Notifier, now: Timestamp) async -> (text: String, retryAfter: Int64?)? {
         let url: String
         var headers = [("Content-Type", "application/json")]
         let body = NoticePayload.body(notices, notifier: notifier.metadata.name, format: notifier.format, at: now)
@@ -104,17 +113,17 @@ package struct NoticeDelivery: Sendable {
         return (failure.description, nil)
     }
 
-    private func recordSent(_ batch: [NoticeRecord], notifier: String, outbox: any NoticeOutbox, now: Timestamp) async {
+    private func recordSent(_ batch: [(record: NoticeRecord, notice: Notice)], notifier: String, outbox: any NoticeOutbox, now: Timestamp) async {
         do {
-            try await outbox.noticesDelivered(batch.map(\.id), at: now)
+            try await outbox.noticesDelivered(batch.map(\.record.id), at: now)
         } catch {
-            // Sent but not recorded: the next round sends them again (at least once, never lost).
+            // Sent but not recorded: once the claim lapses they are sent again (at least once, never lost).
             logger.error("notices were sent but could not be recorded as sent; they will be sent again",
                          metadata: ["notifier": "\(notifier)", "error": "\(error)"])
         }
-        for record in batch {
-            let event = record.key.split(separator: "/").first.map(String.init) ?? "unknown"
-            Counter(label: "tokenctl_notices_sent_total", dimensions: [("notifier", notifier), ("event", event)], factory: factory).increment()
+        for (record, notice) in batch {
+            Counter(label: "tokenctl_notices_sent_total", dimensions: [("notifier", notifier), ("event", notice.event.rawValue)],
+                    factory: factory).increment()
             logger.info("notice sent", metadata: ["notifier": "\(notifier)", "notice": "\(record.key)"])
         }
     }

@@ -16,6 +16,14 @@ import TokenctlState
 package final class NoticeDispatcher: Service {
     /// Notices fetched per round at most.
     package static let roundSize = 500
+    /// The `# HELP` text of the notice metrics (the dispatcher's and the delivery's).
+    package static let metricHelp = [
+        "tokenctl_notices_pending": "Notices queued and not delivered yet.",
+        "tokenctl_notices_failing": "Pending notices whose delivery has failed at least once.",
+        "tokenctl_notice_oldest_pending_seconds": "How long the oldest pending notice has waited (0 when none waits).",
+        "tokenctl_notices_sent_total": "Notices a receiver accepted, by notifier and event.",
+        "tokenctl_notice_delivery_failures_total": "Notices whose delivery attempt failed, by notifier.",
+    ]
 
     private let source: @Sendable () -> (notifiers: [String: Notifier], leading: Bool)
     private let openOutbox: @Sendable () throws -> (any NoticeOutbox)?
@@ -47,7 +55,12 @@ package final class NoticeDispatcher: Service {
         var outbox: (any NoticeOutbox)?
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             if outbox == nil { outbox = try? openOutbox() }
-            if let outbox { await round(outbox) }
+            if let current = outbox {
+                // Shutdown cancels a round in flight, so a hanging receiver never keeps the process (and its lease).
+                let healthy = await cancelWhenGracefulShutdown { await self.round(current) }
+                // A state that could not be read (replaced, say) is opened afresh next time.
+                if healthy == false { outbox = nil }
+            }
             do {
                 try await Task.sleep(for: interval)
             } catch {
@@ -56,15 +69,23 @@ package final class NoticeDispatcher: Service {
         }
     }
 
-    /// Delivers what is due now, when this replica leads; updates the outbox gauges either way.
-    package func round(_ outbox: any NoticeOutbox) async {
+    /// Delivers what is due now, when this replica leads; updates the outbox gauges either way. False when the outbox
+    /// could not be read.
+    @discardableResult
+    package func round(_ outbox: any NoticeOutbox) async -> Bool {
         let now = clock()
         let (notifiers, leading) = source()
+        var healthy = true
         if leading && !notifiers.isEmpty {
             do {
-                let due = try await outbox.pendingNotices(dueBy: now, limit: Self.roundSize)
+                // Claimed for as long as the slowest possible round takes, so that no other sender takes them meanwhile.
+                let longest = notifiers.values.map(\.timeout.seconds).max() ?? 10
+                let claimUntil = now + TokenDuration(seconds: 60 + longest * Int64(Self.roundSize / NoticeDelivery.batchSize + 1))
+                let due = try await outbox.claimNotices(notifiers: notifiers.keys.sorted(), dueBy: now, limit: Self.roundSize,
+                                                        claimUntil: claimUntil)
                 if !due.isEmpty { _ = await delivery.deliver(due, notifiers: notifiers, outbox: outbox, now: now) }
             } catch {
+                healthy = false
                 logger.warning("cannot read the notice outbox", metadata: ["error": "\(error)"])
             }
         }
@@ -73,5 +94,6 @@ package final class NoticeDispatcher: Service {
             failing.record(summary.failing)
             oldest.record(summary.oldestPendingSince.map { Double(now.secondsSinceEpoch - $0.secondsSinceEpoch) } ?? 0)
         }
+        return healthy
     }
 }

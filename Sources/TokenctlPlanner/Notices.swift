@@ -149,8 +149,9 @@ package enum NoticePlanner {
             if let after = notifier.events.unusedAfter {
                 for row in rows where selected(row.token, row.owner) && UnusedTokens.isUnused(row, now: now, threshold: after) {
                     guard let since = UnusedTokens.unusedSince(row) else { continue }
-                    let what = row.lastUsedAt == nil ? "has never been used since it was issued \(since.minuteText)"
-                        : "has not been used since \(since.minuteText)"
+                    // "No use recorded": issuers that do not report use, or a controller without inventories, see none.
+                    let what = row.lastUsedAt == nil ? "has no recorded use since it was issued \(since.minuteText)"
+                        : "has no recorded use since \(since.minuteText)"
                     notices.append(Notice(notifier: name, event: .unused, key: "unused/\(row.token)/\(since.secondsSinceEpoch)/\(after)",
                                           token: row.token, owner: row.owner, issuer: row.issuer, version: row.version, credentialID: nil,
                                           at: since, leadTime: nil, reason: "\(row.token) \(what) (threshold \(after))"))

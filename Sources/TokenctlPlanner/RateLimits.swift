@@ -33,48 +33,70 @@ package struct RateLimitHit: Hashable, Sendable, Codable {
 /// plan.held.filter { $0.rateLimit != nil }    // the tokens a limit held back, and why
 /// ```
 ///
-/// Credentials issued within the period (the recorded versions' issue times) and the plan's rotations count against the
-/// limit first, since rotations always proceed (holding one would break its clients); then the plan's first issues take
-/// what is left, in the plan's order, and the rest are held.
+/// Only tokens the state has never held are limited. Credentials issued within the period (the recorded versions' issue
+/// times) and the plan's other new credentials (rotations, repairs) count first, since they always proceed (holding one
+/// would break its clients); then the new tokens take what is left, in the plan's order, and the rest are held. A token
+/// is admitted only when every limit has room, and then counts against every limit.
 package enum RateLimits {
-    /// Holds the first issues that would pass a limit of `policies`.
+    /// Holds the new tokens that would pass a limit of `policies`; wakes the plan when a window reopens.
     package static func hold(excessIn plan: inout Plan, policies: [Policy], desired: ManifestSet, recorded: RecordedState, now: Timestamp) {
-        let limited = policies.compactMap { policy in policy.maxIssued.map { (policy.metadata.name, $0) } }
-        guard !limited.isEmpty, plan.changes.contains(where: { $0.action == .issue }) else { return }
+        let limits = policies.compactMap { policy in policy.maxIssued.map { (policy: policy.metadata.name, limit: $0) } }
+        // Only first issues of tokens the state has never held are limited: a token whose credential went missing at
+        // its issuer, or that has none active, is being repaired, and holding it would leave its clients broken.
+        func isNew(_ change: PlannedChange) -> Bool {
+            change.action == .issue && change.reason == .notIssued && change.token.map { recorded.tokens[$0] == nil } == true
+        }
+        guard !limits.isEmpty, plan.changes.contains(where: isNew) else { return }
         let owners = Dictionary(desired.tokens.map { ($0.id, $0.owner) }, uniquingKeysWith: { first, _ in first })
-        var heldBy: [TokenID: RateLimitHit] = [:]
-        var messages: [TokenID: String] = [:]
-        for (policy, limit) in limited {
-            let windowStart = Timestamp(secondsSinceEpoch: now.secondsSinceEpoch - limit.per.seconds)
-            func subject(owner: String?, issuer: String) -> String { limit.by == .owner ? owner ?? "-" : issuer }
-            var counts: [String: Int] = [:]
+        func subject(_ limit: IssueRateLimit, owner: String?, issuer: String) -> String { limit.by == .owner ? owner ?? "-" : issuer }
+        var counts = Array(repeating: [String: Int](), count: limits.count)
+        var oldestCounted = Array(repeating: [String: Timestamp](), count: limits.count)
+        for (index, entry) in limits.enumerated() {
+            let windowStart = Timestamp(secondsSinceEpoch: now.secondsSinceEpoch - entry.limit.per.seconds)
             for token in recorded.tokens.values {
-                let issued = token.versions.filter { $0.issuedAt > windowStart }.count
-                if issued > 0 { counts[subject(owner: token.owner, issuer: token.issuer), default: 0] += issued }
-            }
-            // Rotations first: they proceed whatever the count, so new tokens get what they leave of the limit.
-            for change in plan.changes where change.action == .rotate {
-                counts[subject(owner: change.token.flatMap { owners[$0] }, issuer: change.issuer), default: 0] += 1
-            }
-            for change in plan.changes where change.action == .issue {
-                guard let token = change.token, heldBy[token] == nil else { continue }
-                let key = subject(owner: owners[token], issuer: change.issuer)
-                if counts[key, default: 0] >= limit.count {
-                    heldBy[token] = RateLimitHit(policy: policy, by: limit.by.rawValue, subject: key, limit: limit.description,
-                                                 windowStart: windowStart, periodSeconds: limit.per.seconds)
-                    messages[token] = "creation-rate limit of policy '\(policy)' reached: \(limit.by.rawValue) \(key) may get \(limit.count) "
-                        + "new credentials per \(limit.per) and has had \(counts[key, default: 0]) since \(windowStart.minuteText); "
-                        + "the token is issued once the window allows, or lift the limit for one apply with --lift-rate-limits --reason"
-                } else {
-                    counts[key, default: 0] += 1
+                let key = subject(entry.limit, owner: token.owner, issuer: token.issuer)
+                for version in token.versions where version.issuedAt > windowStart {
+                    counts[index][key, default: 0] += 1
+                    oldestCounted[index][key] = min(oldestCounted[index][key] ?? version.issuedAt, version.issuedAt)
                 }
             }
+            // Every other new credential of the plan proceeds whatever the count, so it counts first.
+            for change in plan.changes where (change.action == .issue || change.action == .rotate) && !isNew(change) {
+                counts[index][subject(entry.limit, owner: change.token.flatMap { owners[$0] }, issuer: change.issuer), default: 0] += 1
+            }
         }
-        guard !heldBy.isEmpty else { return }
-        plan.changes.removeAll { change in change.action == .issue && change.token.map { heldBy[$0] != nil } == true }
-        plan.held += heldBy.keys.sorted().map { token in
-            HeldToken(token: token, violations: [messages[token] ?? ""], withheld: [.issue], rateLimit: heldBy[token])
+        var held: [TokenID: (hit: RateLimitHit, message: String)] = [:]
+        var reopens: Timestamp?
+        for change in plan.changes where isNew(change) {
+            guard let token = change.token else { continue }
+            // A token any limit holds uses up no other limit's room.
+            let full = limits.indices.first { index in
+                counts[index][subject(limits[index].limit, owner: owners[token], issuer: change.issuer), default: 0] >= limits[index].limit.count
+            }
+            guard let index = full else {
+                for index in limits.indices { counts[index][subject(limits[index].limit, owner: owners[token], issuer: change.issuer), default: 0] += 1 }
+                continue
+            }
+            let (policy, limit) = limits[index]
+            let key = subject(limit, owner: owners[token], issuer: change.issuer)
+            let windowStart = Timestamp(secondsSinceEpoch: now.secondsSinceEpoch - limit.per.seconds)
+            if let oldest = oldestCounted[index][key] {
+                let reopen = oldest + limit.per
+                reopens = min(reopens ?? reopen, reopen)
+            }
+            held[token] = (RateLimitHit(policy: policy, by: limit.by.rawValue, subject: key, limit: limit.description, windowStart: windowStart,
+                                        periodSeconds: limit.per.seconds),
+                           "creation-rate limit of policy '\(policy)' reached: \(limit.by.rawValue) \(key) may get \(limit.count) new credentials "
+                               + "per \(limit.per) and has had \(counts[index][key, default: 0]) since \(windowStart.minuteText); the token is "
+                               + "issued once the window allows, or lift the limit for one apply with --lift-rate-limits --reason")
+        }
+        guard !held.isEmpty else { return }
+        plan.changes.removeAll { change in isNew(change) && change.token.map { held[$0] != nil } == true }
+        plan.held += held.keys.sorted().map { token in
+            HeldToken(token: token, violations: [held[token]?.message ?? ""], withheld: [.issue], rateLimit: held[token]?.hit)
         }
         plan.held.sort { $0.token < $1.token }
+        // The controller wakes when room opens again, instead of at its next interval.
+        if let reopens, reopens > now { plan.nextDueAt = min(plan.nextDueAt ?? reopens, reopens) }
     }
 }

@@ -39,6 +39,31 @@ extension PostgresStateStore {
         }
     }
 
+    package func claimNotices(notifiers: [String], dueBy: Timestamp, limit: Int, claimUntil: Timestamp) async throws(StateError) -> [NoticeRecord] {
+        guard !notifiers.isEmpty, limit > 0 else { return [] }
+        let logger = self.logger
+        return try await run("claim notices") { connection in
+            var records: [NoticeRecord] = []
+            // SKIP LOCKED: replicas claiming at once take disjoint rows instead of waiting for each other.
+            let rows = try await connection.query("""
+                UPDATE tokenctl_notice SET next_attempt_at = \(claimUntil.secondsSinceEpoch)
+                FROM (SELECT notifier, key, next_attempt_at AS due FROM tokenctl_notice
+                      WHERE sent_at IS NULL AND notifier = ANY(\(notifiers)::text[]) AND next_attempt_at <= \(dueBy.secondsSinceEpoch)
+                      ORDER BY next_attempt_at, queued_at, notifier, key LIMIT \(limit) FOR UPDATE SKIP LOCKED) AS claimed
+                WHERE tokenctl_notice.notifier = claimed.notifier AND tokenctl_notice.key = claimed.key
+                RETURNING tokenctl_notice.notifier, tokenctl_notice.key, tokenctl_notice.body, tokenctl_notice.queued_at,
+                          tokenctl_notice.attempts, claimed.due, tokenctl_notice.last_error
+                """, logger: logger)
+            for try await (notifier, key, body, queuedAt, attempts, due, lastError)
+                in rows.decode((String, String, String, Int64, Int32, Int64, String?).self) {
+                records.append(NoticeRecord(notifier: notifier, key: key, body: body, queuedAt: Timestamp(secondsSinceEpoch: queuedAt),
+                                            attempts: Int(attempts), nextAttemptAt: Timestamp(secondsSinceEpoch: due), lastError: lastError))
+            }
+            return records.sorted { ($0.nextAttemptAt, $0.queuedAt.secondsSinceEpoch, $0.notifier, $0.key)
+                < ($1.nextAttemptAt, $1.queuedAt.secondsSinceEpoch, $1.notifier, $1.key) }
+        }
+    }
+
     package func noticesDelivered(_ ids: [NoticeID], at: Timestamp) async throws(StateError) {
         guard !ids.isEmpty else { return }
         let logger = self.logger

@@ -129,9 +129,9 @@ package actor ControllerPass {
         return outcome
     }
 
-    /// Only a replica whose pass reached the state and did not stand by delivers notices.
+    /// Only a replica whose pass reached the state and did not stand by delivers notices (also while its passes are held).
     private func postToBoard(_ outcome: PassOutcome) {
-        board?.post(notifiers: lastGood?.manifests.notifiers ?? [], leading: outcome.result != .failed && outcome.standbyFor == nil)
+        board?.post(notifiers: lastGood?.manifests.notifiers ?? [], leading: outcome.stateReachable && outcome.standbyFor == nil)
     }
 
     private func runLocked(_ loaded: ManifestLoadResult, request: PassRequest) async -> PassOutcome {
@@ -226,6 +226,15 @@ package actor ControllerPass {
         } catch {
             // Issuers or stores that cannot be opened: the state was reached, the pass could not act.
             return PassOutcome(result: .failed, stateReachable: true, error: "\(error)")
+        }
+        switch result.status {
+        case .cancelled, .done:
+            break
+        default:
+            // A pass that cannot act (held by the guard, refused, roots that differ) may wait days for an operator: the
+            // notices due meanwhile still go out, judged on the state as it is.
+            _ = await queueNotices(desired, rows: TokenStatus.rows(result.state, lastUsed: lastUsed(result.state), now: now), holds: holds,
+                                   plan: nil, rateLimited: [], request: request, store: store, environment: environment)
         }
         switch result.status {
         case .rootsDiffer(let refusal):

@@ -24,7 +24,7 @@ package enum NoticeRun {
 
     /// Queues due notices while `locked` holds the lock, releases it, then delivers everything pending.
     package static func send(locked: LockedState, desired: ManifestSet, facts: NoticeFacts, directory: String, origin: RequestOrigin,
-                             now: Timestamp, logger: Logger) async throws -> Outcome {
+                             now: Timestamp, clock: @Sendable () -> Timestamp, logger: Logger) async throws -> Outcome {
         let queued: [Notice]
         do {
             let due = NoticePlanner.due(desired: desired, facts: facts, now: now)
@@ -38,8 +38,24 @@ package enum NoticeRun {
         await locked.lock.release()
         let (delivery, client) = NoticeSending.delivery(logger: logger)
         let notifiers = Dictionary(desired.notifiers.map { ($0.metadata.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let pending = try await locked.store.pendingNotices(dueBy: now, limit: Int.max)
-        let round = await delivery.deliver(pending, notifiers: notifiers, outbox: locked.store, now: now)
+        // Delivery happens now, not when the run started (the lock may have been waited for): signatures carry this time.
+        let sendingAt = clock()
+        let longest = desired.notifiers.map(\.timeout.seconds).max() ?? 10
+        var round = NoticeDelivery.Round()
+        do {
+            // Claimed in rounds like the controller's, so that a controller delivering meanwhile never sends the same ones.
+            while true {
+                let claimed = try await locked.store.claimNotices(notifiers: notifiers.keys.sorted(), dueBy: sendingAt, limit: NoticeDelivery.batchSize,
+                                                                  claimUntil: sendingAt + TokenDuration(seconds: 60 + longest))
+                if claimed.isEmpty { break }
+                let done = await delivery.deliver(claimed, notifiers: notifiers, outbox: locked.store, now: sendingAt)
+                round.sent += done.sent
+                round.failed += done.failed
+            }
+        } catch {
+            await client.shutdown()
+            throw error
+        }
         await client.shutdown()
         return Outcome(queued: queued, round: round)
     }

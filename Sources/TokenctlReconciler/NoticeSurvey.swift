@@ -29,7 +29,8 @@ package enum NoticeSurvey {
     /// held by creation-rate limits. `plan` is given only when it was made with the issuers' inventories (for ghosts).
     package static func facts(rows: [TokenStatus.Row], held: [TokenID: [String]], failing: [RetryBook.Entry], plan: Plan?,
                               rateLimited: [HeldToken]) -> NoticeFacts {
-        let failures = failing.compactMap { entry in
+        // Ghost retirements are tracked as `ghost ISSUER/ID`: not a token, and the ghost notice covers them.
+        let failures = failing.filter { !$0.key.contains(" ") }.compactMap { entry in
             TokenID(text: entry.key).map { NoticeFacts.Failing(token: $0, action: entry.action, since: entry.firstFailedAt, error: entry.lastError) }
         }
         let ghosts = plan.map { $0.changes.compactMap { $0.action == .ghost ? $0.ghost : nil } }

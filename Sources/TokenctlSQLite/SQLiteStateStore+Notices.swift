@@ -41,6 +41,34 @@ extension SQLiteStateStore {
         }
     }
 
+    package func claimNotices(notifiers: [String], dueBy: Timestamp, limit: Int, claimUntil: Timestamp) async throws(StateError) -> [NoticeRecord] {
+        guard !notifiers.isEmpty, limit > 0 else { return [] }
+        guard let writer else { throw StateError.writeFailed(path: path, detail: "the state was opened read-only") }
+        do {
+            // One write transaction: SQLite lets one writer in at a time, so two claimers never get the same rows.
+            return try await writer.write { db in
+                let placeholders = Array(repeating: "?", count: notifiers.count).joined(separator: ", ")
+                var arguments = StatementArguments(notifiers)
+                arguments += [dueBy.secondsSinceEpoch, limit]
+                let records = try Row.fetchAll(db, sql: """
+                    SELECT notifier, key, body, queued_at, attempts, next_attempt_at, last_error FROM notice
+                    WHERE sent_at IS NULL AND notifier IN (\(placeholders)) AND next_attempt_at <= ?
+                    ORDER BY next_attempt_at, queued_at, notifier, key LIMIT ?
+                    """, arguments: arguments).map { row in
+                    NoticeRecord(notifier: row[0], key: row[1], body: row[2], queuedAt: Timestamp(secondsSinceEpoch: row[3]),
+                                 attempts: row[4], nextAttemptAt: Timestamp(secondsSinceEpoch: row[5]), lastError: row[6])
+                }
+                let claim = try db.makeStatement(sql: "UPDATE notice SET next_attempt_at = ? WHERE notifier = ? AND key = ?")
+                for record in records {
+                    try claim.execute(arguments: [claimUntil.secondsSinceEpoch, record.notifier, record.key])
+                }
+                return records
+            }
+        } catch {
+            throw Self.classify(error, path: path)
+        }
+    }
+
     package func noticesDelivered(_ ids: [NoticeID], at: Timestamp) async throws(StateError) {
         try await updateNotices(ids, sql: "UPDATE notice SET sent_at = ?, last_error = NULL WHERE notifier = ? AND key = ?",
                                 values: [at.secondsSinceEpoch.databaseValue])

@@ -71,18 +71,24 @@ package struct NoticeOutboxSummary: Sendable, Equatable {
 }
 
 /// The durable outbox of notices, kept with the state: a notice is queued once per notifier and key (so a restart or a
-/// second replica never sends it twice), delivered from here with retries that survive a restart, and marked sent.
+/// second replica never queues it twice), claimed by one sender at a time, delivered with retries that survive a
+/// restart, and marked sent. Delivery is at least once: a sender that dies after the receiver accepted a notice but
+/// before recording it sends it again once its claim lapses.
 ///
 /// ```swift
 /// let fresh = try await store.queueNotices(records)            // only those never queued before
-/// for record in try await store.pendingNotices(dueBy: now, limit: 100) { … }
+/// for record in try await store.claimNotices(notifiers: ["security"], dueBy: now, limit: 100, claimUntil: now + 600) { … }
 /// try await store.noticesDelivered([record.id], at: now)
 /// ```
 package protocol NoticeOutbox: Sendable {
     /// Queues the records whose identity was never queued before, and returns those (in the order given).
     func queueNotices(_ records: [NoticeRecord]) async throws(StateError) -> [NoticeRecord]
-    /// Pending records whose next attempt is due by `dueBy`, oldest first, at most `limit`.
+    /// Pending records whose next attempt is due by `dueBy`, oldest first, at most `limit` (read only).
     func pendingNotices(dueBy: Timestamp, limit: Int) async throws(StateError) -> [NoticeRecord]
+    /// Claims for delivery, atomically, at most `limit` pending records of `notifiers` due by `dueBy`, oldest first: their
+    /// next attempt moves to `claimUntil`, so that no other sender (a second replica, `tokenctl notices`) claims them
+    /// meanwhile, and a sender that dies mid-delivery leaves them to be claimed again after `claimUntil`.
+    func claimNotices(notifiers: [String], dueBy: Timestamp, limit: Int, claimUntil: Timestamp) async throws(StateError) -> [NoticeRecord]
     /// Marks records as sent.
     func noticesDelivered(_ ids: [NoticeID], at: Timestamp) async throws(StateError)
     /// Records a failed attempt: one more attempt, its error, and when to try again.

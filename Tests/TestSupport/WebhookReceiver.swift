@@ -34,6 +34,7 @@ public final class WebhookReceiver: Sendable {
     private let answer: Locked<Answer>
     private let stopped = Locked(false)
     private let replyHeaders = Locked<[String: String]>([:])
+    private let stall = Locked<Double>(0)
 
     /// `http://127.0.0.1:PORT`.
     public var url: String { "http://127.0.0.1:\(port)" }
@@ -46,6 +47,9 @@ public final class WebhookReceiver: Sendable {
 
     /// Header fields every later answer carries, e.g. `Retry-After` or `Location`.
     public func answerHeaders(_ headers: [String: String]) { replyHeaders.withLock { $0 = headers } }
+
+    /// Later answers send their header, promise a body, and then send nothing for `seconds`: a receiver that stalls.
+    public func stallAfterHeader(for seconds: Double) { stall.withLock { $0 = seconds } }
 
     init(socket: Int32, port: Int, answer: @escaping Answer) {
         self.socket = socket
@@ -102,8 +106,10 @@ public final class WebhookReceiver: Sendable {
         received.withLock { $0.append(request) }
         if delay > 0 { usleep(useconds_t(delay * 1_000_000)) }
         let extra = replyHeaders.withLock { $0 }.map { "\($0.key): \($0.value)\r\n" }.joined()
-        let reply = "HTTP/1.1 \(status) Status\r\n\(extra)Content-Length: 0\r\nConnection: close\r\n\r\n"
+        let stallFor = stall.withLock { $0 }
+        let reply = "HTTP/1.1 \(status) Status\r\n\(extra)Content-Length: \(stallFor > 0 ? 100 : 0)\r\nConnection: close\r\n\r\n"
         _ = reply.withCString { send(connection, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        if stallFor > 0 { usleep(useconds_t(stallFor * 1_000_000)) }
     }
 
     private static func read(_ connection: Int32) -> Request? {

@@ -1,7 +1,9 @@
 import Foundation
 import Logging
+import Synchronization
 import TestSupport
 import Testing
+import TokenctlDrivers
 import TokenctlModel
 import TokenctlNotify
 import TokenctlPlanner
@@ -49,11 +51,12 @@ import TokenctlState
         var description: String { "\(what) is not set" }
     }
 
-    func deliverOnce(answer: @escaping WebhookReceiver.Answer, headers: [String: String] = [:], timeout: Int64 = 2)
+    func deliverOnce(answer: @escaping WebhookReceiver.Answer, headers: [String: String] = [:], timeout: Int64 = 2, stall: Double = 0)
         async throws -> (round: NoticeDelivery.Round, record: NoticeRecord?, requests: Int, seconds: Double) {
         let receiver = try WebhookReceiver.start(answer: answer)
         defer { receiver.stop() }
         receiver.answerHeaders(headers)
+        receiver.stallAfterHeader(for: stall)
         let (store, delivery, client, directory) = try await setUp(["a"], secrets: ["HOOK_URL": receiver.url + "/hook/T0SECRET", "HOOK_KEY": "k"])
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let started = Date()
@@ -111,6 +114,12 @@ import TokenctlState
         #expect(result.seconds < 3, "took \(result.seconds)s")
     }
 
+    @Test func aReceiverThatStallsAfterItsHeaderCostsItsTimeoutAndNoMore() async throws {
+        let result = try await deliverOnce(answer: { _ in (200, 0) }, timeout: 1, stall: 5)
+        #expect(result.record?.lastError == "the receiver did not answer within 1s")
+        #expect(result.seconds < 3, "took \(result.seconds)s")
+    }
+
     @Test func aReceiverThatIsDownIsUnreachable() async throws {
         let receiver = try WebhookReceiver.start()
         let url = receiver.url
@@ -132,12 +141,16 @@ import TokenctlState
         _ = await delivery.deliver(try await store.pendingNotices(dueBy: now, limit: 10), notifiers: ["security": notifier()], outbox: store, now: now)
         var record = try #require(try await store.pendingNotices(dueBy: Timestamp(secondsSinceEpoch: now.secondsSinceEpoch + 10), limit: 1).first)
         #expect(record.lastError == "the webhook URL is not an absolute http or https URL")
-        let (missingStore, missing, missingClient, missingDirectory) = try await setUp(["a"], secrets: [:])
+        // The production resolver: it names the variable, never a value.
+        let (missingStore, _, missingClient, missingDirectory) = try await setUp(["a"], secrets: [:])
+        let missing = NoticeDelivery(client: missingClient, resolve: { reference, what throws in
+            try DriverContext.value(of: reference, what: what, environment: ["HOOK_KEY": "k"])
+        }, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         defer { try? FileManager.default.removeItem(atPath: missingDirectory) }
         _ = await missing.deliver(try await missingStore.pendingNotices(dueBy: now, limit: 10), notifiers: ["security": notifier()],
                                   outbox: missingStore, now: now)
         record = try #require(try await missingStore.pendingNotices(dueBy: Timestamp(secondsSinceEpoch: now.secondsSinceEpoch + 10), limit: 1).first)
-        #expect(record.lastError == "the webhook URL of notifier 'security' is not set")
+        #expect(record.lastError == "the environment variable HOOK_URL (the webhook URL of notifier 'security') is not set")
         await client.shutdown()
         await missingClient.shutdown()
     }
@@ -156,4 +169,37 @@ import TokenctlState
         #expect(NoticeDelivery.backoff(afterAttempts: 1, retryAfter: 90) == 90)
         #expect(NoticeDelivery.backoff(afterAttempts: 1, retryAfter: 86_400) == 3_600)
     }
+}
+
+/// The dispatcher delivers only on the replica that leads, so replicas sharing one state never each send.
+@Suite struct NoticeDispatcherTests {
+    @Test func onlyTheLeaderDelivers() async throws {
+        let receiver = try WebhookReceiver.start()
+        defer { receiver.stop() }
+        let tests = NoticeDeliveryTests()
+        let (store, delivery, client, directory) = try await tests.setUp(["a"], secrets: ["HOOK_URL": receiver.url + "/hook", "HOOK_KEY": "k"])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let leading = Flag(false)
+        let notifier = tests.notifier()
+        let dispatcher = NoticeDispatcher(source: { (["security": notifier], leading.isSet) }, openOutbox: { store },
+                                          delivery: delivery, clock: { tests.now },
+                                          logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        await dispatcher.round(store)
+        #expect(receiver.requests.isEmpty, "a standby replica sends nothing")
+        #expect(try await store.noticeSummary().pending == 1)
+        leading.set(true)
+        await dispatcher.round(store)
+        await dispatcher.round(store)
+        #expect(receiver.requests.count == 1, "the leader sends it, once")
+        #expect(try await store.noticeSummary() == NoticeOutboxSummary(pending: 0, failing: 0, oldestPendingSince: nil, sent: 1))
+        await client.shutdown()
+    }
+}
+
+/// A flag test closures share.
+final class Flag: Sendable {
+    private let value: Mutex<Bool>
+    init(_ value: Bool) { self.value = Mutex(value) }
+    var isSet: Bool { value.withLock { $0 } }
+    func set(_ new: Bool) { value.withLock { $0 = new } }
 }

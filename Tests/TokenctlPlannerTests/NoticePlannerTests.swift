@@ -86,7 +86,7 @@ import TokenctlPlanner
             "failing payments/a", "policyViolation payments/b", "unused payments/a",
         ])
         #expect(due[0].key == "failing/payments/a/rotate/\(ago("2h").secondsSinceEpoch)" && due[0].reason.contains("issuer unreachable"))
-        #expect(due[2].reason.contains("never been used"))
+        #expect(due[2].reason.contains("has no recorded use since it was issued"))
         // The ten-minute failure is due 50 minutes from now: the controller wakes for it.
         #expect(NoticePlanner.nextDue(desired: set, facts: facts, now: now) == fromNow("50m"))
     }

@@ -27,6 +27,17 @@ import TokenctlPlanner
         #expect(plan.held.first?.withheld == [.issue])
     }
 
+    @Test func aTokenTheStateAlreadyHoldsIsRepairedNotHeldAndTheHeldWakeThePlanWhenRoomReopens() {
+        // The state holds `repair` without an active credential: issuing it again is a repair, never held.
+        let repair = recorded("payments/repair", versions: [version(1, issuedAt: ago("20m"), status: .revoked)])
+        let set = limited([token("payments/repair"), token("payments/new")], IssueRateLimit(count: 1, per: duration("1h")))
+        let plan = Planner.plan(desired: set, recorded: state([repair]), observed: nil, now: now)
+        #expect(plan.changes.contains { $0.action == .issue && $0.token?.name == "repair" })
+        #expect(plan.held.map(\.token.name) == ["new"])
+        // The version issued 20 minutes ago leaves the window in 40 minutes: the controller wakes then.
+        #expect(plan.nextDueAt == fromNow("40m"))
+    }
+
     @Test func issuesOlderThanThePeriodDoNotCountAndLimitsCanBeLiftedOrCountedPerIssuer() {
         let tokens = (1...3).map { token("payments/new-\($0)") }
         let earlier = recorded("payments/earlier", versions: [version(1, issuedAt: ago("2h"))])

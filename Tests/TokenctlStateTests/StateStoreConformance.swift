@@ -142,6 +142,18 @@ struct StateStoreConformance {
         #expect(try await store.queueNotices([first]).isEmpty, "a sent notice is never queued again")
         #expect(try await store.noticeSummary() == NoticeOutboxSummary(pending: 1, failing: 0, oldestPendingSince: at(2), sent: 2))
         #expect(try await store.serial() == 0, "the outbox is not part of the recorded state")
+
+        // Claims: one sender at a time gets a record, only of the notifiers asked for, and again once the claim lapses.
+        let third = NoticeRecord(notifier: "security", key: "ghost/local/id-10", body: "{}", queuedAt: at(3))
+        _ = try await store.queueNotices([third])
+        #expect(try await store.claimNotices(notifiers: ["nobody"], dueBy: at(1_000), limit: 10, claimUntil: at(2_000)).isEmpty)
+        let claimed = try await store.claimNotices(notifiers: ["payments", "security"], dueBy: at(1_000), limit: 10, claimUntil: at(2_000))
+        #expect(claimed.map(\.id) == [otherNotifier.id, third.id])
+        #expect(try await store.claimNotices(notifiers: ["payments", "security"], dueBy: at(1_000), limit: 10, claimUntil: at(2_000)).isEmpty,
+                "claimed records are not handed out twice")
+        #expect(try await store.claimNotices(notifiers: ["payments", "security"], dueBy: at(2_000), limit: 1, claimUntil: at(3_000)).count == 1,
+                "a lapsed claim (a sender that died) is claimed again")
+        #expect(try await store.noticeSummary().pending == 2, "claiming is not sending")
     }
 
     func auditIsAppendOnlyInSequenceAndLeavesTheSerial() async throws {
