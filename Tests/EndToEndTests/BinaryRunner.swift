@@ -79,24 +79,8 @@ struct BinaryRunner {
     /// this process's environment; returns its pid.
     static func spawn(_ program: String, _ arguments: [String], environment: [String: String], stdout: String,
                       stderr: String) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        var env = ProcessInfo.processInfo.environment
-        env["NO_COLOR"] = "1"
-        for (key, value) in environment { env[key] = value }
-        let argv = ([program] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        try #require(posix_spawn(&pid, program, &actions, nil, argv, envp) == 0, "cannot run \(program)")
-        return pid
+        try ChildProcess.spawn(program, arguments, output: stdout, errors: stderr, environment: ["NO_COLOR": "1"].merging(environment) { $1 },
+                               package: nil)
     }
 
     /// Runs tokenctl under a small Python parent and returns its exit status and peak memory (MiB).

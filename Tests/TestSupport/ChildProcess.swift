@@ -3,15 +3,18 @@ import Foundation
 /// Starting and stopping the real servers tests run (Redis, Prometheus, Alertmanager): stdin from /dev/null, output to
 /// a file, this process's environment plus `environment`.
 public enum ChildProcess {
-    /// Starts `program`; throws a message that names the Debian package to install when it cannot run.
-    public static func spawn(_ program: String, _ arguments: [String], output: String, environment: [String: String] = [:],
-                             errorsToo: Bool = false, package: String) throws -> pid_t {
+    /// Starts `program` with its output in `output` and its errors in `errors`, in `output` too (`errorsToo`), or nowhere;
+    /// throws a message that names the Debian `package` to install when it cannot run.
+    public static func spawn(_ program: String, _ arguments: [String], output: String, errors: String? = nil, environment: [String: String] = [:],
+                             errorsToo: Bool = false, package: String?) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        if errorsToo {
+        if let errors {
+            posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        } else if errorsToo {
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         } else {
             posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
@@ -25,7 +28,7 @@ public enum ChildProcess {
         }
         var pid: pid_t = 0
         guard posix_spawn(&pid, program, &actions, nil, argv, envp) == 0 else {
-            throw PostgresTestCluster.ClusterError(description: "cannot run \(program); install it (apt-get install \(package))")
+            throw PostgresTestCluster.ClusterError(description: "cannot run \(program)" + (package.map { "; install it (apt-get install \($0))" } ?? ""))
         }
         return pid
     }
