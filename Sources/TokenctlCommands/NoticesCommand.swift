@@ -45,13 +45,14 @@ struct NoticesCommand: AsyncParsableCommand {
         guard dryRun else { return try await send() }
         let now = try ClockOption.moment(at)
         // Policy violations are notices here, not a reason to stop.
-        let desired = try loadManifestsOrExit(manifests.paths, now: now, quiet: true, holdingViolators: true).manifests
+        let loaded = try loadManifestsOrExit(manifests.paths, now: now, quiet: true, holdingViolators: true)
+        let desired = loaded.manifests
         var state = RecordedState()
         if StateBackend.exists(directory: manifests.stateDirectory, url: manifests.stateURL) {
             let store = try openState(manifests.stateDirectory, mode: .readOnly, url: manifests.stateURL)
             state = try await withState { () async throws(StateError) in try await store.load() }
         }
-        let facts = try await facts(desired, state: state, now: now)
+        let facts = try await facts(desired, state: state, held: loaded.policyHolds, now: now)
         let report = NoticeReport(generatedAt: now, dryRun: true, notices: NoticePlanner.due(desired: desired, facts: facts, now: now))
         if json {
             print(try PlanJSON.encode(report))
@@ -74,7 +75,7 @@ struct NoticesCommand: AsyncParsableCommand {
         let outcome: NoticeRun.Outcome
         do {
             let state = try await withState { () async throws(StateError) in try await locked.recorded() }
-            let facts = try await facts(loaded.manifests, state: state, now: now)
+            let facts = try await facts(loaded.manifests, state: state, held: loaded.policyHolds, now: now)
             outcome = try await withStateErrors {
                 try await NoticeRun.send(locked: locked, desired: loaded.manifests, facts: facts, directory: manifests.stateDirectory,
                                          origin: await originLookup.value, now: now, clock: { ClockOption.now() },
@@ -95,13 +96,13 @@ struct NoticesCommand: AsyncParsableCommand {
     }
 
     /// The facts notices are judged on: the state, last use, the controller's failing changes and, with --refresh, ghosts.
-    private func facts(_ desired: ManifestSet, state: RecordedState, now: Timestamp) async throws -> NoticeFacts {
+    private func facts(_ desired: ManifestSet, state: RecordedState, held: [TokenID: [String]], now: Timestamp) async throws -> NoticeFacts {
         var plan: Plan?
         if refresh {
             let observation = try await Inventory.observeOrExit(desired, stateDirectory: manifests.stateDirectory)
             plan = Planner.plan(desired: desired, recorded: state, observed: observation, now: now)
         }
-        return NoticeSurvey.facts(desired: desired, state: state,
+        return NoticeSurvey.facts(desired: desired, state: state, held: held,
                                   lastUsed: BuiltinAuthority.lastUsedTimes(state, directory: manifests.stateDirectory),
                                   failing: ControllerStatusFile.read(manifests.stateDirectory)?.needsAttention ?? [], plan: plan, now: now)
     }

@@ -115,10 +115,28 @@ package struct NoticeFacts: Sendable {
 package enum NoticePlanner {
     /// Every notice due at `now`, sorted by notifier, event and token.
     package static func due(desired: ManifestSet, facts: NoticeFacts, now: Timestamp) -> [Notice] {
+        evaluate(desired: desired, facts: facts, now: now).due
+    }
+
+    /// The next moment after `now` at which a notice not due now becomes due (a lead time reached, a failure or an idle
+    /// spell passing its threshold), so that the controller wakes for it; nil when none will.
+    package static func nextDue(desired: ManifestSet, facts: NoticeFacts, now: Timestamp) -> Timestamp? {
+        evaluate(desired: desired, facts: facts, now: now).nextDue
+    }
+
+    /// The notices due at `now` and the next moment one becomes due, from one pass over the tokens (a controller pass
+    /// needs both).
+    package static func evaluate(desired: ManifestSet, facts: NoticeFacts, now: Timestamp) -> (due: [Notice], nextDue: Timestamp?) {
         let wanted = Set(desired.tokens.map(\.id))
-        let owners = Dictionary(desired.tokens.map { ($0.id, $0.owner) }, uniquingKeysWith: { first, _ in first })
         let rows = facts.rows.filter { wanted.contains($0.token) }
         let expiries = ExpiryOutlook.entries(rows: rows, desired: desired, held: Set(facts.held.keys)).filter { $0.rotation == .none }
+        return (due(desired: desired, facts: facts, rows: rows, expiries: expiries, now: now),
+                nextDue(desired: desired, facts: facts, rows: rows, expiries: expiries, now: now))
+    }
+
+    private static func due(desired: ManifestSet, facts: NoticeFacts, rows: [TokenStatus.Row], expiries: [ExpiryOutlook.Entry],
+                            now: Timestamp) -> [Notice] {
+        let owners = Dictionary(desired.tokens.map { ($0.id, $0.owner) }, uniquingKeysWith: { first, _ in first })
         var notices: [Notice] = []
         for notifier in desired.notifiers {
             let selected = { (token: TokenID, owner: String?) in notifier.selector.selects(owner: owner, namespace: token.namespace) }
@@ -191,12 +209,8 @@ package enum NoticePlanner {
         }
     }
 
-    /// The next moment after `now` at which a notice not due now becomes due (a lead time reached, a failure or an idle
-    /// spell passing its threshold), so that the controller wakes for it; nil when none will.
-    package static func nextDue(desired: ManifestSet, facts: NoticeFacts, now: Timestamp) -> Timestamp? {
-        let wanted = Set(desired.tokens.map(\.id))
-        let rows = facts.rows.filter { wanted.contains($0.token) }
-        let expiries = ExpiryOutlook.entries(rows: rows, desired: desired, held: Set(facts.held.keys)).filter { $0.rotation == .none }
+    private static func nextDue(desired: ManifestSet, facts: NoticeFacts, rows: [TokenStatus.Row], expiries: [ExpiryOutlook.Entry],
+                                now: Timestamp) -> Timestamp? {
         var moments: [Int64] = []
         for notifier in desired.notifiers {
             for lead in notifier.events.expiring ?? [] {

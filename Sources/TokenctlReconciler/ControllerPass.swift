@@ -294,8 +294,7 @@ package actor ControllerPass {
                               environment: Reconciler.Environment) async -> (queued: Int, nextDue: Timestamp?) {
         guard !desired.notifiers.isEmpty else { return (0, nil) }
         let facts = NoticeSurvey.facts(rows: rows, held: holds, failing: request.failing, plan: plan, rateLimited: rateLimited)
-        let nextDue = NoticePlanner.nextDue(desired: desired, facts: facts, now: request.now)
-        let due = NoticePlanner.due(desired: desired, facts: facts, now: request.now)
+        let (due, nextDue) = NoticePlanner.evaluate(desired: desired, facts: facts, now: request.now)
         guard !due.isEmpty else { return (0, nextDue) }
         do {
             let queued = try await NoticeSurvey.queue(due, store: store, auditKey: try await environment.auditKey(), origin: environment.origin(),

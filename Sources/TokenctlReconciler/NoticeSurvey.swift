@@ -1,7 +1,6 @@
 import Foundation
 import TokenctlController
 import TokenctlEngine
-import TokenctlManifest
 import TokenctlModel
 import TokenctlPlanner
 import TokenctlState
@@ -10,15 +9,16 @@ import TokenctlState
 /// the controller's failing changes and, when the issuers were asked, the ghosts a plan reports.
 ///
 /// ```swift
-/// let facts = NoticeSurvey.facts(desired: manifests, state: state, lastUsed: lastUsed, failing: retries, plan: nil, now: now)
+/// let facts = NoticeSurvey.facts(desired: manifests, state: state, held: loaded.policyHolds, lastUsed: lastUsed, failing: retries,
+///                                plan: nil, now: now)
 /// let due = NoticePlanner.due(desired: manifests, facts: facts, now: now)
 /// ```
 package enum NoticeSurvey {
-    /// The facts at `now`, from the state. `failing` are the controller's retry entries (from its status file or its
+    /// The facts at `now`, from the state. `held` are the policy holds the manifests were loaded with
+    /// (`ManifestLoadResult.policyHolds`); `failing` are the controller's retry entries (from its status file or its
     /// memory); `plan` is a plan made with the issuers' inventories, whose ghost changes are the ghosts (nil: unknown).
-    package static func facts(desired: ManifestSet, state: RecordedState, lastUsed: [String: Timestamp], failing: [RetryBook.Entry],
-                              plan: Plan?, now: Timestamp) -> NoticeFacts {
-        let held = PolicyChecker.holds(PolicyChecker.check(desired, now: now).filter { $0.severity == .policy })
+    package static func facts(desired: ManifestSet, state: RecordedState, held: [TokenID: [String]], lastUsed: [String: Timestamp],
+                              failing: [RetryBook.Entry], plan: Plan?, now: Timestamp) -> NoticeFacts {
         // Without a plan from inventories, the plan from state still says which tokens a creation-rate limit holds.
         let heldByLimits = (plan ?? Planner.plan(desired: desired, recorded: state, observed: nil, now: now, held: held)).held
         return facts(rows: TokenStatus.rows(state, lastUsed: lastUsed, now: now), held: held, failing: failing,
