@@ -228,7 +228,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenctlEngineTests",
-            dependencies: ["TokenctlEngine", "TokenctlReconciler", "TokenctlPlanner", "TokenctlModel", "TokenctlSQLite", "TokenctlStores",
+            dependencies: ["TokenctlEngine", "TokenctlReconciler", "TokenctlController", "TokenctlPlanner", "TokenctlModel", "TokenctlSQLite", "TokenctlStores",
                            "TokenctlDrivers", "TokenctlManifest", "TokenctlStandardDrivers",
                            "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),

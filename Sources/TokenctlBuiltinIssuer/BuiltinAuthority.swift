@@ -99,6 +99,17 @@ package final class BuiltinAuthority: Sendable {
                 CREATE INDEX credential_issuer ON credential (issuer);
                 """)
         }
+        // Which credentials changed, in order: lets a running `serve` keep its in-memory index current by reading
+        // only what changed since it last looked. Last-used times are not changes (nothing an answer shows).
+        migrator.registerMigration("v2-change-log") { db in
+            try db.execute(sql: """
+                CREATE TABLE credential_change (sequence INTEGER PRIMARY KEY AUTOINCREMENT, credential_id TEXT NOT NULL);
+                CREATE TRIGGER credential_inserted AFTER INSERT ON credential
+                BEGIN INSERT INTO credential_change (credential_id) VALUES (NEW.id); END;
+                CREATE TRIGGER credential_changed AFTER UPDATE OF scopes, expires_at, revoked_at, token_hash ON credential
+                BEGIN INSERT INTO credential_change (credential_id) VALUES (NEW.id); END;
+                """)
+        }
         return migrator
     }
 
@@ -137,6 +148,7 @@ package final class BuiltinAuthority: Sendable {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let lookup = try db.cachedStatement(sql: "SELECT id FROM credential WHERE idempotency_key = ?")
+                defer { try? Self.pruneChanges(db) }
                 return try requests.map { request in
                     if let key = request.idempotencyKey, let existing = try String.fetchOne(lookup, arguments: [key]) {
                         return IssuedCredential(credentialID: existing, secret: nil, fingerprint: "", hint: "")
@@ -166,6 +178,7 @@ package final class BuiltinAuthority: Sendable {
             try writer.write { db in
                 let update = try db.cachedStatement(sql: "UPDATE credential SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 for id in credentialIDs { try update.execute(arguments: [now.secondsSinceEpoch, id]) }
+                try Self.pruneChanges(db)
             }
         }
     }
@@ -279,6 +292,66 @@ package final class BuiltinAuthority: Sendable {
                     result[row[0]] = Timestamp(secondsSinceEpoch: row[1])
                 }
                 return result
+            }
+        }
+    }
+
+    // MARK: Change log
+
+    /// How many changes the log keeps: a reader further behind than this loads everything again.
+    static let changesKept: Int64 = 500_000
+
+    static func pruneChanges(_ db: Database) throws {
+        try db.cachedStatement(sql: "DELETE FROM credential_change WHERE sequence <= (SELECT max(sequence) FROM credential_change) - ?")
+            .execute(arguments: [changesKept])
+    }
+
+    /// What a credential answers to introspection, without its last-used time.
+    package struct CredentialFacts: Sendable, Equatable {
+        /// The SHA-256 of the token (raw bytes).
+        package var tokenHash: [UInt8]
+        /// The credential, as `verify` would find it.
+        package var credential: VerifiedCredential
+        /// Whether it was revoked.
+        package var revoked: Bool
+    }
+
+    /// Credentials that changed after change `sequence` (every credential when `sequence` is nil, or when the log no longer
+    /// reaches back that far), and the sequence of the newest change; `complete` says whether everything was read.
+    package func changes(after sequence: Int64?) throws(AuthorityError) -> (facts: [CredentialFacts], newest: Int64, complete: Bool) {
+        guard let database else { return ([], 0, true) }
+        return try run {
+            try database.read { db in
+                let newest = try Int64.fetchOne(db, sql: "SELECT max(sequence) FROM credential_change") ?? 0
+                if let sequence, sequence == newest { return ([], newest, false) }
+                let oldest = try Int64.fetchOne(db, sql: "SELECT min(sequence) FROM credential_change") ?? 0
+                let columns = "c.id, c.issuer, c.owner, c.subject, c.scopes, c.issued_at, c.expires_at, c.revoked_at, c.token_hash"
+                let rows: RowCursor
+                var complete = false
+                if let sequence, sequence + 1 >= oldest {
+                    rows = try Row.fetchCursor(db, sql: """
+                        SELECT \(columns) FROM credential c WHERE c.id IN (SELECT credential_id FROM credential_change WHERE sequence > ?)
+                        """, arguments: [sequence])
+                } else {
+                    rows = try Row.fetchCursor(db, sql: "SELECT \(columns) FROM credential c")
+                    complete = true
+                }
+                var facts: [CredentialFacts] = []
+                while let row = try rows.next() {
+                    let hashText: String = row[8]
+                    guard hashText.hasPrefix("sha256:"), let hash = Hex.bytes(String(hashText.dropFirst(7))) else { continue }
+                    let scopes: String = row[4]
+                    let expires: Int64? = row[6]
+                    let revoked: Int64? = row[7]
+                    facts.append(CredentialFacts(
+                        tokenHash: hash,
+                        credential: VerifiedCredential(credentialID: row[0], issuer: row[1], owner: row[2], subject: row[3],
+                                                       scopes: scopes.split(separator: " ").map(String.init),
+                                                       issuedAt: Timestamp(secondsSinceEpoch: row[5]),
+                                                       expiresAt: expires.map(Timestamp.init(secondsSinceEpoch:))),
+                        revoked: revoked != nil))
+                }
+                return (facts, newest, complete)
             }
         }
     }

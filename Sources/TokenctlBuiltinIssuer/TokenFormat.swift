@@ -75,12 +75,61 @@ package enum TokenFormat {
         return String(decoding: characters, as: UTF8.self)
     }
 
-    private static func crc32(_ bytes: [UInt8]) -> UInt32 {
+    private static func crc32<Bytes: Sequence>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
         var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes {
-            crc ^= UInt32(byte)
-            for _ in 0..<8 { crc = (crc >> 1) ^ (0xEDB8_8320 & (0 &- (crc & 1))) }
-        }
+        for byte in bytes { crc = (crc >> 8) ^ crcTable[Int((crc ^ UInt32(byte)) & 0xFF)] }
         return ~crc
+    }
+
+    private static let crcTable: [UInt32] = (0..<256).map { index in
+        var crc = UInt32(index)
+        for _ in 0..<8 { crc = (crc >> 1) ^ (0xEDB8_8320 & (0 &- (crc & 1))) }
+        return crc
+    }
+
+    private static let isAlphabet: [Bool] = (0..<256).map { alphabet.contains(UInt8($0)) }
+
+    /// `hasValidChecksum` over the token's bytes, without making text of them (the introspection request path).
+    package static func hasValidChecksum(bytes token: UnsafeRawBufferPointer) -> Bool {
+        guard let underscore = token.lastIndex(of: UInt8(ascii: "_")) else { return false }
+        let body = UnsafeRawBufferPointer(rebasing: token[(underscore + 1)...])
+        guard body.count == randomLength + checksumLength, body.allSatisfy({ isAlphabet[Int($0)] }) else { return false }
+        var value = [UInt64(crc32(body.prefix(randomLength)))]
+        let expected = Array(base62(&value, length: checksumLength).utf8)
+        var difference: UInt8 = 0
+        for (a, b) in zip(body.suffix(checksumLength), expected) { difference |= a ^ b }
+        return difference == 0
+    }
+}
+
+/// The SHA-256 of a token as four words: the key of an in-memory index of tokens, hashed and compared without text.
+package struct TokenDigest: Hashable, Sendable {
+    private var words: (UInt64, UInt64, UInt64, UInt64)
+
+    /// The digest of a presented token's bytes.
+    package init(token: UnsafeRawBufferPointer) {
+        let digest = SHA256.hash(data: token)
+        words = digest.withUnsafeBytes { raw in
+            (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+             raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        }
+    }
+
+    /// A digest stored as 32 bytes; nil for any other length.
+    package init?(bytes: [UInt8]) {
+        guard bytes.count == 32 else { return nil }
+        words = bytes.withUnsafeBytes { raw in
+            (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+             raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        }
+    }
+
+    package static func == (lhs: TokenDigest, rhs: TokenDigest) -> Bool {
+        lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1 && lhs.words.2 == rhs.words.2 && lhs.words.3 == rhs.words.3
+    }
+
+    package func hash(into hasher: inout Hasher) {
+        // The words are uniformly random already: one of them keys the table as well as all four would.
+        hasher.combine(words.0)
     }
 }

@@ -101,9 +101,9 @@ struct ReconcileCommand: AsyncParsableCommand {
         if let listen {
             var introspection: Introspection?
             if serveIntrospection {
-                let (responder, usage) = try orExit { () throws(Introspection.SetupError) in try Introspection.open(directory: directory, requireExisting: false, logger: logger) }
+                let (responder, usage, index) = try orExit { () throws(Introspection.SetupError) in try Introspection.open(directory: directory, requireExisting: false, logger: logger) }
                 introspection = responder
-                services.append(usage)
+                services += [usage, index]
             }
             services.insert(HTTPEndpoint.service(address: try ListenAddress(parsing: listen), registry: registry,
                                                  readiness: { health.readiness(at: Date().timeIntervalSince1970) },

@@ -37,7 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "tokenctl.serve")
         let registry = ControllerRunner.bootstrapMetrics()
         let directory = manifests.stateDirectory
-        let (introspection, usage) = try orExit { () throws(Introspection.SetupError) in try Introspection.open(directory: directory, requireExisting: true, logger: logger) }
+        let (introspection, usage, index) = try orExit { () throws(Introspection.SetupError) in try Introspection.open(directory: directory, requireExisting: true, logger: logger) }
         let authorityPath = (directory as NSString).appendingPathComponent(BuiltinAuthority.fileName)
         let server = HTTPEndpoint.service(
             address: try ListenAddress(parsing: listen), registry: registry,
@@ -46,6 +46,6 @@ struct ServeCommand: AsyncParsableCommand {
                     ? (true, "the builtin authority is readable") : (false, "cannot read \(authorityPath)")
             },
             introspection: introspection, limits: limits.limits, logger: logger, onListening: ControllerRunner.announcer(logging.logFormat))
-        try await ControllerRunner.run([server, usage], logger: logger)
+        try await ControllerRunner.run([server, usage, index], logger: logger)
     }
 }

@@ -19,6 +19,14 @@ package struct FleetSnapshot: Sendable, Equatable {
     package var expiring: [ExpiryBucket: Int]
     /// Every token's expiry (its credential's, or for a permanent token its exception's), for the opt-in per-token gauge.
     package var expiries: [TokenExpiry]
+    /// The earliest expiry of an active credential.
+    private var earliestExpiry: Timestamp?
+    /// Since when each token with an active credential has gone unused, in seconds since the epoch, sorted.
+    private var unusedSince: [Int64]
+    private var unusedAfter: TokenDuration
+
+    /// How long a token goes unused before it counts as unused.
+    package static let defaultUnusedAfter = TokenDuration(seconds: 30 * 86_400)
 
     /// An issuer and a health, the labels of the token gauge.
     package struct IssuerHealth: Hashable, Sendable {
@@ -65,30 +73,51 @@ package struct FleetSnapshot: Sendable, Equatable {
     /// Counts the rows of `tokenctl status`. `desired` supplies permanent tokens' exception expiries; `held` are the
     /// tokens a policy violation keeps from getting a new credential.
     package init(rows: [TokenStatus.Row], now: Timestamp, desired: ManifestSet? = nil, held: Set<TokenID> = [],
-                 unusedAfter: TokenDuration = TokenDuration(seconds: 30 * 86_400)) {
+                 unusedAfter: TokenDuration = defaultUnusedAfter) {
         var counts: [IssuerHealth: Int] = [:]
-        var earliest: Int64?
-        var unused = 0
-        var expiring: [ExpiryBucket: Int] = [:]
+        var earliest: Timestamp?
+        var unusedSince: [Int64] = []
         for row in rows {
             counts[IssuerHealth(issuer: row.issuer, health: row.health), default: 0] += 1
-            if let expiresAt = row.expiresAt {
-                let left = expiresAt.secondsSinceEpoch - now.secondsSinceEpoch
-                earliest = min(earliest ?? left, left)
-            }
-            if UnusedTokens.isUnused(row, now: now, threshold: unusedAfter) { unused += 1 }
+            if let expiresAt = row.expiresAt { earliest = min(earliest ?? expiresAt, expiresAt) }
+            if let since = UnusedTokens.unusedSince(row) { unusedSince.append(since.secondsSinceEpoch) }
         }
-        let expiries = ExpiryOutlook.entries(rows: rows, desired: desired, held: held)
+        tokensByIssuerAndHealth = counts
+        earliestExpiry = earliest
+        self.unusedSince = unusedSince.sorted()
+        self.unusedAfter = unusedAfter
+        expiries = ExpiryOutlook.entries(rows: rows, desired: desired, held: held)
+        secondsUntilEarliestExpiry = nil
+        unusedTokens = 0
+        expiring = [:]
+        advance(to: now)
+    }
+
+    /// The same fleet at a later moment, read from nothing: what depends only on the time (the expiry buckets, the time
+    /// until the earliest expiry, the unused count) moves on. Health changes at moments the controller plans a pass for.
+    package func advanced(to now: Timestamp) -> FleetSnapshot {
+        var later = self
+        later.advance(to: now)
+        return later
+    }
+
+    private mutating func advance(to now: Timestamp) {
+        secondsUntilEarliestExpiry = earliestExpiry.map { $0.secondsSinceEpoch - now.secondsSinceEpoch }
+        // Unused: gone unused since at or before `now - threshold` (the sorted times make this a binary search).
+        let cutoff = now.secondsSinceEpoch - unusedAfter.seconds
+        var low = 0, high = unusedSince.count
+        while low < high {
+            let middle = (low + high) / 2
+            if unusedSince[middle] <= cutoff { low = middle + 1 } else { high = middle }
+        }
+        unusedTokens = low
+        var expiring: [ExpiryBucket: Int] = [:]
         for expiry in expiries {
             let left = expiry.expiresAt.secondsSinceEpoch - now.secondsSinceEpoch
             for horizon in Horizon.allCases where left <= horizon.seconds {
                 expiring[ExpiryBucket(issuer: expiry.issuer, within: horizon, rotation: expiry.rotation), default: 0] += 1
             }
         }
-        tokensByIssuerAndHealth = counts
-        secondsUntilEarliestExpiry = earliest
-        unusedTokens = unused
         self.expiring = expiring
-        self.expiries = expiries
     }
 }

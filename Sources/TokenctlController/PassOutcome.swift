@@ -82,6 +82,13 @@ package struct PassOutcome: Sendable {
     package var ghosts: [String: Int]?
     /// Notices this pass queued for delivery.
     package var noticesQueued = 0
+    /// Until when nothing falls due (no rotation, retirement, expiry, notice, health change or policy exception ending)
+    /// unless the manifests or the state change: a later pass before then may reuse this one's findings. Nil when the
+    /// pass changed or deferred something, or failed.
+    package var settledUntil: Timestamp?
+    /// Whether the pass reused the previous pass's findings: neither the manifest files nor the state had changed and
+    /// nothing had fallen due, so nothing was read, planned or applied.
+    package var reused = false
 
     /// Creates an outcome.
     package init(result: Result, stateReachable: Bool, error: String? = nil, manifestsValid: Bool = true, manifestErrors: Int = 0,

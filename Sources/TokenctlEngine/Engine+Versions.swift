@@ -8,7 +8,7 @@ import TokenctlState
 extension Engine {
     // MARK: Update and redeliver
 
-    func update(_ change: PlannedChange, tokens: [TokenID: Token], state: inout RecordedState) async throws(StateError) -> ChangeOutcome {
+    func update(_ change: PlannedChange, tokens: TokensByID, state: inout RecordedState) async throws(StateError) -> ChangeOutcome {
         guard let id = change.token, let token = tokens[id], var record = state.tokens[id],
               let index = record.versions.lastIndex(where: { $0.status == .active }) else {
             return try await alone(ChangeOutcome(change: change, failure: .nothingToChange(.update)), state: state)

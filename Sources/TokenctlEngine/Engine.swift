@@ -103,7 +103,9 @@ package struct Engine: Sendable {
     package func apply(_ plan: Plan, desired: ManifestSet, state current: RecordedState, now: Timestamp) async throws(StateError) -> ApplyReport {
         var report = ApplyReport()
         var state = current
-        let tokensByID = Dictionary(desired.tokens.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        // Positions, not copies: a copy of every desired token was the largest allocation of an apply of 100,000.
+        let tokensByID = TokensByID(desired.tokens)
+        report.outcomes.reserveCapacity(plan.changes.count)
 
         // A token whose earlier issue is still unresolved (repair could not ask its issuer) gets no new version:
         // versions would pile up while the issuer is unreachable. The next run's repair settles it first.
@@ -116,9 +118,15 @@ package struct Engine: Sendable {
         }
         try await auditor?.append(auditor?.entries(held, state: state) ?? [])
         report.outcomes += announced(held)
-        let issues = plan.changes.filter { ($0.action == .issue || $0.action == .rotate) && !unresolved.contains($0) }
+        let unresolvedKeys = Set(unresolved)
+        let issues = plan.changes.indices.filter { index in
+            let change = plan.changes[index]
+            return (change.action == .issue || change.action == .rotate) && !unresolvedKeys.contains(change)
+        }
+        // Room for every new token at once: growing a table of 100,000 records step by step holds two copies at each step.
+        state.tokens.reserveCapacity(state.tokens.count + issues.count)
         for start in stride(from: 0, to: issues.count, by: batchSize) {
-            let batch = Array(issues[start..<min(issues.count, start + batchSize)])
+            let batch = issues[start..<min(issues.count, start + batchSize)].map { plan.changes[$0] }
             report.outcomes += announced(try await issueBatch(batch, tokens: tokensByID, state: &state, now: now))
         }
         for change in plan.changes where change.action == .update {
@@ -142,14 +150,14 @@ package struct Engine: Sendable {
         }
         // Retirements last: a version replaced without overlap goes only once its successor is active.
         let retires = plan.changes.filter { $0.action == .retire || ($0.action == .ghost && $0.retireGhost) }
-        report.outcomes += announced(try await retire(retires, managed: Set(tokensByID.keys), state: &state, now: now))
+        report.outcomes += announced(try await retire(retires, managed: tokensByID.ids, state: &state, now: now))
         report.serial = state.serial
         return report
     }
 
     // MARK: Issue and rotate
 
-    private func issueBatch(_ changes: [PlannedChange], tokens: [TokenID: Token], state: inout RecordedState,
+    private func issueBatch(_ changes: [PlannedChange], tokens: TokensByID, state: inout RecordedState,
                             now: Timestamp) async throws(StateError) -> [ChangeOutcome] {
         var outcomes: [TokenID: ChangeFailure] = [:]  // failures by token
         var pending: [(change: PlannedChange, token: Token, version: Int)] = []
@@ -338,6 +346,25 @@ package struct Engine: Sendable {
         let nonce = (generator.next() as UInt64) & 0xFFFF_FFFF_FFFF
         return "\(id)#v\(version)#\(String(nonce, radix: 16))"
     }
+}
+
+/// The desired tokens by id, as positions in the manifest set's array (the first of a repeated id wins).
+struct TokensByID {
+    private let tokens: [Token]
+    private let positions: [TokenID: Int]
+
+    init(_ tokens: [Token]) {
+        self.tokens = tokens
+        var positions: [TokenID: Int] = [:]
+        positions.reserveCapacity(tokens.count)
+        for (position, token) in tokens.enumerated() where positions[token.id] == nil { positions[token.id] = position }
+        self.positions = positions
+    }
+
+    subscript(id: TokenID) -> Token? { positions[id].map { tokens[$0] } }
+
+    /// Every id.
+    var ids: Set<TokenID> { Set(positions.keys) }
 }
 
 /// Turns driver errors into messages safe to print (drivers may put secrets in theirs).

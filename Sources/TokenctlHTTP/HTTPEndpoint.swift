@@ -111,9 +111,9 @@ package enum HTTPEndpoint {
                     return json(#"{"error":"invalid_request","error_description":"the request body is too large"}"#, status: .contentTooLarge)
                 }
                 let now = Timestamp(secondsSinceEpoch: Int64(Date().timeIntervalSince1970))
-                let answer = introspection.answer(formBody: String(buffer: body), now: now)
+                let answer = introspection.answer(body: body, now: now)
                 counters[answer.outcome]?.increment()
-                return json(answer.json, status: HTTPResponse.Status(code: answer.status))
+                return Response(status: HTTPResponse.Status(code: answer.status), headers: jsonHeaders, body: ResponseBody(byteBuffer: answer.json))
             }
         }
         return router
@@ -123,8 +123,9 @@ package enum HTTPEndpoint {
         Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 
+    private static let jsonHeaders: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
+
     private static func json(_ body: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        Response(status: status, headers: jsonHeaders, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 }

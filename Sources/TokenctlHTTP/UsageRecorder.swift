@@ -15,13 +15,15 @@ import TokenctlModel
 /// ```
 package final class UsageRecorder: Service, Sendable {
     private let authority: BuiltinAuthority
+    private let index: IntrospectionIndex?
     private let every: Double
     private let logger: Logger
     private let pending = Mutex<[String: Timestamp]>([:])
 
-    /// Creates a recorder that flushes every `every` seconds.
-    package init(authority: BuiltinAuthority, every: Double, logger: Logger) {
+    /// Creates a recorder that flushes every `every` seconds what was noted here and the uses `index` noted.
+    package init(authority: BuiltinAuthority, index: IntrospectionIndex? = nil, every: Double, logger: Logger) {
         self.authority = authority
+        self.index = index
         self.every = every
         self.logger = logger
     }
@@ -36,17 +38,20 @@ package final class UsageRecorder: Service, Sendable {
 
     /// Writes what was noted since the last flush.
     package func flush() {
-        let batch = pending.withLock { pending in
+        var batch = pending.withLock { pending in
             let batch = pending
             pending = [:]
             return batch
         }
+        let indexed = index?.takeUses() ?? [:]
+        batch.merge(indexed) { max($0, $1) }
         do {
             try authority.recordUse(batch)
         } catch {
             // Losing a last-used time is not worth failing requests over; it is retried with the next batch.
             logger.warning("could not record token use", metadata: ["error": "\(error)", "credentials": "\(batch.count)"])
             pending.withLock { $0.merge(batch) { max($0, $1) } }
+            index?.restoreUses(indexed)
         }
     }
 

@@ -10,6 +10,19 @@ package enum PolicyChecker {
     /// How long before an exception expires a warning says so.
     package static let exceptionWarningPeriod = TokenDuration(seconds: 30 * 86_400)
 
+    /// The first moment after `now` at which `check` finds a different violation (a permanent token's exception
+    /// expiring), or nil: until then a controller may keep the holds it judged at `now`.
+    package static func nextChange(_ manifests: ManifestSet, after now: Timestamp) -> Timestamp? {
+        var next: Timestamp?
+        manifests.tokens.withUnsafeBufferPointer { buffer in
+            for token in buffer.indices {
+                guard case .never = buffer[token].lifespan, let expires = buffer[token].exception?.expires, expires > now else { continue }
+                next = min(next ?? expires, expires)
+            }
+        }
+        return next
+    }
+
     /// The policy violations (and exception warnings) of `manifests` as of `now`.
     package static func check(_ manifests: ManifestSet, now: Timestamp) -> [Diagnostic] {
         let tokens = manifests.tokens

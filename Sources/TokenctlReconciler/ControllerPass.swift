@@ -9,17 +9,44 @@ import TokenctlPlanner
 import TokenctlSQLite
 import TokenctlState
 
-/// When the manifest files last changed: the newest modification time of the paths, their directories and files.
-package enum ManifestSettling {
-    package static func lastChange(_ paths: [String], loader: ManifestLoader) -> Double {
-        var newest = 0.0
-        for path in paths + loader.discover(paths: paths) {
-            var info = stat()
-            guard stat(path, &info) == 0 else { continue }
-            newest = max(newest, Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
-        }
-        return newest
+/// What the manifest files look like on disk, without reading them: for each path, directory and file its identity,
+/// size and modification time.
+package struct ManifestStamps: Equatable, Sendable {
+    struct Stamp: Equatable {
+        var path: String
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modified: Double
     }
+
+    var stamps: [Stamp]
+
+    /// Stats `paths` and the manifest files under them.
+    package init(_ paths: [String], loader: ManifestLoader) {
+        stamps = (paths + loader.discover(paths: paths)).compactMap { path in
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            return Stamp(path: path, device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                         modified: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+        }
+    }
+
+    /// When the files last changed: the newest modification time.
+    package var lastChange: Double { stamps.map(\.modified).max() ?? 0 }
+}
+
+/// What a pass that found nothing to do leaves for the next one: while the manifest files and the state stay as they
+/// were and nothing falls due, the next pass reuses it instead of decoding and planning again.
+struct SettledPass {
+    /// The manifest files the pass read.
+    var stamps: ManifestStamps
+    /// The state serial after the pass.
+    var serial: Int64
+    /// The pass's outcome.
+    var outcome: PassOutcome
+    /// Until when it holds.
+    var until: Timestamp
 }
 
 /// One pass of the controller: read the manifests, take the state lock, repair, plan, apply what is not
@@ -50,6 +77,10 @@ package actor ControllerPass {
     private var leadership: StateLockHolder?
     /// Where the notice dispatcher learns the notifiers and whether this replica leads.
     private let board: NotifierBoard?
+    /// The manifest files as they were when `lastGood` was read from them, with the errors they had.
+    private var lastRead: (stamps: ManifestStamps, problems: Int)?
+    /// The last pass that found nothing to do, for the next passes to reuse while nothing changes.
+    private var settled: SettledPass?
 
     /// `retirementGuard` nil lets a pass retire any number of tokens (`--allow-mass-retirement`).
     package init(paths: [String], directory: String, stateURL: String?, registry: DriverRegistry, refresh: Bool,
@@ -83,9 +114,19 @@ package actor ControllerPass {
 
     package func run(_ request: PassRequest) async -> PassOutcome {
         let now = request.now
-        let changedBefore = ManifestSettling.lastChange(paths, loader: loader)
+        let stampsBefore = ManifestStamps(paths, loader: loader)
+        // Files unchanged since the set in force was read from them: decoding them again would find the same.
+        if let lastRead, lastRead.stamps == stampsBefore, let previous = lastGood {
+            var outcome = await runLocked(previous, stamps: stampsBefore, request: request)
+            outcome.manifestsValid = lastRead.problems == 0
+            outcome.manifestErrors = lastRead.problems
+            postToBoard(outcome)
+            return outcome
+        }
+        let changedBefore = stampsBefore.lastChange
         let loaded = loader.load(paths: paths, now: now)
-        let changedAfter = ManifestSettling.lastChange(paths, loader: loader)
+        let stampsAfter = ManifestStamps(paths, loader: loader)
+        let changedAfter = stampsAfter.lastChange
         var sinceChange = Date().timeIntervalSince1970 - max(changedBefore, changedAfter)
         // A modification time in the future (a skewed clock, `touch -d`) would keep the files unsettled for good.
         if sinceChange < -1 { sinceChange = settle }
@@ -99,13 +140,15 @@ package actor ControllerPass {
                                    error: "the manifests changed \(Int(max(0, sinceChange)))s ago; waiting until they have been unchanged "
                                        + "for \(Int(settle))s before acting on them", nextDueAt: retryAt)
             }
-            var outcome = await runLocked(previous, request: request)
+            var outcome = await runLocked(previous, stamps: nil, request: request)
             outcome.nextDueAt = min(outcome.nextDueAt ?? retryAt, retryAt)
             postToBoard(outcome)
             return outcome
         }
         // Errors make a set unusable; policy violations only hold their tokens, judged again at every pass (below).
         let problems = loaded.diagnostics.filter { $0.severity == .error }
+        // Read while unchanged and settled: until the files change, the next passes need not read them again.
+        lastRead = stampsBefore == stampsAfter ? (stampsAfter, problems.count) : nil
         if problems.isEmpty {
             lastGood = loaded
         } else {
@@ -122,7 +165,7 @@ package actor ControllerPass {
                                error: "the manifests have \(problems.count) error(s) and no earlier valid set is known; fix them (tokenctl validate)",
                                manifestsValid: false, manifestErrors: problems.count)
         }
-        var outcome = await runLocked(desired, request: request)
+        var outcome = await runLocked(desired, stamps: stampsBefore == stampsAfter ? stampsAfter : nil, request: request)
         outcome.manifestsValid = valid
         outcome.manifestErrors = problems.count
         postToBoard(outcome)
@@ -134,7 +177,8 @@ package actor ControllerPass {
         board?.post(notifiers: lastGood?.manifests.notifiers ?? [], leading: outcome.stateReachable && outcome.standbyFor == nil)
     }
 
-    private func runLocked(_ loaded: ManifestLoadResult, request: PassRequest) async -> PassOutcome {
+    /// `stamps` are the manifest files `loaded` was read from, when they did not change while being read.
+    private func runLocked(_ loaded: ManifestLoadResult, stamps: ManifestStamps?, request: PassRequest) async -> PassOutcome {
         let path = Self.statePath(directory)
         if stateURL == nil && stateSeen && !FileManager.default.fileExists(atPath: path) {
             return .unreachable("the state database '\(path)' has disappeared; restore it. The controller does not start over "
@@ -170,7 +214,16 @@ package actor ControllerPass {
             }
             return .unreachable("\(error)")
         }
-        let outcome = await runPass(loaded, store: store, request: request)
+        let outcome: PassOutcome
+        if let reused = await reuseSettled(stamps: stamps, store: store, request: request) {
+            outcome = reused
+        } else {
+            outcome = await runPass(loaded, store: store, request: request)
+            settled = nil
+            if let stamps, let until = outcome.settledUntil, let serial = try? await store.serial() {
+                settled = SettledPass(stamps: stamps, serial: serial, outcome: outcome, until: until)
+            }
+        }
         if stateURL != nil && outcome.result != .failed {
             // Lead: keep the lease (renewed in the background) until shutdown or until another replica takes it.
             let previous = leadership
@@ -183,6 +236,18 @@ package actor ControllerPass {
             leadership = nil
             await lock.release()
         }
+        return outcome
+    }
+
+    /// The last settled pass's outcome moved to this pass's moment, when nothing it found can have changed: the same
+    /// manifest files, the same state serial, nothing due yet, no failing change waiting for a retry, no inventories to read.
+    private func reuseSettled(stamps: ManifestStamps?, store: StateBackend.Store, request: PassRequest) async -> PassOutcome? {
+        guard let settled, let stamps, settled.stamps == stamps, request.now < settled.until, request.failing.isEmpty,
+              request.deferred.isEmpty, !refresh, let serial = try? await store.serial(), serial == settled.serial else { return nil }
+        var outcome = settled.outcome
+        outcome.fleet = outcome.fleet?.advanced(to: request.now)
+        outcome.noticesQueued = 0
+        outcome.reused = true
         return outcome
     }
 
@@ -284,7 +349,29 @@ package actor ControllerPass {
                                   fleet: FleetSnapshot(rows: rows, now: now, desired: desired, held: Set(holds.keys)),
                                   ghosts: refresh ? Self.ghosts(in: result.plan, issuers: desired.issuers.keys) : nil)
         outcome.noticesQueued = noticesQueued
+        if changes.isEmpty && result.deferred.isEmpty {
+            outcome.settledUntil = Self.settledUntil(rows: rows, desired: desired, nextDue: outcome.nextDueAt, now: now)
+        }
         return outcome
+    }
+
+    /// The first moment after `now` at which a pass over the same manifests and state could find something different:
+    /// something falls due, a token's health or unused status changes, a policy exception ends. At most an hour away,
+    /// so that last-use times recorded outside the state (by `serve`) reach the metrics within the hour.
+    static func settledUntil(rows: [TokenStatus.Row], desired: ManifestSet, nextDue: Timestamp?, now: Timestamp) -> Timestamp {
+        var until = now + TokenDuration(seconds: 3_600)
+        func consider(_ moment: Timestamp?) {
+            if let moment, moment > now, moment < until { until = moment }
+        }
+        consider(nextDue)
+        consider(PolicyChecker.nextChange(desired, after: now))
+        let unusedAfter = FleetSnapshot.defaultUnusedAfter
+        for row in rows {
+            consider(row.expiresAt)
+            consider(row.nextRotationAt)
+            consider(UnusedTokens.unusedSince(row).map { $0 + unusedAfter })
+        }
+        return until
     }
 
     /// Queues the notices due now in the state's outbox (under this pass's lock, with their audit entries); the

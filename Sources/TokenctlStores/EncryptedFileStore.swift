@@ -5,20 +5,30 @@ import TokenctlModel
 
 /// An AES-256-GCM encrypted file of secrets.
 ///
-/// File format, version 2: the 8 bytes `TKCSTORE`, a format version byte (2), a 16-byte key check (the first half
-/// of HMAC-SHA256 of a fixed label under the key), then an AES-GCM sealed box (12-byte nonce, ciphertext, 16-byte
-/// tag) of a JSON object mapping keys to secrets. The header is authenticated as associated data. The key check
-/// tells a wrong key from a damaged file, which AES-GCM alone cannot. Version 1 (no key check) is still read, and
-/// rewritten as version 2 by the next write. Every write replaces the whole file atomically (mode 0600).
+/// File format, version 3: the 8 bytes `TKCSTORE`, a format version byte (3), a 16-byte key check (the first half
+/// of HMAC-SHA256 of a fixed label under the key), then a log of segments. Each segment is a 4-byte big-endian length
+/// and an AES-GCM sealed box (12-byte nonce, ciphertext, 16-byte tag) of puts and removes (see `SegmentCodec`); the
+/// header and the segment's position in the log are its associated data, so segments cannot be reordered, repeated
+/// or moved between files. A write appends one segment and fsyncs it: its cost grows with the batch, not with what the
+/// file already holds. A segment cut short by a crash (the file ends inside it) is a write that never happened and is
+/// dropped by the next write, which rewrites the file; a complete segment that fails authentication is damage.
+/// Once dead entries outweigh live ones, the next write compacts the file into one segment (atomically, mode 0600).
+/// The key check tells a wrong key from a damaged file, which AES-GCM alone cannot. Versions 1 (no key check) and
+/// 2 (one sealed JSON object) are still read, and rewritten as version 3 by the next write.
 package actor EncryptedFileStore: ReadableSecretStore {
     /// The file.
     package let path: String
     private let key: SymmetricKey
     private let keyReference: String
+    /// The file as last read or written by this store; reused while the file is unchanged on disk.
+    private var cache: LoadedFile?
 
     static let magic = Array("TKCSTORE".utf8)
-    static let formatVersion: UInt8 = 2
+    static let formatVersion: UInt8 = 3
     static let keyCheckLength = 16
+    static let headerLength = 9 + keyCheckLength
+    /// Compaction rewrites the file once it exceeds twice its live content and this many bytes.
+    static let compactionFloor = 1 << 20
 
     /// A value that identifies the key without revealing anything about it.
     static func keyCheck(_ key: SymmetricKey) -> [UInt8] {
@@ -45,35 +55,56 @@ package actor EncryptedFileStore: ReadableSecretStore {
     }
 
     package func write(puts: [String: Secret], removes: [String]) async throws(StoreError) -> [String: String] {
-        var entries = try load()
-        for key in removes { entries.removeValue(forKey: key) }
         var fingerprints: [String: String] = [:]
-        for (key, secret) in puts {
-            entries[key] = secret.withRevealed { $0 }
-            fingerprints[key] = contentFingerprint(key: key, secret: secret)
+        for (key, secret) in puts { fingerprints[key] = contentFingerprint(key: key, secret: secret) }
+        // A second attempt only when another process changed the file between reading and appending.
+        for _ in 0..<2 {
+            var file = try load()
+            var segment = SegmentCodec.Writer()
+            for key in removes where file.entries[key] != nil || puts[key] != nil {
+                segment.remove(key)
+                file.remove(key)
+            }
+            for (key, secret) in puts.sorted(by: { $0.key < $1.key }) {
+                secret.withRevealed { value in
+                    segment.put(key, value)
+                    file.put(key, value)
+                }
+            }
+            if segment.isEmpty && file.identity != nil { return fingerprints }
+            if file.needsRewrite || file.size > max(2 * file.liveBytes, Self.compactionFloor) {
+                try rewrite(&file)
+            } else if try !append(segment.bytes, to: &file) {
+                cache = nil
+                continue
+            }
+            cache = file
+            return fingerprints
         }
-        try save(entries)
-        return fingerprints
+        throw .io(path: path, detail: "another process kept changing it while this one wrote; make sure one tokenctl at a time writes it")
     }
 
     package func fingerprint(key: String) async throws(StoreError) -> String? {
-        try load()[key].map { contentFingerprint(key: key, secret: Secret($0)) }
+        try load().entries[key].map { contentFingerprint(key: key, secret: Secret($0)) }
     }
 
     package func read(key: String) async throws(StoreError) -> Secret? {
-        try load()[key].map(Secret.init)
+        try load().entries[key].map(Secret.init)
     }
 
     /// One decryption of the file for all the keys.
     package func read(keys: [String]) async throws(StoreError) -> [String: Secret] {
-        let entries = try load()
+        let entries = try load().entries
         var secrets: [String: Secret] = [:]
         for key in keys { if let value = entries[key] { secrets[key] = Secret(value) } }
         return secrets
     }
 
     /// Every key the store holds (for tests and inventories; never the values).
-    package func keys() throws(StoreError) -> [String] { try load().keys.sorted() }
+    package func keys() throws(StoreError) -> [String] { try load().entries.keys.sorted() }
+
+    /// How many segments the file holds (for tests of the format).
+    package func segmentCount() throws(StoreError) -> Int { try load().segments }
 
     /// What rotating the key of the file does, or did.
     package enum Reencryption: Sendable, Equatable {
@@ -95,6 +126,7 @@ package actor EncryptedFileStore: ReadableSecretStore {
     package func reencrypt(into target: EncryptedFileStore) async throws(StoreError) -> Reencryption {
         let pending = try await pendingReencryption(into: target)
         if let entries = pending.entries { try await target.replaceAll(entries) }
+        cache = nil
         return pending.outcome
     }
 
@@ -102,7 +134,7 @@ package actor EncryptedFileStore: ReadableSecretStore {
     private func pendingReencryption(into target: EncryptedFileStore) async throws(StoreError) -> (outcome: Reencryption, entries: [String: String]?) {
         guard FileManager.default.fileExists(atPath: path) else { return (.absent, nil) }
         if try await target.isUnderItsKey() { return (.alreadyUnderNewKey, nil) }
-        let entries = try load()
+        let entries = try load().entries
         return (.reencrypted(entries: entries.count), entries)
     }
 
@@ -112,85 +144,285 @@ package actor EncryptedFileStore: ReadableSecretStore {
             throw .io(path: path, detail: "cannot read it; check its permissions")
         }
         let bytes = [UInt8](data)
-        let headerLength = 9 + Self.keyCheckLength
-        guard bytes.count >= headerLength, Array(bytes[0..<8]) == Self.magic, bytes[8] == Self.formatVersion else { return false }
-        return Array(bytes[9..<headerLength]) == Self.keyCheck(key)
+        guard bytes.count >= Self.headerLength, Array(bytes[0..<8]) == Self.magic, bytes[8] == 2 || bytes[8] == Self.formatVersion else {
+            return false
+        }
+        return Array(bytes[9..<Self.headerLength]) == Self.keyCheck(key)
     }
 
-    func replaceAll(_ entries: [String: String]) throws(StoreError) { try save(entries) }
+    func replaceAll(_ entries: [String: String]) throws(StoreError) {
+        var file = LoadedFile(entries: [:], identity: nil, size: 0, segments: 0, needsRewrite: true)
+        for (key, value) in entries { file.put(key, value) }
+        try rewrite(&file)
+        cache = file
+    }
 
-    private func load() throws(StoreError) -> [String: String] {
-        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+    // MARK: Reading
+
+    /// The file's contents, from the cache while the file on disk is the one this store last saw.
+    private func load() throws(StoreError) -> LoadedFile {
+        let identity = FileIdentity(path: path)
+        if let cache, let identity, cache.identity == identity { return cache }
+        guard let identity else {
+            if FileManager.default.fileExists(atPath: path) { throw .io(path: path, detail: "cannot read it; check its permissions") }
+            return LoadedFile(entries: [:], identity: nil, size: 0, segments: 0, needsRewrite: true)
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .io(path: path, detail: "cannot read it; check its permissions")
         }
-        let bytes = [UInt8](data)
+        var file: LoadedFile
+        do {
+            file = try data.withUnsafeBytes { raw in try parse(raw.bindMemory(to: UInt8.self)) }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .corrupt(path: path, detail: "\(error)")
+        }
+        file.identity = identity
+        cache = file
+        return file
+    }
+
+    private func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(StoreError) -> LoadedFile {
         guard bytes.count >= 9 + 28, Array(bytes[0..<8]) == Self.magic else {
             throw .corrupt(path: path, detail: "no tokenctl store header")
         }
         let version = bytes[8]
-        guard version == 1 || version == Self.formatVersion else {
+        guard (1...Self.formatVersion).contains(version) else {
             throw .corrupt(path: path, detail: "format version \(version) is newer than this tokenctl reads; upgrade tokenctl")
         }
-        let headerLength = version == 1 ? 9 : 9 + Self.keyCheckLength
-        guard bytes.count >= headerLength + 28 else { throw .corrupt(path: path, detail: "truncated") }
-        if version == Self.formatVersion, Array(bytes[9..<headerLength]) != Self.keyCheck(key) {
+        let headerLength = version == 1 ? 9 : Self.headerLength
+        guard bytes.count >= headerLength + (version == Self.formatVersion ? 0 : 28) else { throw .corrupt(path: path, detail: "truncated") }
+        if version != 1, Array(bytes[9..<headerLength]) != Self.keyCheck(key) {
             throw .wrongKey(path: path, reference: keyReference)
         }
         let header = Data(bytes[0..<headerLength])
+        guard version == Self.formatVersion else {
+            let plaintext = try open(Data(bytes[headerLength...]), header: header, version: version)
+            guard let entries = try? JSONDecoder().decode([String: String].self, from: plaintext) else {
+                throw .corrupt(path: path, detail: "its contents do not decode")
+            }
+            var file = LoadedFile(entries: [:], identity: nil, size: bytes.count, segments: 1, needsRewrite: true)
+            for (key, value) in entries { file.put(key, value) }
+            return file
+        }
+        var file = LoadedFile(entries: [:], identity: nil, size: bytes.count, segments: 0, needsRewrite: false)
+        var offset = headerLength
+        while offset < bytes.count {
+            guard bytes.count - offset >= 4 else {
+                file.needsRewrite = true  // a length cut short: the last write never completed
+                break
+            }
+            let length = bytes[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
+            guard bytes.count - offset - 4 >= length else {
+                file.needsRewrite = true  // a segment cut short: the last write never completed
+                break
+            }
+            guard length >= 28 else { throw .corrupt(path: path, detail: "segment \(file.segments + 1) is too short to be one") }
+            let sealed = Data(bytes[offset + 4..<offset + 4 + length])
+            let plaintext = try open(sealed, header: Self.associatedData(header: header, segment: file.segments), version: version)
+            guard SegmentCodec.apply(plaintext, to: &file) else {
+                throw .corrupt(path: path, detail: "segment \(file.segments + 1) does not decode")
+            }
+            file.segments += 1
+            offset += 4 + length
+        }
+        return file
+    }
+
+    private func open(_ combined: Data, header: Data, version: UInt8) throws(StoreError) -> Data {
         let sealed: AES.GCM.SealedBox
         do {
-            sealed = try AES.GCM.SealedBox(combined: Data(bytes[headerLength...]))
+            sealed = try AES.GCM.SealedBox(combined: combined)
         } catch {
             throw .corrupt(path: path, detail: "truncated")
         }
-        let plaintext: Data
         do {
-            plaintext = try AES.GCM.open(sealed, using: key, authenticating: header)
+            return try AES.GCM.open(sealed, using: key, authenticating: header)
         } catch {
             // With a key check that matched, the key is right: the bytes were changed.
             if version == 1 { throw .wrongKeyOrCorrupt(path: path, reference: keyReference) }
             throw .corrupt(path: path, detail: "its contents fail authentication, so the file was damaged or altered")
         }
-        guard let entries = try? JSONDecoder().decode([String: String].self, from: plaintext) else {
-            throw .corrupt(path: path, detail: "its contents do not decode")
-        }
-        return entries
     }
 
-    private func save(_ entries: [String: String]) throws(StoreError) {
-        let header = Data(Self.magic + [Self.formatVersion] + Self.keyCheck(key))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        guard let plaintext = try? encoder.encode(entries) else { throw .corrupt(path: path, detail: "cannot encode the entries") }
-        let sealed: AES.GCM.SealedBox
+    // MARK: Writing
+
+    private var header: Data { Data(Self.magic + [Self.formatVersion] + Self.keyCheck(key)) }
+
+    /// The associated data of a segment: the header and the segment's position.
+    static func associatedData(header: Data, segment: Int) -> Data {
+        header + withUnsafeBytes(of: UInt64(segment).bigEndian) { Data($0) }
+    }
+
+    private func sealSegment(_ plaintext: [UInt8], index: Int, header: Data) throws(StoreError) -> Data {
         do {
-            sealed = try AES.GCM.seal(plaintext, using: key, authenticating: header)
+            guard let combined = try AES.GCM.seal(plaintext, using: key, authenticating: Self.associatedData(header: header, segment: index)).combined else {
+                throw StoreError.io(path: path, detail: "encryption failed")
+            }
+            return withUnsafeBytes(of: UInt32(combined.count).bigEndian) { Data($0) } + combined
         } catch {
             throw .io(path: path, detail: "encryption failed")
         }
-        guard let combined = sealed.combined else { throw .io(path: path, detail: "encryption failed") }
-        try atomicWrite(header + combined, to: path)
+    }
+
+    /// Replaces the file with one segment of every live entry, atomically.
+    private func rewrite(_ file: inout LoadedFile) throws(StoreError) {
+        var segment = SegmentCodec.Writer()
+        for (key, value) in file.entries.sorted(by: { $0.key < $1.key }) { segment.put(key, value) }
+        let header = header
+        let data = header + (try sealSegment(segment.bytes, index: 0, header: header))
+        try atomicWrite(data, to: path)
+        file.segments = 1
+        file.size = data.count
+        file.needsRewrite = false
+        file.identity = FileIdentity(path: path)
+    }
+
+    /// Appends one segment and makes it durable before returning; false, writing nothing, when the file is no longer
+    /// the one `file` describes (another process wrote it).
+    private func append(_ plaintext: [UInt8], to file: inout LoadedFile) throws(StoreError) -> Bool {
+        let data = try sealSegment(plaintext, index: file.segments, header: header)
+        let descriptor = Glibc.open(path, O_WRONLY | O_APPEND)
+        guard descriptor >= 0 else { throw .io(path: path, detail: String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, UInt64(info.st_ino) == file.identity?.inode, Int(info.st_size) == file.size else { return false }
+        var failure: String?
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(descriptor, raw.baseAddress?.advanced(by: offset), raw.count - offset)
+                if written <= 0 {
+                    failure = String(cString: strerror(errno))
+                    return
+                }
+                offset += written
+            }
+        }
+        if failure == nil, fsync(descriptor) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure {
+            // Whatever part of the segment reached the disk is a cut-short segment: the next write rewrites the file.
+            cache = nil
+            throw .io(path: path, detail: failure)
+        }
+        file.segments += 1
+        file.size += data.count
+        file.identity = FileIdentity(path: path)
+        return true
+    }
+}
+
+/// The decrypted contents of a store file and what is known about the file itself.
+struct LoadedFile {
+    var entries: [String: String]
+    var identity: FileIdentity?
+    /// The file's length in bytes.
+    var size: Int
+    var segments: Int
+    /// The file must be rewritten before anything is appended (an older format, a cut-short segment, no file).
+    var needsRewrite: Bool
+    /// The bytes the live entries take, to decide when to compact.
+    var liveBytes = 0
+
+    init(entries: [String: String], identity: FileIdentity?, size: Int, segments: Int, needsRewrite: Bool) {
+        self.entries = entries
+        self.identity = identity
+        self.size = size
+        self.segments = segments
+        self.needsRewrite = needsRewrite
+    }
+
+    mutating func put(_ key: String, _ value: String) {
+        if let old = entries.updateValue(value, forKey: key) { liveBytes -= key.utf8.count + old.utf8.count + 9 }
+        liveBytes += key.utf8.count + value.utf8.count + 9
+    }
+
+    mutating func remove(_ key: String) {
+        if let old = entries.removeValue(forKey: key) { liveBytes -= key.utf8.count + old.utf8.count + 9 }
+    }
+}
+
+/// What tells one version of a file from another without reading it: device, inode, size and modification time.
+struct FileIdentity: Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int64
+    var modified: Int64
+    var modifiedNanoseconds: Int
+
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        size = Int64(info.st_size)
+        modified = Int64(info.st_mtim.tv_sec)
+        modifiedNanoseconds = Int(info.st_mtim.tv_nsec)
+    }
+}
+
+/// The plaintext of a segment: a sequence of operations, each a tag byte (1 put, 2 remove), a 4-byte big-endian key
+/// length and the key, and for a put a 4-byte value length and the value.
+enum SegmentCodec {
+    struct Writer {
+        private(set) var bytes: [UInt8] = []
+        var isEmpty: Bool { bytes.isEmpty }
+
+        mutating func put(_ key: String, _ value: String) {
+            bytes.append(1)
+            field(key)
+            field(value)
+        }
+
+        mutating func remove(_ key: String) {
+            bytes.append(2)
+            field(key)
+        }
+
+        private mutating func field(_ text: String) {
+            let utf8 = text.utf8
+            let count = UInt32(utf8.count)
+            bytes.append(contentsOf: [UInt8(count >> 24), UInt8(count >> 16 & 0xFF), UInt8(count >> 8 & 0xFF), UInt8(count & 0xFF)])
+            bytes.append(contentsOf: utf8)
+        }
+    }
+
+    /// Applies a segment's operations; false when it does not decode.
+    static func apply(_ plaintext: Data, to file: inout LoadedFile) -> Bool {
+        plaintext.withUnsafeBytes { raw -> Bool in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var offset = 0
+            func field() -> String? {
+                guard bytes.count - offset >= 4 else { return nil }
+                let length = bytes[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
+                offset += 4
+                guard bytes.count - offset >= length else { return nil }
+                defer { offset += length }
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[offset..<offset + length]), as: UTF8.self)
+            }
+            while offset < bytes.count {
+                let tag = bytes[offset]
+                offset += 1
+                guard let key = field() else { return false }
+                switch tag {
+                case 1:
+                    guard let value = field() else { return false }
+                    file.put(key, value)
+                case 2:
+                    file.remove(key)
+                default:
+                    return false
+                }
+            }
+            return true
+        }
     }
 }
 
 extension Data {
     init?(hex: String) {
-        var bytes: [UInt8] = []
-        var iterator = hex.utf8.makeIterator()
-        while let high = iterator.next() {
-            guard let low = iterator.next(), let h = Self.nibble(high), let l = Self.nibble(low) else { return nil }
-            bytes.append(h << 4 | l)
-        }
+        guard let bytes = Hex.bytes(hex) else { return nil }
         self.init(bytes)
-    }
-
-    private static func nibble(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case 48...57: byte - 48
-        case 97...102: byte - 87
-        case 65...70: byte - 55
-        default: nil
-        }
     }
 }

@@ -98,6 +98,43 @@ import TokenctlState
         }
     }
 
+    /// The bound `serve` promises: a revocation is answered within one second of the command that made it returning,
+    /// and the successor a rotation delivers is answered active at once.
+    @Test func aRevokedTokenIsAnsweredInactiveWithinASecond() async throws {
+        let workspace = ApplyCommandTests.Workspace()
+        defer { workspace.remove() }
+        workspace.write(ManifestText.header() + Self.token("api") + Self.token("other"))
+        #expect(try workspace.run(["apply", "-f", "DIR", "--auto-approve"]).status == 0)
+        let compromised = try workspace.secret("api")
+        let other = try workspace.secret("other")
+        let server = try ControllerProcess(["serve", "--state-dir", workspace.state, "--listen", "127.0.0.1:0"], scratch: workspace.root)
+        try server.waitUntilListening()
+        #expect(server.request("POST", "/introspect", body: "token=\(compromised)").body.contains(#""active":true"#))
+
+        let rotated = try workspace.run(["rotate", "-f", "DIR", "apps/api", "--compromised", "--reason", "INC-7: leaked", "--auto-approve"])
+        #expect(rotated.status == 0, "\(rotated.stdout)\(rotated.stderr)")
+        let revokedAt = Date()
+        let successor = try workspace.secret("api")
+        #expect(successor != compromised)
+        #expect(server.request("POST", "/introspect", body: "token=\(successor)").body.contains(#""active":true"#), "the successor at once")
+        var answeredInactiveAfter: Double?
+        while Date().timeIntervalSince(revokedAt) < 3 {
+            if server.request("POST", "/introspect", body: "token=\(compromised)").body == #"{"active":false}"# {
+                answeredInactiveAfter = Date().timeIntervalSince(revokedAt)
+                break
+            }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        let delay = try #require(answeredInactiveAfter, "the revoked token was still answered active after 3 s")
+        #expect(delay < 1.0, "answered inactive \(delay) s after the revocation")
+        #expect(server.request("POST", "/introspect", body: "token=\(other)").body.contains(#""active":true"#))
+        server.signal(SIGTERM)
+        #expect(server.waitForExit(timeout: 20) == 0)
+        for output in [server.stdout, server.stderr, rotated.stdout, rotated.stderr] {
+            #expect(!output.contains(compromised) && !output.contains(successor))
+        }
+    }
+
     @Test func jsonLogsAtTraceLevelCarryNoSecret() async throws {
         let workspace = ApplyCommandTests.Workspace()
         defer { workspace.remove() }

@@ -84,7 +84,7 @@ func scratchDirectory() -> String {
         _ = try await store.write(puts: [:], removes: ["a"])
         #expect(try await store.read(key: "a") == nil)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        #expect(bytes.prefix(8) == Data("TKCSTORE".utf8) && bytes[8] == 2)
+        #expect(bytes.prefix(8) == Data("TKCSTORE".utf8) && bytes[8] == 3)
         #expect(!String(decoding: bytes, as: UTF8.self).contains("value-b"))
         #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o600)
         #expect(try FileManager.default.contentsOfDirectory(atPath: (path as NSString).deletingLastPathComponent) == ["secrets.vault"],
@@ -186,7 +186,7 @@ func scratchDirectory() -> String {
         let store = EncryptedFileStore(path: path, key: SymmetricKey(data: keyBytes), keyReference: "env:K")
         #expect(try await store.read(key: "a")?.withRevealed { $0 } == "x")
         _ = try await store.write(puts: ["b": Secret("y")], removes: [])
-        #expect(try Data(contentsOf: URL(fileURLWithPath: path))[8] == 2)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path))[8] == 3)
         #expect(try await store.read(key: "a")?.withRevealed { $0 } == "x")
 
         // A damaged first-format file cannot say which it is, and says so.

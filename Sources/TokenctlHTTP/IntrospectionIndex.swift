@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import TokenctlBuiltinIssuer
+import TokenctlModel
+
+/// Every credential of the builtin authority in memory, keyed by its token's SHA-256, with its introspection answer
+/// ready: answering a request is a hash and a table lookup, with no database access and no text to build.
+///
+/// ```swift
+/// let index = try IntrospectionIndex(authority: authority, logger: logger)   // loads every credential once
+/// index.entry(for: TokenDigest(token: bytes))?.answer                        // {"active":true,…}
+/// try await index.run()   // a Service: reads the authority's change log every `refreshInterval`
+/// ```
+///
+/// Staleness is bounded: a revocation, rotation or new credential written by any process reaches the index within
+/// `refreshInterval` plus one read of the changes (well under a second), and a token the index does not know yet is
+/// looked up in the database, so a credential is answered active from the moment it is issued.
+package final class IntrospectionIndex: Service, Sendable {
+    /// One credential as introspection answers it.
+    package final class Entry: Sendable {
+        /// The authority's id for the credential.
+        package let credentialID: String
+        /// Revoked credentials stay in the index: a revoked token is answered without a database lookup.
+        package let revoked: Bool
+        /// Seconds since the epoch; `Int64.max` for a credential that never expires.
+        package let expiresAt: Int64
+        /// The JSON of an active answer.
+        package let answer: ByteBuffer
+        /// The last time the token was answered active (seconds since the epoch, 0 for never), set on the request path.
+        let lastUsed: Atomic<Int64>
+        /// The last-used time already handed to the recorder.
+        let recorded: Atomic<Int64>
+
+        init(facts: BuiltinAuthority.CredentialFacts, previous: Entry?) {
+            credentialID = facts.credential.credentialID
+            revoked = facts.revoked
+            expiresAt = facts.credential.expiresAt?.secondsSinceEpoch ?? Int64.max
+            answer = ByteBuffer(string: Introspection.activeAnswer(facts.credential))
+            lastUsed = Atomic(previous?.lastUsed.load(ordering: .relaxed) ?? 0)
+            recorded = Atomic(previous?.recorded.load(ordering: .relaxed) ?? 0)
+        }
+
+        /// Notes a use at `time`; a later time is never replaced by an earlier one.
+        func noteUse(at time: Int64) {
+            var known = lastUsed.load(ordering: .relaxed)
+            while known < time {
+                let (exchanged, original) = lastUsed.compareExchange(expected: known, desired: time, ordering: .relaxed)
+                if exchanged { return }
+                known = original
+            }
+        }
+    }
+
+    /// How often the authority's change log is read.
+    package static let refreshInterval: Duration = .milliseconds(250)
+
+    private let authority: BuiltinAuthority
+    private let logger: Logger
+    private let entries = Mutex<[TokenDigest: Entry]>([:])
+    /// The newest change of the log the index reflects.
+    private let newest = Mutex<Int64?>(nil)
+
+    /// Loads every credential of `authority`.
+    package init(authority: BuiltinAuthority, logger: Logger) throws(BuiltinAuthority.AuthorityError) {
+        self.authority = authority
+        self.logger = logger
+        try refresh()
+    }
+
+    /// The credential a token digest belongs to, if the index knows it.
+    package func entry(for digest: TokenDigest) -> Entry? {
+        entries.withLock { $0[digest] }
+    }
+
+    /// How many credentials the index holds.
+    package var count: Int { entries.withLock { $0.count } }
+
+    /// Reads what changed in the authority since the last refresh (everything, the first time) into the index.
+    package func refresh() throws(BuiltinAuthority.AuthorityError) {
+        let since = newest.withLock { $0 }
+        let (facts, latest, complete) = try authority.changes(after: since)
+        if facts.isEmpty && !complete {
+            newest.withLock { $0 = latest }
+            return
+        }
+        if complete {
+            var fresh: [TokenDigest: Entry] = [:]
+            fresh.reserveCapacity(facts.count)
+            let old = entries.withLock { $0 }
+            for fact in facts {
+                guard let digest = TokenDigest(bytes: fact.tokenHash) else { continue }
+                fresh[digest] = Entry(facts: fact, previous: old[digest])
+            }
+            entries.withLock { $0 = fresh }
+        } else {
+            let changed = facts.compactMap { fact in TokenDigest(bytes: fact.tokenHash).map { (digest: $0, fact: fact) } }
+            let previous = entries.withLock { current in changed.map { current[$0.digest] } }
+            let updated = zip(changed, previous).map { ($0.digest, Entry(facts: $0.fact, previous: $1)) }
+            entries.withLock { current in for (digest, entry) in updated { current[digest] = entry } }
+        }
+        newest.withLock { $0 = latest }
+    }
+
+    /// The uses noted since the last call, by credential id (for the last-used recorder).
+    package func takeUses() -> [String: Timestamp] {
+        let all = entries.withLock { Array($0.values) }
+        var uses: [String: Timestamp] = [:]
+        for entry in all {
+            let used = entry.lastUsed.load(ordering: .relaxed)
+            if used > entry.recorded.load(ordering: .relaxed) {
+                entry.recorded.store(used, ordering: .relaxed)
+                uses[entry.credentialID] = Timestamp(secondsSinceEpoch: used)
+            }
+        }
+        return uses
+    }
+
+    /// Uses handed out by `takeUses` that could not be written: they are handed out again next time.
+    package func restoreUses(_ uses: [String: Timestamp]) {
+        guard !uses.isEmpty else { return }
+        for entry in entries.withLock({ Array($0.values) }) where uses[entry.credentialID] != nil {
+            entry.recorded.store(0, ordering: .relaxed)
+        }
+    }
+
+    package func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.refreshInterval) }
+            do {
+                try refresh()
+            } catch {
+                // The index keeps answering from what it knows; the next refresh tries again.
+                logger.warning("cannot read the builtin authority's changes", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
