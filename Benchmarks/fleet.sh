@@ -16,6 +16,7 @@
 #   SIZES=10000 WINDOW=30 DURATION=10 Benchmarks/fleet.sh
 #   POSTGRES=0 Benchmarks/fleet.sh                        # without the PostgreSQL rows
 #   SKIP_BUILD=1 Benchmarks/fleet.sh                      # use the binaries already in .build/release
+#   ROWS="introspect" SIZES=100000 Benchmarks/fleet.sh    # only some rows (apply always runs: it makes the fleet)
 #
 # Needs python3 and curl; wrk (apt-get install wrk) for the introspection rows; postgresql-15 for the PostgreSQL rows.
 # The manifests are generated once under ${BENCH_DATA:-bench-data}/fleet-N (git-ignored); the state, the store and the
@@ -82,6 +83,8 @@ measure() {
   read -r seconds rss <<<"$out"
 }
 
+rows=${ROWS:-plan watch idle rotate introspect postgres}
+want() { [[ " $rows " == *" $1 "* ]]; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 row() { printf '%-12s %7s  %s\n' "$1" "$2" "$3"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -113,11 +116,12 @@ stop_server() {
   pids=()
 }
 
-# Starts the controller (interval) and waits for its first pass to finish.
+# Starts the controller (interval) and waits for its first successful pass (the first ones may wait for the files, just
+# written by apply's store, to settle).
 run_controller() {
   start_server "$work/controller.log" "$tokenctl" reconcile --watch -f "$fleet" --interval "$1" --listen 127.0.0.1:0
   for _ in $(seq 1 1500); do
-    [ -n "$(metric "$address" tokenctl_reconcile_pass_duration_seconds_count)" ] && return 0
+    [ "$(metric "$address" 'tokenctl_reconcile_passes_total{result="success"}' | cut -d. -f1)" -ge 1 ] 2>/dev/null && return 0
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.2
   done
@@ -165,11 +169,14 @@ for n in $sizes; do
   measure "$work/apply.log" "$tokenctl" apply -f "$fleet" --auto-approve
   result[apply:$n]=$seconds
   row apply "$n" "$(calc '%8.2f s  %7.0f tokens/s  peak RSS %5d MiB' "$seconds, $n / $seconds, $rss / 1024")  ($(outcome "$work/apply.log"))"
-  seconds=$(best_plan)
-  result[plan:$n]=$seconds
-  row plan "$n" "$(calc '%8.2f s  (no changes)' "$seconds")"
+  if want plan || want postgres; then
+    seconds=$(best_plan)
+    result[plan:$n]=$seconds
+    row plan "$n" "$(calc '%8.2f s  (no changes)' "$seconds")"
+  fi
 
   # The controller with nothing due: CPU per pass, then the idle process.
+  if want watch; then
   run_controller 5s
   start_ticks=$(cpu_ticks "$pid"); start_passes=$(metric "$address" tokenctl_reconcile_pass_duration_seconds_count)
   sleep "$window"
@@ -179,6 +186,8 @@ for n in $sizes; do
   passes=$((end_passes - start_passes))
   row watch "$n" "$(calc '%8.0f ms CPU per pass  (%d passes in %d s, --interval 5s; mean pass wall %.0f ms)' \
     "($end_ticks - $start_ticks) / $ticks_per_second / ($passes > 0 ? $passes : 1) * 1000, $passes, $window, $sum / $end_passes * 1000")"
+  fi
+  if want idle; then
   run_controller 1h
   start_ticks=$(cpu_ticks "$pid")
   sleep "$window"
@@ -186,17 +195,22 @@ for n in $sizes; do
   stop_server
   row idle "$n" "$(calc '%8.3f %% of one core  (%.2f s CPU in %d s, --interval 1h)' \
     "($end_ticks - $start_ticks) / $ticks_per_second / $window * 100, ($end_ticks - $start_ticks) / $ticks_per_second, $window")"
+  fi
 
   # Rotate every token at once.
+  if want rotate; then
   measure "$work/rotate.log" "$tokenctl" rotate -f "$fleet" --issuer local --reason "fleet benchmark: rotate every token" --auto-approve
   result[rotate:$n]=$seconds
   row rotate "$n" "$(calc '%8.2f s  %7.0f tokens/s  peak RSS %5d MiB' "$seconds, $n / $seconds, $rss / 1024")  ($(outcome "$work/rotate.log"))"
+  fi
 
   # Introspection under wrk, cycling through 1,000 current tokens spread over the fleet. Their secrets leave the
   # encrypted store the supported way: an apply of a copy of the manifests in which these tokens are also delivered to
   # a dotenv file under the fleet directory (1,000 redeliveries, nothing issued; the copy's directory has the fleet's
   # name, so it counts as the same manifest roots). Nothing is printed; the file goes when the size is done.
-  if command -v wrk >/dev/null; then
+  if ! want introspect; then
+    :
+  elif command -v wrk >/dev/null; then
     mkdir -p "$work/introspect/fleet-$n"
     python3 - "$fleet" "$work/introspect/fleet-$n/tokens-00.yaml" <<'PY'
 import re, sys
@@ -232,8 +246,9 @@ LUA
     healthz=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk-healthz.txt")
     introspect=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk-introspect.txt")
     p99=$(awk '$1 == "99%" {print $2}' "$work/wrk-introspect.txt")
+    healthz_p99=$(awk '$1 == "99%" {print $2}' "$work/wrk-healthz.txt")
     errors=$(grep -hE "Non-2xx|Socket errors" "$work/wrk-healthz.txt" "$work/wrk-introspect.txt" | tr -s ' ' | paste -sd';' - || true)
-    row healthz "$n" "$(calc '%8.0f requests/s' "$healthz")"
+    row healthz "$n" "$(calc '%8.0f requests/s  p99 %s' "$healthz, \"$healthz_p99\"")"
     row introspect "$n" "$(calc '%8.0f requests/s  = %.2fx healthz  p99 %s  (%d tokens; answers: %d active, %d inactive)' \
       "$introspect, $introspect / $healthz, \"$p99\", $delivered, ${active:-0}, ${inactive:-0}")${errors:+  wrk: $errors}"
     [ "${inactive:-0}" = 0 ] || echo "fleet.sh: warning: some introspected tokens were inactive; the figure is not for real tokens only" >&2
@@ -242,7 +257,9 @@ LUA
   fi
 
   # The state on PostgreSQL: apply from empty state and the no-op plan again.
-  if [ -z "$postgres_missing" ]; then
+  if ! want postgres; then
+    :
+  elif [ -z "$postgres_missing" ]; then
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     cluster="$work/pg-$n"
     url=$(PG_BIN=$pg_bin Tests/Postgres/pg-cluster.sh start "$cluster" "$port")

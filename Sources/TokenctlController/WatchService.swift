@@ -105,6 +105,7 @@ package struct WatchService: Service {
         ]
         if let error = outcome.error { metadata["error"] = "\(error)" }
         if let next = outcome.nextDueAt { metadata["next_due"] = "\(next)" }
+        if outcome.reused { metadata["reused"] = "true" }
         switch outcome.result {
         case .failed: logger.error("reconcile pass failed", metadata: metadata)
         case .partial: logger.warning("reconcile pass finished with failures", metadata: metadata)

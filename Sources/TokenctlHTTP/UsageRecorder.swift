@@ -58,7 +58,7 @@ package final class UsageRecorder: Service, Sendable {
     package func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(self.every * 1e9)) }
-            flush()
+            await IntrospectionIndex.offThePool { [self] in flush() }
         }
     }
 }

@@ -12,24 +12,11 @@ import TokenctlState
 /// What the manifest files look like on disk, without reading them: for each path, directory and file its identity,
 /// size and modification time.
 package struct ManifestStamps: Equatable, Sendable {
-    struct Stamp: Equatable {
-        var path: String
-        var device: UInt64
-        var inode: UInt64
-        var size: Int64
-        var modified: Double
-    }
-
-    var stamps: [Stamp]
+    var stamps: [FileStamp]
 
     /// Stats `paths` and the manifest files under them.
     package init(_ paths: [String], loader: ManifestLoader) {
-        stamps = (paths + loader.discover(paths: paths)).compactMap { path in
-            var info = stat()
-            guard stat(path, &info) == 0 else { return nil }
-            return Stamp(path: path, device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
-                         modified: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
-        }
+        stamps = (paths + loader.discover(paths: paths)).compactMap(FileStamp.init(path:))
     }
 
     /// When the files last changed: the newest modification time.

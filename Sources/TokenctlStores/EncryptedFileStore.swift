@@ -161,7 +161,7 @@ package actor EncryptedFileStore: ReadableSecretStore {
 
     /// The file's contents, from the cache while the file on disk is the one this store last saw.
     private func load() throws(StoreError) -> LoadedFile {
-        let identity = FileIdentity(path: path)
+        let identity = FileStamp(path: path)
         if let cache, let identity, cache.identity == identity { return cache }
         guard let identity else {
             if FileManager.default.fileExists(atPath: path) { throw .io(path: path, detail: "cannot read it; check its permissions") }
@@ -276,7 +276,7 @@ package actor EncryptedFileStore: ReadableSecretStore {
         file.segments = 1
         file.size = data.count
         file.needsRewrite = false
-        file.identity = FileIdentity(path: path)
+        file.identity = FileStamp(path: path)
     }
 
     /// Appends one segment and makes it durable before returning; false, writing nothing, when the file is no longer
@@ -288,27 +288,14 @@ package actor EncryptedFileStore: ReadableSecretStore {
         defer { close(descriptor) }
         var info = stat()
         guard fstat(descriptor, &info) == 0, UInt64(info.st_ino) == file.identity?.inode, Int(info.st_size) == file.size else { return false }
-        var failure: String?
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.write(descriptor, raw.baseAddress?.advanced(by: offset), raw.count - offset)
-                if written <= 0 {
-                    failure = String(cString: strerror(errno))
-                    return
-                }
-                offset += written
-            }
-        }
-        if failure == nil, fsync(descriptor) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
+        if let failure = writeAndSync(data, to: descriptor) {
             // Whatever part of the segment reached the disk is a cut-short segment: the next write rewrites the file.
             cache = nil
             throw .io(path: path, detail: failure)
         }
         file.segments += 1
         file.size += data.count
-        file.identity = FileIdentity(path: path)
+        file.identity = FileStamp(path: path)
         return true
     }
 }
@@ -316,7 +303,7 @@ package actor EncryptedFileStore: ReadableSecretStore {
 /// The decrypted contents of a store file and what is known about the file itself.
 struct LoadedFile {
     var entries: [String: String]
-    var identity: FileIdentity?
+    var identity: FileStamp?
     /// The file's length in bytes.
     var size: Int
     var segments: Int
@@ -325,7 +312,7 @@ struct LoadedFile {
     /// The bytes the live entries take, to decide when to compact.
     var liveBytes = 0
 
-    init(entries: [String: String], identity: FileIdentity?, size: Int, segments: Int, needsRewrite: Bool) {
+    init(entries: [String: String], identity: FileStamp?, size: Int, segments: Int, needsRewrite: Bool) {
         self.entries = entries
         self.identity = identity
         self.size = size
@@ -340,25 +327,6 @@ struct LoadedFile {
 
     mutating func remove(_ key: String) {
         if let old = entries.removeValue(forKey: key) { liveBytes -= key.utf8.count + old.utf8.count + 9 }
-    }
-}
-
-/// What tells one version of a file from another without reading it: device, inode, size and modification time.
-struct FileIdentity: Equatable {
-    var device: UInt64
-    var inode: UInt64
-    var size: Int64
-    var modified: Int64
-    var modifiedNanoseconds: Int
-
-    init?(path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        device = UInt64(info.st_dev)
-        inode = UInt64(info.st_ino)
-        size = Int64(info.st_size)
-        modified = Int64(info.st_mtim.tv_sec)
-        modifiedNanoseconds = Int(info.st_mtim.tv_nsec)
     }
 }
 

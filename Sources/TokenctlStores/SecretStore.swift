@@ -8,19 +8,7 @@ package func atomicWrite(_ data: Data, to path: String, mode: mode_t = 0o600) th
     let temporary = (directory as NSString).appendingPathComponent(".\((path as NSString).lastPathComponent).tmp-\(getpid())")
     let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)
     guard descriptor >= 0 else { throw .io(path: path, detail: String(cString: strerror(errno))) }
-    var failure: String?
-    data.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-            let written = Glibc.write(descriptor, raw.baseAddress?.advanced(by: offset), raw.count - offset)
-            if written <= 0 {
-                failure = String(cString: strerror(errno))
-                return
-            }
-            offset += written
-        }
-    }
-    if failure == nil, fsync(descriptor) != 0 { failure = String(cString: strerror(errno)) }
+    let failure = writeAndSync(data, to: descriptor)
     fchmod(descriptor, mode)
     close(descriptor)
     if let failure {
@@ -37,4 +25,22 @@ package func atomicWrite(_ data: Data, to path: String, mode: mode_t = 0o600) th
         fsync(directoryDescriptor)
         close(directoryDescriptor)
     }
+}
+
+/// Writes all of `data` to an open file and fsyncs it; the system's reason when that failed.
+func writeAndSync(_ data: Data, to descriptor: Int32) -> String? {
+    var failure: String?
+    data.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let written = Glibc.write(descriptor, raw.baseAddress?.advanced(by: offset), raw.count - offset)
+            if written <= 0 {
+                failure = String(cString: strerror(errno))
+                return
+            }
+            offset += written
+        }
+    }
+    if failure == nil, fsync(descriptor) != 0 { failure = String(cString: strerror(errno)) }
+    return failure
 }
