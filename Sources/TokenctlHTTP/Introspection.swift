@@ -52,7 +52,7 @@ package struct Introspection: Sendable {
 
     /// Answers a form-encoded body: the token's bytes are checked, hashed and looked up where they lie.
     package func answer(body: ByteBuffer, now: Timestamp) -> Answer {
-        if let index {
+        if let index, index.isCurrent {
             let found = body.withUnsafeReadableBytes { raw -> Answer? in
                 guard let token = FormFields.plainValue(of: "token", in: raw) else { return nil }
                 guard TokenFormat.hasValidChecksum(bytes: token) else { return (200, Self.inactive, .inactive) }
@@ -111,7 +111,7 @@ enum FormFields {
     }
 
     /// The value of field `name` when it needs no decoding (no `%` or `+`), as the bytes it occupies; nil otherwise, or
-    /// when the field is absent or empty, for `parse` to settle.
+    /// when the field is absent, empty or given without a value, for `parse` to settle.
     static func plainValue(of name: StaticString, in body: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         let nameBytes = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
         var start = 0
@@ -119,6 +119,8 @@ enum FormFields {
             var end = start
             while end < body.count && body[end] != UInt8(ascii: "&") { end += 1 }
             let field = UnsafeRawBufferPointer(rebasing: body[start..<end])
+            // `token` without `=` is the field with an empty value for `parse`, and the first of repeated fields wins.
+            if field.elementsEqual(nameBytes) { return nil }
             if field.count > nameBytes.count, field[nameBytes.count] == UInt8(ascii: "="), field.prefix(nameBytes.count).elementsEqual(nameBytes) {
                 let value = UnsafeRawBufferPointer(rebasing: field[(nameBytes.count + 1)...])
                 guard !value.isEmpty, !value.contains(UInt8(ascii: "%")), !value.contains(UInt8(ascii: "+")) else { return nil }

@@ -16,8 +16,10 @@ import TokenctlModel
 /// ```
 ///
 /// Staleness is bounded: a revocation, rotation or new credential written by any process reaches the index within
-/// `refreshInterval` plus one read of the changes (well under a second), and a token the index does not know yet is
-/// looked up in the database, so a credential is answered active from the moment it is issued.
+/// `refreshInterval` plus one read of the changes, and a token the index does not know yet is looked up in the
+/// database, so a credential is answered active from the moment it is issued. An index whose last successful read of
+/// the changes began more than `maximumAge` ago (the database cannot be read, the process was starved) is not used:
+/// requests go to the database, as they would without an index.
 package final class IntrospectionIndex: Service, Sendable {
     /// One credential as introspection answers it.
     package final class Entry: Sendable {
@@ -56,12 +58,16 @@ package final class IntrospectionIndex: Service, Sendable {
 
     /// How often the authority's change log is read.
     package static let refreshInterval: Duration = .milliseconds(250)
+    /// How old the last successful read of the change log may be for the index to answer: the staleness bound.
+    package static let maximumAge: Duration = .seconds(1)
 
     private let authority: BuiltinAuthority
     private let logger: Logger
     private let entries = Mutex<[TokenDigest: Entry]>([:])
     /// The newest change of the log the index reflects.
     private let newest = Mutex<Int64?>(nil)
+    /// When the last successful read of the change log began (nanoseconds of uptime): it reflects every change made before.
+    private let readAt = Atomic<UInt64>(0)
 
     /// Loads every credential of `authority`.
     package init(authority: BuiltinAuthority, logger: Logger) throws(BuiltinAuthority.AuthorityError) {
@@ -75,17 +81,19 @@ package final class IntrospectionIndex: Service, Sendable {
         entries.withLock { $0[digest] }
     }
 
+    /// Whether the index reflects every change made more than `maximumAge` ago.
+    package var isCurrent: Bool {
+        DispatchTime.now().uptimeNanoseconds - readAt.load(ordering: .acquiring) < UInt64(Self.maximumAge.components.seconds) * 1_000_000_000
+    }
+
     /// How many credentials the index holds.
     package var count: Int { entries.withLock { $0.count } }
 
     /// Reads what changed in the authority since the last refresh (everything, the first time) into the index.
     package func refresh() throws(BuiltinAuthority.AuthorityError) {
+        let started = DispatchTime.now().uptimeNanoseconds
         let since = newest.withLock { $0 }
         let (facts, latest, complete) = try authority.changes(after: since)
-        if facts.isEmpty && !complete {
-            newest.withLock { $0 = latest }
-            return
-        }
         if complete {
             var fresh: [TokenDigest: Entry] = [:]
             fresh.reserveCapacity(facts.count)
@@ -95,13 +103,14 @@ package final class IntrospectionIndex: Service, Sendable {
                 fresh[digest] = Entry(facts: fact, previous: old[digest])
             }
             entries.withLock { $0 = fresh }
-        } else {
+        } else if !facts.isEmpty {
             let changed = facts.compactMap { fact in TokenDigest(bytes: fact.tokenHash).map { (digest: $0, fact: fact) } }
             let previous = entries.withLock { current in changed.map { current[$0.digest] } }
             let updated = zip(changed, previous).map { ($0.digest, Entry(facts: $0.fact, previous: $1)) }
             entries.withLock { current in for (digest, entry) in updated { current[digest] = entry } }
         }
         newest.withLock { $0 = latest }
+        readAt.store(started, ordering: .releasing)
     }
 
     /// The uses noted since the last call, by credential id (for the last-used recorder).

@@ -30,6 +30,8 @@ struct SettledPass {
     var stamps: ManifestStamps
     /// The state serial after the pass.
     var serial: Int64
+    /// The master key rotation in progress then, "" for none (`tokenctl rekey` changes it without changing the serial).
+    var keyRotation: String
     /// The pass's outcome.
     var outcome: PassOutcome
     /// Until when it holds.
@@ -207,8 +209,9 @@ package actor ControllerPass {
         } else {
             outcome = await runPass(loaded, store: store, request: request)
             settled = nil
-            if let stamps, let until = outcome.settledUntil, let serial = try? await store.serial() {
-                settled = SettledPass(stamps: stamps, serial: serial, outcome: outcome, until: until)
+            if let stamps, let until = outcome.settledUntil, let serial = try? await store.serial(),
+               let keyRotation = await Self.keyRotation(store) {
+                settled = SettledPass(stamps: stamps, serial: serial, keyRotation: keyRotation, outcome: outcome, until: until)
             }
         }
         if stateURL != nil && outcome.result != .failed {
@@ -230,12 +233,22 @@ package actor ControllerPass {
     /// manifest files, the same state serial, nothing due yet, no failing change waiting for a retry, no inventories to read.
     private func reuseSettled(stamps: ManifestStamps?, store: StateBackend.Store, request: PassRequest) async -> PassOutcome? {
         guard let settled, let stamps, settled.stamps == stamps, request.now < settled.until, request.failing.isEmpty,
-              request.deferred.isEmpty, !refresh, let serial = try? await store.serial(), serial == settled.serial else { return nil }
+              request.deferred.isEmpty, !refresh, let serial = try? await store.serial(), serial == settled.serial,
+              let keyRotation = await Self.keyRotation(store), keyRotation == settled.keyRotation else { return nil }
         var outcome = settled.outcome
         outcome.fleet = outcome.fleet?.advanced(to: request.now)
         outcome.noticesQueued = 0
         outcome.reused = true
         return outcome
+    }
+
+    /// The master key rotation the state records ("" for none), or nil when it cannot be read.
+    private static func keyRotation(_ store: StateBackend.Store) async -> String? {
+        do {
+            return try await store.setting(MasterKey.rotationSetting) ?? ""
+        } catch {
+            return nil
+        }
     }
 
     private func runPass(_ loaded: ManifestLoadResult, store: StateBackend.Store, request: PassRequest) async -> PassOutcome {
@@ -318,7 +331,7 @@ package actor ControllerPass {
         let nextDue = result.report == nil ? result.plan?.nextDueAt : Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
         let rows = TokenStatus.rows(after, lastUsed: lastUsed(after), now: now)
         let rateLimited = (result.plan?.held ?? []).filter { $0.rateLimit != nil }
-        let (noticesQueued, nextNotice) = await queueNotices(desired, rows: rows, holds: holds, plan: refresh ? result.plan : nil,
+        let (noticesQueued, nextNotice, noticesFailed) = await queueNotices(desired, rows: rows, holds: holds, plan: refresh ? result.plan : nil,
                                                              rateLimited: rateLimited, request: request, store: store, environment: environment)
         var heldParts: [String] = []
         if !holds.isEmpty {
@@ -336,7 +349,10 @@ package actor ControllerPass {
                                   fleet: FleetSnapshot(rows: rows, now: now, desired: desired, held: Set(holds.keys)),
                                   ghosts: refresh ? Self.ghosts(in: result.plan, issuers: desired.issuers.keys) : nil)
         outcome.noticesQueued = noticesQueued
-        if changes.isEmpty && result.deferred.isEmpty {
+        // Settled only when the next pass would find the same: nothing left for it to retry (notices it could not queue,
+        // an issue repair could not settle).
+        if changes.isEmpty && result.deferred.isEmpty && !noticesFailed
+            && !after.tokens.values.contains(where: { $0.versions.contains { $0.status == .pending } }) {
             outcome.settledUntil = Self.settledUntil(rows: rows, desired: desired, nextDue: outcome.nextDueAt, now: now)
         }
         return outcome
@@ -365,19 +381,19 @@ package actor ControllerPass {
     /// dispatcher delivers them apart from the passes. A failure here is logged and never stops the pass.
     private func queueNotices(_ desired: ManifestSet, rows: [TokenStatus.Row], holds: [TokenID: [String]], plan: Plan?, rateLimited: [HeldToken],
                               request: PassRequest, store: StateBackend.Store,
-                              environment: Reconciler.Environment) async -> (queued: Int, nextDue: Timestamp?) {
-        guard !desired.notifiers.isEmpty else { return (0, nil) }
+                              environment: Reconciler.Environment) async -> (queued: Int, nextDue: Timestamp?, failed: Bool) {
+        guard !desired.notifiers.isEmpty else { return (0, nil, false) }
         let facts = NoticeSurvey.facts(rows: rows, held: holds, failing: request.failing, plan: plan, rateLimited: rateLimited)
         let (due, nextDue) = NoticePlanner.evaluate(desired: desired, facts: facts, now: request.now)
-        guard !due.isEmpty else { return (0, nextDue) }
+        guard !due.isEmpty else { return (0, nextDue, false) }
         do {
             let queued = try await NoticeSurvey.queue(due, store: store, auditKey: try await environment.auditKey(), origin: environment.origin(),
                                                       command: "reconcile --watch", now: request.now)
             if !queued.isEmpty { logger.info("notices queued", metadata: ["count": "\(queued.count)"]) }
-            return (queued.count, nextDue)
+            return (queued.count, nextDue, false)
         } catch {
             logger.warning("cannot queue notices; the next pass tries again", metadata: ["error": "\(error)"])
-            return (0, nextDue)
+            return (0, nextDue, true)
         }
     }
 

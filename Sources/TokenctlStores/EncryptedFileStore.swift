@@ -55,9 +55,26 @@ package actor EncryptedFileStore: ReadableSecretStore {
     }
 
     package func write(puts: [String: Secret], removes: [String]) async throws(StoreError) -> [String: String] {
+        try withWriteLock { () throws(StoreError) in try writeLocked(puts: puts, removes: removes) }
+    }
+
+    /// Runs `body` holding an exclusive lock on the store's directory: writers in other processes (two state directories
+    /// sharing a store file, say) take turns, so no two appends claim the same place in the log and no rewrite drops
+    /// another's append in progress. Readers take no lock: they ignore an append in progress as they would a cut-short one.
+    private func withWriteLock<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        let descriptor = Glibc.open(directory, O_RDONLY | O_DIRECTORY)
+        guard descriptor >= 0 else { throw .io(path: path, detail: "cannot open its directory: " + String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_EX) == 0 else { throw .io(path: path, detail: "cannot lock its directory: " + String(cString: strerror(errno))) }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
+    }
+
+    private func writeLocked(puts: [String: Secret], removes: [String]) throws(StoreError) -> [String: String] {
         var fingerprints: [String: String] = [:]
         for (key, secret) in puts { fingerprints[key] = contentFingerprint(key: key, secret: secret) }
-        // A second attempt only when another process changed the file between reading and appending.
+        // A second attempt only when the file changed between reading and appending (a writer that takes no lock).
         for _ in 0..<2 {
             var file = try load()
             var segment = SegmentCodec.Writer()
@@ -151,10 +168,12 @@ package actor EncryptedFileStore: ReadableSecretStore {
     }
 
     func replaceAll(_ entries: [String: String]) throws(StoreError) {
-        var file = LoadedFile(entries: [:], identity: nil, size: 0, segments: 0, needsRewrite: true)
-        for (key, value) in entries { file.put(key, value) }
-        try rewrite(&file)
-        cache = file
+        try withWriteLock { () throws(StoreError) in
+            var file = LoadedFile(entries: [:], identity: nil, size: 0, segments: 0, needsRewrite: true)
+            for (key, value) in entries { file.put(key, value) }
+            try rewrite(&file)
+            cache = file
+        }
     }
 
     // MARK: Reading
@@ -208,17 +227,18 @@ package actor EncryptedFileStore: ReadableSecretStore {
         }
         var file = LoadedFile(entries: [:], identity: nil, size: bytes.count, segments: 0, needsRewrite: false)
         var offset = headerLength
-        while offset < bytes.count {
-            guard bytes.count - offset >= 4 else {
-                file.needsRewrite = true  // a length cut short: the last write never completed
+        while offset < bytes.count || file.segments == 0 {
+            let rest = bytes.count - offset
+            let length = rest >= 4 ? bytes[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) } : nil
+            // An append cut short by a crash: its length or its bytes end early, or the file grew but the data never
+            // reached the disk (zeros). Only an append can be cut short: the first segment is written by an atomic
+            // replacement, so a file that ends inside it was damaged (a copy cut short), not interrupted.
+            if length.map({ rest - 4 < $0 || ($0 < 28 && bytes[offset...].allSatisfy { $0 == 0 }) }) ?? true {
+                guard file.segments > 0 else { throw .corrupt(path: path, detail: "truncated: it ends inside its first segment") }
+                file.needsRewrite = true
                 break
             }
-            let length = bytes[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
-            guard bytes.count - offset - 4 >= length else {
-                file.needsRewrite = true  // a segment cut short: the last write never completed
-                break
-            }
-            guard length >= 28 else { throw .corrupt(path: path, detail: "segment \(file.segments + 1) is too short to be one") }
+            guard let length, length >= 28 else { throw .corrupt(path: path, detail: "segment \(file.segments + 1) is too short to be one") }
             let sealed = Data(bytes[offset + 4..<offset + 4 + length])
             let plaintext = try open(sealed, header: Self.associatedData(header: header, segment: file.segments), version: version)
             guard SegmentCodec.apply(plaintext, to: &file) else {
@@ -295,7 +315,9 @@ package actor EncryptedFileStore: ReadableSecretStore {
         }
         file.segments += 1
         file.size += data.count
-        file.identity = FileStamp(path: path)
+        // The stamp of what this descriptor wrote, not of whatever the path holds by now.
+        guard fstat(descriptor, &info) == 0 else { throw .io(path: path, detail: String(cString: strerror(errno))) }
+        file.identity = FileStamp(path: path, info: info)
         return true
     }
 }

@@ -81,6 +81,13 @@ import TokenctlState
         #expect(!afterWrite.reused && afterWrite.changes.isEmpty)
         #expect(await pass.run(Self.request(due + TokenDuration(seconds: 240))).reused)
 
+        // A master key rotation started (`tokenctl rekey` changes a setting, not the serial): plan again.
+        try await store.setSetting(MasterKey.rotationSetting, to: "0123456789abcdef")
+        #expect(await !pass.run(Self.request(due + TokenDuration(seconds: 250))).reused)
+        try await store.setSetting(MasterKey.rotationSetting, to: "")
+        #expect(await !pass.run(Self.request(due + TokenDuration(seconds: 260))).reused)
+        #expect(await pass.run(Self.request(due + TokenDuration(seconds: 270))).reused)
+
         // A manifest edit is read and acted on at once.
         try Self.manifests(["web", "api"]).write(toFile: file, atomically: true, encoding: .utf8)
         let edited = await pass.run(Self.request(due + TokenDuration(seconds: 300)))

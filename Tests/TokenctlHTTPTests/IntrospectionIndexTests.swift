@@ -58,6 +58,23 @@ import TokenctlModel
         #expect(introspection.answer(formBody: "token=tkc_short", now: now).json == #"{"active":false}"#)
     }
 
+    @Test func anIndexThatCouldNotFollowTheChangesForASecondIsNotUsed() async throws {
+        let directory = Scratch.directory("http-index-stale")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let authority = try BuiltinAuthority(directory: directory, mode: .readWrite)
+        let web = try issue(authority, "apps/web")
+        let index = try IntrospectionIndex(authority: authority, logger: Logger(label: "test"))
+        let introspection = Introspection(authority: authority, index: index, usage: nil)
+        try BuiltinAuthority(directory: directory, mode: .readWrite).revoke(credentialID: web.id, now: now)
+        #expect(index.isCurrent && active(introspection, web.token), "answered from memory while the index is current")
+        // No refresh for over a second (a database that cannot be read, a starved process): the database answers.
+        try await Task.sleep(nanoseconds: 1_100_000_000)
+        #expect(!index.isCurrent)
+        #expect(!active(introspection, web.token))
+        // Repeated fields: the first wins on both paths, a bare `token` included.
+        #expect(introspection.answer(formBody: "token&token=\(web.token)", now: now).status == 400)
+    }
+
     @Test func usesAnsweredFromMemoryReachTheAuthority() throws {
         let directory = Scratch.directory("http-index-use")
         defer { try? FileManager.default.removeItem(atPath: directory) }

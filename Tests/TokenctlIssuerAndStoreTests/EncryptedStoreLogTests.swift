@@ -62,6 +62,35 @@ import TokenctlStores
         }
     }
 
+    @Test func aFileCutInsideItsFirstSegmentIsDamageAndIsNotOverwritten() async throws {
+        let directory = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/secrets.vault", key = Self.newKey()
+        _ = try await Self.store(path, key).write(puts: Self.secrets(0..<50), removes: [])
+        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
+        // A copy cut short (a full disk, an interrupted restore): only an atomic replacement writes the first segment.
+        for cut in [25, 27, 40, whole.count - 1] {
+            try whole.prefix(cut).write(to: URL(fileURLWithPath: path))
+            let store = Self.store(path, key)
+            await #expect(throws: StoreError.self, "cut at \(cut)") { _ = try await store.keys() }
+            await #expect(throws: StoreError.self) { _ = try await store.write(puts: ["team/new": Secret("new-secret")], removes: []) }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == whole.prefix(cut), "nothing overwritten")
+        }
+    }
+
+    @Test func aTailOfZerosIsAnAppendThatNeverReachedTheDisk() async throws {
+        let directory = scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/secrets.vault", key = Self.newKey()
+        _ = try await Self.store(path, key).write(puts: Self.secrets(0..<5), removes: [])
+        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
+        try (whole + Data(repeating: 0, count: 300)).write(to: URL(fileURLWithPath: path))
+        let store = Self.store(path, key)
+        #expect(try await store.keys().count == 5)
+        _ = try await store.write(puts: ["team/after": Secret("after")], removes: [])
+        #expect(try await Self.store(path, key).keys().count == 6)
+    }
+
     @Test func damageAndReorderingAreCaught() async throws {
         let directory = scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
