@@ -10,7 +10,7 @@ import TokenctlSQLite
 import TokenctlState
 
 /// What the manifest files look like on disk, without reading them: for each path, directory and file its identity,
-/// size and modification time.
+/// size, and modification and status-change times.
 package struct ManifestStamps: Equatable, Sendable {
     var stamps: [FileStamp]
 
