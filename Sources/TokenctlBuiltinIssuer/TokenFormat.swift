@@ -26,22 +26,18 @@ package enum TokenFormat {
 
     /// The 6-character checksum of the random part.
     static func checksum(of random: String) -> String {
-        var value = [UInt64(crc32(Array(random.utf8)))]
-        return base62(&value, length: checksumLength)
+        String(decoding: checksum(of: random.utf8), as: UTF8.self)
+    }
+
+    private static func checksum<Bytes: Sequence>(of random: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+        var value = [UInt64(crc32(random))]
+        return Array(base62(&value, length: checksumLength).utf8)
     }
 
     /// Whether `token` has the form `<prefix>_<random><checksum>` and its checksum matches.
     package static func hasValidChecksum(_ token: String) -> Bool {
-        guard let underscore = token.lastIndex(of: "_") else { return false }
-        let body = token[token.index(after: underscore)...]
-        guard body.utf8.count == randomLength + checksumLength, body.utf8.allSatisfy({ alphabet.contains($0) }) else { return false }
-        let random = String(body.prefix(randomLength))
-        let given = Array(body.suffix(checksumLength).utf8)
-        let expected = Array(checksum(of: random).utf8)
-        // Compare in constant time: the checksum is not secret, but the habit costs nothing.
-        var difference: UInt8 = 0
-        for (a, b) in zip(given, expected) { difference |= a ^ b }
-        return difference == 0
+        var token = token
+        return token.withUTF8 { hasValidChecksum(bytes: UnsafeRawBufferPointer($0)) }
     }
 
     /// The prefix of a token (before the last `_`), if it has one.
@@ -94,8 +90,8 @@ package enum TokenFormat {
         guard let underscore = token.lastIndex(of: UInt8(ascii: "_")) else { return false }
         let body = UnsafeRawBufferPointer(rebasing: token[(underscore + 1)...])
         guard body.count == randomLength + checksumLength, body.allSatisfy({ isAlphabet[Int($0)] }) else { return false }
-        var value = [UInt64(crc32(body.prefix(randomLength)))]
-        let expected = Array(base62(&value, length: checksumLength).utf8)
+        let expected = checksum(of: body.prefix(randomLength))
+        // Compare in constant time: the checksum is not secret, but the habit costs nothing.
         var difference: UInt8 = 0
         for (a, b) in zip(body.suffix(checksumLength), expected) { difference |= a ^ b }
         return difference == 0
@@ -108,20 +104,18 @@ package struct TokenDigest: Hashable, Sendable {
 
     /// The digest of a presented token's bytes.
     package init(token: UnsafeRawBufferPointer) {
-        let digest = SHA256.hash(data: token)
-        words = digest.withUnsafeBytes { raw in
-            (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-             raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-        }
+        words = SHA256.hash(data: token).withUnsafeBytes(Self.words)
     }
 
     /// A digest stored as 32 bytes; nil for any other length.
     package init?(bytes: [UInt8]) {
         guard bytes.count == 32 else { return nil }
-        words = bytes.withUnsafeBytes { raw in
-            (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-             raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-        }
+        words = bytes.withUnsafeBytes(Self.words)
+    }
+
+    private static func words(_ raw: UnsafeRawBufferPointer) -> (UInt64, UInt64, UInt64, UInt64) {
+        (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+         raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
     }
 
     package static func == (lhs: TokenDigest, rhs: TokenDigest) -> Bool {

@@ -129,14 +129,6 @@ package final class IntrospectionIndex: Service, Sendable {
         return uses
     }
 
-    /// Uses handed out by `takeUses` that could not be written: they are handed out again next time.
-    package func restoreUses(_ uses: [String: Timestamp]) {
-        guard !uses.isEmpty else { return }
-        for entry in entries.withLock({ $0 }).values where uses[entry.credentialID] != nil {
-            entry.recorded.store(0, ordering: .relaxed)
-        }
-    }
-
     package func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.refreshInterval) }

@@ -43,15 +43,14 @@ package final class UsageRecorder: Service, Sendable {
             pending = [:]
             return batch
         }
-        let indexed = index?.takeUses() ?? [:]
-        batch.merge(indexed) { max($0, $1) }
+        batch.merge(index?.takeUses() ?? [:]) { max($0, $1) }
         do {
             try authority.recordUse(batch)
         } catch {
             // Losing a last-used time is not worth failing requests over; it is retried with the next batch.
             logger.warning("could not record token use", metadata: ["error": "\(error)", "credentials": "\(batch.count)"])
+            // The index's uses are in the batch: kept here, they go with the next one.
             pending.withLock { $0.merge(batch) { max($0, $1) } }
-            index?.restoreUses(indexed)
         }
     }
 

@@ -8,19 +8,7 @@ import TokenctlState
 /// `tokenctl serve` (RFC 7662 introspection), `status --unused`, JSON logs, and the second signal.
 @Suite(.serialized) struct ServeTests {
     static func token(_ name: String, lifespan: String = "30d", every: String = "20d") -> String {
-        """
-        ---
-        apiVersion: tokenctl/v1
-        kind: Token
-        metadata: {name: \(name), namespace: apps, owner: team-apps}
-        spec:
-          issuer: local
-          scopes: [orders:read, reports:read]
-          lifespan: \(lifespan)
-          rotation: {every: \(every), overlap: 1m}
-          deliverTo: [{store: envfile, key: apps/\(name)}]
-
-        """
+        ManifestText.token(name, lifespan: lifespan, every: every)
     }
 
     static func ago(_ seconds: Int64) -> String { Timestamp(secondsSinceEpoch: Timestamp.now.secondsSinceEpoch - seconds).description }

@@ -14,32 +14,7 @@ import TokenctlState
 /// planning again, and stops reusing it the moment anything it depends on moves: the files, the state, the clock.
 @Suite struct ControllerPassReuseTests {
     static func manifests(_ names: [String]) -> String {
-        """
-        apiVersion: tokenctl/v1
-        kind: Issuer
-        metadata: {name: local}
-        spec: {type: builtin}
-        ---
-        apiVersion: tokenctl/v1
-        kind: Store
-        metadata: {name: envfile}
-        spec: {type: dotenv, dotenv: {path: tokens.env}}
-
-        """ + names.map { name in
-            """
-            ---
-            apiVersion: tokenctl/v1
-            kind: Token
-            metadata: {name: \(name), namespace: apps, owner: team-apps}
-            spec:
-              issuer: local
-              scopes: [read]
-              lifespan: 30d
-              rotation: {every: 20d, overlap: 1h}
-              deliverTo: [{store: envfile, key: apps/\(name)}]
-
-            """
-        }.joined()
+        ManifestText.header() + names.map { ManifestText.token($0, overlap: "1h") }.joined()
     }
 
     static func request(_ now: Timestamp) -> PassRequest { PassRequest(now: now, deferred: []) }
