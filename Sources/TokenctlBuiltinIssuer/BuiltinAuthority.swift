@@ -143,16 +143,15 @@ package final class BuiltinAuthority: Sendable {
         let writer = try writer()
         return try run {
             try writer.write { db in
+                // A key used before inserts nothing (and fires no trigger); only then is the earlier credential looked up,
+                // rather than probing the key's index once more for every new token.
                 let insert = try db.cachedStatement(sql: """
                     INSERT INTO credential (id, issuer, token_hash, hint, owner, subject, scopes, issued_at, expires_at, idempotency_key)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING
                     """)
                 let lookup = try db.cachedStatement(sql: "SELECT id FROM credential WHERE idempotency_key = ?")
                 defer { try? Self.pruneChanges(db) }
                 return try requests.map { request in
-                    if let key = request.idempotencyKey, let existing = try String.fetchOne(lookup, arguments: [key]) {
-                        return IssuedCredential(credentialID: existing, secret: nil, fingerprint: "", hint: "")
-                    }
                     let token = TokenFormat.generate(prefix: prefix)
                     let id = Self.newCredentialID()
                     let hash = TokenFormat.hash(token)
@@ -160,6 +159,11 @@ package final class BuiltinAuthority: Sendable {
                     try insert.execute(arguments: [id, request.issuer, hash, hint, request.owner, request.subject,
                                                    request.scopes.joined(separator: " "), now.secondsSinceEpoch,
                                                    request.expiresAt?.secondsSinceEpoch, request.idempotencyKey])
+                    if db.changesCount == 0, let key = request.idempotencyKey {
+                        // The secret was never stored, so it cannot be handed out twice.
+                        return IssuedCredential(credentialID: try String.fetchOne(lookup, arguments: [key]) ?? "", secret: nil, fingerprint: "",
+                                                hint: "")
+                    }
                     return IssuedCredential(credentialID: id, secret: Secret(token), fingerprint: hash, hint: hint)
                 }
             }
@@ -362,8 +366,7 @@ package final class BuiltinAuthority: Sendable {
     }
 
     static func newCredentialID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return "tk-" + Hex.string(withUnsafeBytes(of: (generator.next() as UInt64).bigEndian) { Array($0) })
+        "tk-" + Hex.string(withUnsafeBytes(of: TokenFormat.randomWords(1)[0].bigEndian) { Array($0) })
     }
 }
 

@@ -90,12 +90,6 @@ package struct AuditLog: Sendable {
             .withUnsafeBytes { Data($0) }
     }
 
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-
     /// Seals and appends entries after the last record, and moves the anchor to the newest one.
     package func append(_ entries: [AuditEntry]) async throws(StateError) {
         guard !entries.isEmpty else { return }
@@ -133,7 +127,7 @@ package struct AuditLog: Sendable {
         var (sequence, previous) = head ?? (0, "")
         var records: [AuditRecord] = []
         for entry in entries {
-            let json = (try? encoder.encode(entry)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            let json = AuditJSON.encode(entry)
             sequence += 1
             let hash = seal(previous: previous, json: json, key: key)
             records.append(AuditRecord(sequence: sequence, json: json, previousHash: previous, hash: hash))

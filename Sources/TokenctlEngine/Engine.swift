@@ -124,7 +124,9 @@ package struct Engine: Sendable {
             return (change.action == .issue || change.action == .rotate) && !unresolvedKeys.contains(change)
         }
         // Room for every new token at once: growing a table of 100,000 records step by step holds two copies at each step.
-        state.tokens.reserveCapacity(state.tokens.count + issues.count)
+        // Rotations add no record, so only issues of tokens the state does not hold yet count.
+        let newTokens = issues.count(where: { index in plan.changes[index].token.map { state.tokens[$0] == nil } ?? false })
+        state.tokens.reserveCapacity(state.tokens.count + newTokens)
         for start in stride(from: 0, to: issues.count, by: batchSize) {
             let batch = issues[start..<min(issues.count, start + batchSize)].map { plan.changes[$0] }
             report.outcomes += announced(try await issueBatch(batch, tokens: tokensByID, state: &state, now: now))

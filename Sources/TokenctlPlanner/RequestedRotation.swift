@@ -71,26 +71,40 @@ package struct RequestedRotation: Hashable, Sendable {
     /// Tokens held by policy get no successor (they are listed in `held`); a compromised one is still revoked. Tokens
     /// with a problem (see `problems`) are left out.
     package func plan(desired: ManifestSet, recorded: RecordedState, now: Timestamp, held: [TokenID: [String]] = [:]) -> Plan {
-        let specs = Dictionary(desired.tokens.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        // Positions, not copies of every token; and one detail text and one facts table per distinct lifespan and overlap,
+        // shared by every change that has them: rotating a whole fleet at once plans one change per token.
+        let positions = Dictionary(desired.tokens.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var details: [String: String] = [:]
+        var factTables: [TokenDuration?: [String: String]] = [:]
         var changes: [PlannedChange] = []
+        changes.reserveCapacity(tokens.count)
         var notRotated: [HeldToken] = []
         for id in Set(tokens).sorted() {
-            guard let token = specs[id], let record = recorded.tokens[id], let active = record.active else { continue }
+            guard let position = positions[id], let record = recorded.tokens[id], let active = record.active else { continue }
+            let token = desired.tokens[position]
             if let violations = held[id] {
                 notRotated.append(HeldToken(token: id, violations: violations, withheld: [.rotate]))
                 // A compromised credential is revoked even when policy withholds its successor.
                 if compromised { changes += retirements(of: record) }
                 continue
             }
-            var facts = ["lifespan": token.lifespan.duration?.description ?? "never"]
-            if let lifespan = token.lifespan.duration {
-                facts["newVersionExpiresAt"] = Timestamp(secondsSinceEpoch: now.secondsSinceEpoch + lifespan.seconds).description
-            }
+            let facts = factTables[token.lifespan.duration] ?? {
+                var facts = ["lifespan": token.lifespan.duration?.description ?? "never"]
+                if let lifespan = token.lifespan.duration {
+                    facts["newVersionExpiresAt"] = Timestamp(secondsSinceEpoch: now.secondsSinceEpoch + lifespan.seconds).description
+                }
+                factTables[token.lifespan.duration] = facts
+                return facts
+            }()
             let overlap = compromised ? "every version still valid is revoked at once (compromised)"
                 : "the current version overlaps its successor for \(token.rotation.overlap)"
+            let detail = details[overlap] ?? {
+                let detail = "requested: \(reason); \(overlap)"
+                details[overlap] = detail
+                return detail
+            }()
             changes.append(PlannedChange(action: .rotate, token: id, issuer: token.issuer, version: active.version,
-                                         newVersion: record.latestVersion + 1, reason: .requested,
-                                         detail: "requested: \(reason); \(overlap)", facts: facts))
+                                         newVersion: record.latestVersion + 1, reason: .requested, detail: detail, facts: facts))
             if compromised {
                 changes += retirements(of: record)
             } else if let retirement = Planner.supersededRetirement(token, recorded: record, replacing: active, by: record.latestVersion + 1) {

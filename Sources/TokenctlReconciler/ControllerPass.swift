@@ -298,8 +298,10 @@ package actor ControllerPass {
         default:
             // A pass that cannot act (held by the guard, refused, roots that differ) may wait days for an operator: the
             // notices due meanwhile still go out, judged on the state as it is.
-            _ = await queueNotices(desired, rows: TokenStatus.rows(result.state, lastUsed: lastUsed(result.state), now: now), holds: holds,
-                                   plan: nil, rateLimited: [], request: request, store: store, environment: environment)
+            if let state = result.state {
+                _ = await queueNotices(desired, rows: TokenStatus.rows(state, lastUsed: lastUsed(state), now: now), holds: holds,
+                                       plan: nil, rateLimited: [], request: request, store: store, environment: environment)
+            }
         }
         switch result.status {
         case .rootsDiffer(let refusal):
@@ -327,7 +329,17 @@ package actor ControllerPass {
             PassOutcome.Change(key: RetryBook.key(of: $0.change), action: $0.change.action, failure: $0.failure?.description,
                                issuer: $0.change.issuer, owner: $0.change.token.flatMap { owners[$0] })
         }
-        let after = result.state
+        let after: RecordedState
+        if let state = result.state {
+            after = state
+        } else {
+            // Loaded once the run's copies of the state are gone (see `Reconciler.Result.state`).
+            do {
+                after = try await store.load()
+            } catch {
+                return .unreachable("\(error)")
+            }
+        }
         let nextDue = result.report == nil ? result.plan?.nextDueAt : Planner.plan(desired: desired, recorded: after, observed: nil, now: now).nextDueAt
         let rows = TokenStatus.rows(after, lastUsed: lastUsed(after), now: now)
         let rateLimited = (result.plan?.held ?? []).filter { $0.rateLimit != nil }

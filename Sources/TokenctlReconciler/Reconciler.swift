@@ -173,8 +173,10 @@ package struct Reconciler: Sendable {
         package var report: ApplyReport?
         /// The changes left out for this run (`Options.deferred`).
         package var deferred: [PlannedChange] = []
-        /// The state after the run.
-        package var state: RecordedState
+        /// The state as the run last read it; nil when an execution changed it (load it again to see the changes). Not
+        /// reloaded here: a caller that needs the state after a mass rotation loads it once the run's copies are gone,
+        /// rather than while they are still held (two copies of 100,000 records were most of such a run's peak memory).
+        package var state: RecordedState?
     }
 
     /// What the run needs from outside it.
@@ -267,9 +269,10 @@ package struct Reconciler: Sendable {
             case .hold: return Result(status: .held(tripped), plan: plan, repairs: repairs, state: recorded)
             }
         }
-        var executable = plan
-        executable.changes.removeAll(where: options.deferred)
+        // Copied only when something is left out: a copy of every change of a mass rotation is tens of megabytes.
         let deferred = plan.changes.filter(options.deferred)
+        var executable = plan
+        if !deferred.isEmpty { executable.changes.removeAll(where: options.deferred) }
         guard executable.hasChanges else {
             return Result(status: .done, plan: plan, repairs: repairs, deferred: deferred, state: recorded)
         }
@@ -282,7 +285,7 @@ package struct Reconciler: Sendable {
         var engine = try session.engine()
         engine.onOutcomes = hooks.outcomes
         let report = try await engine.apply(executable, desired: desired, state: recorded, now: now)
-        return Result(status: .done, plan: plan, repairs: repairs, report: report, deferred: deferred, state: try await store.load())
+        return Result(status: .done, plan: plan, repairs: repairs, report: report, deferred: deferred, state: nil)
     }
 
     private func recordRoots() async throws(StateError) -> String? {

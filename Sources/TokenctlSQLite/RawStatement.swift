@@ -42,14 +42,25 @@ struct RawStatement {
 
     /// Binds the values and steps the statement once.
     func run(_ bind: (inout Binder) -> Void) throws {
+        _ = try step(bind) { _ in () }
+    }
+
+    /// Binds the values, steps once and reads the first row's integer columns `0..<count` (nil when there is no row).
+    func integers(_ count: Int32, _ bind: (inout Binder) -> Void) throws -> [Int64]? {
+        try step(bind) { statement in (0..<count).map { sqlite3_column_int64(statement, $0) } }
+    }
+
+    private func step<T>(_ bind: (inout Binder) -> Void, read: (OpaquePointer) -> T) throws -> T? {
         sqlite3_reset(statement)
         sqlite3_clear_bindings(statement)
         var binder = Binder(statement: statement)
         bind(&binder)
         let code = sqlite3_step(statement)
+        let row = code == SQLITE_ROW ? read(statement) : nil
         sqlite3_reset(statement)
         guard code == SQLITE_DONE || code == SQLITE_ROW else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: connection.map { String(cString: sqlite3_errmsg($0)) })
         }
+        return row
     }
 }

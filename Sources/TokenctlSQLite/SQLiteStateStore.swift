@@ -168,11 +168,11 @@ package final class SQLiteStateStore: StateStore, AuditLogStore, NoticeOutbox {
                 if let expectedSerial, expectedSerial != current {
                     throw StateError.serialMismatch(expected: expectedSerial, actual: current)
                 }
+                let tokens = try TokenRowWriter(db)
                 for write in writes {
                     switch write {
-                    case .upsert(let token): try Self.upsert(token, db)
-                    case .delete(let id):
-                        try db.cachedStatement(sql: "DELETE FROM token WHERE namespace = ? AND name = ?").execute(arguments: [id.namespace, id.name])
+                    case .upsert(let token): try tokens.upsert(token)
+                    case .delete(let id): try tokens.delete(id)
                     }
                 }
                 try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'serial'", arguments: [String(current + 1)])
@@ -355,71 +355,6 @@ package final class SQLiteStateStore: StateStore, AuditLogStore, NoticeOutbox {
         }
         return StateLock(holder: row[0], host: row[1], processID: Int32(truncatingIfNeeded: row[2] as Int64),
                          acquiredAt: Timestamp(secondsSinceEpoch: row[3]), expiresAt: Timestamp(secondsSinceEpoch: row[4]))
-    }
-
-    /// Writes a token and its versions and deliveries as the record has them: rows are updated in place (no delete and
-    /// re-insert cascading through three tables), and rows the record no longer holds are deleted. Values are bound
-    /// straight to SQLite: an apply writes each token three times, so per-value overhead adds up.
-    static func upsert(_ token: RecordedToken, _ db: Database) throws {
-        let (namespace, name) = (token.id.namespace, token.id.name)
-        try RawStatement(db, """
-            INSERT INTO token (namespace, name, issuer, owner, lifespan, rotation_every, overlap, window) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (namespace, name) DO UPDATE SET issuer = excluded.issuer, owner = excluded.owner, lifespan = excluded.lifespan,
-                rotation_every = excluded.rotation_every, overlap = excluded.overlap, window = excluded.window
-            """).run { bind in
-            bind.text(namespace); bind.text(name); bind.text(token.issuer); bind.text(token.owner); bind.text(token.lifespan.description)
-            bind.text(token.rotationEvery?.description); bind.text(token.overlap.description); bind.text(token.window)
-        }
-        let credential = try RawStatement(db, """
-            INSERT INTO credential (namespace, name, version, credential_id, fingerprint, scopes, issued_at, expires_at, status, retire_after,
-                                    last_used_at, intent_key)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (namespace, name, version) DO UPDATE SET credential_id = excluded.credential_id, fingerprint = excluded.fingerprint,
-                scopes = excluded.scopes, issued_at = excluded.issued_at, expires_at = excluded.expires_at, status = excluded.status,
-                retire_after = excluded.retire_after, last_used_at = excluded.last_used_at, intent_key = excluded.intent_key
-            """)
-        let delivery = try RawStatement(db, """
-            INSERT INTO delivery (namespace, name, version, store, key, content_fingerprint, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (namespace, name, version, store, key) DO UPDATE SET content_fingerprint = excluded.content_fingerprint,
-                delivered_at = excluded.delivered_at
-            """)
-        var deliveries = 0
-        for version in token.versions {
-            try credential.run { bind in
-                bind.text(namespace); bind.text(name); bind.int(Int64(version.version)); bind.text(version.credentialID)
-                bind.text(version.fingerprint); bind.text(version.scopes.joined(separator: "\n")); bind.int(version.issuedAt.secondsSinceEpoch)
-                bind.int(version.expiresAt?.secondsSinceEpoch); bind.text(version.status.rawValue); bind.int(version.retireAfter?.secondsSinceEpoch)
-                bind.int(version.lastUsedAt?.secondsSinceEpoch); bind.text(version.intentKey)
-            }
-            for record in version.deliveries {
-                try delivery.run { bind in
-                    bind.text(namespace); bind.text(name); bind.int(Int64(version.version)); bind.text(record.store); bind.text(record.key)
-                    bind.text(record.contentFingerprint); bind.int(record.deliveredAt.secondsSinceEpoch)
-                }
-            }
-            deliveries += version.deliveries.count
-        }
-        // Every row the record holds now exists; more rows than that are versions or deliveries it dropped.
-        let key: StatementArguments = [namespace, name]
-        let storedVersions = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM credential WHERE namespace = ? AND name = ?"), arguments: key) ?? 0
-        if storedVersions > token.versions.count {
-            let kept = Set(token.versions.map(\.version))
-            for stored in try Int.fetchAll(db.cachedStatement(sql: "SELECT version FROM credential WHERE namespace = ? AND name = ?"), arguments: key)
-            where !kept.contains(stored) {
-                try db.cachedStatement(sql: "DELETE FROM credential WHERE namespace = ? AND name = ? AND version = ?").execute(arguments: [namespace, name, stored])
-            }
-        }
-        let storedDeliveries = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM delivery WHERE namespace = ? AND name = ?"), arguments: key) ?? 0
-        if storedDeliveries > deliveries {
-            var kept: Set<String> = []
-            for version in token.versions { for record in version.deliveries { kept.insert("\(version.version)\u{0}\(record.store)\u{0}\(record.key)") } }
-            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT version, store, key FROM delivery WHERE namespace = ? AND name = ?"), arguments: key) {
-                let (version, store, deliveryKey): (Int, String, String) = (row[0], row[1], row[2])
-                guard !kept.contains("\(version)\u{0}\(store)\u{0}\(deliveryKey)") else { continue }
-                try db.cachedStatement(sql: "DELETE FROM delivery WHERE namespace = ? AND name = ? AND version = ? AND store = ? AND key = ?")
-                    .execute(arguments: [namespace, name, version, store, deliveryKey])
-            }
-        }
     }
 
     static func read(_ db: Database) throws -> RecordedState {

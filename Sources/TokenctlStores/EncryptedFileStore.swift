@@ -77,6 +77,10 @@ package actor EncryptedFileStore: ReadableSecretStore {
         // A second attempt only when the file changed between reading and appending (a writer that takes no lock).
         for _ in 0..<2 {
             var file = try load()
+            // Out of the cache while it changes, so that its table is changed in place: with the cache still holding it,
+            // every write copied the whole table, which made an apply's store writes grow with everything written before.
+            // A write that fails leaves no cache, and the next one reads the file again.
+            cache = nil
             var segment = SegmentCodec.Writer()
             for key in removes where file.entries[key] != nil || puts[key] != nil {
                 segment.remove(key)
@@ -88,7 +92,10 @@ package actor EncryptedFileStore: ReadableSecretStore {
                     file.put(key, value)
                 }
             }
-            if segment.isEmpty && file.identity != nil { return fingerprints }
+            if segment.isEmpty && file.identity != nil {
+                cache = file
+                return fingerprints
+            }
             if file.needsRewrite || file.size > max(2 * file.liveBytes, Self.compactionFloor) {
                 try rewrite(&file)
             } else if try !append(segment.bytes, to: &file) {
