@@ -59,7 +59,7 @@ package struct Engine: Sendable {
     /// Where the engine says what it does (never secrets: they print as `(sensitive)`).
     package let logger: Logger
     /// How many tokens are issued, delivered and recorded per batch (one state write and one store write per step).
-    package var batchSize = 1_000
+    package var batchSize = 4_000
     /// Records each change's audit entry with the state write that completes it; nil records none.
     package let auditor: ChangeAuditor?
     /// Told the outcomes of each step as it completes (a batch of issues, an update, the retirements), for progress.
@@ -162,7 +162,10 @@ package struct Engine: Sendable {
     private func issueBatch(_ changes: [PlannedChange], tokens: TokensByID, state: inout RecordedState,
                             now: Timestamp) async throws(StateError) -> [ChangeOutcome] {
         var outcomes: [TokenID: ChangeFailure] = [:]  // failures by token
-        var pending: [(change: PlannedChange, token: Token, version: Int)] = []
+        var pending: [PendingIssue] = []
+        var requests: [IssueRequest] = []  // the issuer call of each pending issue, with its intent's idempotency key
+        pending.reserveCapacity(changes.count)
+        requests.reserveCapacity(changes.count)
         var writes: [StateWrite] = []
         for change in changes {
             guard let id = change.token, let token = tokens[id], let version = change.newVersion else { continue }
@@ -177,13 +180,16 @@ package struct Engine: Sendable {
             // Where the secret will go is part of the intent (content fingerprints unknown yet): repair can then finish the
             // delivery of a secret an issuer replays, without the manifests.
             let destinations = token.deliverTo.map { DeliveryRecord(store: $0.store, key: $0.key, contentFingerprint: "", deliveredAt: now) }
+            let intentKey = Self.intentKey(id, version)
+            let expiresAt = token.lifespan.duration.map { now + $0 }
             record.versions.append(CredentialVersion(
                 version: version, credentialID: "", fingerprint: "", scopes: token.scopes, issuedAt: now,
-                expiresAt: token.lifespan.duration.map { now + $0 }, status: .pending, deliveries: destinations,
-                intentKey: Self.intentKey(id, version)))
+                expiresAt: expiresAt, status: .pending, deliveries: destinations, intentKey: intentKey))
             state.tokens[id] = record
             writes.append(.upsert(record))
-            pending.append((change, token, version))
+            pending.append(PendingIssue(id: id, version: version, issuer: token.issuer, deliverTo: token.deliverTo, overlap: token.rotation.overlap))
+            requests.append(IssueRequest(issuer: token.issuer, owner: token.owner, subject: id.description, scopes: token.scopes,
+                                         expiresAt: expiresAt, idempotencyKey: intentKey, version: version, secretFormat: token.secretFormat))
         }
         guard !pending.isEmpty else { return [] }
         state.serial = try await drivers.state.write(writes, expectedSerial: state.serial)
@@ -195,29 +201,23 @@ package struct Engine: Sendable {
         // Tokens whose issuer call failed: the issuer may or may not have made the credential (a lost connection
         // hides which), so their intents stay pending and the next run's repair asks by idempotency key.
         var failedCalls: Set<TokenID> = []
-        for (issuerName, group) in Dictionary(grouping: pending, by: { $0.token.issuer }) {
+        for (issuerName, group) in Dictionary(grouping: pending.indices, by: { pending[$0].issuer }) {
             guard let issuer = drivers.issuers[issuerName] else {
                 let failure = ChangeFailure.issuerUnavailable(issuer: issuerName, detail: drivers.unavailableIssuers[issuerName])
-                for item in group { outcomes[item.token.id] = failure }
+                for position in group { outcomes[pending[position].id] = failure }
                 continue
             }
-            let requests = group.map { item in
-                IssueRequest(issuer: issuerName, owner: item.token.owner,
-                             subject: item.token.id.description, scopes: item.token.scopes,
-                             expiresAt: item.token.lifespan.duration.map { now + $0 },
-                             idempotencyKey: state.tokens[item.token.id]?.versions.last?.intentKey, version: item.version,
-                             secretFormat: item.token.secretFormat)
-            }
-            for (item, result) in zip(group, await issuer.issueEach(requests, now: now)) {
+            for (position, result) in zip(group, await issuer.issueEach(group.map { requests[$0] }, now: now)) {
+                let item = pending[position]
                 switch result {
                 case .success(let credential):
-                    issued[item.token.id] = credential
-                    logger.debug("issued", metadata: ["token": "\(item.token.id)", "version": "\(item.version)",
+                    issued[item.id] = credential
+                    logger.debug("issued", metadata: ["token": "\(item.id)", "version": "\(item.version)",
                                                       "credential": "\(credential.credentialID)", "hint": "\(credential.hint)",
                                                       "secret": "\(credential.secret.map { "\($0)" } ?? "none")"])
                 case .failure(let error):
-                    outcomes[item.token.id] = .issuerFailed(issuer: issuerName, detail: SafeError.describe(error))
-                    failedCalls.insert(item.token.id)
+                    outcomes[item.id] = .issuerFailed(issuer: issuerName, detail: SafeError.describe(error))
+                    failedCalls.insert(item.id)
                 }
             }
         }
@@ -226,13 +226,13 @@ package struct Engine: Sendable {
         // Record what was issued, with the fingerprints each store will hold, before any store is written.
         writes = []
         for item in pending {
-            let id = item.token.id
+            let id = item.id
             guard var record = state.tokens[id], let index = record.versions.lastIndex(where: { $0.version == item.version }) else { continue }
             if failedCalls.contains(id) { continue }
             if let credential = issued[id], let secret = credential.secret {
                 record.versions[index].credentialID = credential.credentialID
                 record.versions[index].fingerprint = credential.fingerprint
-                record.versions[index].deliveries = item.token.deliverTo.map { delivery in
+                record.versions[index].deliveries = item.deliverTo.map { delivery in
                     DeliveryRecord(store: delivery.store, key: delivery.key, contentFingerprint: contentFingerprint(key: delivery.key, secret: secret),
                                    deliveredAt: now)
                 }
@@ -243,7 +243,7 @@ package struct Engine: Sendable {
                 // Revoked before the state says so: if revoking fails, the version stays pending with its id, and the next
                 // run's repair revokes it, rather than state calling revoked a credential still valid at the issuer.
                 if let credentialID = issued[id]?.credentialID {
-                    if await revoke([credentialID], at: item.token.issuer, now: now) {
+                    if await revoke([credentialID], at: item.issuer, now: now) {
                         record.versions[index].status = .revoked
                     } else {
                         outcomes[id] = .replayWithoutSecret(revokeFailed: true)
@@ -262,8 +262,8 @@ package struct Engine: Sendable {
         // Deliver: one write per store for the whole batch.
         var puts: [String: [String: Secret]] = [:]
         for item in pending {
-            guard let secret = issued[item.token.id]?.secret else { continue }
-            for delivery in item.token.deliverTo { puts[delivery.store, default: [:]][delivery.key] = secret }
+            guard let secret = issued[item.id]?.secret else { continue }
+            for delivery in item.deliverTo { puts[delivery.store, default: [:]][delivery.key] = secret }
         }
         var failedStores: [String: ChangeFailure] = [:]
         for (storeName, entries) in puts {
@@ -285,10 +285,10 @@ package struct Engine: Sendable {
         // pending, and the next run's repair revokes it, rather than state calling revoked a credential still valid.
         var undeliverable: [String: [(id: TokenID, credentialID: String)]] = [:]
         for item in pending {
-            guard issued[item.token.id]?.secret != nil, let record = state.tokens[item.token.id],
+            guard issued[item.id]?.secret != nil, let record = state.tokens[item.id],
                   let version = record.versions.last(where: { $0.version == item.version }),
                   !version.deliveries.isEmpty, version.deliveries.allSatisfy({ failedStores[$0.store] != nil }) else { continue }
-            undeliverable[item.token.issuer, default: []].append((item.token.id, version.credentialID))
+            undeliverable[item.issuer, default: []].append((item.id, version.credentialID))
         }
         var revokeFailed = Set<TokenID>()
         for (issuerName, group) in undeliverable where !(await revoke(group.map(\.credentialID), at: issuerName, now: now)) {
@@ -298,7 +298,7 @@ package struct Engine: Sendable {
         // Activate: the new version becomes active, the old one retires after its overlap.
         writes = []
         for item in pending {
-            let id = item.token.id
+            let id = item.id
             guard issued[id]?.secret != nil, var record = state.tokens[id],
                   let index = record.versions.lastIndex(where: { $0.version == item.version }) else { continue }
             let delivered = record.versions[index].deliveries.filter { failedStores[$0.store] == nil }
@@ -311,12 +311,12 @@ package struct Engine: Sendable {
             } else {
                 for other in record.versions.indices where record.versions[other].status == .active {
                     record.versions[other].status = .retiring
-                    record.versions[other].retireAfter = now + item.token.rotation.overlap
+                    record.versions[other].retireAfter = now + item.overlap
                 }
                 record.versions[index].status = .active
                 record.versions[index].deliveries = delivered
-                if delivered.count < item.token.deliverTo.count {
-                    outcomes[id] = .partlyDelivered(item.token.deliverTo.compactMap { failedStores[$0.store] })
+                if delivered.count < item.deliverTo.count {
+                    outcomes[id] = .partlyDelivered(item.deliverTo.compactMap { failedStores[$0.store] })
                 }
             }
             state.tokens[id] = record
@@ -348,6 +348,16 @@ package struct Engine: Sendable {
         let nonce = (generator.next() as UInt64) & 0xFFFF_FFFF_FFFF
         return "\(id)#v\(version)#\(String(nonce, radix: 16))"
     }
+}
+
+/// What an issue batch keeps of a token once its intent is recorded: the few fields the later steps read, rather than
+/// a copy of the whole token carried through every step (those copies were a noticeable share of a large apply).
+private struct PendingIssue {
+    let id: TokenID
+    let version: Int
+    let issuer: String
+    let deliverTo: [Token.Delivery]
+    let overlap: TokenDuration
 }
 
 /// The desired tokens by id, as positions in the manifest set's array (the first of a repeated id wins).
