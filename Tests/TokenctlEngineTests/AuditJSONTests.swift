@@ -32,6 +32,9 @@ import TokenctlModel
             let sparse = AuditEntry(at: Timestamp(secondsSinceEpoch: Int64(index)), kind: "request", requestID: "r", actor: text, host: "h",
                                     command: "plan", annotations: [:], fingerprints: [])
             #expect(AuditJSON.encode(sparse) == (try Self.reference(sparse)), "sparse text #\(index)")
+            let bare = AuditEntry(at: Timestamp(secondsSinceEpoch: -Int64(index) * 3_600), kind: "repair", requestID: text, actor: "a", host: text,
+                                  command: "rekey")
+            #expect(AuditJSON.encode(bare) == (try Self.reference(bare)), "bare text #\(index)")
             let decoded = try JSONDecoder().decode(AuditEntry.self, from: Data(AuditJSON.encode(full).utf8))
             #expect(decoded == full)
         }
