@@ -74,7 +74,7 @@ package struct RequestedRotation: Hashable, Sendable {
         // Positions, not copies of every token; and one detail text and one facts table per distinct lifespan and overlap,
         // shared by every change that has them: rotating a whole fleet at once plans one change per token.
         let positions = Dictionary(desired.tokens.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
-        var details: [String: String] = [:]
+        var details: [TokenDuration: String] = [:]
         var factTables: [TokenDuration?: [String: String]] = [:]
         var changes: [PlannedChange] = []
         changes.reserveCapacity(tokens.count)
@@ -96,11 +96,11 @@ package struct RequestedRotation: Hashable, Sendable {
                 factTables[token.lifespan.duration] = facts
                 return facts
             }()
-            let overlap = compromised ? "every version still valid is revoked at once (compromised)"
-                : "the current version overlaps its successor for \(token.rotation.overlap)"
-            let detail = details[overlap] ?? {
+            let detail = details[token.rotation.overlap] ?? {
+                let overlap = compromised ? "every version still valid is revoked at once (compromised)"
+                    : "the current version overlaps its successor for \(token.rotation.overlap)"
                 let detail = "requested: \(reason); \(overlap)"
-                details[overlap] = detail
+                details[token.rotation.overlap] = detail
                 return detail
             }()
             changes.append(PlannedChange(action: .rotate, token: id, issuer: token.issuer, version: active.version,
