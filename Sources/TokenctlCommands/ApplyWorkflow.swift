@@ -62,7 +62,7 @@ struct ApplyWorkflow {
         let code: Int32
         do {
             let recorded = try await withState { () async throws(StateError) in try await locked.recorded() }
-            code = try await applyLocked(loaded: loaded, recorded: recorded, origin: await originLookup.value, store: locked.store,
+            code = try await applyLocked(loaded: loaded, recorded: consume recorded, origin: await originLookup.value, store: locked.store,
                                          directory: directory, now: now)
         } catch {
             await locked.lock.release()
@@ -74,7 +74,7 @@ struct ApplyWorkflow {
         withExtendedLifetime(loaded) { Foundation.exit(code) }
     }
 
-    private func applyLocked(loaded: ManifestLoadResult, recorded: RecordedState, origin: RequestOrigin, store: StateBackend.Store,
+    private func applyLocked(loaded: ManifestLoadResult, recorded: consuming RecordedState, origin: RequestOrigin, store: StateBackend.Store,
                              directory: String, now: Timestamp) async throws -> Int32 {
         let manifests = loaded.manifests
         let environment = Reconciler.Environment.composed(store: store, manifests: manifests, paths: manifestPaths, command: command,
@@ -111,7 +111,7 @@ struct ApplyWorkflow {
         let result: Reconciler.Result
         do {
             result = try await Reconciler(environment: environment, options: options, hooks: hooks)
-                .run(loaded.manifests, recorded: recorded, holds: loaded.policyHolds, now: now)
+                .run(loaded.manifests, recorded: consume recorded, holds: loaded.policyHolds, now: now)
         } catch {
             printError("tokenctl: error: \(error)")
             return 1

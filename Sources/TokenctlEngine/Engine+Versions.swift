@@ -96,7 +96,7 @@ extension Engine {
 
     /// Retires versions and ghosts. `managed` are the tokens of the manifests: a token outside them is forgotten once
     /// every version is revoked.
-    func retire(_ changes: [PlannedChange], managed: Set<TokenID>, state: inout RecordedState,
+    func retire(_ changes: [PlannedChange], managed: TokensByID, state: inout RecordedState,
                         now: Timestamp) async throws(StateError) -> [ChangeOutcome] {
         guard !changes.isEmpty else { return [] }
         var failures: [Int: ChangeFailure] = [:]

@@ -100,11 +100,17 @@ package struct Engine: Sendable {
     package static let checkpoints = ["after-intent", "after-issue", "after-record-issue", "after-deliver", "after-record", "after-revoke"]
 
     /// Applies `plan`, made from `desired` against `state` (the current, repaired state), and returns what happened.
-    package func apply(_ plan: Plan, desired: ManifestSet, state current: RecordedState, now: Timestamp) async throws(StateError) -> ApplyReport {
+    ///
+    /// The engine works on `state` itself: a caller that passes its only copy (`consume`) lets each changed record replace
+    /// the old one in place, where a caller that keeps its own copy holds every old record alive for the whole apply.
+    package func apply(_ plan: Plan, desired: ManifestSet, state: consuming RecordedState, now: Timestamp) async throws(StateError) -> ApplyReport {
+        try await apply(plan, desired: TokensByID(desired.tokens), state: consume state, now: now)
+    }
+
+    /// Applies `plan` with the desired tokens already indexed (the caller's auditor shares the index).
+    package func apply(_ plan: Plan, desired tokensByID: TokensByID, state: consuming RecordedState,
+                       now: Timestamp) async throws(StateError) -> ApplyReport {
         var report = ApplyReport()
-        var state = current
-        // Positions, not copies: a copy of every desired token was the largest allocation of an apply of 100,000.
-        let tokensByID = TokensByID(desired.tokens)
         report.outcomes.reserveCapacity(plan.changes.count)
 
         // A token whose earlier issue is still unresolved (repair could not ask its issuer) gets no new version:
@@ -152,7 +158,7 @@ package struct Engine: Sendable {
         }
         // Retirements last: a version replaced without overlap goes only once its successor is active.
         let retires = plan.changes.filter { $0.action == .retire || ($0.action == .ghost && $0.retireGhost) }
-        report.outcomes += announced(try await retire(retires, managed: tokensByID.ids, state: &state, now: now))
+        report.outcomes += announced(try await retire(retires, managed: tokensByID, state: &state, now: now))
         report.serial = state.serial
         return report
     }
@@ -361,11 +367,14 @@ private struct PendingIssue {
 }
 
 /// The desired tokens by id, as positions in the manifest set's array (the first of a repeated id wins).
-struct TokensByID {
+///
+/// Positions, not copies: a copy of every desired token was the largest allocation of an apply of 100,000.
+package struct TokensByID: Sendable {
     private let tokens: [Token]
     private let positions: [TokenID: Int]
 
-    init(_ tokens: [Token]) {
+    /// Indexes `tokens`.
+    package init(_ tokens: [Token]) {
         self.tokens = tokens
         var positions: [TokenID: Int] = [:]
         positions.reserveCapacity(tokens.count)
@@ -373,10 +382,11 @@ struct TokensByID {
         self.positions = positions
     }
 
-    subscript(id: TokenID) -> Token? { positions[id].map { tokens[$0] } }
+    /// The token of this id, if the manifests hold one.
+    package subscript(id: TokenID) -> Token? { positions[id].map { tokens[$0] } }
 
-    /// Every id.
-    var ids: Set<TokenID> { Set(positions.keys) }
+    /// Whether the manifests hold a token of this id.
+    package func contains(_ id: TokenID) -> Bool { positions[id] != nil }
 }
 
 /// Turns driver errors into messages safe to print (drivers may put secrets in theirs).

@@ -61,7 +61,13 @@ package struct PlannedChange: Hashable, Sendable, Codable {
     /// Stores and keys a delivery change concerns.
     package var stores: [StoreKey]
     /// For a ghost: the issuer's credential id and a safe hint.
-    package var ghost: ObservedCredential?
+    package var ghost: ObservedCredential? {
+        get { ghostStorage?.credential }
+        set { ghostStorage = newValue.map(GhostStorage.init) }
+    }
+    // Out of line: few changes are ghosts, and inline the credential made each change of a 100,000-token plan, and each
+    // outcome that repeats it, 48 bytes larger.
+    private var ghostStorage: GhostStorage?
     /// For a ghost: whether it will be retired (true) or only reported.
     package var retireGhost: Bool
     /// For a retirement: the version this plan's rotation of the same token replaces without overlap. It is retired only
@@ -81,10 +87,29 @@ package struct PlannedChange: Hashable, Sendable, Codable {
         self.detail = detail
         self.facts = facts
         self.stores = stores
-        self.ghost = ghost
+        self.ghostStorage = ghost.map(GhostStorage.init)
         self.retireGhost = retireGhost
         self.followsRotation = followsRotation
     }
+
+    private enum CodingKeys: String, CodingKey {
+        case action, token, issuer, version, newVersion, reason, detail, facts, stores, ghostStorage = "ghost", retireGhost, followsRotation
+    }
+}
+
+/// A ghost's credential, stored out of line in its change; encoded exactly as the credential itself.
+private final class GhostStorage: Hashable, Sendable, Codable {
+    let credential: ObservedCredential
+
+    init(_ credential: ObservedCredential) { self.credential = credential }
+
+    init(from decoder: any Decoder) throws { credential = try ObservedCredential(from: decoder) }
+
+    func encode(to encoder: any Encoder) throws { try credential.encode(to: encoder) }
+
+    static func == (left: GhostStorage, right: GhostStorage) -> Bool { left.credential == right.credential }
+
+    func hash(into hasher: inout Hasher) { credential.hash(into: &hasher) }
 }
 
 /// The changes that would bring issued credentials to the desired state: data, rendered by `PlanRenderer`.

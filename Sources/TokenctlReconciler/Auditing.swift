@@ -7,15 +7,15 @@ import TokenctlState
 /// Recording requests and changes in the audit log.
 package enum Auditing {
     /// The engine's auditor for one run: change and repair entries carry this request's origin and `command`.
-    package static func auditor(_ store: any AuditLogStore, key: Data?, origin: RequestOrigin, command: String, desired: ManifestSet,
+    package static func auditor(_ store: any AuditLogStore, key: Data?, origin: RequestOrigin, command: String, desired tokens: TokensByID,
                         at now: Timestamp) -> ChangeAuditor {
-        let tokens = Dictionary(desired.tokens.map { ($0.id, $0.metadata.annotations) }, uniquingKeysWith: { first, _ in first })
-        return ChangeAuditor(store: store, key: key,
-                             entry: { change, failure, versions in
-                                 entry(change, failure: failure, versions: versions, annotations: change.token.flatMap { tokens[$0] },
-                                       origin: origin, command: command, at: now)
-                             },
-                             repairEntry: { origin.entry(command, at: now, kind: "repair", detail: $0) })
+        ChangeAuditor(store: store, key: key,
+                      entry: { change, failure, versions in
+                          entry(change, failure: failure, versions: versions,
+                                annotations: change.token.flatMap { tokens[$0]?.metadata.annotations },
+                                origin: origin, command: command, at: now)
+                      },
+                      repairEntry: { origin.entry(command, at: now, kind: "repair", detail: $0) })
     }
 
     /// The audit entry of one change.

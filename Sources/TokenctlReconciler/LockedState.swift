@@ -1,3 +1,4 @@
+import Synchronization
 import TokenctlModel
 import TokenctlState
 
@@ -14,7 +15,17 @@ package struct LockedState: Sendable {
     package let store: StateBackend.Store
     /// The lock, held (and renewed, on shared state) until released.
     package let lock: StateLockHolder
-    private let loading: Task<Result<RecordedState, StateError>, Never>
+    private let loading: Task<Result<Handoff, StateError>, Never>
+
+    /// The loaded state until a caller takes it: a task keeps its result for as long as it lives, and a copy kept there
+    /// would double the memory of a run that changes every record.
+    private final class Handoff: Sendable {
+        private let state: Mutex<RecordedState?>
+
+        init(_ state: consuming RecordedState) { self.state = Mutex(state) }
+
+        func take() -> RecordedState? { state.withLock { $0.take() } }
+    }
 
     /// Opens the state and takes its lock, and runs `loadManifests` where it costs least: while the state loads when
     /// state exists, else first, so that manifests with errors create nothing. The lock is released if anything after
@@ -24,8 +35,8 @@ package struct LockedState: Sendable {
         func lockedState() async throws(StateError) -> LockedState {
             let store = try StateBackend.open(directory: directory, url: url, mode: .readWrite)
             let lock = try await StateLockHolder.acquire(store, holder: holder, timeout: timeout, ttl: StateBackend.lockTTL(url: url), log: log)
-            let loading = Task { () async -> Result<RecordedState, StateError> in
-                do throws(StateError) { return .success(try await store.load()) } catch { return .failure(error) }
+            let loading = Task { () async -> Result<Handoff, StateError> in
+                do throws(StateError) { return .success(Handoff(try await store.load())) } catch { return .failure(error) }
             }
             return LockedState(store: store, lock: lock, loading: loading)
         }
@@ -42,8 +53,10 @@ package struct LockedState: Sendable {
         }
     }
 
-    /// The recorded state, once loaded.
+    /// The recorded state, once loaded. The first call takes the copy loaded in the background, so that the caller holds
+    /// the only one; a later call loads the state again.
     package func recorded() async throws(StateError) -> RecordedState {
-        try await loading.value.get()
+        if let loaded = try await loading.value.get().take() { return loaded }
+        return try await store.load()
     }
 }

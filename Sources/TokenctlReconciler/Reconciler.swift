@@ -194,12 +194,13 @@ package struct Reconciler: Sendable {
     }
 
     /// Runs the workflow once, at `now`, over the desired manifests and the state as loaded under the lock. `holds` are
-    /// the tokens policy holds at `now`.
-    package func run(_ desired: ManifestSet, recorded loadedState: RecordedState, holds: [TokenID: [String]],
+    /// the tokens policy holds at `now`. Pass the state with `consume` when nothing else keeps it: the engine then changes
+    /// the only copy, instead of holding the old and the new record of every changed token at once.
+    package func run(_ desired: ManifestSet, recorded loadedState: consuming RecordedState, holds: [TokenID: [String]],
                     now: Timestamp) async throws -> Result {
         let session = Session(environment: environment, options: options, desired: desired, now: now)
         let store = environment.store
-        var recorded = loadedState
+        var recorded = consume loadedState
         func refused(_ why: String, plan: Plan? = nil) -> Result { Result(status: .refused(why), plan: plan, state: recorded) }
 
         // A plan from the manifests depends on which files were read; a saved plan was checked when it was made.
@@ -284,7 +285,10 @@ package struct Reconciler: Sendable {
         hooks.executing(executable)
         var engine = try session.engine()
         engine.onOutcomes = hooks.outcomes
-        let report = try await engine.apply(executable, desired: desired, state: recorded, now: now)
+        // Handed over, not shared: `refused` above captures `recorded`, so it cannot be consumed directly.
+        var executed = RecordedState()
+        swap(&executed, &recorded)
+        let report = try await engine.apply(executable, desired: session.desiredTokens, state: consume executed, now: now)
         return Result(status: .done, plan: plan, repairs: repairs, report: report, deferred: deferred, state: nil)
     }
 
@@ -303,6 +307,7 @@ private final class Session: Sendable {
         var origin: RequestOrigin?
         var auditKey: Data??
         var drivers: Drivers?
+        var desiredTokens: TokensByID?
     }
     private let opened = Mutex(Opened())
 
@@ -339,12 +344,22 @@ private final class Session: Sendable {
         return drivers
     }
 
+    /// The desired tokens by id, indexed once for the engine and its auditor.
+    var desiredTokens: TokensByID {
+        opened.withLock { opened in
+            if let tokens = opened.desiredTokens { return tokens }
+            let tokens = TokensByID(desired.tokens)
+            opened.desiredTokens = tokens
+            return tokens
+        }
+    }
+
     /// The engine, recording each change and repair in the audit log with the request's origin.
     func engine() throws -> Engine {
         let key = opened.withLock { $0.auditKey } ?? nil
         return Engine(drivers: try drivers(), logger: environment.logger,
-                      auditor: Auditing.auditor(environment.store, key: key, origin: origin, command: environment.command, desired: desired,
-                                                at: now),
+                      auditor: Auditing.auditor(environment.store, key: key, origin: origin, command: environment.command,
+                                                desired: desiredTokens, at: now),
                       checkpoint: environment.checkpoint)
     }
 }

@@ -382,6 +382,8 @@ package final class SQLiteStateStore: StateStore, AuditLogStore, NoticeOutbox {
                 window: optionalText(row, 7), versions: []))
         }
         var tokenIndex = 0
+        // A fleet repeats a few scope lists: versions share one array per list rather than each holding its own.
+        var scopeLists: [String: [String]] = [:]
         try scan(db, """
             SELECT namespace, name, version, credential_id, fingerprint, scopes, issued_at, expires_at, status, retire_after, last_used_at,
                    intent_key
@@ -389,14 +391,21 @@ package final class SQLiteStateStore: StateStore, AuditLogStore, NoticeOutbox {
             """) { row in
             tokenIndex = advance(tokens, from: tokenIndex, to: row)
             guard tokenIndex < tokens.count else { return }
-            let scopes = text(row, 5)
+            let scopeText = text(row, 5)
+            let scopes: [String]
+            if let known = scopeLists[scopeText] {
+                scopes = known
+            } else {
+                scopes = scopeText.isEmpty ? [] : scopeText.split(separator: "\n").map(String.init)
+                if scopeLists.count < 4_096 { scopeLists[scopeText] = scopes }
+            }
             guard let status = CredentialStatus(rawValue: text(row, 8)) else {
                 throw UnreadableValue(detail: "version \(sqlite3_column_int64(row, 2)) of token \(tokens[tokenIndex].id) has the unknown status "
                                       + "'\(text(row, 8))' (known: \(CredentialStatus.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             tokens[tokenIndex].versions.append(CredentialVersion(
                 version: Int(sqlite3_column_int64(row, 2)), credentialID: text(row, 3), fingerprint: text(row, 4),
-                scopes: scopes.isEmpty ? [] : scopes.split(separator: "\n").map(String.init),
+                scopes: scopes,
                 issuedAt: Timestamp(secondsSinceEpoch: sqlite3_column_int64(row, 6)),
                 expiresAt: optionalInt(row, 7).map(Timestamp.init(secondsSinceEpoch:)),
                 status: status,
