@@ -1,13 +1,14 @@
 import TokenctlPlanner
 
+// Indirect: every outcome of an apply carries an optional failure, and inline the largest case made each of the
+// 100,000 outcomes of a mass rotation 32 bytes larger, for failures that are rare.
+
 /// Why a change failed: a closed set of values, each printed as a full sentence that is safe to show (never a secret).
 ///
 /// ```swift
 /// let failure = ChangeFailure.storeFailed(store: "vault", detail: "disk full")
 /// print(failure)   // store 'vault': disk full
 /// ```
-// Indirect: every outcome of an apply carries an optional failure, and inline the largest case made each of the
-// 100,000 outcomes of a mass rotation 32 bytes larger, for failures that are rare.
 package indirect enum ChangeFailure: Error, Hashable, Sendable, CustomStringConvertible {
     /// The issuer is not in this version of tokenctl, or could not be set up (`detail` says why).
     case issuerUnavailable(issuer: String, detail: String?)

@@ -165,7 +165,12 @@ extension Engine {
                 fail("\(error)")
             }
         }
-        let beforeWrites = state
+        // The retired tokens' records as they were, for the audit entries: a copy of the whole state here would make the
+        // first write below copy every record of the table (a compromised mass rotation retires every token).
+        var beforeWrites = RecordedState(serial: state.serial)
+        for change in changes {
+            if let id = change.token, let record = state.tokens[id] { beforeWrites.tokens[id] = record }
+        }
         var writes: [StateWrite] = []
         var touched = Set<TokenID>()
         for (offset, change) in changes.enumerated() where failures[offset] == nil {

@@ -97,8 +97,8 @@ package struct PlannedChange: Hashable, Sendable, Codable {
     }
 }
 
-/// A ghost's credential, stored out of line in its change; encoded exactly as the credential itself.
-private final class GhostStorage: Hashable, Sendable, Codable {
+/// A ghost's credential, stored out of line in its change; encoded and printed exactly as the credential itself.
+private final class GhostStorage: Hashable, Sendable, Codable, CustomDebugStringConvertible {
     let credential: ObservedCredential
 
     init(_ credential: ObservedCredential) { self.credential = credential }
@@ -110,6 +110,8 @@ private final class GhostStorage: Hashable, Sendable, Codable {
     static func == (left: GhostStorage, right: GhostStorage) -> Bool { left.credential == right.credential }
 
     func hash(into hasher: inout Hasher) { credential.hash(into: &hasher) }
+
+    var debugDescription: String { String(reflecting: credential) }
 }
 
 /// The changes that would bring issued credentials to the desired state: data, rendered by `PlanRenderer`.

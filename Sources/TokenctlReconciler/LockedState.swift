@@ -54,7 +54,7 @@ package struct LockedState: Sendable {
     }
 
     /// The recorded state, once loaded. The first call takes the copy loaded in the background, so that the caller holds
-    /// the only one; a later call loads the state again.
+    /// the only one; a later call loads the state again. A failed background load throws its error on every call.
     package func recorded() async throws(StateError) -> RecordedState {
         if let loaded = try await loading.value.get().take() { return loaded }
         return try await store.load()

@@ -382,8 +382,9 @@ package final class SQLiteStateStore: StateStore, AuditLogStore, NoticeOutbox {
                 window: optionalText(row, 7), versions: []))
         }
         var tokenIndex = 0
-        // A fleet repeats a few scope lists: versions share one array per list rather than each holding its own.
-        var scopeLists: [String: [String]] = [:]
+        // A fleet repeats a few scope lists: versions share one array per list rather than each holding its own. Reused only
+        // for the same bytes: `String` equality would also match a canonically equivalent spelling, which is not what was stored.
+        var scopeLists: [String: (text: String, scopes: [String])] = [:]
         try scan(db, """
             SELECT namespace, name, version, credential_id, fingerprint, scopes, issued_at, expires_at, status, retire_after, last_used_at,
                    intent_key
@@ -393,11 +394,11 @@ package final class SQLiteStateStore: StateStore, AuditLogStore, NoticeOutbox {
             guard tokenIndex < tokens.count else { return }
             let scopeText = text(row, 5)
             let scopes: [String]
-            if let known = scopeLists[scopeText] {
-                scopes = known
+            if let known = scopeLists[scopeText], known.text.utf8.elementsEqual(scopeText.utf8) {
+                scopes = known.scopes
             } else {
                 scopes = scopeText.isEmpty ? [] : scopeText.split(separator: "\n").map(String.init)
-                if scopeLists.count < 4_096 { scopeLists[scopeText] = scopes }
+                if scopeLists.count < 4_096, scopeLists[scopeText] == nil { scopeLists[scopeText] = (scopeText, scopes) }
             }
             guard let status = CredentialStatus(rawValue: text(row, 8)) else {
                 throw UnreadableValue(detail: "version \(sqlite3_column_int64(row, 2)) of token \(tokens[tokenIndex].id) has the unknown status "

@@ -106,4 +106,21 @@ func temporaryStateDirectory() -> String {
             return detail.contains(expected) && detail.contains("apps/web")
         }
     }
+
+    /// Versions share one array per repeated scope list when read, but only for the same bytes: two spellings of the same
+    /// text that Unicode calls equivalent are each read back as written.
+    @Test func scopeListsAreReadBackAsWrittenWhenShared() async throws {
+        let directory = temporaryStateDirectory()
+        defer { try? FileManager.default.removeItem(atPath: (directory as NSString).deletingLastPathComponent) }
+        let store = try SQLiteStateStore(directory: directory, mode: .readWrite)
+        let spellings = [["caf\u{E9}:read"], ["cafe\u{301}:read"], ["caf\u{E9}:read"], ["cafe\u{301}:read"]]
+        let versions = spellings.enumerated().map { offset, scopes in
+            CredentialVersion(version: offset + 1, credentialID: "c\(offset)", fingerprint: "f\(offset)", scopes: scopes,
+                              issuedAt: Timestamp(secondsSinceEpoch: 1), expiresAt: nil, status: .revoked)
+        }
+        _ = try await store.write([.upsert(RecordedToken(id: TokenID(namespace: "apps", name: "web"), issuer: "local", owner: "team",
+                                                         lifespan: .never, rotationEvery: nil, versions: versions))], expectedSerial: 0)
+        let read = try #require(try await store.load().tokens[TokenID(namespace: "apps", name: "web")])
+        #expect(read.versions.map { $0.scopes.map { Array($0.utf8) } } == spellings.map { $0.map { Array($0.utf8) } })
+    }
 }
