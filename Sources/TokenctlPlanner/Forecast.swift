@@ -35,7 +35,7 @@ package enum Forecast {
     package static func events(desired: ManifestSet?, recorded: RecordedState, now: Timestamp, within: TokenDuration) -> [ForecastEvent] {
         let horizon = now + within
         var events: [ForecastEvent] = []
-        let desiredByID = Dictionary(desired?.tokens.map { ($0.id, $0) } ?? [], uniquingKeysWith: { first, _ in first })
+        let desiredByID = TokensByID(desired?.tokens ?? [])
         for token in recorded.tokens.values {
             if desired != nil && desiredByID[token.id] == nil {
                 for version in token.versions where version.status != .revoked {

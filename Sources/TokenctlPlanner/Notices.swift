@@ -136,7 +136,7 @@ package enum NoticePlanner {
 
     private static func due(desired: ManifestSet, facts: NoticeFacts, rows: [TokenStatus.Row], expiries: [ExpiryOutlook.Entry],
                             now: Timestamp) -> [Notice] {
-        let owners = Dictionary(desired.tokens.map { ($0.id, $0.owner) }, uniquingKeysWith: { first, _ in first })
+        let tokens = TokensByID(desired.tokens)
         var notices: [Notice] = []
         for notifier in desired.notifiers {
             let selected = { (token: TokenID, owner: String?) in notifier.selector.selects(owner: owner, namespace: token.namespace) }
@@ -148,10 +148,10 @@ package enum NoticePlanner {
             }
             if let after = notifier.events.failingAfter {
                 for failure in facts.failing where now.secondsSinceEpoch - failure.since.secondsSinceEpoch >= after.seconds {
-                    guard selected(failure.token, owners[failure.token]) else { continue }
+                    guard selected(failure.token, tokens[failure.token]?.owner) else { continue }
                     notices.append(Notice(notifier: name, event: .failing,
                                           key: "failing/\(failure.token)/\(failure.action)/\(failure.since.secondsSinceEpoch)",
-                                          token: failure.token, owner: owners[failure.token], issuer: nil, version: nil, credentialID: nil,
+                                          token: failure.token, owner: tokens[failure.token]?.owner, issuer: nil, version: nil, credentialID: nil,
                                           at: failure.since, leadTime: nil,
                                           reason: "\(failure.action) of \(failure.token) has been failing since \(failure.since.minuteText): \(failure.error)"))
                 }
@@ -176,10 +176,10 @@ package enum NoticePlanner {
                 }
             }
             if notifier.events.policyViolation {
-                for (token, messages) in facts.held where selected(token, owners[token]) {
+                for (token, messages) in facts.held where selected(token, tokens[token]?.owner) {
                     let text = messages.sorted().joined(separator: "; ")
                     notices.append(Notice(notifier: name, event: .policyViolation, key: "policy/\(token)/\(stableHash(text))", token: token,
-                                          owner: owners[token], issuer: nil, version: nil, credentialID: nil, at: nil, leadTime: nil,
+                                          owner: tokens[token]?.owner, issuer: nil, version: nil, credentialID: nil, at: nil, leadTime: nil,
                                           reason: "\(token) is held by a policy violation: \(text)"))
                 }
             }

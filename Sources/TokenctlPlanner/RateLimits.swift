@@ -47,7 +47,7 @@ package enum RateLimits {
             change.action == .issue && change.reason == .notIssued && change.token.map { recorded.tokens[$0] == nil } == true
         }
         guard !limits.isEmpty, plan.changes.contains(where: isNew) else { return }
-        let owners = Dictionary(desired.tokens.map { ($0.id, $0.owner) }, uniquingKeysWith: { first, _ in first })
+        let tokens = TokensByID(desired.tokens)
         func subject(_ limit: IssueRateLimit, owner: String?, issuer: String) -> String { limit.by == .owner ? owner ?? "-" : issuer }
         var counts = Array(repeating: [String: Int](), count: limits.count)
         var oldestCounted = Array(repeating: [String: Timestamp](), count: limits.count)
@@ -62,7 +62,7 @@ package enum RateLimits {
             }
             // Every other new credential of the plan proceeds whatever the count, so it counts first.
             for change in plan.changes where (change.action == .issue || change.action == .rotate) && !isNew(change) {
-                counts[index][subject(entry.limit, owner: change.token.flatMap { owners[$0] }, issuer: change.issuer), default: 0] += 1
+                counts[index][subject(entry.limit, owner: change.token.flatMap { tokens[$0]?.owner }, issuer: change.issuer), default: 0] += 1
             }
         }
         var held: [TokenID: (hit: RateLimitHit, message: String)] = [:]
@@ -71,14 +71,14 @@ package enum RateLimits {
             guard let token = change.token else { continue }
             // A token any limit holds uses up no other limit's room.
             let full = limits.indices.first { index in
-                counts[index][subject(limits[index].limit, owner: owners[token], issuer: change.issuer), default: 0] >= limits[index].limit.count
+                counts[index][subject(limits[index].limit, owner: tokens[token]?.owner, issuer: change.issuer), default: 0] >= limits[index].limit.count
             }
             guard let index = full else {
-                for index in limits.indices { counts[index][subject(limits[index].limit, owner: owners[token], issuer: change.issuer), default: 0] += 1 }
+                for index in limits.indices { counts[index][subject(limits[index].limit, owner: tokens[token]?.owner, issuer: change.issuer), default: 0] += 1 }
                 continue
             }
             let (policy, limit) = limits[index]
-            let key = subject(limit, owner: owners[token], issuer: change.issuer)
+            let key = subject(limit, owner: tokens[token]?.owner, issuer: change.issuer)
             let windowStart = Timestamp(secondsSinceEpoch: now.secondsSinceEpoch - limit.per.seconds)
             if let oldest = oldestCounted[index][key] {
                 let reopen = oldest + limit.per

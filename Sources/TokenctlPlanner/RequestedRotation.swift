@@ -73,15 +73,14 @@ package struct RequestedRotation: Hashable, Sendable {
     package func plan(desired: ManifestSet, recorded: RecordedState, now: Timestamp, held: [TokenID: [String]] = [:]) -> Plan {
         // Positions, not copies of every token; and one detail text and one facts table per distinct lifespan and overlap,
         // shared by every change that has them: rotating a whole fleet at once plans one change per token.
-        let positions = Dictionary(desired.tokens.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let desiredTokens = TokensByID(desired.tokens)
         var details: [TokenDuration: String] = [:]
         var factTables: [TokenDuration?: [String: String]] = [:]
         var changes: [PlannedChange] = []
         changes.reserveCapacity(tokens.count)
         var notRotated: [HeldToken] = []
         for id in Set(tokens).sorted() {
-            guard let position = positions[id], let record = recorded.tokens[id], let active = record.active else { continue }
-            let token = desired.tokens[position]
+            guard let token = desiredTokens[id], let record = recorded.tokens[id], let active = record.active else { continue }
             if let violations = held[id] {
                 notRotated.append(HeldToken(token: id, violations: violations, withheld: [.rotate]))
                 // A compromised credential is revoked even when policy withholds its successor.

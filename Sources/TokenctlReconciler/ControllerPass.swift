@@ -324,10 +324,10 @@ package actor ControllerPass {
         case .cancelled, .done:
             break
         }
-        let owners = Dictionary(desired.tokens.map { ($0.id, $0.owner) }, uniquingKeysWith: { first, _ in first })
+        let tokens = TokensByID(desired.tokens)
         let changes = (result.report?.outcomes ?? []).map {
             PassOutcome.Change(key: RetryBook.key(of: $0.change), action: $0.change.action, failure: $0.failure?.description,
-                               issuer: $0.change.issuer, owner: $0.change.token.flatMap { owners[$0] })
+                               issuer: $0.change.issuer, owner: $0.change.token.flatMap { tokens[$0]?.owner })
         }
         let after: RecordedState
         if let state = result.state {
